@@ -1,0 +1,115 @@
+# sendwrap - see README.md.  `make` builds ./sendwrap, `make check` tests it.
+#
+#   make STATIC=1      a static binary (smaller per-connection cost)
+#   make SANITIZE=1    ASan + UBSan build, for `make check SANITIZE=1`
+#
+# Each variant builds in its own directory under build/, and ./sendwrap
+# is a copy of the variant built last.
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+PYTHON ?= /usr/bin/python3
+CLANG ?= clang
+FUZZ_SECONDS ?= 60
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN = -std=c99 -Wall -Wextra
+HARDEN_CFLAGS = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
+HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
+ALL_CPPFLAGS = -D_DEFAULT_SOURCE -I. $(CPPFLAGS)
+# The allowlist database library is linked in statically: sendwrap must
+# need nothing but libc at run time.
+LIBS = -l:libcdb.a
+
+ifeq ($(SANITIZE),1)
+VARIANT = sanitize
+HARDEN_CFLAGS = -fPIE
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else ifeq ($(STATIC),1)
+VARIANT = static
+HARDEN_CFLAGS = -fstack-protector-strong -D_FORTIFY_SOURCE=2
+HARDEN_LDFLAGS = -static -Wl,-z,relro,-z,now
+else
+VARIANT = default
+endif
+
+B = build/$(VARIANT)
+MODULES = whitelist duration peer wait log
+OBJS = $(MODULES:%=$(B)/%.o)
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+COMPILE = $(CC) $(WARN) $(ALL_CPPFLAGS) $(CFLAGS) $(HARDEN_CFLAGS) $(SAN)
+LINK = $(CC) $(CFLAGS) $(SAN) $(HARDEN_LDFLAGS) $(LDFLAGS)
+
+export SENDWRAP = $(CURDIR)/$(B)/sendwrap
+
+.PHONY: all check check-unit check-integration check-e2e check-load \
+	check-valgrind check-sanitize fuzz demo bench install clean
+
+all: sendwrap
+
+sendwrap: $(B)/sendwrap
+	cp $(B)/sendwrap $@
+
+$(B)/sendwrap: $(B)/sendwrap.o $(OBJS)
+	$(LINK) -o $@ $^ $(LIBS)
+
+$(B)/%.o: %.c $(wildcard *.h) Makefile | $(B)
+	$(COMPILE) -c -o $@ $<
+
+$(B):
+	mkdir -p $@
+
+$(B)/test_%: tests/unit/test_%.c $(OBJS)
+	$(COMPILE) -o $@ $< $(OBJS) $(LIBS) -lcmocka
+
+check: check-unit check-integration check-e2e
+
+check-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+check-integration: $(B)/sendwrap
+	$(PYTHON) -m pytest -q tests/integration
+
+check-e2e: $(B)/sendwrap
+	tests/e2e/run
+
+check-load: $(B)/sendwrap
+	tests/e2e/run-load
+
+check-sanitize:
+	$(MAKE) SANITIZE=1 check-unit check-integration
+
+check-valgrind: $(B)/sendwrap
+	SENDWRAP_VALGRIND=1 $(PYTHON) -m pytest -q tests/integration
+
+fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+	@set -e; for f in $^; do \
+		name=$${f##*/fuzz_}; mkdir -p build/fuzz/corpus-$$name; \
+		echo "== $$f for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
+		    build/fuzz/corpus-$$name tests/fuzz/corpus/$$name; \
+	done
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(MODULES:%=%.c) $(wildcard *.h)
+	mkdir -p build/fuzz
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ALL_CPPFLAGS) \
+	    -o $@ $< $(MODULES:%=%.c) $(LIBS)
+
+demo: sendwrap
+	tests/demo/run
+
+bench:
+	bench/run
+
+install: sendwrap
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 sendwrap $(DESTDIR)$(SBINDIR)/sendwrap
+	install -m 0644 sendwrap.8 $(DESTDIR)$(MANDIR)/man8/sendwrap.8
+
+clean:
+	rm -rf build sendwrap

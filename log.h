@@ -1,0 +1,45 @@
+/*
+ * log.h - one line per event, to stderr or syslog, never to the client.
+ *
+ * Under inetd fd 2 is the client's socket, so "auto" sends lines to
+ * syslog (ident sendwrap, LOG_PID, facility mail) when fd 2 is closed or
+ * is an internet-domain socket, and to stderr otherwise: a pipe to
+ * multilog under tcpserver, the journal's AF_UNIX stream under systemd.
+ * On stderr every line starts with "sendwrap: ".
+ *
+ * Contract: a line is written with one write(2) or syslog(3) call, so
+ * lines from concurrent processes do not interleave.  Client bytes must
+ * go through log_escape() before they reach a line.  log_close() drops
+ * the syslog descriptor; call it before exec.
+ */
+#ifndef SENDWRAP_LOG_H
+#define SENDWRAP_LOG_H
+
+#include <stddef.h>
+
+enum log_mode { LOGTO_AUTO, LOGTO_STDERR, LOGTO_SYSLOG, LOGTO_NONE };
+
+/* Parse "auto", "stderr", "syslog" or "none"; -1 if none of them. */
+int log_mode_parse(const char *s, enum log_mode *mode);
+
+/* Choose the destination; auto is resolved here, once. */
+void log_open(enum log_mode mode);
+
+/* A verdict or notice line, printf-style, at LOG_INFO. */
+void log_info(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* An "error ..." line at LOG_ERR; the word "error " is added here. */
+void log_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/*
+ * Copy len client bytes to dst as printable ASCII: \r, \n, \t, \\, \"
+ * and \xHH for anything else.  dst always ends in NUL; output stops
+ * before an escape that would not fit.  Returns the bytes written.
+ */
+size_t log_escape(char *dst, size_t size, const char *src, size_t len);
+
+void log_close(void);
+
+#endif

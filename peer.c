@@ -1,0 +1,72 @@
+/* peer.c - peer discovery; see peer.h for the contract. */
+#include "peer.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static void
+set_port(struct peer *p, const char *s)
+{
+	size_t n = s ? strspn(s, "0123456789") : 0;
+
+	if (n > 0 && n <= 5 && s[n] == '\0')
+		memcpy(p->port, s, n + 1);
+}
+
+/* Look up ${PROTO}NAME, e.g. TCPREMOTEIP. */
+static const char *
+ucspi_var(const char *proto, const char *name)
+{
+	char var[64];
+
+	if ((size_t)snprintf(var, sizeof var, "%s%s", proto, name) >= sizeof var)
+		return NULL;
+	return getenv(var);
+}
+
+static int
+from_ucspi(struct peer *p)
+{
+	const char *proto = getenv("PROTO"), *ip;
+
+	if (proto == NULL || *proto == '\0' ||
+	    (ip = ucspi_var(proto, "REMOTEIP")) == NULL ||
+	    wl_addr_parse(ip, &p->addr) != 0)
+		return -1;
+	set_port(p, ucspi_var(proto, "REMOTEPORT"));
+	return 0;
+}
+
+static int
+from_socket(struct peer *p, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	unsigned port;
+	char buf[8];
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0 ||
+	    wl_addr_from_sockaddr((struct sockaddr *)&ss, &p->addr) != 0)
+		return -1;
+	port = ntohs(ss.ss_family == AF_INET ?
+	    ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	snprintf(buf, sizeof buf, "%u", port);
+	set_port(p, buf);
+	return 0;
+}
+
+void
+peer_find(struct peer *p, int fd)
+{
+	memset(p, 0, sizeof *p);
+	if (from_ucspi(p) == 0 || from_socket(p, fd) == 0) {
+		p->known = 1;
+		inet_ntop(p->addr.family, p->addr.bytes, p->ip, sizeof p->ip);
+	} else {
+		strcpy(p->ip, "unknown");
+	}
+}

@@ -1,0 +1,29 @@
+/*
+ * peer.h - find the address of the client on the other end of fd 0.
+ *
+ * The UCSPI contract comes first: when PROTO is set and ${PROTO}REMOTEIP
+ * holds an address (tcpserver: TCP, ucspi-tcp6: TCP6, s6-tcpserver: TCP
+ * for both families), that address and ${PROTO}REMOTEPORT are used.
+ * Otherwise getpeername() on the descriptor (inetd, xinetd, systemd).
+ * An IPv4-mapped IPv6 address is reported as IPv4.  When neither gives
+ * an address the peer is "unknown".
+ *
+ * Contract: reads the environment and calls getpeername(); nothing else.
+ */
+#ifndef SENDWRAP_PEER_H
+#define SENDWRAP_PEER_H
+
+#include <netinet/in.h>
+
+#include "whitelist.h"
+
+struct peer {
+	int known;			/* addr is valid */
+	struct wl_addr addr;
+	char ip[INET6_ADDRSTRLEN];	/* "unknown" when !known */
+	char port[8];			/* "" when not known */
+};
+
+void peer_find(struct peer *p, int fd);
+
+#endif

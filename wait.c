@@ -1,0 +1,119 @@
+/* wait.c - the greeting delay; see wait.h for the contract. */
+#include "wait.h"
+
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+enum wait_result
+wait_readable(int fd, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now = mono_ms(), left = deadline > now ? deadline - now : 0;
+		struct timeval tv;
+		fd_set rfds;
+		int r;
+
+		tv.tv_sec = (time_t)(left / 1000);
+		tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+		FD_ZERO(&rfds);
+		FD_SET(fd, &rfds);
+		r = select(fd + 1, &rfds, NULL, NULL, &tv);
+		if (r > 0)
+			return WAIT_READABLE;
+		if (r == 0) {
+			/* select may wake a hair early; only the clock decides. */
+			if (mono_ms() >= deadline)
+				return WAIT_TIMEOUT;
+			continue;
+		}
+		if (errno != EINTR)
+			return WAIT_ERROR;
+	}
+}
+
+enum input_kind
+peek_input(int fd, char *buf, size_t size, size_t *n)
+{
+	ssize_t got;
+	int avail;
+
+	*n = 0;
+	do
+		got = recv(fd, buf, size, MSG_PEEK | MSG_DONTWAIT);
+	while (got < 0 && errno == EINTR);
+	if (got > 0) {
+		*n = (size_t)got;
+		return INPUT_DATA;
+	}
+	if (got == 0)
+		return INPUT_EOF;
+	if (errno == ECONNRESET)
+		return INPUT_RESET;
+	if (errno != ENOTSOCK)
+		return INPUT_ERROR;
+	if (ioctl(fd, FIONREAD, &avail) != 0)
+		return INPUT_ERROR;
+	if (avail == 0)
+		return INPUT_EOF;
+	*n = (size_t)avail;
+	return INPUT_DATA;
+}
+
+int
+send_all(int fd, const char *buf, size_t len)
+{
+	int is_socket = 1;
+
+	while (len > 0) {
+		ssize_t w = is_socket ? send(fd, buf, len, MSG_NOSIGNAL) :
+		    write(fd, buf, len);
+
+		if (w < 0 && errno == ENOTSOCK && is_socket) {
+			is_socket = 0;
+			continue;
+		}
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+void
+close_gently(int in, int out, uint64_t drain_ms, size_t drain_max)
+{
+	uint64_t deadline = mono_ms() + drain_ms;
+	char sink[4096];
+	size_t drained = 0;
+
+	shutdown(out, SHUT_WR);
+	while (drained < drain_max && wait_readable(in, deadline) == WAIT_READABLE) {
+		ssize_t got = read(in, sink, sizeof sink);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		drained += (size_t)got;
+	}
+	close(in);
+	if (out != in)
+		close(out);
+}

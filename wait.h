@@ -1,0 +1,48 @@
+/*
+ * wait.h - waiting on the client: the greeting delay and what follows it.
+ *
+ * All deadlines are on CLOCK_MONOTONIC, so a clock step does not shorten
+ * or stretch a wait, and a wait interrupted by a signal resumes with the
+ * time that is left.  Input is only ever peeked at, never consumed, until
+ * the connection is being closed: the program exec'd next must see every
+ * byte the client sent.
+ *
+ * Contract: no logging, no allocation, no signal handling of its own;
+ * writes use MSG_NOSIGNAL on sockets so a vanished client cannot raise
+ * SIGPIPE.
+ */
+#ifndef SENDWRAP_WAIT_H
+#define SENDWRAP_WAIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum wait_result { WAIT_TIMEOUT, WAIT_READABLE, WAIT_ERROR };
+enum input_kind { INPUT_DATA, INPUT_EOF, INPUT_RESET, INPUT_ERROR };
+
+/* Milliseconds on CLOCK_MONOTONIC from an arbitrary origin. */
+uint64_t mono_ms(void);
+
+/* Wait until fd is readable or mono_ms() reaches deadline. */
+enum wait_result wait_readable(int fd, uint64_t deadline);
+
+/*
+ * Look at what is waiting on readable fd without consuming it: up to
+ * size bytes copied to buf, their count in *n.  On something that is not
+ * a socket nothing can be peeked; *n is then the FIONREAD count and buf
+ * is left empty.
+ */
+enum input_kind peek_input(int fd, char *buf, size_t size, size_t *n);
+
+/* Write all of buf to fd.  Returns 0, or -1 with errno. */
+int send_all(int fd, const char *buf, size_t len);
+
+/*
+ * End the connection so that a reply already written reaches the client:
+ * shut down the write side, read and discard input for at most drain_ms
+ * and drain_max bytes (a close with unread input sends a reset that can
+ * destroy the reply in flight), then close both descriptors.
+ */
+void close_gently(int in, int out, uint64_t drain_ms, size_t drain_max);
+
+#endif
