@@ -85,11 +85,15 @@ is_socket(int fd)
 	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-/* Say 421 and leave; mail is delayed, never refused, by our mistakes. */
+/*
+ * Say 421 and leave; mail is delayed, never refused, by our mistakes.
+ * Usage errors answer only a socket: an operator at a terminal or a
+ * script reading a pipe wants the message, not an SMTP reply.
+ */
 static void __attribute__((noreturn))
-fail_temporarily(int status)
+fail_temporarily(int status, int socket_only)
 {
-	if (is_socket(1)) {
+	if (socket_only ? is_socket(1) : !isatty(1)) {
 		send_all(1, reply_unavailable, sizeof reply_unavailable - 1);
 		close_gently(0, 1, DRAIN_MS, DRAIN_MAX);
 	}
@@ -108,7 +112,7 @@ usage_error(const struct config *cfg, const char *fmt, const char *arg)
 	}
 	log_open(cfg->log);
 	log_error("usage: %s", msg);
-	fail_temporarily(EXIT_PERM);
+	fail_temporarily(EXIT_PERM, 1);
 }
 
 static int
@@ -299,7 +303,7 @@ run_program(char **program)
 	execvp(program[0], program);
 	err = errno;
 	log_error("cannot run %s: %s", program[0], strerror(err));
-	fail_temporarily(EXIT_TEMP);
+	fail_temporarily(EXIT_TEMP, 0);
 }
 
 static void
@@ -432,6 +436,12 @@ check_config(const struct config *cfg)
 			printf(" %s", cfg->program[i]);
 	else
 		printf(" (none)");
+	if (cfg->program && strchr(cfg->program[0], '/') &&
+	    access(cfg->program[0], X_OK) != 0) {
+		fprintf(stderr, "%s: cannot run: %s\n", cfg->program[0],
+		    strerror(errno));
+		problems++;
+	}
 	printf("\n%s\n", problems ? "configuration has errors" :
 	    "configuration ok");
 	return problems ? EXIT_PERM : 0;
