@@ -67,7 +67,12 @@ $(B):
 $(B)/test_%: tests/unit/test_%.c $(OBJS)
 	$(COMPILE) -o $@ $< $(OBJS) $(LIBS) -lcmocka
 
-check: check-unit check-integration check-e2e
+# Everything CI runs, each suite reported on its own, then one summary line.
+CHECKS = check-unit check-integration check-e2e check-load check-sanitize \
+	check-valgrind fuzz
+
+check: $(B)/sendwrap
+	@MAKE='$(MAKE)' tests/run-checks $(CHECKS)
 
 check-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
