@@ -1,0 +1,949 @@
+#!/usr/bin/python3
+"""bench.py - the measurements behind bench/run (see BENCHMARKS.md).
+
+bench/run installs what is needed, builds sendwrap (default and STATIC=1),
+floor 1 the same two ways, the tiny target and the harnesses into
+build/bench/, then runs this script.  It measures, in one run:
+
+  1. pass-through cost per invocation (passbench: fork + exec with a
+     connected loopback TCP socket on fd 0/1), wall time and peak RSS;
+  2. memory per waiting connection (tcpserver, 30 s delay, N idle
+     connections, Pss and Private_Dirty from /proc/PID/smaps_rollup);
+  3. throughput through tcpserver at delay 0 (loadgen);
+  4. allowlist scaling (0 to 1 000 000 generated entries, text and cdb);
+plus deterministic extras: instructions up to execve (callgrind) and
+system calls (strace -c).  It prints the tables and writes them between
+the markers in BENCHMARKS.md, and the plot bench/allowlist-scaling.png.
+
+Every load loop is bounded in count and time; every server runs in its own
+process group and is killed with its children on the way out.
+"""
+import argparse
+import atexit
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+W = os.path.join(ROOT, "build", "bench")
+LISTS = os.path.join(W, "lists")
+MD = os.path.join(ROOT, "BENCHMARKS.md")
+PNG = os.path.join(BENCH, "allowlist-scaling.png")
+BEGIN = "<!-- bench:begin (written by bench/run; do not edit by hand) -->"
+END = "<!-- bench:end -->"
+
+TARGET = os.path.join(W, "target220")
+PASSBENCH = os.path.join(W, "passbench")
+LOADGEN = os.path.join(W, "loadgen")
+PERL_WRAPPER = os.environ.get(
+    "BENCH_PERL_WRAPPER",
+    os.path.normpath(os.path.join(ROOT, "..", "shared", "anchors", "sendwrap.pl")))
+RBLSMTPD = "/usr/bin/rblsmtpd"
+TCPSERVER = "/usr/bin/tcpserver"
+
+VARIANTS = ("default", "static")
+VNAME = {"default": "dynamic", "static": "static"}
+
+T0 = time.monotonic()
+SERVERS = []            # process groups to kill on the way out
+
+
+def log(msg):
+    print("[%6.1fs] %s" % (time.monotonic() - T0, msg), file=sys.stderr, flush=True)
+
+
+def floor1(v):
+    return os.path.join(W, v, "floor1")
+
+
+def sendwrap(v):
+    return os.path.join(ROOT, "build", v, "sendwrap")
+
+
+# ---------------------------------------------------------------- cleanup
+
+def kill_group(p, sig=signal.SIGTERM):
+    try:
+        os.killpg(p.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def cleanup():
+    for p in SERVERS:
+        kill_group(p, signal.SIGKILL)
+        try:
+            p.wait(timeout=5)
+        except Exception:
+            pass
+    SERVERS.clear()
+
+
+atexit.register(cleanup)
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_sig, lambda s, f: sys.exit(128 + s))
+
+
+# ---------------------------------------------------------------- helpers
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def summary(xs):
+    """(median, min, max) of the repetitions."""
+    return (med(xs), min(xs), max(xs)) if xs else (float("nan"),) * 3
+
+
+def fmt(s, digits=3, unit=""):
+    m, lo, hi = s
+    if m != m:
+        return "n/a"
+    f = "%%.%df" % digits
+    return (f % m) + unit + " [" + (f % lo) + "–" + (f % hi) + "]"
+
+
+def env_with(extra):
+    env = dict(os.environ)
+    for k in list(env):
+        # Keep the measured programs' decisions to their command lines.
+        if k in ("GREETDELAY", "RELAYCLIENT", "RBLSMTPD", "PROTO") or \
+                k.startswith("TCP") or k.startswith("SEED_"):
+            del env[k]
+    env.update(extra)
+    return env
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def listening(port):
+    want = ":%04X" % port
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if parts[1].endswith(want) and parts[3] == "0A":
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def start_tcpserver(port, argv, env, conns, backlog):
+    cmd = [TCPSERVER, "-q", "-H", "-R", "-l0", "-c", str(conns), "-b",
+           str(backlog), "127.0.0.1", str(port)] + argv
+    p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    SERVERS.append(p)
+    deadline = time.monotonic() + 5
+    while not listening(port):
+        if p.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("tcpserver did not start: %s" % cmd)
+        time.sleep(0.02)
+    return p
+
+
+def stop_tcpserver(p):
+    kill_group(p, signal.SIGTERM)
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        kill_group(p, signal.SIGKILL)
+        p.wait(timeout=5)
+    # Children left in the group (they hold their own connections).
+    kill_group(p, signal.SIGKILL)
+    if p in SERVERS:
+        SERVERS.remove(p)
+
+
+def children_of(ppid):
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid:
+            kids.append(int(d))
+    return kids
+
+
+def passbench(cmds, n, family6=False, limit=120):
+    """Run the commands interleaved, n invocations each (a command with
+    every=K: n/K).  cmds: list of (argv, extra_env, every).  Returns a list
+    of (median ms, median peak RSS kB, median minor faults), one per command."""
+    cmd = [PASSBENCH] + (["-6"] if family6 else []) + \
+        ["-n", str(n), "-t", str(limit), "--"]
+    for i, (argv, env, every) in enumerate(cmds):
+        if i:
+            cmd.append(":::")
+        if every > 1:
+            cmd.append("every=%d" % every)
+        cmd += ["%s=%s" % kv for kv in sorted(env.items())] + argv
+    r = subprocess.run(cmd, env=env_with({}), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=limit + 60)
+    res = []
+    for line in r.stdout.splitlines():
+        out = dict(kv.split("=", 1) for kv in line.split())
+        if int(out.get("n", 0)) == 0 or int(out.get("failed", 1)) != 0:
+            raise RuntimeError("passbench failed for %s: %s %s" %
+                               (cmds[int(out["cmd"])][0], line, r.stderr))
+        res.append((float(out["median_us"]) / 1000.0, int(out["maxrss_kb"]),
+                    int(out["minflt"])))
+    if r.returncode != 0 or len(res) != len(cmds):
+        raise RuntimeError("passbench failed: %s %s" % (r.stdout, r.stderr))
+    return res
+
+
+# ---------------------------------------------------------------- programs
+
+def pass_programs(perl):
+    """key -> (label, build, argv, env) for the pass-through path."""
+    p = {"floor0": ("floor 0: bare target", "-", [TARGET], {})}
+    for v in VARIANTS:
+        p["floor1-" + v] = ("floor 1", VNAME[v], [floor1(v), "0", TARGET], {})
+        p["sendwrap-d0-" + v] = ("sendwrap -d 0", VNAME[v],
+                                 [sendwrap(v), "-d", "0", TARGET], {})
+        p["sendwrap-allow-" + v] = (
+            "sendwrap -A 127.0.0.0/8 (allowlisted peer)", VNAME[v],
+            [sendwrap(v), "-A", "127.0.0.0/8", TARGET], {})
+    p["rblsmtpd"] = ('rblsmtpd, RBLSMTPD=""', "Debian",
+                     [RBLSMTPD, TARGET],
+                     {"RBLSMTPD": "", "TCPREMOTEIP": "127.0.0.1", "PROTO": "TCP"})
+    if perl:
+        p["perl"] = ("Perl wrapper (SEED_DELAY=0)", "perl",
+                     ["/usr/bin/perl", PERL_WRAPPER],
+                     {"SEED_EXEC": TARGET, "SEED_DELAY": "0",
+                      "SEED_ALLOW": r"^10\.0\.1"})
+    return p
+
+
+# ---------------------------------------------------------------- 1. pass-through
+
+def bench_pass(cfg, perl):
+    progs = pass_programs(perl)
+    times = {k: [] for k in progs}
+    rss = {k: [] for k in progs}
+    flt = {k: [] for k in progs}
+    for r in range(cfg.rounds):
+        order = list(progs)
+        random.shuffle(order)
+        got = passbench([(progs[k][2], progs[k][3],
+                          cfg.perl_every if k == "perl" else 1) for k in order],
+                        cfg.n_pass)
+        for k, (t, m, f) in zip(order, got):
+            times[k].append(t)
+            rss[k].append(m)
+            flt[k].append(f)
+        log("pass-through round %d/%d done" % (r + 1, cfg.rounds))
+    res = {}
+    for k, (label, build, argv, env) in progs.items():
+        row = {"label": label, "build": build, "ms": summary(times[k]),
+               "rss_kb": med(rss[k]), "minflt": med(flt[k]),
+               "raw_ms": times[k]}
+        added = [t - f0 for t, f0 in zip(times[k], times["floor0"])]
+        row["added"] = summary(added)
+        for v in VARIANTS:
+            f1 = "floor1-" + v
+            row["ratio_total_" + v] = summary(
+                [t / f for t, f in zip(times[k], times[f1])])
+            row["ratio_added_" + v] = summary(
+                [(t - f0) / (f - f0) if f > f0 else float("inf")
+                 for t, f, f0 in zip(times[k], times[f1], times["floor0"])])
+        res[k] = row
+    return res
+
+
+# ---------------------------------------------------------------- 2. memory
+
+WAITING_SYSCALLS = {"7", "23", "270", "271"}    # poll, select, pselect6, ppoll
+
+
+def smaps(pid):
+    vals = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "kB":
+                vals[parts[0].rstrip(":")] = int(parts[1])
+    return vals
+
+
+def hold_measure(argv, env, n, exe):
+    """Hold n idle connections; per-connection kB over the waiting processes."""
+    port = free_port()
+    p = start_tcpserver(port, argv, env, n + 100, min(n + 100, 1024))
+    socks = []
+    try:
+        deadline = time.monotonic() + 25        # well inside the 30 s delay
+        for _ in range(n):
+            if time.monotonic() > deadline:
+                break
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        # Wait until every child is the wrapper itself, sleeping in select.
+        ready = []
+        while time.monotonic() < deadline:
+            kids = children_of(p.pid)
+            ready = []
+            for k in kids:
+                try:
+                    if os.readlink("/proc/%d/exe" % k) != exe:
+                        continue
+                    with open("/proc/%d/syscall" % k) as f:
+                        if f.read().split()[0] in WAITING_SYSCALLS:
+                            ready.append(k)
+                except OSError:
+                    pass
+            if len(ready) >= len(socks):
+                break
+            time.sleep(0.1)
+        tot = {"Rss": 0, "Pss": 0, "Private_Dirty": 0, "Pss_Anon": 0}
+        counted = 0
+        for k in ready:
+            try:
+                s = smaps(k)
+            except OSError:
+                continue
+            counted += 1
+            for key in tot:
+                tot[key] += s.get(key, 0)
+        per = {key: (val / counted if counted else float("nan"))
+               for key, val in tot.items()}
+        per["n"] = counted
+        per["held"] = len(socks)
+        return per
+    finally:
+        for s in socks:
+            s.close()
+        # The wrappers see EOF and leave; give them a bounded moment.
+        end = time.monotonic() + 10
+        while children_of(p.pid) and time.monotonic() < end:
+            time.sleep(0.1)
+        stop_tcpserver(p)
+
+
+def bench_memory(cfg, perl):
+    progs = {}
+    for v in VARIANTS:
+        progs["floor1-" + v] = ("floor 1 (select 30 s)", VNAME[v],
+                                [floor1(v), "30", TARGET], {}, floor1(v))
+        progs["sendwrap-" + v] = ("sendwrap -d 30", VNAME[v],
+                                  [sendwrap(v), "-d", "30", TARGET], {},
+                                  sendwrap(v))
+    if perl:
+        progs["perl"] = ("Perl wrapper (SEED_DELAY=30)", "perl",
+                         ["/usr/bin/perl", PERL_WRAPPER],
+                         {"SEED_EXEC": TARGET, "SEED_DELAY": "30",
+                          "SEED_ALLOW": r"^10\.0\.1"}, "/usr/bin/perl")
+    got = {k: [] for k in progs}
+    for r in range(cfg.mem_rounds):
+        order = list(progs)
+        random.shuffle(order)
+        for k in order:
+            label, build, argv, env, exe = progs[k]
+            m = hold_measure(argv, env_with(env), cfg.n_mem,
+                             os.path.realpath(exe))
+            got[k].append(m)
+            log("memory %s: %d/%d waiting, Pss %.1f kB, Private_Dirty %.1f kB"
+                % (k, m["n"], m["held"], m["Pss"], m["Private_Dirty"]))
+    res = {}
+    for k, (label, build, argv, env, exe) in progs.items():
+        ms = got[k]
+        res[k] = {"label": label, "build": build,
+                  "n": min(m["n"] for m in ms),
+                  "pss": summary([m["Pss"] for m in ms]),
+                  "dirty": summary([m["Private_Dirty"] for m in ms]),
+                  "rss": summary([m["Rss"] for m in ms]),
+                  "raw": ms}
+    return res
+
+
+# ---------------------------------------------------------------- 3. throughput
+
+def throughput(argv, env, total, inflight, secs):
+    port = free_port()
+    p = start_tcpserver(port, argv, env, inflight + 50, 256)
+    try:
+        r = subprocess.run([LOADGEN, "127.0.0.1", str(port), str(total),
+                            str(inflight), str(secs)],
+                           stdout=subprocess.PIPE, text=True, timeout=secs + 30)
+        out = dict(kv.split("=") for kv in r.stdout.split())
+        return float(out["rate"]), int(out["ok"]), int(out["errors"])
+    finally:
+        stop_tcpserver(p)
+
+
+def bench_throughput(cfg, perl):
+    progs = {"direct": ("direct: tcpserver → target", "-", [TARGET], {})}
+    for v in VARIANTS:
+        progs["floor1-" + v] = ("floor 1", VNAME[v], [floor1(v), "0", TARGET], {})
+        progs["sendwrap-" + v] = ("sendwrap -d 0", VNAME[v],
+                                  [sendwrap(v), "-d", "0", TARGET], {})
+    progs["rblsmtpd"] = ('rblsmtpd, RBLSMTPD=""', "Debian", [RBLSMTPD, TARGET],
+                         {"RBLSMTPD": ""})
+    if perl:
+        progs["perl"] = ("Perl wrapper (SEED_DELAY=0)", "perl",
+                         ["/usr/bin/perl", PERL_WRAPPER],
+                         {"SEED_EXEC": TARGET, "SEED_DELAY": "0",
+                          "SEED_ALLOW": r"^10\.0\.1"})
+    rates = {k: [] for k in progs}
+    errors = {k: 0 for k in progs}
+    for r in range(cfg.tp_rounds):
+        order = list(progs)
+        random.shuffle(order)
+        for k in order:
+            label, build, argv, env = progs[k]
+            secs = cfg.tp_secs_perl if k == "perl" else cfg.tp_secs
+            rate, ok, err = throughput(argv, env_with(env), cfg.tp_total,
+                                       cfg.tp_inflight, secs)
+            rates[k].append(rate)
+            errors[k] += err
+        log("throughput round %d/%d done" % (r + 1, cfg.tp_rounds))
+    res = {}
+    for k, (label, build, argv, env) in progs.items():
+        row = {"label": label, "build": build, "rate": summary(rates[k]),
+               "errors": errors[k], "raw": rates[k],
+               "vs_direct": summary([a / b for a, b in
+                                     zip(rates[k], rates["direct"])])}
+        for v in VARIANTS:
+            row["vs_floor1_" + v] = summary(
+                [a / b for a, b in zip(rates[k], rates["floor1-" + v])])
+        res[k] = row
+    return res
+
+
+# ---------------------------------------------------------------- 4. allowlists
+
+SIZES = (0, 1000, 10000, 100000, 1000000)
+GEN_VERSION = "2"
+
+
+def gen_list(path, n, seed):
+    """n mixed IPv4/IPv6 CIDR entries, none covering 127.0.0.1 or ::1."""
+    rnd = random.Random(seed)
+    out = ["# generated by bench/bench.py: %d entries, seed %d\n" % (n, seed)]
+    for i in range(n):
+        if rnd.random() < 0.5:
+            plen = rnd.randint(8, 32)
+            a = rnd.getrandbits(32)
+            while a >> 24 in (0, 127):
+                a = rnd.getrandbits(32)
+            a &= (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+            cidr = "%d.%d.%d.%d/%d" % (a >> 24, a >> 16 & 255, a >> 8 & 255,
+                                      a & 255, plen)
+        else:
+            plen = rnd.randint(16, 128)
+            a = rnd.getrandbits(128) | (1 << 125)   # first group nonzero
+            a &= ((1 << 128) - 1) ^ ((1 << (128 - plen)) - 1)
+            cidr = ":".join("%x" % (a >> s & 0xFFFF)
+                            for s in range(112, -1, -16)) + "/%d" % plen
+        out.append(cidr + (" 2s\n" if i % 10 == 0 else "\n"))
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(out)
+    os.rename(tmp, path)
+
+
+def prepare_lists(cfg):
+    os.makedirs(LISTS, exist_ok=True)
+    info = {}
+    for n in cfg.sizes:
+        txt = os.path.join(LISTS, "allow-%d.txt" % n)
+        cdb = os.path.join(LISTS, "allow-%d.cdb" % n)
+        stamp = txt + ".v" + GEN_VERSION
+        if not (os.path.exists(txt) and os.path.exists(stamp)):
+            gen_list(txt, n, 4242 + n)
+            open(stamp, "w").close()
+        t = time.monotonic()
+        r = subprocess.run([sendwrap("default"), "--compile", txt, cdb],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("sendwrap --compile %s failed: %s" % (txt, r.stderr))
+        info[n] = {"compile_s": time.monotonic() - t,
+                   "txt_bytes": os.path.getsize(txt),
+                   "cdb_bytes": os.path.getsize(cdb)}
+        log("allowlist %d entries: compiled in %.2f s (%d bytes cdb)"
+            % (n, info[n]["compile_s"], info[n]["cdb_bytes"]))
+    return info
+
+
+def bench_scaling(cfg):
+    info = prepare_lists(cfg)
+    confs = {}      # key -> (fmt, build, n, family6, argv)
+    for v in VARIANTS:
+        confs["none-%s" % v] = ("no -a", v, None, False,
+                                [sendwrap(v), "-d", "0", TARGET])
+        for n in cfg.sizes:
+            confs["cdb-%d-%s" % (n, v)] = (
+                "cdb", v, n, False,
+                [sendwrap(v), "-d", "0", "-a",
+                 os.path.join(LISTS, "allow-%d.cdb" % n), TARGET])
+    for n in cfg.sizes:
+        if n <= cfg.text_max:
+            confs["text-%d-default" % n] = (
+                "text", "default", n, False,
+                [sendwrap("default"), "-d", "0", "-a",
+                 os.path.join(LISTS, "allow-%d.txt" % n), TARGET])
+    big = max(cfg.sizes)
+    for n in (0, big):
+        confs["cdb6-%d-default" % n] = (
+            "cdb, IPv6 peer", "default", n, True,
+            [sendwrap("default"), "-d", "0", "-a",
+             os.path.join(LISTS, "allow-%d.cdb" % n), TARGET])
+    times = {k: [] for k in confs}
+    faults = {k: [] for k in confs}
+    for r in range(cfg.rounds):
+        for six in (False, True):
+            order = [k for k in confs if confs[k][3] == six]
+            random.shuffle(order)
+            got = passbench([(confs[k][4], {},
+                              cfg.text_every if confs[k][0] == "text" and
+                              confs[k][2] >= 10000 else 1) for k in order],
+                            cfg.n_scale, family6=six)
+            for k, (t, m, f) in zip(order, got):
+                times[k].append(t)
+                faults[k].append(f)
+        log("allowlist scaling round %d/%d done" % (r + 1, cfg.rounds))
+    res = {}
+    for k, (fmt_, v, n, six, argv) in confs.items():
+        if fmt_ == "no -a":
+            base = k
+        elif fmt_ == "cdb, IPv6 peer":
+            base = "cdb6-0-%s" % v
+        else:
+            base = "%s-0-%s" % (fmt_, v)
+        res[k] = {"format": fmt_, "build": VNAME[v], "n": n,
+                  "ms": summary(times[k]), "raw": times[k],
+                  "minflt": med(faults[k]),
+                  "vs_empty": summary([a / b for a, b in
+                                       zip(times[k], times[base])]),
+                  "decision_us": summary(
+                      [(a - b) * 1000 for a, b in
+                       zip(times[k], times["none-%s" % v])])}
+    return res, info
+
+
+def plot_scaling(res, sizes, path):
+    data = os.path.join(W, "scaling.dat")
+    series = [("cdb-%d-default", "compiled (cdb), dynamic build"),
+              ("cdb-%d-static", "compiled (cdb), static build"),
+              ("text-%d-default", "text file, dynamic build")]
+    with open(data, "w") as f:
+        for i, (pat, title) in enumerate(series):
+            f.write("# %s\n" % title)
+            for n in sizes:
+                if n and (pat % n) in res:
+                    r = res[pat % n]
+                    f.write("%d %.4f %.4f %.4f\n" % (n, r["ms"][0], r["ms"][1],
+                                                     r["ms"][2]))
+            f.write("\n\n")
+    base = res["cdb-0-default"]["ms"][0]
+    sbase = res["cdb-0-static"]["ms"][0]
+    plots = []
+    for i, (pat, title) in enumerate(series):
+        if any(n and (pat % n) in res for n in sizes):
+            plots.append("'%s' index %d using 1:2:3:4 with yerrorlines lw 2 "
+                         "pt 7 title '%s'" % (data, i, title))
+    plots.append("%f with lines dt 2 lw 1.5 lc rgb 'gray30' title "
+                 "'empty allowlist, dynamic (%.3f ms)'" % (base, base))
+    plots.append("%f with lines dt 2 lw 1.5 lc rgb 'gray60' title "
+                 "'empty allowlist, static (%.3f ms)'" % (sbase, sbase))
+    plots.append("%f with lines dt 4 lw 2 lc rgb 'orange' title "
+                 "'bar at 100 000 entries: 2x empty (dynamic)'" % (2 * base))
+    plots.append("%f with lines dt 4 lw 2 lc rgb 'red' title "
+                 "'bar at 1 000 000 entries: 5x empty (dynamic)'" % (5 * base))
+    script = "\n".join([
+        "set terminal pngcairo size 900,560 font 'sans,10'",
+        "set output '%s'" % path,
+        "set title 'sendwrap: per-connection cost against allowlist size "
+        "(stranger peer, pass-through, -d 0)'",
+        "set logscale xy",
+        "set xrange [500:2000000]",
+        "set format x '10^{%L}'",
+        "set xlabel 'allowlist entries (mixed IPv4/IPv6)'",
+        "set ylabel 'wall time per invocation, ms (median, min-max)'",
+        "set key top left box opaque",
+        "set yrange [*:*]",
+        "set grid",
+        "plot " + ", \\\n  ".join(plots),
+    ])
+    r = subprocess.run(["gnuplot"], input=script, text=True,
+                       stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        log("gnuplot failed: %s" % r.stderr)
+
+
+# ---------------------------------------------------------------- extras
+
+def callgrind_ir(argv, env, six=False):
+    out = os.path.join(W, "callgrind.out")
+    for f in os.listdir(W):
+        if f.startswith("callgrind.out"):
+            os.unlink(os.path.join(W, f))
+    cmd = ["/usr/bin/valgrind", "--tool=callgrind", "--dump-before=execve",
+           "--callgrind-out-file=" + out] + argv
+    passbench([(cmd, env, 1)], 1, family6=six, limit=60)
+    with open(out + ".1") as f:
+        for line in f:
+            if line.startswith("summary:"):
+                return int(line.split()[1])
+    return None
+
+
+def strace_calls(argv, env):
+    out = os.path.join(W, "strace.out")
+    passbench([(["/usr/bin/strace", "-f", "-c", "-o", out, "--"] + argv, env, 1)],
+              1, limit=60)
+    with open(out) as f:
+        for line in f:
+            parts = line.split()
+            if parts and parts[-1] == "total":
+                return int(parts[3])
+    return None
+
+
+def bench_extras(cfg, perl):
+    progs = pass_programs(perl)
+    res = {"callgrind": {}, "strace": {}}
+    have_vg = subprocess.run(["which", "valgrind"], stdout=subprocess.DEVNULL).returncode == 0
+    have_st = subprocess.run(["which", "strace"], stdout=subprocess.DEVNULL).returncode == 0
+    keys = [k for k in progs if k not in ("floor0", "perl")]
+    for k in keys:
+        label, build, argv, env = progs[k]
+        if have_vg:
+            res["callgrind"][k] = callgrind_ir(argv, env)
+    if have_vg and cfg.sizes:
+        big = max(cfg.sizes)
+        for n in (0, big):
+            res["callgrind"]["sendwrap-cdb-%d-default" % n] = callgrind_ir(
+                [sendwrap("default"), "-d", "0", "-a",
+                 os.path.join(LISTS, "allow-%d.cdb" % n), TARGET], {})
+    if have_st:
+        for k in ["floor0"] + keys + (["perl"] if perl else []):
+            label, build, argv, env = progs[k]
+            res["strace"][k] = strace_calls(argv, env)
+    log("extras done")
+    return res
+
+
+# ---------------------------------------------------------------- report
+
+def verdict(ok):
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def report(cfg, meta, P, M, T, S, info, X):
+    L = []
+    a = L.append
+    a(BEGIN)
+    a("")
+    a("Measured %s on %s (%s, %d cores, load average at start %s), "
+      "commit %s%s. %s" % (
+          meta["date"], meta["host"], meta["cpu"], meta["cores"],
+          meta["loadavg"], meta["commit"], meta["dirty"],
+          "Quick run (development sizes): figures are indicative only."
+          if cfg.quick else "Full run."))
+    a("Whole run: %.0f s." % (time.monotonic() - T0))
+    a("")
+    targets = []
+
+    if P:
+        a("### 1. Pass-through cost per invocation")
+        a("")
+        a("stdin/stdout a connected loopback TCP socket, the wrapper execs the "
+          "static target (writes a 220 line, exits). %d rounds × %d invocations "
+          "(Perl: every %dth), all programs interleaved invocation by "
+          "invocation; per round the median invocation; below the median of "
+          "the rounds [min–max]. *added* = over floor 0 (the bare target); "
+          "ratios are paired per round against floor 1 of the same build. "
+          "Peak RSS is ru_maxrss (the larger of wrapper and target); page "
+          "faults are the minor faults of the whole invocation (ru_minflt)." %
+          (cfg.rounds, cfg.n_pass, cfg.perl_every))
+        a("")
+        a("| program | build | wall ms | added ms | added ÷ floor 1 dyn | "
+          "added ÷ floor 1 static | total ÷ floor 1 (same build) | peak RSS kB "
+          "| page faults |")
+        a("|---|---|---|---|---|---|---|---|---|")
+        for k, r in P.items():
+            same = "static" if r["build"] == "static" else "default"
+            a("| %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
+                r["label"], r["build"], fmt(r["ms"]), fmt(r["added"]),
+                fmt(r["ratio_added_default"], 2), fmt(r["ratio_added_static"], 2),
+                fmt(r["ratio_total_" + same], 2), r["rss_kb"], r["minflt"]))
+        a("")
+        for v in VARIANTS:
+            for kind in ("d0", "allow"):
+                r = P["sendwrap-%s-%s" % (kind, v)]
+                x = r["ratio_added_" + v][0]
+                targets.append((
+                    "Pass-through cost (%s, %s) ≤ 1.25× floor 1" %
+                    ("-d 0" if kind == "d0" else "allowlisted peer", VNAME[v]),
+                    "%.2f× added (%.2f× total)" % (x, r["ratio_total_" + v][0]),
+                    x <= 1.25))
+            if "perl" in P:
+                sw = P["sendwrap-d0-" + v]["added"][0]
+                x = P["perl"]["added"][0] / sw if sw > 0 else float("inf")
+                targets.append(("Pass-through cost (%s) ≥ 10× below Perl" %
+                                VNAME[v], "%.1f× below" % x, x >= 10))
+
+    if M:
+        a("### 2. Memory per waiting connection")
+        a("")
+        a("tcpserver -c %d, %d idle client connections held while each wrapper "
+          "waits out a 30 s delay; Pss, Private_Dirty and Rss summed from "
+          "/proc/PID/smaps_rollup over the waiting processes, divided by their "
+          "number. %d rounds, median [min–max], kB per connection." %
+          (cfg.n_mem + 100, cfg.n_mem, cfg.mem_rounds))
+        a("")
+        a("| program | build | waiting | Pss kB | Private_Dirty kB | Rss kB | "
+          "Pss ÷ floor 1 (same build) |")
+        a("|---|---|---|---|---|---|---|")
+        for k, r in M.items():
+            v = "static" if r["build"] == "static" else "default"
+            a("| %s | %s | %d | %s | %s | %s | %.2f |" % (
+                r["label"], r["build"], r["n"], fmt(r["pss"], 1),
+                fmt(r["dirty"], 1), fmt(r["rss"], 0),
+                r["pss"][0] / M["floor1-" + v]["pss"][0]))
+        a("")
+        for v in VARIANTS:
+            x = M["sendwrap-" + v]["pss"][0] / M["floor1-" + v]["pss"][0]
+            targets.append(("Pss per waiting connection (%s) ≤ 1.25× floor 1"
+                            % VNAME[v], "%.2f×" % x, x <= 1.25))
+            if "perl" in M:
+                x = M["perl"]["pss"][0] / M["sendwrap-" + v]["pss"][0]
+                targets.append(("Pss (%s) ≥ 15× below Perl" % VNAME[v],
+                                "%.1f× below" % x, x >= 15))
+
+    if T:
+        a("### 3. Throughput through tcpserver at delay 0")
+        a("")
+        a("loadgen: %d connections (Perl: as many as fit in %d s), %d in "
+          "flight, each reads the 220 line and the close; %d rounds, "
+          "connections/s median [min–max]; ratios paired per round." %
+          (cfg.tp_total, cfg.tp_secs_perl, cfg.tp_inflight, cfg.tp_rounds))
+        a("")
+        a("| program | build | connections/s | ÷ direct | ÷ floor 1 (same build) "
+          "| errors |")
+        a("|---|---|---|---|---|---|")
+        for k, r in T.items():
+            v = "static" if r["build"] == "static" else "default"
+            a("| %s | %s | %s | %s | %s | %d |" % (
+                r["label"], r["build"], fmt(r["rate"], 0), fmt(r["vs_direct"], 2),
+                fmt(r["vs_floor1_" + v], 2), r["errors"]))
+        a("")
+        for v in VARIANTS:
+            x = T["sendwrap-" + v]["vs_floor1_" + v][0]
+            targets.append(("Throughput at delay 0 (%s) ≥ 0.9× floor 1" % VNAME[v],
+                            "%.2f×" % x, x >= 0.9))
+
+    if S:
+        a("### 4. Allowlist scaling (a stranger: the peer matches no entry)")
+        a("")
+        a("sendwrap -d 0 -a LIST, peer 127.0.0.1 (IPv6 rows: ::1), mixed "
+          "IPv4/IPv6 entries with random prefix lengths (/8–/32, /16–/128: "
+          "every prefix length in use, the worst case for the per-prefix "
+          "probes of the cdb lookup). Wall ms per invocation, %d rounds; "
+          "*÷ empty* is paired against the empty list of the same format and "
+          "build; *decision µs* = minus the same build without -a." % cfg.rounds)
+        a("")
+        a("| format | build | entries | wall ms | ÷ empty | decision µs "
+          "| page faults |")
+        a("|---|---|---|---|---|---|---|")
+        for k, r in S.items():
+            a("| %s | %s | %s | %s | %s | %s | %d |" % (
+                r["format"], r["build"],
+                "—" if r["n"] is None else "{:,}".format(r["n"]).replace(",", " "),
+                fmt(r["ms"]), fmt(r["vs_empty"], 2), fmt(r["decision_us"], 0),
+                r["minflt"]))
+        a("")
+        if info:
+            a("Compiling (sendwrap --compile): " + "; ".join(
+                "%s entries %.2f s, %.1f MB cdb" % (
+                    "{:,}".format(n).replace(",", " "), i["compile_s"],
+                    i["cdb_bytes"] / 1e6) for n, i in info.items() if n) + ".")
+            a("")
+        a("![allowlist scaling](bench/allowlist-scaling.png)")
+        a("")
+        for key, lim, n in (("cdb-%d-%s", 2, 100000), ("cdb-%d-%s", 5, 1000000)):
+            for v in VARIANTS:
+                r = S.get(key % (n, v))
+                if r:
+                    x = r["vs_empty"][0]
+                    targets.append(("Stranger lookup, %s entries, cdb (%s) ≤ %d× empty"
+                                    % ("{:,}".format(n).replace(",", " "),
+                                       VNAME[v], lim), "%.2f×" % x, x <= lim))
+        r = S.get("cdb6-%d-default" % 1000000)
+        if r:
+            x = r["vs_empty"][0]
+            targets.append(("Stranger lookup, 1 000 000 entries, cdb, IPv6 peer "
+                            "(dynamic) ≤ 5× empty", "%.2f×" % x, x <= 5))
+
+    if X and (X["callgrind"] or X["strace"]):
+        a("### Deterministic extras: instructions and system calls")
+        a("")
+        a("Instructions executed from process start to the execve of the "
+          "target (valgrind --tool=callgrind --dump-before=execve; includes "
+          "the dynamic loader), and system calls of the whole invocation "
+          "(strace -f -c, wrapper and target; floor 0 is the target alone).")
+        a("")
+        a("| program | build | instructions to execve | ÷ floor 1 (same build) "
+          "| syscalls |")
+        a("|---|---|---|---|---|")
+        progs = pass_programs(True)
+        cg, st = X["callgrind"], X["strace"]
+        for k in list(progs) + [k for k in cg if k.startswith("sendwrap-cdb")]:
+            if k not in cg and k not in st:
+                continue
+            if k in progs:
+                label, build = progs[k][0], progs[k][1]
+            else:
+                n = int(k.split("-")[2])
+                label, build = "sendwrap -d 0 -a %s-entry cdb" % (
+                    "{:,}".format(n).replace(",", " ")), "dynamic"
+            v = "static" if build == "static" else "default"
+            ir = cg.get(k)
+            f1 = cg.get("floor1-" + v)
+            a("| %s | %s | %s | %s | %s |" % (
+                label, build, "{:,}".format(ir).replace(",", " ") if ir else "—",
+                "%.2f" % (ir / f1) if ir and f1 else "—",
+                st.get(k, "—") if st.get(k) is not None else "—"))
+        a("")
+
+    a("### Targets")
+    a("")
+    a("| target | measured | verdict |")
+    a("|---|---|---|")
+    for name, val, ok in targets:
+        a("| %s | %s | %s |" % (name, val, verdict(ok)))
+    a("")
+    a(END)
+    return "\n".join(L), targets
+
+
+def write_md(section):
+    if os.path.exists(MD):
+        with open(MD) as f:
+            text = f.read()
+    else:
+        text = "# sendwrap benchmarks\n\nRun `bench/run` (or `make bench`).\n\n" \
+               "## Figures\n\n%s\n%s\n" % (BEGIN, END)
+    i, j = text.find(BEGIN), text.find(END)
+    if i < 0 or j < 0:
+        text = text.rstrip("\n") + "\n\n## Figures\n\n" + BEGIN + "\n" + END + "\n"
+        i, j = text.find(BEGIN), text.find(END)
+    text = text[:i] + section + text[j + len(END):]
+    tmp = MD + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, MD)
+
+
+def meta_info():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True).stdout.strip()
+        except OSError:
+            return ""
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    return {"date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "host": "Linux " + platform.release(), "cpu": cpu,
+            "cores": os.cpu_count(), "loadavg": load,
+            "commit": sh(["git", "rev-parse", "--short", "HEAD"]) or "?",
+            "dirty": " (work tree modified)" if sh(["git", "status", "--porcelain",
+                                                    "--untracked-files=no"]) else ""}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for development; figures indicative only")
+    ap.add_argument("--only", default="pass,memory,throughput,scaling,extras",
+                    help="comma-separated subset of the sections")
+    ap.add_argument("--no-write", action="store_true",
+                    help="print only; leave BENCHMARKS.md and the plot alone")
+    cfg = ap.parse_args()
+    only = set(cfg.only.split(","))
+    if cfg.quick:
+        cfg.rounds, cfg.n_pass, cfg.perl_every = 3, 60, 5
+        cfg.n_mem, cfg.mem_rounds = 50, 1
+        cfg.tp_total, cfg.tp_inflight, cfg.tp_rounds = 500, 50, 1
+        cfg.tp_secs, cfg.tp_secs_perl = 10, 3
+        cfg.sizes, cfg.text_max, cfg.n_scale = (0, 1000, 10000, 100000), 10000, 40
+        cfg.text_every = 4
+    else:
+        cfg.rounds, cfg.n_pass, cfg.perl_every = 7, 200, 5
+        cfg.n_mem, cfg.mem_rounds = 500, 3
+        cfg.tp_total, cfg.tp_inflight, cfg.tp_rounds = 5000, 50, 3
+        cfg.tp_secs, cfg.tp_secs_perl = 30, 8
+        cfg.sizes, cfg.text_max, cfg.n_scale = SIZES, 10000, 150
+        cfg.text_every = 4
+    random.seed(1)
+    perl = os.path.exists(PERL_WRAPPER)
+    if not perl:
+        log("no Perl wrapper at %s: its rows are left out" % PERL_WRAPPER)
+    meta = meta_info()
+    P = M = T = S = X = None
+    info = {}
+    if "pass" in only:
+        P = bench_pass(cfg, perl)
+    if "memory" in only:
+        M = bench_memory(cfg, perl)
+    if "throughput" in only:
+        T = bench_throughput(cfg, perl)
+    if "scaling" in only:
+        S, info = bench_scaling(cfg)
+    if "extras" in only:
+        if "scaling" not in only:
+            cfg.sizes = ()
+        X = bench_extras(cfg, perl)
+    section, targets = report(cfg, meta, P, M, T, S, info, X)
+    print(section.replace(BEGIN, "").replace(END, "").strip())
+    with open(os.path.join(W, "results.json"), "w") as f:
+        json.dump({"meta": meta, "pass": P, "memory": M, "throughput": T,
+                   "scaling": S, "compile": info, "extras": X},
+                  f, indent=1, default=str)
+    if not cfg.no_write:
+        if S:
+            plot_scaling(S, cfg.sizes, PNG)
+        write_md(section)
+        log("wrote %s%s" % (MD, " and " + PNG if S else ""))
+    failed = [t for t in targets if not t[2]]
+    log("%d targets, %d pass, %d fail" % (len(targets), len(targets) - len(failed),
+                                          len(failed)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
