@@ -109,6 +109,8 @@ wl_parse_cidr(const char *s, size_t len, struct wl_entry *e, const char **why)
 		*why = len ? "address too long" : "missing address";
 		return -1;
 	}
+	if (memchr(s, '\0', len) != NULL)	/* inet_pton would stop there */
+		goto badaddr;
 	memcpy(text, s, len);
 	text[len] = '\0';
 	slash = memchr(text, '/', len);
