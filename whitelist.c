@@ -434,8 +434,13 @@ scan_compiled(struct scan *sc, int fd)
 		if (!get_bit(meta, prefix))
 			continue;
 		klen = make_key(key, sc->peer, prefix);
-		if (cdb_find(&db, key, (unsigned)klen) <= 0)
+		switch (cdb_find(&db, key, (unsigned)klen)) {
+		case 0:
 			continue;
+		case -1:
+			problem(sc, 0, "corrupt compiled allowlist");
+			goto out;
+		}
 		vlen = cdb_datalen(&db);
 		val = cdb_get(&db, vlen, cdb_datapos(&db));
 		if (val == NULL || vlen < VALUE_FIXED ||
@@ -626,9 +631,16 @@ wl_compile(const char *in, const char *out, wl_report_fn report, void *ctx)
 		const char *why;
 
 		lineno++;
-		if (wl_parse_line(line, len, &e, &why) == 1 &&
-		    compile_entry(&c, &e) != 0)
-			c.failed = errno ? errno : EIO;
+		switch (toolong ? -1 : wl_parse_line(line, len, &e, &why)) {
+		case -1:
+			/* It was valid a moment ago: someone is editing it. */
+			c.failed = EAGAIN;
+			break;
+		case 1:
+			if (compile_entry(&c, &e) != 0)
+				c.failed = errno ? errno : EIO;
+			break;
+		}
 	}
 	memcpy(meta, c.bitmap, sizeof c.bitmap);
 	put_le(meta + sizeof c.bitmap, c.order, 8);
@@ -643,6 +655,12 @@ wl_compile(const char *in, const char *out, wl_report_fn report, void *ctx)
 		c.failed = errno;
 	if (!c.failed && rename(tmp, out) != 0)
 		c.failed = errno;
+	if (c.failed == EAGAIN) {
+		report(ctx, in, lineno, "file changed while being compiled; "
+		    "run again");
+		unlink(tmp);
+		return -1;
+	}
 	if (c.failed) {
 		outer.path = out;
 		report_errno(&outer, "cannot write compiled allowlist", c.failed);
