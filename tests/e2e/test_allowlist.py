@@ -1,0 +1,111 @@
+"""Scenario 3: allowlisted clients are greeted at once and deliver.
+
+Loopback has all of 127.0.0.0/8, so one server tells clients apart by
+their source address: 127.0.0.1, 127.0.0.2 and 127.0.0.3.
+"""
+
+import os
+import re
+import threading
+
+from e2elib import (TcpServer, check_message, compile_tcprules, make_message,
+                    smtp_deliver, swaks, write_swaks_data)
+from test_tcpserver import assert_delayed, assert_prompt
+
+
+def deliver_from(sources, port, tag):
+    """Deliver one message from each source address, all at once."""
+    results, errors, sent = {}, [], {}
+
+    def client(n, src):
+        try:
+            raw, headers, body = make_message(tag, n)
+            sent[src] = (headers, body)
+            results[src] = smtp_deliver("127.0.0.1", port, raw,
+                                        "al@client.sendwrap.test",
+                                        headers["To"], source=src)
+        except Exception as e:
+            errors.append((src, e))
+
+    threads = [threading.Thread(target=client, args=(n, src))
+               for n, src in enumerate(sources)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return results, sent
+
+
+def test_tcprules_greetdelay_and_relayclient(wd, mx, sw):
+    rules = compile_tcprules(wd, "\n".join([
+        '# test rules: no delay for 127.0.0.1, relay client 127.0.0.3',
+        '127.0.0.1:allow,GREETDELAY="0"',
+        '127.0.0.3:allow,RELAYCLIENT=""',
+        ':allow',
+        '']))
+    srv = TcpServer(wd, sw("-d", "3", mta=mx.argv()), rules=rules,
+                    host="127.0.0.1")
+    # the servers listens on 127.0.0.1; clients come from three addresses
+    results = {}
+    for src in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+        raw, headers, body = make_message("rules", int(src[-1]))
+        data = write_swaks_data(os.path.join(wd, src + ".eml"), raw)
+        rc, out, greet, _ = swaks("127.0.0.1", srv.port, headers["To"],
+                                  data_file=data, source=src)
+        assert rc == 0, out
+        results[src] = (greet, headers, body)
+    assert_prompt(results["127.0.0.1"][0])
+    assert_prompt(results["127.0.0.3"][0])
+    assert_delayed(results["127.0.0.2"][0], 3.0)   # no rule: the -d delay
+
+    msgs = {m.header("X-E2E-Tag"): m for m in mx.messages()}
+    assert sorted(msgs) == ["rules-1", "rules-2", "rules-3"]
+    for src, (_, headers, body) in results.items():
+        check_message(msgs[headers["X-E2E-Tag"]], headers, body)
+
+    log = srv.wait_lines(r"^(allow|pass) ", count=3)
+    by_ip = {re.search(r"ip=(\S+)", l).group(1): l for l in log}
+    assert re.match(r"^allow ip=127\.0\.0\.1 port=\d+ reason=GREETDELAY$",
+                    by_ip["127.0.0.1"]), log
+    assert re.match(r"^allow ip=127\.0\.0\.3 port=\d+ reason=RELAYCLIENT$",
+                    by_ip["127.0.0.3"]), log
+    assert re.match(r"^pass ip=127\.0\.0\.2 port=\d+ delay=3\.000 ",
+                    by_ip["127.0.0.2"]), log
+
+
+def test_allowlist_file_with_cidr_and_per_entry_delay(wd, mx, sw):
+    path = os.path.join(wd, "allowlist")
+    with open(path, "w") as f:
+        f.write("# e2e allowlist\n"
+                "\n"
+                "127.0.0.2            # our relay: no delay\n"
+                "127.0.0.3/32 1.5     # a slow partner: a shorter delay\n"
+                "127.0.0.4/33         # a bad line, skipped and logged\n"
+                "::1/128\n")
+    srv = TcpServer(wd, sw("-d", "6", "-a", path, mta=mx.argv()))
+    results, sent = deliver_from(["127.0.0.1", "127.0.0.2", "127.0.0.3"],
+                                 srv.port, "alfile")
+    assert_prompt(results["127.0.0.2"])
+    assert_delayed(results["127.0.0.3"], 1.5)
+    assert_delayed(results["127.0.0.1"], 6.0)
+    assert results["127.0.0.3"] < results["127.0.0.1"]
+
+    msgs = {m.header("X-E2E-Tag"): m for m in mx.messages()}
+    assert len(msgs) == 3, mx.queue_listing()
+    for headers, body in sent.values():
+        check_message(msgs[headers["X-E2E-Tag"]], headers, body)
+
+    log = srv.wait_lines(r"^(allow|pass) ", count=3)
+    by_ip = {re.search(r"ip=(\S+)", l).group(1): l for l in log}
+    assert re.match(r"^allow ip=127\.0\.0\.2 port=\d+ reason=allowlist "
+                    r"rule=127\.0\.0\.2(/32)?$", by_ip["127.0.0.2"]), log
+    assert re.match(r"^pass ip=127\.0\.0\.3 port=\d+ delay=1\.500 "
+                    r"waited=\d+\.\d+ rule=127\.0\.0\.3/32$",
+                    by_ip["127.0.0.3"]), log
+    assert re.match(r"^pass ip=127\.0\.0\.1 port=\d+ delay=6\.000 "
+                    r"waited=\d+\.\d+$", by_ip["127.0.0.1"]), log
+    # the bad line is reported, with file and line, on each connection
+    errors = [l for l in srv.sendwrap_lines()
+              if l.startswith("error ") and (path + ":5:") in l]
+    assert len(errors) == 3, srv.log()
