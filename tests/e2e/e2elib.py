@@ -645,6 +645,7 @@ class LineReader:
         self.sock = sock
         self.buf = b""
         self.raw = b""          # everything received, for stream checks
+        self.reset = False      # did the stream end in a reset?
 
     def readline(self, deadline):
         while b"\n" not in self.buf:
@@ -683,6 +684,7 @@ class LineReader:
             try:
                 chunk = self.sock.recv(65536)
             except ConnectionResetError:
+                self.reset = True
                 return out
             if not chunk:
                 return out
@@ -736,7 +738,8 @@ class Greeting:
 def bot(host, port, payload, source=None, timeout=20, wait_first_line=False):
     """A blind-pipelining client: everything in one write, then read to EOF.
 
-    Returns (bytes received, seconds from connect to end of stream).
+    Returns (bytes received, seconds from connect to end of stream,
+    True if the stream ended in a reset rather than an orderly close).
     """
     t0 = time.monotonic()
     s = connect(host, port, source)
@@ -748,7 +751,7 @@ def bot(host, port, payload, source=None, timeout=20, wait_first_line=False):
         r.read_to_eof(t0 + timeout)
     finally:
         s.close()
-    return r.raw, time.monotonic() - t0
+    return r.raw, time.monotonic() - t0, r.reset
 
 
 def bot_payload(tag="bot", body_kib=16):

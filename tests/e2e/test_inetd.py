@@ -51,8 +51,9 @@ def test_inetd_delivery_bot_and_no_log_on_the_socket(wd, mx):
     assert not re.search(r"sendwrap[:\[]| ip=127", out), out
 
     # the bot gets exactly the 554 line: no log text before or after it
-    got, _ = bot("127.0.0.1", inetd.port, bot_payload("inetd"))
+    got, _, reset = bot("127.0.0.1", inetd.port, bot_payload("inetd"))
     assert got == REJECT_554, got
+    assert not reset
 
     msgs = mx.messages()
     assert len(msgs) == 1, mx.queue_listing()

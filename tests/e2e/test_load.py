@@ -24,7 +24,7 @@ def test_load(wd, mx, sw):
                     backlog=400)
     legit = list(range(0, N, 2))
     bots = list(range(1, N, 2))
-    sent, greet, replies, errors = {}, {}, {}, []
+    sent, greet, replies, errors, resets = {}, {}, {}, [], []
     for n in legit:
         sent[n] = make_message("load", n)
     payloads = {n: bot_payload("load-%d" % n, body_kib=4) for n in bots}
@@ -50,8 +50,11 @@ def test_load(wd, mx, sw):
     def bot_client(n):
         try:
             barrier.wait(30)
-            replies[n] = bot("127.0.0.1", srv.port, payloads[n],
-                             timeout=120)[0]
+            got, _, reset = bot("127.0.0.1", srv.port, payloads[n],
+                                timeout=120)
+            replies[n] = got
+            if reset:
+                resets.append(n)
         except Exception as e:
             errors.append(("bot", n, repr(e)))
 
@@ -97,6 +100,7 @@ def test_load(wd, mx, sw):
     # every bot got exactly the 554 reply
     bad = {n: r for n, r in replies.items() if r != REJECT_554}
     assert not bad, list(bad.items())[:5]
+    assert not resets, "%d bots saw a reset, not a close" % len(resets)
     # nobody was greeted before the delay
     early_greet = {n: t for n, t in greet.items() if t < 0.9 * DELAY}
     assert not early_greet, early_greet
