@@ -29,6 +29,8 @@ TCPRULES = shutil.which("tcprules") or "/usr/bin/tcprules"
 INETD = "/usr/sbin/inetd"
 SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
 EXIM_USER = "Debian-exim"
+# what /proc/PID/stat shows for a sendwrap that has not exec'd yet
+SENDWRAP_COMM = os.path.basename(SENDWRAP)[:15]
 
 # The environment handed to every server: nothing of the caller's leaks in
 # (a GREETDELAY or RELAYCLIENT in the developer's shell would change
@@ -461,7 +463,7 @@ class TcpServer:
         return children(self.pid)
 
     def waiting_sendwraps(self):
-        return [c for c in children(self.pid) if c[1] == "sendwrap"]
+        return [c for c in children(self.pid) if c[1] == SENDWRAP_COMM]
 
     def stop(self):
         stop_group(self.proc)

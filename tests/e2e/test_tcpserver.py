@@ -209,3 +209,32 @@ def test_concurrent_clients_each_wait_their_own_delay(wd, mx, sw):
     for n in (1, 2):
         assert_delayed(results[n], 3.0)
     assert len(mx.messages()) == 2
+
+
+def test_observe_mode_leaves_early_input_to_the_mta(wd, sw):
+    """-x pass: the early talker is logged and the MTA gets the socket with
+    the early input unread, byte for byte."""
+    from e2elib import EximReceiver
+    # exim without its own early-talker check takes the pipelined bot
+    # transaction as it stands: proof that sendwrap consumed nothing
+    lax = EximReceiver(wd, "lax")
+    srv = TcpServer(wd, sw("-d", "5", "-x", "pass", mta=lax.argv()))
+    payload = bot_payload("observed", body_kib=8)
+    got, took, _ = bot("127.0.0.1", srv.port, payload)
+    assert took < 5.0, "waited %.2f s: pass must exec at once" % took
+    codes = [l[:3] for l in got.split(b"\r\n") if l]
+    assert codes[0] == b"220" and b"554" not in codes, got
+    assert codes[-1] == b"221", got
+    msgs = lax.messages()
+    assert len(msgs) == 1 and msgs[0].header("Subject") == "BOT observed"
+    sent_body = payload.split(b"\r\n\r\n", 1)[1].rsplit(b".\r\nQUIT", 1)[0]
+    assert msgs[0].body == sent_body.replace(b"\r\n", b"\n")
+    lines = srv.wait_lines(r"^early ")
+    assert lines and re.search(r" action=pass$", lines[0]), srv.log()
+
+    # exim's own check (smtp_enforce_sync, its default) is a second line
+    strict = EximReceiver(wd, "strict", enforce_sync=True)
+    srv2 = TcpServer(wd, sw("-d", "5", "-x", "pass", mta=strict.argv()))
+    got, _, _ = bot("127.0.0.1", srv2.port, bot_payload("strict"))
+    assert b"554 SMTP synchronization error" in got, got
+    assert strict.messages() == []
