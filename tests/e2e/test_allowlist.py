@@ -39,39 +39,58 @@ def deliver_from(sources, port, tag):
 
 def test_tcprules_greetdelay_and_relayclient(wd, mx, sw):
     rules = compile_tcprules(wd, "\n".join([
-        '# test rules: no delay for 127.0.0.1, relay client 127.0.0.3',
+        '# test rules: no delay for .1, relay client .3, a typo for .4',
         '127.0.0.1:allow,GREETDELAY="0"',
         '127.0.0.3:allow,RELAYCLIENT=""',
+        '127.0.0.4:allow,GREETDELAY="soon"',
         ':allow',
         '']))
-    srv = TcpServer(wd, sw("-d", "3", mta=mx.argv()), rules=rules,
+    srv = TcpServer(wd, sw("-d", "4", mta=mx.argv()), rules=rules,
                     host="127.0.0.1")
-    # the servers listens on 127.0.0.1; clients come from three addresses
-    results = {}
-    for src in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
-        raw, headers, body = make_message("rules", int(src[-1]))
-        data = write_swaks_data(os.path.join(wd, src + ".eml"), raw)
-        rc, out, greet, _ = swaks("127.0.0.1", srv.port, headers["To"],
-                                  data_file=data, source=src)
-        assert rc == 0, out
-        results[src] = (greet, headers, body)
+    # the server listens on 127.0.0.1; clients come from four addresses,
+    # all at once
+    results, errors = {}, []
+
+    def client(src):
+        try:
+            raw, headers, body = make_message("rules", int(src[-1]))
+            data = write_swaks_data(os.path.join(wd, src + ".eml"), raw)
+            rc, out, greet, _ = swaks("127.0.0.1", srv.port, headers["To"],
+                                      data_file=data, source=src)
+            assert rc == 0, out
+            results[src] = (greet, headers, body)
+        except Exception as e:
+            errors.append((src, e))
+
+    threads = [threading.Thread(target=client, args=("127.0.0.%d" % i,))
+               for i in (1, 2, 3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert not errors, errors
     assert_prompt(results["127.0.0.1"][0])
     assert_prompt(results["127.0.0.3"][0])
-    assert_delayed(results["127.0.0.2"][0], 3.0)   # no rule: the -d delay
+    assert_delayed(results["127.0.0.2"][0], 4.0)   # no rule: the -d delay
+    assert_delayed(results["127.0.0.4"][0], 4.0)   # bad value: ignored
 
     msgs = {m.header("X-E2E-Tag"): m for m in mx.messages()}
-    assert sorted(msgs) == ["rules-1", "rules-2", "rules-3"]
+    assert sorted(msgs) == ["rules-1", "rules-2", "rules-3", "rules-4"]
     for src, (_, headers, body) in results.items():
         check_message(msgs[headers["X-E2E-Tag"]], headers, body)
 
-    log = srv.wait_lines(r"^(allow|pass) ", count=3)
+    log = srv.wait_lines(r"^(allow|pass) ", count=4)
     by_ip = {re.search(r"ip=(\S+)", l).group(1): l for l in log}
     assert re.match(r"^allow ip=127\.0\.0\.1 port=\d+ reason=GREETDELAY$",
                     by_ip["127.0.0.1"]), log
     assert re.match(r"^allow ip=127\.0\.0\.3 port=\d+ reason=RELAYCLIENT$",
                     by_ip["127.0.0.3"]), log
-    assert re.match(r"^pass ip=127\.0\.0\.2 port=\d+ delay=3\.000 ",
-                    by_ip["127.0.0.2"]), log
+    for ip in ("127.0.0.2", "127.0.0.4"):
+        assert re.match(r"^pass ip=%s port=\d+ delay=4\.000 waited=[\d.]+$"
+                        % re.escape(ip), by_ip[ip]), log
+    bad = [l for l in srv.sendwrap_lines()
+           if l.startswith("error ") and "soon" in l]
+    assert len(bad) == 1, srv.log()
 
 
 def test_allowlist_file_with_cidr_and_per_entry_delay(wd, mx, sw):
