@@ -15,7 +15,8 @@
  * every=K runs a slow one only on every K-th round.  VAR=value entries
  * are added to that command's environment.  Prints one line of key=value
  * figures per command (times in microseconds, RSS in kB, minflt the
- * minor page faults of the invocation, fork to exit).  -t bounds the
+ * minor page faults of the invocation, fork to exit, cpu_us its user +
+ * system CPU time from wait4).  -t bounds the
  * whole run in time (default 60 s); -6 connects over ::1.
  */
 #define _GNU_SOURCE
@@ -90,7 +91,7 @@ struct command {
 	char **env;		/* VAR=value to add, NULL-terminated */
 	int every;
 	int done, ok, failed;
-	double *times, sum;
+	double *times, *cpu, sum;
 	long *rss, *minflt;
 };
 
@@ -127,6 +128,8 @@ run_one(struct command *c, int lfd, const struct sockaddr_storage *ss,
 	t1 = now_us();
 	close(sfd);
 	c->times[c->done] = t1 - t0;
+	c->cpu[c->done] = ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec +
+	    ru.ru_stime.tv_sec * 1e6 + ru.ru_stime.tv_usec;
 	c->rss[c->done] = ru.ru_maxrss;
 	c->minflt[c->done] = ru.ru_minflt;
 	c->sum += t1 - t0;
@@ -189,7 +192,8 @@ main(int argc, char **argv)
 		cm->times = calloc((size_t)n, sizeof *cm->times);
 		cm->rss = calloc((size_t)n, sizeof *cm->rss);
 		cm->minflt = calloc((size_t)n, sizeof *cm->minflt);
-		if (!cm->times || !cm->rss || !cm->minflt)
+		cm->cpu = calloc((size_t)n, sizeof *cm->cpu);
+		if (!cm->times || !cm->rss || !cm->minflt || !cm->cpu)
 			die("calloc");
 	}
 	/* Copy each env list (it runs into the argv that follows it). */
@@ -243,11 +247,13 @@ main(int argc, char **argv)
 		qsort(cm->times, (size_t)d, sizeof *cm->times, cmp_double);
 		qsort(cm->rss, (size_t)d, sizeof *cm->rss, cmp_long);
 		qsort(cm->minflt, (size_t)d, sizeof *cm->minflt, cmp_long);
+		qsort(cm->cpu, (size_t)d, sizeof *cm->cpu, cmp_double);
 		printf("cmd=%d n=%d ok=%d failed=%d median_us=%.1f mean_us=%.1f "
 		    "min_us=%.1f p90_us=%.1f max_us=%.1f maxrss_kb=%ld "
-		    "minflt=%ld\n", j, d, cm->ok, cm->failed, cm->times[d / 2],
-		    cm->sum / d, cm->times[0], cm->times[d * 9 / 10],
-		    cm->times[d - 1], cm->rss[d / 2], cm->minflt[d / 2]);
+		    "minflt=%ld cpu_us=%.1f\n", j, d, cm->ok, cm->failed,
+		    cm->times[d / 2], cm->sum / d, cm->times[0],
+		    cm->times[d * 9 / 10], cm->times[d - 1], cm->rss[d / 2],
+		    cm->minflt[d / 2], cm->cpu[d / 2]);
 		if (cm->failed)
 			failed++;
 	}
