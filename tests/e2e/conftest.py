@@ -52,7 +52,9 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def base():
-    d = tempfile.mkdtemp(prefix="sendwrap-e2e.", dir="/tmp")
+    # tests/e2e/run makes it (and removes it even after a crash)
+    d = os.environ.get("E2E_BASE") or tempfile.mkdtemp(
+        prefix="sendwrap-e2e.", dir="/tmp")
     os.chmod(d, 0o755)
     yield d
     if not os.environ.get("E2E_KEEP"):
