@@ -1,0 +1,59 @@
+"""Fixtures for the sendwrap integration tests (see sw_harness.py)."""
+import os
+import shutil
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import sw_harness as h  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    problems = []
+    if not os.access(h.SENDWRAP, os.X_OK):
+        problems.append("no sendwrap binary at %s (run make, or set "
+                        "SENDWRAP)" % h.SENDWRAP)
+    if h.VALGRIND and shutil.which("valgrind") is None:
+        problems.append("SENDWRAP_VALGRIND is set but valgrind is missing")
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
+
+
+def pytest_report_header(config):
+    return "sendwrap: %s%s" % (h.SENDWRAP,
+                               " (under valgrind)" if h.VALGRIND else "")
+
+
+@pytest.fixture
+def sw(tmp_path):
+    """sw(args, **options) starts sendwrap on a fresh connection."""
+    runs = []
+
+    def start(args, **kw):
+        run = h.Sendwrap(tmp_path / ("run%d" % len(runs)), args, **kw)
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.cleanup()
+
+
+@pytest.fixture
+def plain(tmp_path):
+    """plain(args) runs sendwrap without a connection: (rc, out, err)."""
+    def run(args, **kw):
+        return h.run_plain(tmp_path / "plain", args, **kw)
+    return run
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write(name, text) puts a file in the test's directory."""
+    def put(name, text):
+        path = tmp_path / name
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return str(path)
+    return put

@@ -1,0 +1,106 @@
+"""Stand-in MTA for the sendwrap integration tests, stage 2 of 2.
+
+Run by standin_mta (stage 1) with fds 0/1 as sendwrap left them.  It
+records what it was given, then plays a tiny SMTP server:
+
+  * lists its open descriptors (and whether fd 0 is blocking);
+  * reads whatever the client sent before the greeting without waiting
+    for more ("before": the early input sendwrap must leave unread);
+  * writes STANDIN_GREETING (default "220 standin\\r\\n");
+  * reads until a "QUIT" line or end of file ("after"), answers
+    "221 bye\\r\\n" and exits with STANDIN_EXIT (default 0).
+
+Everything goes to $STANDIN_DIR/record.json; nothing is ever written to
+fd 2 (under inetd it is the client).  A failure of this script itself is
+written to $STANDIN_DIR/standin.err and exits 99.
+"""
+import json
+import os
+import select
+import sys
+import time
+import traceback
+
+LIMIT = 30.0        # never hang a test run for longer than this
+
+
+def list_fds():
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[name] = os.readlink("/proc/self/fd/" + name)
+        except OSError:
+            pass        # the descriptor listdir used, closed by now
+    return fds
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def readable(fd, timeout):
+    return bool(select.select([fd], [], [], max(timeout, 0))[0])
+
+
+def write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def main():
+    d = os.environ["STANDIN_DIR"]
+    rec = {"t_start": time.monotonic(), "argv": sys.argv[1:],
+           "fds": list_fds()}
+    rec["fd0_blocking"] = os.get_blocking(0)
+    env = read_file(os.path.join(d, "environ"))
+    rec["environ"] = [e.decode("latin-1") for e in env.split(b"\0")[:-1]]
+    status = read_file(os.path.join(d, "status")).decode("latin-1")
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("SigIgn", "SigBlk"):
+            rec[key] = int(value.strip(), 16)
+    deadline = time.monotonic() + LIMIT
+
+    before = b""
+    while readable(0, 0.05):
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        before += chunk
+    rec["before"] = before.decode("latin-1")
+
+    greeting = os.environ.get("STANDIN_GREETING", "220 standin\r\n")
+    write_all(1, greeting.encode("latin-1"))
+    rec["t_greet"] = time.monotonic()
+
+    after = b""
+    while b"QUIT\r\n" not in after and readable(0, deadline - time.monotonic()):
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        after += chunk
+    rec["after"] = after.decode("latin-1")
+
+    tmp = os.path.join(d, "record.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(rec, f)
+    os.rename(tmp, os.path.join(d, "record.json"))
+    try:
+        write_all(1, b"221 bye\r\n")
+    except OSError:
+        pass
+    return int(os.environ.get("STANDIN_EXIT", "0"))
+
+
+if __name__ == "__main__":
+    try:
+        code = main()
+    except BaseException:
+        try:
+            with open(os.path.join(os.environ.get("STANDIN_DIR", "/tmp"),
+                                   "standin.err"), "a") as f:
+                traceback.print_exc(file=f)
+        finally:
+            os._exit(99)
+    os._exit(code)
