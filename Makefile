@@ -37,7 +37,7 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = whitelist duration peer wait log
+MODULES = whitelist duration peer wait log decoy slots
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)

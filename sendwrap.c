@@ -14,9 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "decoy.h"
 #include "duration.h"
 #include "log.h"
 #include "peer.h"
+#include "slots.h"
 #include "wait.h"
 #include "whitelist.h"
 
@@ -34,6 +36,16 @@
 #define DRAIN_MAX (64 * 1024)
 #define ERRORS_PER_FILE 10	/* per connection; -n shows them all */
 
+/* Decoy MX modes (decoy.h): defaults, then the accepted ranges. */
+#define TARPIT_INTERVAL_MS 10000
+#define TARPIT_MAX_MS (30 * 60 * 1000)
+#define TEMPFAIL_COMMANDS 20	/* a real MTA needs 4: EHLO MAIL RCPT QUIT */
+#define TEMPFAIL_MAX_MS 60000
+#define INTERVAL_RANGE_MS 100, (3600 * 1000)
+#define TARPIT_MAX_RANGE_MS 1000, ((uint64_t)7 * 24 * 3600 * 1000)
+#define TEMPFAIL_MAX_RANGE_MS 1000, (3600 * 1000)
+#define COMMANDS_MAX 1000
+
 static const char reply_unavailable[] =
     "421 4.3.0 Service temporarily unavailable\r\n";
 static const char reply_reject[] =
@@ -41,11 +53,22 @@ static const char reply_reject[] =
 static const char reply_tempfail[] =
     "421 4.5.1 SMTP protocol violation: input before greeting, "
     "try again later\r\n";
+static const char reply_busy[] = "421 4.7.0 Too busy, try again later\r\n";
+static const char reply_own_host[] =
+    "421 4.7.0 Not a mail server for this client, try another MX\r\n";
 
 static const char usage_text[] =
     "usage: sendwrap [-n] [-d delay] [-a file] [-A cidr] [-b banner]\n"
     "                [-x reject|tempfail|drop|pass] [-l auto|stderr|syslog|none]\n"
     "                [--] program [arg ...]\n"
+    "       sendwrap --tarpit [--tarpit-interval d] [--tarpit-max d] [-b text]\n"
+    "                [--slots n --slots-dir dir] [-a file] [-A cidr] [-l where]\n"
+    "       sendwrap --tempfail [--tempfail-commands n] [--tempfail-max d]\n"
+    "                [-d delay] [-x reject|tempfail|drop] [-b banner]\n"
+    "                [--slots n --slots-dir dir] [-a file] [-A cidr] [-l where]\n"
+    "       decoy MX modes, no program: --tarpit holds the client (220- lines\n"
+    "       every 10s, for 30m), --tempfail answers RCPT/DATA with 451 (at\n"
+    "       most 20 commands, 60s); allowlisted clients get 421 at once\n"
     "       sendwrap --compile allowlist.txt allowlist.cdb\n";
 
 enum early_action { EARLY_REJECT, EARLY_TEMPFAIL, EARLY_DROP, EARLY_PASS };
@@ -62,7 +85,13 @@ struct config {
 	int help, version;
 	const char *compile_in, *compile_out;
 	char **program;			/* NULL-terminated, or NULL */
+	struct decoy_config decoy;	/* --tarpit, --tempfail */
+	unsigned slots;			/* --slots; 0: no cap */
+	const char *slots_dir;
+	const char *tarpit_opt, *tempfail_opt;	/* given, for errors */
 };
+
+static const char *const mode_names[] = { "wrap", "tarpit", "tempfail" };
 
 /* How long this client waits, and why. */
 struct decision {
@@ -148,6 +177,128 @@ parse_early(const char *s, enum early_action *a)
 	return -1;
 }
 
+/* Long options of the decoy modes, numbered apart from the others. */
+enum { OPT_TARPIT = 512, OPT_TARPIT_INTERVAL, OPT_TARPIT_MAX, OPT_TEMPFAIL,
+	OPT_TEMPFAIL_COMMANDS, OPT_TEMPFAIL_MAX, OPT_SLOTS, OPT_SLOTS_DIR };
+
+static int
+parse_range(const char *s, uint64_t min, uint64_t max, uint64_t *ms)
+{
+	const char *why;
+
+	return duration_parse_str(s, ms, &why) == 0 && *ms >= min &&
+	    *ms <= max ? 0 : -1;
+}
+
+/* A count from 1 to max, in decimal digits only. */
+static int
+parse_count(const char *s, unsigned long max, unsigned *n)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 1 || v > max)
+		return -1;
+	*n = (unsigned)v;
+	return 0;
+}
+
+static void
+set_mode(struct config *cfg, enum decoy_mode mode)
+{
+	if (cfg->decoy.mode != DECOY_OFF && cfg->decoy.mode != mode)
+		usage_error(cfg, "%s", "--tarpit and --tempfail exclude each "
+		    "other");
+	cfg->decoy.mode = mode;
+}
+
+/* A decoy option c with its argument; -1 if c is none of them. */
+static int
+parse_decoy_option(struct config *cfg, int c, const char *arg)
+{
+	struct decoy_config *dc = &cfg->decoy;
+
+	switch (c) {
+	case OPT_TARPIT:
+		set_mode(cfg, DECOY_TARPIT);
+		return 0;
+	case OPT_TEMPFAIL:
+		set_mode(cfg, DECOY_TEMPFAIL);
+		return 0;
+	case OPT_TARPIT_INTERVAL:
+		cfg->tarpit_opt = "--tarpit-interval";
+		if (parse_range(arg, INTERVAL_RANGE_MS, &dc->interval_ms) != 0)
+			usage_error(cfg, "bad --tarpit-interval '%s' (a "
+			    "duration from 100ms to 1h)", arg);
+		return 0;
+	case OPT_TARPIT_MAX:
+		cfg->tarpit_opt = "--tarpit-max";
+		if (parse_range(arg, TARPIT_MAX_RANGE_MS, &dc->tarpit_max_ms))
+			usage_error(cfg, "bad --tarpit-max '%s' (a duration "
+			    "from 1s to 7d)", arg);
+		return 0;
+	case OPT_TEMPFAIL_COMMANDS:
+		cfg->tempfail_opt = "--tempfail-commands";
+		if (parse_count(arg, COMMANDS_MAX, &dc->max_commands) != 0)
+			usage_error(cfg, "bad --tempfail-commands '%s' (1 to "
+			    "1000)", arg);
+		return 0;
+	case OPT_TEMPFAIL_MAX:
+		cfg->tempfail_opt = "--tempfail-max";
+		if (parse_range(arg, TEMPFAIL_MAX_RANGE_MS,
+		    &dc->tempfail_max_ms) != 0)
+			usage_error(cfg, "bad --tempfail-max '%s' (a duration "
+			    "from 1s to 1h)", arg);
+		return 0;
+	case OPT_SLOTS:
+		if (parse_count(arg, SLOTS_MAX, &cfg->slots) != 0)
+			usage_error(cfg, "bad --slots '%s' (1 to 100000)", arg);
+		return 0;
+	case OPT_SLOTS_DIR:
+		cfg->slots_dir = arg;
+		return 0;
+	}
+	return -1;
+}
+
+/* What the decoy options need of each other and of the rest. */
+static void
+check_decoy_options(struct config *cfg)
+{
+	struct decoy_config *dc = &cfg->decoy;
+
+	if (cfg->tarpit_opt && dc->mode != DECOY_TARPIT)
+		usage_error(cfg, "%s needs --tarpit", cfg->tarpit_opt);
+	if (cfg->tempfail_opt && dc->mode != DECOY_TEMPFAIL)
+		usage_error(cfg, "%s needs --tempfail", cfg->tempfail_opt);
+	if ((cfg->slots || cfg->slots_dir) && dc->mode == DECOY_OFF)
+		usage_error(cfg, "%s", "--slots needs --tarpit or --tempfail");
+	if ((cfg->slots == 0) != (cfg->slots_dir == NULL))
+		usage_error(cfg, "%s", "--slots and --slots-dir go together");
+	if (dc->mode == DECOY_OFF)
+		return;
+	/* A program here is a mistake worth stopping at: it would not run. */
+	if (cfg->program)
+		usage_error(cfg, "the decoy modes run no program (got '%s')",
+		    cfg->program[0]);
+	if (dc->mode == DECOY_TEMPFAIL && cfg->early == EARLY_PASS)
+		usage_error(cfg, "%s", "-x pass needs a program: not with "
+		    "--tempfail");
+	dc->text = cfg->banner;
+	if (!dc->interval_ms)
+		dc->interval_ms = TARPIT_INTERVAL_MS;
+	if (!dc->tarpit_max_ms)
+		dc->tarpit_max_ms = TARPIT_MAX_MS;
+	if (!dc->max_commands)
+		dc->max_commands = TEMPFAIL_COMMANDS;
+	if (!dc->tempfail_max_ms)
+		dc->tempfail_max_ms = TEMPFAIL_MAX_MS;
+}
+
 static void
 parse_options(int argc, char **argv, struct config *cfg)
 {
@@ -163,6 +314,16 @@ parse_options(int argc, char **argv, struct config *cfg)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "compile", required_argument, NULL, OPT_COMPILE },
+		{ "tarpit", no_argument, NULL, OPT_TARPIT },
+		{ "tarpit-interval", required_argument, NULL,
+		    OPT_TARPIT_INTERVAL },
+		{ "tarpit-max", required_argument, NULL, OPT_TARPIT_MAX },
+		{ "tempfail", no_argument, NULL, OPT_TEMPFAIL },
+		{ "tempfail-commands", required_argument, NULL,
+		    OPT_TEMPFAIL_COMMANDS },
+		{ "tempfail-max", required_argument, NULL, OPT_TEMPFAIL_MAX },
+		{ "slots", required_argument, NULL, OPT_SLOTS },
+		{ "slots-dir", required_argument, NULL, OPT_SLOTS_DIR },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *why;
@@ -226,11 +387,14 @@ parse_options(int argc, char **argv, struct config *cfg)
 			usage_error(cfg, "option '%s' needs an argument",
 			    argv[optind - 1]);
 		default:
+			if (parse_decoy_option(cfg, c, optarg) == 0)
+				break;
 			usage_error(cfg, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		cfg->program = argv + optind;
+	check_decoy_options(cfg);
 }
 
 static void
@@ -408,6 +572,120 @@ wait_out_delay(const struct config *cfg, const struct peer *p,
 	exit(EXIT_TEMP);
 }
 
+/*
+ * Our own hosts must never be held by a decoy: any allowlist match, or
+ * no delay for them from tcprules (GREETDELAY=0, RELAYCLIENT).  -d 0 says
+ * nothing about the client and does not count.
+ */
+static int
+own_host(const struct decision *d)
+{
+	return d->match.found ||
+	    (d->delay_ms == 0 && strcmp(d->reason, "delay") != 0);
+}
+
+/* Send an own host away at once: a real MTA then tries another MX. */
+static void __attribute__((noreturn))
+spare_own_host(const struct config *cfg, const struct peer *p,
+    const struct decision *d)
+{
+	log_info("allow ip=%s port=%s reason=%s%s%s mode=%s reply=421", p->ip,
+	    port_text(p), d->reason, d->match.found ? " rule=" : "",
+	    d->match.found ? d->match.rule : "", mode_names[cfg->decoy.mode]);
+	send_all(1, reply_own_host, sizeof reply_own_host - 1);
+	close_gently(0, 1, DRAIN_MS, DRAIN_MAX);
+	exit(0);
+}
+
+/*
+ * Hold one of the --slots for the rest of this process (the descriptor
+ * is the slot: exit, or any death, gives it back), or turn the client
+ * away.  A broken slots directory must not let the decoy clog the host,
+ * so it fails closed.
+ */
+static void
+take_slot(const struct config *cfg, const struct peer *p)
+{
+	unsigned slot;
+	int fd;
+
+	if (cfg->slots == 0)
+		return;
+	fd = slots_take(cfg->slots_dir, cfg->slots, &slot);
+	if (fd >= 0)
+		return;
+	if (fd == SLOTS_ERROR) {
+		log_error("ip=%s port=%s cannot take a slot in %s: %s", p->ip,
+		    port_text(p), cfg->slots_dir, strerror(errno));
+		fail_temporarily(EXIT_TEMP, 0);
+	}
+	log_info("busy ip=%s port=%s mode=%s slots=%u", p->ip, port_text(p),
+	    mode_names[cfg->decoy.mode], cfg->slots);
+	send_all(1, reply_busy, sizeof reply_busy - 1);
+	close_gently(0, 1, DRAIN_MS, DRAIN_MAX);
+	exit(0);
+}
+
+/* A decoy MX (decoy.h): no program; the connection ends here. */
+static void __attribute__((noreturn))
+run_decoy(const struct config *cfg, const struct peer *p,
+    const struct decision *d)
+{
+	if (own_host(d))
+		spare_own_host(cfg, p, d);
+	take_slot(cfg, p);
+	if (cfg->decoy.mode == DECOY_TARPIT)
+		decoy_tarpit(&cfg->decoy, p);
+	else {
+		/* Early talkers and hang-ups end in wait_out_delay. */
+		wait_out_delay(cfg, p, d);
+		decoy_tempfail(&cfg->decoy, p);
+	}
+	close_gently(0, 1, DRAIN_MS, DRAIN_MAX);
+	exit(0);
+}
+
+/* The decoy part of -n; returns the number of problems. */
+static unsigned long
+check_decoy_config(const struct config *cfg)
+{
+	const struct decoy_config *dc = &cfg->decoy;
+	char a[32], b[32];
+	const char *why;
+	struct stat st;
+
+	if (dc->mode == DECOY_OFF)
+		return 0;
+	printf("mode: %s (no program)\n", mode_names[dc->mode]);
+	if (dc->mode == DECOY_TARPIT) {
+		duration_format(dc->interval_ms, a, sizeof a);
+		duration_format(dc->tarpit_max_ms, b, sizeof b);
+		printf("tarpit: a 220- line every %s s, for at most %s s "
+		    "(delay and early not used)\n", a, b);
+	} else {
+		duration_format(dc->tempfail_max_ms, a, sizeof a);
+		printf("tempfail: at most %u commands in %s s\n",
+		    dc->max_commands, a);
+	}
+	if (cfg->slots == 0) {
+		printf("slots: no cap\n");
+		return 0;
+	}
+	printf("slots: %u in %s\n", cfg->slots, cfg->slots_dir);
+	/* Lock files are made there on first use: it must be writable. */
+	if (stat(cfg->slots_dir, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a directory";
+	else if (access(cfg->slots_dir, W_OK | X_OK) != 0)
+		why = strerror(errno);
+	else
+		return 0;
+	fprintf(stderr, "%s: cannot hold slots there: %s\n", cfg->slots_dir,
+	    why);
+	return 1;
+}
+
 static int
 check_config(const struct config *cfg)
 {
@@ -418,6 +696,7 @@ check_config(const struct config *cfg)
 	duration_format(cfg->delay_ms, delay, sizeof delay);
 	printf("delay: %s s\nearly: %s\nbanner: %s\n", delay,
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
+	problems += check_decoy_config(cfg);
 	for (i = 0; i < cfg->nsources; i++) {
 		size_t count;
 
@@ -484,12 +763,14 @@ main(int argc, char **argv)
 		return compile_allowlist(&cfg);
 	if (cfg.check)
 		return check_config(&cfg);
-	if (cfg.program == NULL)
+	if (cfg.program == NULL && cfg.decoy.mode == DECOY_OFF)
 		usage_error(&cfg, "%s", "no program to run");
 
 	log_open(cfg.log);
 	peer_find(&p, 0);
 	decide_delay(&cfg, &p, &d);
+	if (cfg.decoy.mode != DECOY_OFF)
+		run_decoy(&cfg, &p, &d);
 	if (d.delay_ms == 0) {
 		log_allow(&p, &d);
 		run_program(cfg.program);

@@ -1,0 +1,431 @@
+/* decoy.c - the tarpit and the tempfail responder; see decoy.h. */
+#include "decoy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "duration.h"
+#include "log.h"
+#include "wait.h"
+
+#define SINK_SIZE 4096		/* tarpit input is read in bites this big */
+#define HOST_MAX 256
+
+static const char reply_ok_mail[] = "250 2.1.0 Ok\r\n";
+static const char reply_ok[] = "250 2.0.0 Ok\r\n";
+static const char reply_later[] =
+    "451 4.7.1 Service temporarily unavailable, try again later\r\n";
+static const char reply_bye[] = "221 2.0.0 Bye\r\n";
+static const char reply_unknown[] = "500 5.5.2 Command not recognized\r\n";
+static const char reply_too_long[] = "500 5.5.2 Line too long\r\n";
+static const char reply_too_many[] =
+    "421 4.7.0 Too many commands, closing connection\r\n";
+static const char reply_too_slow[] =
+    "421 4.4.2 Session time limit reached, closing connection\r\n";
+
+static const char *
+port_text(const struct peer *p)
+{
+	return p->port[0] ? p->port : "unknown";
+}
+
+/* A failed send means the client went away, unless errno says worse. */
+static int
+gone(int err)
+{
+	return err == EPIPE || err == ECONNRESET;
+}
+
+/* ------------------------------------------------------------ tarpit */
+
+const char *
+tarpit_end_name(enum tarpit_end end)
+{
+	static const char *const names[] = { "client-closed", "max-reached",
+	    "reset", "error" };
+
+	return names[end];
+}
+
+/* Read what the client sent and forget it; 1 when the hold is over. */
+static int
+discard_input(int in, struct tarpit_result *r)
+{
+	char sink[SINK_SIZE];
+	ssize_t got = read(in, sink, sizeof sink);
+
+	if (got > 0) {
+		r->bytes += (uint64_t)got;
+		return 0;
+	}
+	if (got < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (got == 0)
+		r->end = TARPIT_CLOSED;
+	else if (errno == ECONNRESET)
+		r->end = TARPIT_RESET;
+	else {
+		r->end = TARPIT_ERROR;
+		r->err = errno;
+	}
+	return 1;
+}
+
+static int
+send_line(int out, const char *line, struct tarpit_result *r)
+{
+	if (send_all(out, line, strlen(line)) == 0)
+		return 0;
+	r->end = gone(errno) ? TARPIT_RESET : TARPIT_ERROR;
+	r->err = errno;
+	return 1;
+}
+
+/*
+ * One turn of the hold: the next line when it is due, else wait for it
+ * (or for input) in wait_readable, where the process spends its life.
+ * Returns 1 when the hold is over.
+ */
+static int
+tarpit_turn(int in, int out, const char *line, uint64_t interval_ms,
+    uint64_t stop, uint64_t *next, struct tarpit_result *r)
+{
+	uint64_t now = mono_ms();
+
+	if (now >= stop) {
+		r->end = TARPIT_MAX;
+		return 1;
+	}
+	if (now >= *next) {
+		/* Keep the cadence, but never send a burst to catch up. */
+		*next += interval_ms;
+		if (*next <= now)
+			*next = now + interval_ms;
+		return send_line(out, line, r);
+	}
+	switch (wait_readable(in, *next < stop ? *next : stop)) {
+	case WAIT_TIMEOUT:
+		return 0;
+	case WAIT_READABLE:
+		return discard_input(in, r);
+	case WAIT_ERROR:
+		break;
+	}
+	r->end = TARPIT_ERROR;
+	r->err = errno;
+	return 1;
+}
+
+void
+tarpit_hold(int in, int out, const char *line, uint64_t interval_ms,
+    uint64_t max_ms, struct tarpit_result *r)
+{
+	uint64_t start = mono_ms(), next = start;
+
+	memset(r, 0, sizeof *r);
+	while (!tarpit_turn(in, out, line, interval_ms, start + max_ms, &next,
+	    r))
+		;
+	r->held_ms = mono_ms() - start;
+}
+
+/* ---------------------------------------------------------- tempfail */
+
+enum decoy_cmd
+decoy_classify(const char *line, size_t len)
+{
+	static const char *const verbs[] = { "HELO", "EHLO", "MAIL", "RSET",
+	    "NOOP", "RCPT", "DATA", "QUIT" };
+	size_t i;
+
+	if (len < 4 || (len > 4 && line[4] != ' '))
+		return CMD_UNKNOWN;
+	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+		if (strncasecmp(line, verbs[i], 4) == 0)
+			return (enum decoy_cmd)i;
+	return CMD_UNKNOWN;
+}
+
+size_t
+decoy_reply(enum decoy_cmd cmd, const char *host, char *buf, size_t size)
+{
+	const char *fixed = NULL;
+	int n;
+
+	switch (cmd) {
+	case CMD_HELO:
+	case CMD_EHLO:
+		/* No extensions: nothing to pipeline, nothing to negotiate. */
+		n = snprintf(buf, size, "250 %s\r\n", host);
+		return n > 0 && (size_t)n < size ? (size_t)n : 0;
+	case CMD_MAIL: fixed = reply_ok_mail; break;
+	case CMD_RSET:
+	case CMD_NOOP: fixed = reply_ok; break;
+	case CMD_RCPT:
+	case CMD_DATA: fixed = reply_later; break;
+	case CMD_QUIT: fixed = reply_bye; break;
+	case CMD_UNKNOWN: fixed = reply_unknown; break;
+	case CMD_TOO_LONG: fixed = reply_too_long; break;
+	}
+	n = snprintf(buf, size, "%s", fixed);
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+const char *
+decoy_end_name(enum decoy_end end)
+{
+	static const char *const names[] = { "quit", "client-closed", "reset",
+	    "max-commands", "max-time", "error" };
+
+	return names[end];
+}
+
+/* Input buffered by lines; a line never holds more than the buffer. */
+struct reader {
+	char buf[DECOY_LINE_MAX];
+	size_t len;
+	int overlong;		/* the line being read has overflowed */
+};
+
+enum line_status { LINE_OK, LINE_LONG, LINE_EOF, LINE_RESET, LINE_TIMEOUT,
+	LINE_ERROR };
+
+/*
+ * Move the first whole line out of the buffer into line (without CRLF or
+ * LF; the same size as the buffer).  Returns 0 if there is none yet; a
+ * full buffer without a line end is thrown away, the line marked long.
+ */
+static int
+take_line(struct reader *rd, char *line, size_t *len, enum line_status *st)
+{
+	char *nl = memchr(rd->buf, '\n', rd->len);
+	size_t used;
+
+	if (nl == NULL) {
+		if (rd->len == sizeof rd->buf) {
+			rd->overlong = 1;
+			rd->len = 0;
+		}
+		return 0;
+	}
+	used = (size_t)(nl - rd->buf) + 1;
+	*len = used - 1;
+	if (*len > 0 && rd->buf[*len - 1] == '\r')
+		(*len)--;
+	memcpy(line, rd->buf, *len);
+	memmove(rd->buf, rd->buf + used, rd->len - used);
+	rd->len -= used;
+	*st = rd->overlong ? LINE_LONG : LINE_OK;
+	rd->overlong = 0;
+	return 1;
+}
+
+static enum line_status
+fill(struct reader *rd, int fd)
+{
+	ssize_t got = read(fd, rd->buf + rd->len, sizeof rd->buf - rd->len);
+
+	if (got > 0) {
+		rd->len += (size_t)got;
+		return LINE_OK;
+	}
+	if (got == 0)
+		return LINE_EOF;
+	if (errno == EINTR || errno == EAGAIN)
+		return LINE_OK;
+	return errno == ECONNRESET ? LINE_RESET : LINE_ERROR;
+}
+
+/* The next line, waiting for it no later than deadline. */
+static enum line_status
+read_line(struct reader *rd, int fd, uint64_t deadline, char *line,
+    size_t *len)
+{
+	enum line_status st;
+
+	for (;;) {
+		if (take_line(rd, line, len, &st))
+			return st;
+		switch (wait_readable(fd, deadline)) {
+		case WAIT_TIMEOUT:
+			return LINE_TIMEOUT;
+		case WAIT_ERROR:
+			return LINE_ERROR;
+		case WAIT_READABLE:
+			break;
+		}
+		st = fill(rd, fd);
+		if (st != LINE_OK)
+			return st;
+	}
+}
+
+/* Keep the first HELO/EHLO argument: what the client calls itself. */
+static void
+keep_helo(struct decoy_result *r, const char *line, size_t len)
+{
+	size_t i = 4;
+
+	if (r->helo_len > 0)
+		return;
+	while (i < len && line[i] == ' ')
+		i++;
+	r->helo_len = len - i < sizeof r->helo ? len - i : sizeof r->helo;
+	memcpy(r->helo, line + i, r->helo_len);
+}
+
+/* Send a reply; 1 (session over) if the client is no longer there. */
+static int
+reply(int out, const char *text, size_t len, struct decoy_result *r)
+{
+	if (send_all(out, text, len) == 0)
+		return 0;
+	r->end = gone(errno) ? END_RESET : END_ERROR;
+	r->err = errno;
+	return 1;
+}
+
+/* Answer one command line; 1 when the session is over. */
+static int
+answer(int out, const char *host, unsigned max_commands, const char *line,
+    size_t len, enum line_status st, struct decoy_result *r)
+{
+	enum decoy_cmd cmd = st == LINE_LONG ? CMD_TOO_LONG :
+	    decoy_classify(line, len);
+	char text[DECOY_LINE_MAX];
+	size_t n = decoy_reply(cmd, host, text, sizeof text);
+
+	r->commands++;
+	if (cmd == CMD_HELO || cmd == CMD_EHLO)
+		keep_helo(r, line, len);
+	if (cmd == CMD_QUIT)
+		r->quit = 1;
+	if (reply(out, text, n, r))
+		return 1;
+	if (cmd == CMD_QUIT) {
+		r->end = END_QUIT;
+		return 1;
+	}
+	if (r->commands < max_commands)
+		return 0;
+	/* A limit, not the client, ends it, even if the 421 is lost. */
+	reply(out, reply_too_many, sizeof reply_too_many - 1, r);
+	r->end = END_COMMANDS;
+	return 1;
+}
+
+/* How a session ended other than by a command line. */
+static void
+end_without_line(int out, enum line_status st, struct decoy_result *r)
+{
+	switch (st) {
+	case LINE_EOF:
+		r->end = END_CLOSED;
+		break;
+	case LINE_RESET:
+		r->end = END_RESET;
+		break;
+	case LINE_TIMEOUT:
+		reply(out, reply_too_slow, sizeof reply_too_slow - 1, r);
+		r->end = END_TIME;
+		break;
+	default:
+		r->end = END_ERROR;
+		r->err = errno;
+	}
+}
+
+void
+decoy_serve(int in, int out, const char *host,
+    const struct decoy_config *cfg, struct decoy_result *r)
+{
+	char greeting[HOST_MAX + 16], line[DECOY_LINE_MAX];
+	struct reader rd;
+	uint64_t deadline;
+	size_t len;
+	int n;
+
+	memset(r, 0, sizeof *r);
+	rd.len = 0;
+	rd.overlong = 0;
+	n = snprintf(greeting, sizeof greeting, "220 %s ESMTP\r\n", host);
+	if (n <= 0 || (size_t)n >= sizeof greeting ||
+	    reply(out, greeting, (size_t)n, r))
+		return;
+	deadline = mono_ms() + cfg->tempfail_max_ms;
+	for (;;) {
+		enum line_status st = read_line(&rd, in, deadline, line, &len);
+
+		if (st != LINE_OK && st != LINE_LONG) {
+			end_without_line(out, st, r);
+			return;
+		}
+		if (answer(out, host, cfg->max_commands, line, len, st, r))
+			return;
+	}
+}
+
+/* ------------------------------------------------- whole connections */
+
+void
+decoy_hostname(char *buf, size_t size)
+{
+	size_t i;
+
+	if (size == 0)
+		return;
+	if (gethostname(buf, size) != 0)
+		buf[0] = '\0';
+	buf[size - 1] = '\0';
+	/* It goes into an SMTP reply: nothing that could end or bend it. */
+	for (i = 0; buf[i] != '\0'; i++)
+		if (!((buf[i] >= 'a' && buf[i] <= 'z') ||
+		    (buf[i] >= 'A' && buf[i] <= 'Z') ||
+		    (buf[i] >= '0' && buf[i] <= '9') ||
+		    buf[i] == '.' || buf[i] == '-'))
+			buf[i] = '-';
+	if (buf[0] == '\0')
+		snprintf(buf, size, "localhost");
+}
+
+void
+decoy_tarpit(const struct decoy_config *cfg, const struct peer *p)
+{
+	char host[HOST_MAX], line[DECOY_TEXT_MAX + HOST_MAX + 16], held[32];
+	struct tarpit_result r;
+
+	if (cfg->text)
+		snprintf(line, sizeof line, "220-%s\r\n", cfg->text);
+	else {
+		decoy_hostname(host, sizeof host);
+		snprintf(line, sizeof line, "220-%s ESMTP\r\n", host);
+	}
+	tarpit_hold(0, 1, line, cfg->interval_ms, cfg->tarpit_max_ms, &r);
+	duration_format(r.held_ms, held, sizeof held);
+	if (r.end == TARPIT_ERROR)
+		log_error("ip=%s port=%s tarpit: %s", p->ip, port_text(p),
+		    strerror(r.err));
+	log_info("tarpit ip=%s port=%s held=%s bytes=%llu end=%s", p->ip,
+	    port_text(p), held, (unsigned long long)r.bytes,
+	    tarpit_end_name(r.end));
+}
+
+void
+decoy_tempfail(const struct decoy_config *cfg, const struct peer *p)
+{
+	char host[HOST_MAX], helo[DECOY_HELO_MAX * 4 + 1];
+	struct decoy_result r;
+
+	decoy_hostname(host, sizeof host);
+	decoy_serve(0, 1, host, cfg, &r);
+	log_escape(helo, sizeof helo, r.helo, r.helo_len);
+	if (r.end == END_ERROR)
+		log_error("ip=%s port=%s decoy: %s", p->ip, port_text(p),
+		    strerror(r.err));
+	log_info("decoy ip=%s port=%s helo=\"%s\" commands=%u quit=%s end=%s",
+	    p->ip, port_text(p), helo, r.commands, r.quit ? "yes" : "no",
+	    decoy_end_name(r.end));
+}

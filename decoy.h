@@ -1,0 +1,134 @@
+/*
+ * decoy.h - the decoy MX modes: what happens with a connection that no
+ * MTA will ever see.
+ *
+ * tarpit: a greeting that never ends.  A "220-TEXT" continuation line
+ * goes out at once and then every interval, never the final "220 "
+ * line, until the client closes or resets or the maximum hold time has
+ * passed.  Whatever the client sends is read and thrown away unseen.
+ *
+ * tempfail: the "come back later" responder of a fake MX.  It greets
+ * with 220, answers HELO/EHLO/MAIL/RSET/NOOP with 250, RCPT and DATA
+ * with 451, QUIT with 221 and anything else with 500, within a bound on
+ * commands, on session time and on line length.  A real MTA takes the
+ * 451, says QUIT and retries another MX; a bot usually does not QUIT.
+ *
+ * Layers, so each can be tested on its own:
+ *  - decoy_classify(), decoy_reply(): pure functions, no I/O;
+ *  - tarpit_hold(), decoy_serve(): the conversation on in/out; they
+ *    neither log nor close, and wait only through wait_readable();
+ *  - decoy_tarpit(), decoy_tempfail(): one whole connection, ending in
+ *    its one verdict line; the caller then closes (close_gently).
+ *
+ * Contract: no allocation, no signal handling, no exit.  Client bytes
+ * reach the log only through log_escape().  Replies go out with
+ * send_all() (MSG_NOSIGNAL: a vanished client raises no SIGPIPE).
+ */
+#ifndef SENDWRAP_DECOY_H
+#define SENDWRAP_DECOY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "peer.h"
+
+/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
+#define DECOY_LINE_MAX 512
+#define DECOY_HELO_MAX 64	/* bytes of the HELO/EHLO argument kept */
+#define DECOY_TEXT_MAX 200	/* tarpit line text, as -b */
+
+enum decoy_mode { DECOY_OFF, DECOY_TARPIT, DECOY_TEMPFAIL };
+
+struct decoy_config {
+	enum decoy_mode mode;
+	const char *text;		/* tarpit line text; NULL: a default */
+	uint64_t interval_ms;		/* tarpit: between two lines */
+	uint64_t tarpit_max_ms;		/* tarpit: longest hold */
+	unsigned max_commands;		/* tempfail: commands answered */
+	uint64_t tempfail_max_ms;	/* tempfail: session, from the 220 */
+};
+
+/* ------------------------------------------------------------ tarpit */
+
+enum tarpit_end { TARPIT_CLOSED, TARPIT_MAX, TARPIT_RESET, TARPIT_ERROR };
+
+struct tarpit_result {
+	uint64_t held_ms;		/* from the first line to the end */
+	uint64_t bytes;			/* received and discarded */
+	enum tarpit_end end;
+	int err;			/* errno, for TARPIT_ERROR */
+};
+
+/* "client-closed", "max-reached", "reset", "error". */
+const char *tarpit_end_name(enum tarpit_end end);
+
+/*
+ * Send line (a whole "220-...\r\n") on out at once and every interval_ms
+ * after it, read and discard input on in, until end of file, a reset,
+ * or max_ms.  A send that fails counts as a reset (EPIPE, ECONNRESET)
+ * or an error.
+ */
+void tarpit_hold(int in, int out, const char *line, uint64_t interval_ms,
+    uint64_t max_ms, struct tarpit_result *r);
+
+/* ---------------------------------------------------------- tempfail */
+
+enum decoy_cmd {
+	CMD_HELO, CMD_EHLO, CMD_MAIL, CMD_RSET, CMD_NOOP,	/* 250 */
+	CMD_RCPT, CMD_DATA,					/* 451 */
+	CMD_QUIT,						/* 221 */
+	CMD_UNKNOWN,						/* 500 */
+	CMD_TOO_LONG						/* 500 */
+};
+
+/*
+ * Classify one command line (without its line end).  The verb is
+ * matched without regard to case and must stand alone or be followed by
+ * a space: "QUIT", "mail FROM:<>", not "QUITE".
+ */
+enum decoy_cmd decoy_classify(const char *line, size_t len);
+
+/*
+ * Write the reply to cmd, CRLF included, into buf (NUL-terminated).
+ * host is the name in the HELO/EHLO reply.  Returns its length, or 0 if
+ * it did not fit.
+ */
+size_t decoy_reply(enum decoy_cmd cmd, const char *host, char *buf,
+    size_t size);
+
+enum decoy_end {
+	END_QUIT, END_CLOSED, END_RESET, END_COMMANDS, END_TIME, END_ERROR
+};
+
+struct decoy_result {
+	unsigned commands;		/* command lines answered */
+	int quit;			/* the client said QUIT */
+	char helo[DECOY_HELO_MAX];	/* first HELO/EHLO argument, raw */
+	size_t helo_len;
+	enum decoy_end end;
+	int err;			/* errno, for END_ERROR */
+};
+
+/* "quit", "client-closed", "reset", "max-commands", "max-time", "error". */
+const char *decoy_end_name(enum decoy_end end);
+
+/*
+ * The responder session, from the 220 greeting (host in it) to QUIT, end
+ * of input, or a limit (then a 421 is sent).  Lines over DECOY_LINE_MAX
+ * are answered 500 and thrown away up to their end.
+ */
+void decoy_serve(int in, int out, const char *host,
+    const struct decoy_config *cfg, struct decoy_result *r);
+
+/* ------------------------------------------------- whole connections */
+
+/* This host's name for the greeting, made safe to send (no CR, LF...). */
+void decoy_hostname(char *buf, size_t size);
+
+/* Hold the client on fds 0/1 and log "tarpit ip= port= held= ...". */
+void decoy_tarpit(const struct decoy_config *cfg, const struct peer *p);
+
+/* Serve the responder on fds 0/1 and log "decoy ip= port= helo= ...". */
+void decoy_tempfail(const struct decoy_config *cfg, const struct peer *p);
+
+#endif
