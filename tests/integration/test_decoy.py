@@ -8,7 +8,6 @@ every timing bound is generous: the machine may be loaded.
 """
 import re
 import select
-import socket
 import time
 
 import pytest
