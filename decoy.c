@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "duration.h"
@@ -12,6 +13,7 @@
 #include "wait.h"
 
 #define SINK_SIZE 4096		/* tarpit input is read in bites this big */
+#define UNSENT_MAX 2048		/* the client has stopped reading the tarpit */
 #define HOST_MAX 256
 
 static const char reply_ok_mail[] = "250 2.1.0 Ok\r\n";
@@ -74,9 +76,25 @@ discard_input(int in, struct tarpit_result *r)
 	return 1;
 }
 
+/*
+ * Has the client left this much of what we sent unread?  Then another
+ * line would only pile up, and once the socket buffer is full a send
+ * would block past --tarpit-max.  (Where the count cannot be had, a pipe
+ * say, there is no such buffer to worry about.)
+ */
+static int
+client_not_reading(int out)
+{
+	int pending;
+
+	return ioctl(out, TIOCOUTQ, &pending) == 0 && pending > UNSENT_MAX;
+}
+
 static int
 send_line(int out, const char *line, struct tarpit_result *r)
 {
+	if (client_not_reading(out))
+		return 0;
 	if (send_all(out, line, strlen(line)) == 0)
 		return 0;
 	r->end = gone(errno) ? TARPIT_RESET : TARPIT_ERROR;

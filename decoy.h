@@ -66,7 +66,8 @@ const char *tarpit_end_name(enum tarpit_end end);
  * Send line (a whole "220-...\r\n") on out at once and every interval_ms
  * after it, read and discard input on in, until end of file, a reset,
  * or max_ms.  A send that fails counts as a reset (EPIPE, ECONNRESET)
- * or an error.
+ * or an error.  A line is skipped while the client leaves earlier ones
+ * unread, so a send never blocks and max_ms holds.
  */
 void tarpit_hold(int in, int out, const char *line, uint64_t interval_ms,
     uint64_t max_ms, struct tarpit_result *r);

@@ -235,6 +235,29 @@ test_tarpit_client_gone(void **state)
 	close(sv[0]);
 }
 
+static void
+test_tarpit_client_not_reading(void **state)
+{
+	char line[210];
+	struct tarpit_result r;
+	uint64_t t0 = mono_ms();
+	int sv[2];
+
+	(void)state;
+	/* A line every millisecond to a client that never reads would fill
+	 * any socket buffer in well under the max, and a blocked send would
+	 * hold the process past it. */
+	memset(line, 'x', sizeof line);
+	memcpy(line, "220-", 4);
+	memcpy(line + sizeof line - 3, "\r\n", 3);
+	pair(sv);
+	tarpit_hold(sv[0], sv[0], line, 1, 1500, &r);
+	assert_int_equal(r.end, TARPIT_MAX);
+	assert_true(mono_ms() - t0 < 1500 + 3000);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 /* ------------------------------------------------------------ tempfail */
 
 static struct decoy_config
@@ -527,6 +550,7 @@ main(void)
 		cmocka_unit_test(test_tarpit_until_max),
 		cmocka_unit_test(test_tarpit_client_closes),
 		cmocka_unit_test(test_tarpit_client_gone),
+		cmocka_unit_test(test_tarpit_client_not_reading),
 		cmocka_unit_test(test_serve_command_by_command),
 		cmocka_unit_test(test_serve_no_quit),
 		cmocka_unit_test(test_serve_command_limit),
