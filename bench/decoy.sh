@@ -10,9 +10,9 @@
 #    sendwrap's very flags through bench/flags.mk) waiting in its select,
 #    and against sendwrap waiting in a plain greeting delay; dynamic and
 #    static builds.  Pss, Private_Dirty and Rss are summed from
-#    /proc/PID/smaps_rollup over the held processes; the kernel's own
-#    share (KernelStack + PageTables from /proc/meminfo, before and while
-#    held) is shown too, as an indication (it is system-wide).
+#    /proc/PID/smaps_rollup over the held processes, and their page tables
+#    (VmPTE of /proc/PID/status), kernel memory that smaps does not show
+#    (add the kernel stack: 16 kB a process on x86-64).
 # 2. CPU per held connection-hour: 200 tarpit connections held for 30 s
 #    with a 1 s interval (ten times the default rate), utime + stime from
 #    /proc/PID/stat (and the nanosecond sum_exec_runtime of
@@ -165,13 +165,12 @@ def waiting(pid, exe):
         return False
 
 
-def meminfo():
-    vals = {}
-    with open("/proc/meminfo") as f:
+def vmpte(pid):
+    with open("/proc/%d/status" % pid) as f:
         for line in f:
-            k, v = line.split(":")
-            vals[k] = int(v.split()[0])
-    return vals["KernelStack"] + vals["PageTables"]
+            if line.startswith("VmPTE:"):
+                return int(line.split()[1])
+    return 0
 
 
 def smaps(pid):
@@ -233,7 +232,6 @@ class Holder:
 
 def hold(argv, exe, n):
     """Start the server, hold n connections until all n wait in select."""
-    kernel0 = meminfo()
     p, port = start_server(argv)
     h = Holder(port, n)
     exe = os.path.realpath(exe)
@@ -246,7 +244,7 @@ def hold(argv, exe, n):
     if len(kids) < n:
         log("only %d of %d waiting: %s" % (len(kids), n, argv))
     time.sleep(1)
-    return p, h, kids, kernel0
+    return p, h, kids
 
 
 def release(p, h):
@@ -258,22 +256,21 @@ def release(p, h):
 
 
 def memory(label, build, argv, exe):
-    p, h, kids, kernel0 = hold(argv, exe, N_MEM)
+    p, h, kids = hold(argv, exe, N_MEM)
     try:
-        tot, counted = {"Pss": 0, "Private_Dirty": 0, "Rss": 0}, 0
+        tot, counted = {"Pss": 0, "Private_Dirty": 0, "Rss": 0, "VmPTE": 0}, 0
         for k in kids:
             try:
                 s = smaps(k)
+                s["VmPTE"] = vmpte(k)
             except OSError:
                 continue
             counted += 1
             for key in tot:
                 tot[key] += s.get(key, 0)
-        kernel = (meminfo() - kernel0) / max(counted, 1)
     finally:
         release(p, h)
-    row = {"label": label, "build": build, "held": counted,
-           "kernel_kb": kernel}
+    row = {"label": label, "build": build, "held": counted}
     row.update({k: v / max(counted, 1) for k, v in tot.items()})
     log("memory %-28s %-7s %d held: Pss %.1f kB, Private_Dirty %.1f kB"
         % (label, build, counted, row["Pss"], row["Private_Dirty"]))
@@ -281,7 +278,7 @@ def memory(label, build, argv, exe):
 
 
 def cpu_hold(label, argv, exe):
-    p, h, kids, _ = hold(argv, exe, N_CPU)
+    p, h, kids = hold(argv, exe, N_CPU)
     try:
         before = {k: cpu(k) for k in kids}
         lines0, t0 = h.lines, time.monotonic()
@@ -342,9 +339,9 @@ def main():
 def report(res):
     base = "floor 1" if res["floor1"] else \
         "sendwrap -d 300 (bench/floor1.c absent: the plain delay is the base)"
-    print("\nMemory per held connection, %d held (kB; kernel = KernelStack + "
-          "PageTables delta, system-wide, indicative)" % res["n_mem"])
-    print("| program | build | held | Pss | Private_Dirty | Rss | kernel | "
+    print("\nMemory per held connection, %d held (kB; VmPTE: page tables, "
+          "plus a 16 kB kernel stack not shown)" % res["n_mem"])
+    print("| program | build | held | Pss | Private_Dirty | Rss | VmPTE | "
           "Pss ÷ %s |" % base.split(" (")[0])
     print("|---|---|---|---|---|---|---|---|")
     for r in res["memory"]:
@@ -354,7 +351,7 @@ def report(res):
         ratio = r["Pss"] / ref[0]["Pss"] if ref and ref[0]["Pss"] else 0
         print("| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %.2f |" % (
             r["label"], r["build"], r["held"], r["Pss"], r["Private_Dirty"],
-            r["Rss"], r["kernel_kb"], ratio))
+            r["Rss"], r["VmPTE"], ratio))
     print("\nCPU per held connection-hour (%d held for %d s, start-up not "
           "counted)" % (res["n_cpu"], res["cpu_secs"]))
     print("| program | lines sent | utime+stime | schedstat | per conn-hour "
