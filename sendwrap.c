@@ -132,9 +132,12 @@ fail_temporarily(int status, int socket_only)
 static void __attribute__((noreturn))
 usage_error(const struct config *cfg, const char *fmt, const char *arg)
 {
-	char msg[512];
+	char msg[512], shown[256];
 
-	snprintf(msg, sizeof msg, fmt, arg);
+	/* The value is the operator's, but a line break would still split
+	 * the one-line log format. */
+	log_escape(shown, sizeof shown, arg, strlen(arg));
+	snprintf(msg, sizeof msg, fmt, shown);
 	if (cfg->check || isatty(2)) {
 		fprintf(stderr, "sendwrap: %s\n%s", msg, usage_text);
 		exit(EXIT_PERM);
@@ -142,6 +145,18 @@ usage_error(const struct config *cfg, const char *fmt, const char *arg)
 	log_open(cfg->log);
 	log_error("usage: %s", msg);
 	fail_temporarily(EXIT_PERM, 1);
+}
+
+/* getopt leaves a bad short option in optopt; a long one in argv. */
+static const char *
+option_name(int opt, const char *word, char *buf)
+{
+	if (opt <= 0 || opt > 127 || (word[0] == '-' && word[1] == '-'))
+		return word;
+	buf[0] = '-';
+	buf[1] = (char)opt;
+	buf[2] = '\0';
+	return buf;
 }
 
 static int
@@ -327,6 +342,7 @@ parse_options(int argc, char **argv, struct config *cfg)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *why;
+	char shortopt[3];
 	int c;
 
 	opterr = 0;
@@ -385,11 +401,12 @@ parse_options(int argc, char **argv, struct config *cfg)
 			break;
 		case ':':
 			usage_error(cfg, "option '%s' needs an argument",
-			    argv[optind - 1]);
+			    option_name(optopt, argv[optind - 1], shortopt));
 		default:
 			if (parse_decoy_option(cfg, c, optarg) == 0)
 				break;
-			usage_error(cfg, "unknown option '%s'", argv[optind - 1]);
+			usage_error(cfg, "unknown option '%s'",
+			    option_name(optopt, argv[optind - 1], shortopt));
 		}
 	}
 	if (optind < argc)

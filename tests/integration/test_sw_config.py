@@ -61,17 +61,12 @@ def test_usage_error_banner_with_crlf(sw):
     assert "sendwrap: error " in c.log
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: usage_error() logs the "
-                   "option value unescaped (sendwrap.c usage_error)")
 def test_usage_error_cannot_break_the_log_line(sw):
     c = sw(["-b", "evil\r\nsendwrap: pass ip=6.6.6.6", *MTA])
     c.finish()
     assert len(c.log_lines()) == 1, c.log
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an unknown option inside a "
-                   "cluster is reported as argv[optind - 1], not optopt "
-                   "(sendwrap.c parse_options)")
 def test_usage_error_names_the_unknown_option_in_a_cluster(sw):
     c = sw(["-zn", *MTA])
     assert c.client.read_all() == REPLY_UNAVAILABLE
