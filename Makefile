@@ -20,9 +20,10 @@ WARN = -std=c99 -Wall -Wextra
 HARDEN_CFLAGS = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
 ALL_CPPFLAGS = -D_DEFAULT_SOURCE -I. $(CPPFLAGS)
-# The allowlist database library is linked in statically: sendwrap must
-# need nothing but libc at run time.
-LIBS = -l:libcdb.a
+# The allowlist (cdb) and pass cache (LMDB) libraries are linked in
+# statically: sendwrap must need nothing but libc at run time (LMDB's
+# pthread calls are in libc since glibc 2.34).
+LIBS = -l:libcdb.a -l:liblmdb.a
 
 ifeq ($(SANITIZE),1)
 VARIANT = sanitize
@@ -37,7 +38,7 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = whitelist duration peer wait log decoy slots
+MODULES = whitelist duration peer wait log decoy slots cache
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)

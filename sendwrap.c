@@ -7,13 +7,16 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "decoy.h"
 #include "duration.h"
 #include "log.h"
@@ -46,6 +49,9 @@
 #define TEMPFAIL_MAX_RANGE_MS 1000, (3600 * 1000)
 #define COMMANDS_MAX 1000
 
+#define PASS_TTL_DEFAULT_MS ((uint64_t)24 * 3600 * 1000)	/* -c: 1 day */
+#define CACHE_MAINT_LOCK_MS 10000	/* an operator can wait for writers */
+
 static const char reply_unavailable[] =
     "421 4.3.0 Service temporarily unavailable\r\n";
 static const char reply_reject[] =
@@ -69,10 +75,28 @@ static const char usage_text[] =
     "       decoy MX modes, no program: --tarpit holds the client (220- lines\n"
     "       every 10s, for 30m), --tempfail answers RCPT/DATA with 451 (at\n"
     "       most 20 commands, 60s); allowlisted clients get 421 at once\n"
+    "       pass cache: -c file [--pass-ttl d (1d)] [--bad-ttl d (0: off)]\n"
+    "                [--cache-net v4len,v6len (32,64)] [--cache-size bytes (1G)]\n"
+    "       sendwrap [--cache-size bytes] --cache-list|--cache-count|--cache-purge file\n"
+    "       sendwrap [--cache-net v4len,v6len] --cache-delete file address|net/len\n"
     "       sendwrap --compile allowlist.txt allowlist.cdb\n";
 
 enum early_action { EARLY_REJECT, EARLY_TEMPFAIL, EARLY_DROP, EARLY_PASS };
 static const char *const early_names[] = { "reject", "tempfail", "drop", "pass" };
+
+enum cache_command { CACHE_CMD_NONE, CACHE_CMD_LIST, CACHE_CMD_COUNT,
+	CACHE_CMD_DELETE, CACHE_CMD_PURGE };
+
+/* The pass cache (cache.h): -c, its options, the maintenance commands. */
+struct cache_use {
+	const char *path;		/* -c; NULL: no cache */
+	struct cache_net net;		/* --cache-net */
+	size_t map_size;		/* --cache-size; 0: the default */
+	uint64_t pass_ttl_ms, bad_ttl_ms;	/* bad 0: off */
+	const char *ttl_opt, *tune_opt;	/* given, for errors */
+	enum cache_command command;
+	const char *command_path, *command_key;
+};
 
 struct config {
 	uint64_t delay_ms;
@@ -89,6 +113,7 @@ struct config {
 	unsigned slots;			/* --slots; 0: no cap */
 	const char *slots_dir;
 	const char *tarpit_opt, *tempfail_opt;	/* given, for errors */
+	struct cache_use cache;		/* -c, --cache-list, ... */
 };
 
 static const char *const mode_names[] = { "wrap", "tarpit", "tempfail" };
@@ -314,6 +339,91 @@ check_decoy_options(struct config *cfg)
 		dc->tempfail_max_ms = TEMPFAIL_MAX_MS;
 }
 
+/* Long options of the pass cache, numbered apart from the others. */
+enum { OPT_PASS_TTL = 768, OPT_BAD_TTL, OPT_CACHE_NET, OPT_CACHE_SIZE,
+	OPT_CACHE_LIST, OPT_CACHE_COUNT, OPT_CACHE_DELETE, OPT_CACHE_PURGE };
+
+/* A cache option c with its argument; -1 if c is none of them. */
+static int
+parse_cache_option(struct config *cfg, int c, const char *arg, int argc,
+    char **argv)
+{
+	static const enum cache_command commands[] = { CACHE_CMD_LIST,
+	    CACHE_CMD_COUNT, CACHE_CMD_DELETE, CACHE_CMD_PURGE };
+	struct cache_use *cu = &cfg->cache;
+	const char *why;
+
+	switch (c) {
+	case 'c':
+		cu->path = arg;
+		return 0;
+	case OPT_PASS_TTL:
+		cu->ttl_opt = "--pass-ttl";
+		if (duration_parse_str(arg, &cu->pass_ttl_ms, &why) != 0 ||
+		    cu->pass_ttl_ms == 0)
+			usage_error(cfg, "bad --pass-ttl '%s' (a duration above "
+			    "0, e.g. 1d, 12h)", arg);
+		return 0;
+	case OPT_BAD_TTL:
+		cu->ttl_opt = "--bad-ttl";
+		if (duration_parse_str(arg, &cu->bad_ttl_ms, &why) != 0)
+			usage_error(cfg, "bad --bad-ttl '%s' (a duration, e.g. "
+			    "1h; 0 is off)", arg);
+		return 0;
+	case OPT_CACHE_NET:
+		cu->tune_opt = "--cache-net";
+		if (cache_net_parse(arg, &cu->net) != 0)
+			usage_error(cfg, "bad --cache-net '%s' (V4LEN,V6LEN: 8 "
+			    "to 32 and 16 to 128, e.g. 24,64)", arg);
+		return 0;
+	case OPT_CACHE_SIZE:
+		cu->tune_opt = "--cache-size";
+		if (cache_size_parse(arg, &cu->map_size) != 0)
+			usage_error(cfg, "bad --cache-size '%s' (bytes, or with "
+			    "K, M, G or T, at least 1M)", arg);
+		return 0;
+	case OPT_CACHE_LIST:
+	case OPT_CACHE_COUNT:
+	case OPT_CACHE_DELETE:
+	case OPT_CACHE_PURGE:
+		if (cu->command)
+			usage_error(cfg, "%s", "one cache maintenance command at "
+			    "a time");
+		cu->command = commands[c - OPT_CACHE_LIST];
+		cu->command_path = arg;
+		if (c != OPT_CACHE_DELETE)
+			return 0;
+		if (optind >= argc)
+			usage_error(cfg, "%s", "--cache-delete needs the cache "
+			    "and a key (an address, or NETWORK/LEN as listed)");
+		cu->command_key = argv[optind++];
+		return 0;
+	}
+	return -1;
+}
+
+/* What the cache options need of each other and of the rest. */
+static void
+check_cache_options(struct config *cfg)
+{
+	struct cache_use *cu = &cfg->cache;
+
+	if (cu->ttl_opt && !cu->path)
+		usage_error(cfg, "%s needs -c (--cache)", cu->ttl_opt);
+	if (cu->tune_opt && !cu->path && !cu->command)
+		usage_error(cfg, "%s needs -c (--cache) or a cache maintenance "
+		    "command", cu->tune_opt);
+	if (cu->path && cfg->decoy.mode != DECOY_OFF)
+		usage_error(cfg, "%s", "-c is for wrapping a program: not with "
+		    "--tarpit or --tempfail");
+	if (cu->net.v4len == 0) {
+		cu->net.v4len = CACHE_V4LEN_DEFAULT;
+		cu->net.v6len = CACHE_V6LEN_DEFAULT;
+	}
+	if (cu->pass_ttl_ms == 0)
+		cu->pass_ttl_ms = PASS_TTL_DEFAULT_MS;
+}
+
 static void
 parse_options(int argc, char **argv, struct config *cfg)
 {
@@ -339,6 +449,15 @@ parse_options(int argc, char **argv, struct config *cfg)
 		{ "tempfail-max", required_argument, NULL, OPT_TEMPFAIL_MAX },
 		{ "slots", required_argument, NULL, OPT_SLOTS },
 		{ "slots-dir", required_argument, NULL, OPT_SLOTS_DIR },
+		{ "cache", required_argument, NULL, 'c' },
+		{ "pass-ttl", required_argument, NULL, OPT_PASS_TTL },
+		{ "bad-ttl", required_argument, NULL, OPT_BAD_TTL },
+		{ "cache-net", required_argument, NULL, OPT_CACHE_NET },
+		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+		{ "cache-list", required_argument, NULL, OPT_CACHE_LIST },
+		{ "cache-count", required_argument, NULL, OPT_CACHE_COUNT },
+		{ "cache-delete", required_argument, NULL, OPT_CACHE_DELETE },
+		{ "cache-purge", required_argument, NULL, OPT_CACHE_PURGE },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *why;
@@ -346,7 +465,7 @@ parse_options(int argc, char **argv, struct config *cfg)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:d:a:A:b:x:l:nhV", longopts,
+	while ((c = getopt_long(argc, argv, "+:d:a:A:b:x:l:nhVc:", longopts,
 	    NULL)) != -1) {
 		struct wl_source *src = &cfg->sources[cfg->nsources];
 
@@ -403,7 +522,8 @@ parse_options(int argc, char **argv, struct config *cfg)
 			usage_error(cfg, "option '%s' needs an argument",
 			    option_name(optopt, argv[optind - 1], shortopt));
 		default:
-			if (parse_decoy_option(cfg, c, optarg) == 0)
+			if (parse_decoy_option(cfg, c, optarg) == 0 ||
+			    parse_cache_option(cfg, c, optarg, argc, argv) == 0)
 				break;
 			usage_error(cfg, "unknown option '%s'",
 			    option_name(optopt, argv[optind - 1], shortopt));
@@ -412,6 +532,7 @@ parse_options(int argc, char **argv, struct config *cfg)
 	if (optind < argc)
 		cfg->program = argv + optind;
 	check_decoy_options(cfg);
+	check_cache_options(cfg);
 }
 
 static void
@@ -516,16 +637,59 @@ log_pass(const struct peer *p, const struct decision *d, uint64_t waited)
 		    port_text(p), delay, took);
 }
 
-static void __attribute__((noreturn))
-handle_early(const struct config *cfg, const struct peer *p, uint64_t after,
-    const char *input, size_t n)
-{
-	char first[FIRST_MAX * 4 + 1], when[32];
+/*
+ * The pass cache's part in a connection (cache.h).  The cache can never
+ * cost mail: its first failure is logged, it is left alone for the rest
+ * of the connection, and the connection goes on as without a cache.
+ */
+static int cache_failed;
 
-	duration_format(after, when, sizeof when);
-	log_escape(first, sizeof first, input, n < FIRST_MAX ? n : FIRST_MAX);
-	log_info("early ip=%s port=%s after=%s bytes=%zu first=\"%s\" action=%s",
-	    p->ip, port_text(p), when, n, first, early_names[cfg->early]);
+static void
+cache_trouble(const struct peer *p, const char *why)
+{
+	if (!cache_failed)
+		log_error("ip=%s port=%s cache %s", p->ip, port_text(p), why);
+	cache_failed = 1;
+}
+
+/* The cache, opened for one lookup or one record; NULL if not to be had. */
+static struct cache *
+cache_for(const struct config *cfg, const struct peer *p, int write)
+{
+	struct cache_options o = { write, cfg->cache.map_size, 0 };
+	struct cache *c;
+	char err[320];
+
+	if (cfg->cache.path == NULL || !p->known || cache_failed)
+		return NULL;
+	c = cache_open(cfg->cache.path, &o, err, sizeof err);
+	/* Nothing to read before the first record: not a failure. */
+	if (c == NULL && (write || errno != ENOENT))
+		cache_trouble(p, err);
+	return c;
+}
+
+/* Record a client that passed, or was caught talking early. */
+static void
+remember(const struct config *cfg, const struct peer *p, enum cache_kind kind)
+{
+	uint64_t ttl = kind == CACHE_PASS ? cfg->cache.pass_ttl_ms :
+	    cfg->cache.bad_ttl_ms;
+	struct cache_key k;
+	struct cache *c;
+
+	if (ttl == 0 || (c = cache_for(cfg, p, 1)) == NULL)
+		return;
+	cache_key_make(&k, &p->addr, &cfg->cache.net);
+	if (cache_record(c, &k, kind, cache_now_ms(), ttl) != 0)
+		cache_trouble(p, cache_error(c));
+	cache_close(c);
+}
+
+/* What -x says to do with a client that talks first. */
+static void __attribute__((noreturn))
+act_on_early(const struct config *cfg)
+{
 	switch (cfg->early) {
 	case EARLY_PASS:
 		run_program(cfg->program);
@@ -540,6 +704,56 @@ handle_early(const struct config *cfg, const struct peer *p, uint64_t after,
 	}
 	close_gently(0, 1, DRAIN_MS, DRAIN_MAX);
 	exit(0);
+}
+
+static void __attribute__((noreturn))
+handle_early(const struct config *cfg, const struct peer *p, uint64_t after,
+    const char *input, size_t n)
+{
+	char first[FIRST_MAX * 4 + 1], when[32];
+
+	duration_format(after, when, sizeof when);
+	log_escape(first, sizeof first, input, n < FIRST_MAX ? n : FIRST_MAX);
+	log_info("early ip=%s port=%s after=%s bytes=%zu first=\"%s\" action=%s",
+	    p->ip, port_text(p), when, n, first, early_names[cfg->early]);
+	remember(cfg, p, CACHE_BAD);
+	act_on_early(cfg);
+}
+
+/*
+ * A client the cache knows skips the wait: one that passed before is
+ * let through at once (cached), a known early talker gets the -x action
+ * at once (known-early, with --bad-ttl only).  Returns otherwise.
+ */
+static void
+consult_cache(const struct config *cfg, const struct peer *p)
+{
+	uint64_t now = cache_now_ms();
+	struct cache_entry e;
+	struct cache_key k;
+	struct cache *c;
+	char age[32];
+	int found;
+
+	if ((c = cache_for(cfg, p, 0)) == NULL)
+		return;
+	cache_key_make(&k, &p->addr, &cfg->cache.net);
+	if ((found = cache_lookup(c, &k, now, &e)) < 0)
+		cache_trouble(p, cache_error(c));
+	cache_close(c);		/* before exec, and before a long wait */
+	if (found <= 0)
+		return;
+	duration_format(now > e.recorded_ms ? now - e.recorded_ms : 0, age,
+	    sizeof age);
+	if (e.kind == CACHE_PASS) {
+		log_info("cached ip=%s port=%s age=%s", p->ip, port_text(p), age);
+		run_program(cfg->program);
+	}
+	if (e.kind == CACHE_BAD && cfg->cache.bad_ttl_ms > 0) {
+		log_info("known-early ip=%s port=%s age=%s action=%s", p->ip,
+		    port_text(p), age, early_names[cfg->early]);
+		act_on_early(cfg);
+	}
 }
 
 /* The greeting delay proper: returns only if the client kept quiet. */
@@ -703,6 +917,66 @@ check_decoy_config(const struct config *cfg)
 	return 1;
 }
 
+/*
+ * The cache part of -n; returns the number of problems.  It looks
+ * without making anything: files made by -n run as root would shut
+ * sendwrap's own user out of them.
+ */
+static unsigned long
+check_cache_config(const struct config *cfg)
+{
+	const struct cache_use *cu = &cfg->cache;
+	struct cache_options o = { 0, cu->map_size, 0 };
+	char pass[32], bad[32], err[320], dir[PATH_MAX], lock[PATH_MAX + 8];
+	struct cache_counts n;
+	struct cache *c;
+	struct stat st;
+	char *slash;
+	int data;
+
+	if (cu->path == NULL)
+		return 0;
+	duration_format(cu->pass_ttl_ms, pass, sizeof pass);
+	duration_format(cu->bad_ttl_ms, bad, sizeof bad);
+	printf("cache: %s (keys /%u and /%u, map %zu MiB)\npass-ttl: %s s\n"
+	    "bad-ttl: %s s%s\n", cu->path, cu->net.v4len, cu->net.v6len,
+	    (cu->map_size ? cu->map_size : CACHE_MAP_DEFAULT) >> 20, pass, bad,
+	    cu->bad_ttl_ms ? "" : " (off)");
+	snprintf(lock, sizeof lock, "%s-lock", cu->path);
+	if ((data = stat(cu->path, &st) == 0) && stat(lock, &st) == 0) {
+		if ((c = cache_open(cu->path, &o, err, sizeof err)) != NULL &&
+		    cache_count(c, cache_now_ms(), &n) == 0) {
+			printf("cache entries: %lu (%lu pass, %lu bad, %lu "
+			    "expired)\n", n.total, n.pass, n.bad, n.expired);
+			cache_close(c);
+			return 0;
+		}
+		fprintf(stderr, "%s\n", c ? cache_error(c) : err);
+		cache_close(c);
+		return 1;
+	}
+	if (errno != ENOENT) {
+		fprintf(stderr, "%s: %s\n", data ? lock : cu->path,
+		    strerror(errno));
+		return 1;
+	}
+	/* No file yet, or no lock file yet: the first writer makes them. */
+	snprintf(dir, sizeof dir, "%s", cu->path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		slash[slash == dir] = '\0';
+	else
+		strcpy(dir, ".");
+	if (access(dir, W_OK | X_OK) != 0) {
+		fprintf(stderr, "%s: cannot make the cache there: %s\n", dir,
+		    strerror(errno));
+		return 1;
+	}
+	printf("cache entries: %s\n", data ? "not counted (no lock file "
+	    "yet: the first connection makes it)" : "none yet (the first "
+	    "client to pass makes the file)");
+	return 0;
+}
+
 static int
 check_config(const struct config *cfg)
 {
@@ -714,6 +988,7 @@ check_config(const struct config *cfg)
 	printf("delay: %s s\nearly: %s\nbanner: %s\n", delay,
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
 	problems += check_decoy_config(cfg);
+	problems += check_cache_config(cfg);
 	for (i = 0; i < cfg->nsources; i++) {
 		size_t count;
 
@@ -741,6 +1016,100 @@ check_config(const struct config *cfg)
 	printf("\n%s\n", problems ? "configuration has errors" :
 	    "configuration ok");
 	return problems ? EXIT_PERM : 0;
+}
+
+/* A time for --cache-list: ISO 8601 in UTC, to the second. */
+static const char *
+utc(uint64_t ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	/* Past 9999-12-31 (a TTL of years given in ms, say): never. */
+	if (ms / 1000 > (uint64_t)253402300799 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "never");
+	return buf;
+}
+
+/* One --cache-list line: KEY KIND EXPIRES RECORDED live|expired. */
+static int
+print_entry(void *ctx, const struct cache_entry *e)
+{
+	uint64_t now = *(const uint64_t *)ctx;
+	char key[CACHE_KEY_TEXT_MAX], expires[32], recorded[32];
+
+	cache_key_format(&e->key, key, sizeof key);
+	printf("%s %s %s %s %s\n", key, e->kind == CACHE_PASS ? "pass" : "bad",
+	    utc(e->expires_ms, expires, sizeof expires),
+	    utc(e->recorded_ms, recorded, sizeof recorded),
+	    e->expires_ms > now ? "live" : "expired");
+	return 0;
+}
+
+/* --cache-list, --cache-count, --cache-delete, --cache-purge. */
+static int
+cache_maintenance(const struct config *cfg)
+{
+	const struct cache_use *cu = &cfg->cache;
+	struct cache_options o = { 0, cu->map_size, CACHE_MAINT_LOCK_MS };
+	uint64_t now = cache_now_ms();
+	char err[320], key[CACHE_KEY_TEXT_MAX];
+	struct cache_counts n;
+	struct cache_key k;
+	struct cache *c;
+	long purged;
+	int r = 0;
+
+	if (cu->command == CACHE_CMD_DELETE &&
+	    cache_key_parse(cu->command_key, &cu->net, &k) != 0) {
+		fprintf(stderr, "sendwrap: bad key '%s' (an address, or "
+		    "NETWORK/LEN as --cache-list shows it)\n", cu->command_key);
+		return EXIT_PERM;
+	}
+	o.write = cu->command == CACHE_CMD_DELETE ||
+	    cu->command == CACHE_CMD_PURGE;
+	/* Maintenance never makes a cache (reading never does). */
+	if (o.write && access(cu->command_path, F_OK) != 0) {
+		fprintf(stderr, "sendwrap: %s: %s\n", cu->command_path,
+		    strerror(errno));
+		return EXIT_TEMP;
+	}
+	if ((c = cache_open(cu->command_path, &o, err, sizeof err)) == NULL) {
+		fprintf(stderr, "sendwrap: %s\n", err);
+		return EXIT_TEMP;
+	}
+	switch (cu->command) {
+	case CACHE_CMD_LIST:
+		r = cache_list(c, print_entry, &now);
+		break;
+	case CACHE_CMD_COUNT:
+		if ((r = cache_count(c, now, &n)) == 0)
+			printf("%lu entries: %lu pass, %lu bad, %lu expired\n",
+			    n.total, n.pass, n.bad, n.expired);
+		break;
+	case CACHE_CMD_DELETE:
+		cache_key_format(&k, key, sizeof key);
+		if ((r = cache_delete(c, &k)) >= 0)
+			printf("%s: %s\n", key, r ? "deleted" :
+			    "not in the cache");
+		break;
+	case CACHE_CMD_PURGE:
+		if ((purged = cache_purge(c, now)) >= 0)
+			printf("%ld expired entries purged\n", purged);
+		r = purged < 0 ? -1 : 0;
+		break;
+	case CACHE_CMD_NONE:
+		break;
+	}
+	if (r < 0)
+		fprintf(stderr, "sendwrap: %s\n", cache_error(c));
+	cache_close(c);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "sendwrap: cannot write: %s\n", strerror(errno));
+		return EXIT_TEMP;
+	}
+	return r < 0 ? EXIT_TEMP : 0;
 }
 
 static int
@@ -778,6 +1147,8 @@ main(int argc, char **argv)
 	}
 	if (cfg.compile_in)
 		return compile_allowlist(&cfg);
+	if (cfg.cache.command)
+		return cache_maintenance(&cfg);
 	if (cfg.check)
 		return check_config(&cfg);
 	if (cfg.program == NULL && cfg.decoy.mode == DECOY_OFF)
@@ -792,7 +1163,9 @@ main(int argc, char **argv)
 		log_allow(&p, &d);
 		run_program(cfg.program);
 	}
+	consult_cache(&cfg, &p);
 	waited = wait_out_delay(&cfg, &p, &d);
 	log_pass(&p, &d, waited);
+	remember(&cfg, &p, CACHE_PASS);
 	run_program(cfg.program);
 }

@@ -1,0 +1,1065 @@
+/* cache.c - the pass cache on LMDB; see cache.h for the contract. */
+#include "cache.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wait.h"
+
+/*
+ * Layout of the one (unnamed) LMDB database:
+ *   'n' KEY            -> value (below): the entry of a network
+ *   'x' EXPIRES KEY    -> empty: the index by expiry, EXPIRES big-endian
+ *                         so that key order is time order
+ * KEY is struct cache_key's data.  A value is 24 bytes: a format version,
+ * the kind, 6 zero bytes, then recorded and expires as little-endian
+ * 64-bit milliseconds since the epoch.
+ */
+#define TAG_ENTRY 'n'
+#define TAG_EXPIRY 'x'
+#define VALUE_VERSION 1
+#define VALUE_SIZE 24
+#define DBKEY_MAX (1 + 8 + sizeof ((struct cache_key *)0)->data)
+
+#define MAX_READERS 1022	/* slots are held for microseconds, but... */
+#define PURGE_CHUNK 64		/* index keys collected, then deleted */
+#define PURGE_BATCH 10000	/* entries per transaction of cache_purge */
+#define PURGE_FULL_TXNS 4	/* transactions of the purge on a full map */
+#define LOCK_PAUSE_MIN_US 50
+#define LOCK_PAUSE_MAX_US 2000
+
+/* Codes of our own beside LMDB's (-30800 and up) and errno values. */
+#define RC_FAULT (-1)		/* LMDB faulted; the message is set */
+#define RC_LOCK_TIMEOUT (-2)	/* no write lock within lock_ms */
+
+struct cache {
+	MDB_env *env;
+	int write;
+	int dead;			/* LMDB faulted: see cache_close() */
+	MDB_txn *txn;			/* the one begun, until it ends */
+	int txn_write;			/* ... and it is a write txn */
+	size_t map_size;		/* as configured */
+	unsigned lock_ms;
+	char err[320];
+	char path[];
+};
+
+struct dbkey {
+	size_t len;
+	unsigned char data[DBKEY_MAX];
+};
+
+/* ------------------------------------------------------------ helpers */
+
+uint64_t
+cache_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void __attribute__((format(printf, 2, 3)))
+set_error(struct cache *c, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(c->err, sizeof c->err, "%s: %s", c->path, msg);
+}
+
+/* An LMDB or errno code as text, with a hint where one helps. */
+static const char *
+rc_text(int rc)
+{
+	if (rc == RC_LOCK_TIMEOUT)
+		return "another writer holds the write lock";
+	if (rc == MDB_MAP_FULL)
+		return "the map is full of live entries (raise --cache-size)";
+	return mdb_strerror(rc);
+}
+
+static void
+put64le(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t
+get64le(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void
+put64be(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * (7 - i)));
+}
+
+static uint64_t
+get64be(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void
+entry_dbkey(struct dbkey *d, const struct cache_key *k)
+{
+	d->data[0] = TAG_ENTRY;
+	memcpy(d->data + 1, k->data, k->len);
+	d->len = 1 + (size_t)k->len;
+}
+
+static void
+expiry_dbkey(struct dbkey *d, uint64_t expires, const struct cache_key *k)
+{
+	d->data[0] = TAG_EXPIRY;
+	put64be(d->data + 1, expires);
+	memcpy(d->data + 9, k->data, k->len);
+	d->len = 9 + (size_t)k->len;
+}
+
+/* Is this a well-formed key (family, length, no bits past the prefix)? */
+static int
+key_valid(const unsigned char *p, size_t len)
+{
+	unsigned bits, nbytes;
+
+	if (len < 2 || (p[0] != 4 && p[0] != 6))
+		return 0;
+	bits = p[0] == 4 ? 32 : 128;
+	nbytes = (p[1] + 7) / 8;
+	if (p[1] > bits || len != 2 + nbytes)
+		return 0;
+	return p[1] % 8 == 0 || (p[len - 1] & (0xff >> (p[1] % 8))) == 0;
+}
+
+static int
+key_from_db(struct cache_key *k, const MDB_val *v, size_t skip)
+{
+	const unsigned char *p = (const unsigned char *)v->mv_data + skip;
+	size_t len = v->mv_size - skip;
+
+	if (v->mv_size < skip || !key_valid(p, len))
+		return -1;
+	memcpy(k->data, p, len);
+	k->len = (unsigned char)len;
+	return 0;
+}
+
+static void
+encode_value(unsigned char *v, enum cache_kind kind, uint64_t recorded,
+    uint64_t expires)
+{
+	memset(v, 0, VALUE_SIZE);
+	v[0] = VALUE_VERSION;
+	v[1] = (unsigned char)kind;
+	put64le(v + 8, recorded);
+	put64le(v + 16, expires);
+}
+
+static int
+decode_value(const MDB_val *v, struct cache_entry *e)
+{
+	const unsigned char *p = v->mv_data;
+
+	if (v->mv_size != VALUE_SIZE || p[0] != VALUE_VERSION ||
+	    (p[1] != CACHE_PASS && p[1] != CACHE_BAD))
+		return -1;
+	e->kind = (enum cache_kind)p[1];
+	e->recorded_ms = get64le(p + 8);
+	e->expires_ms = get64le(p + 16);
+	return 0;
+}
+
+/* ------------------------------------------------------------- keys */
+
+static int
+parse_uint(const char *s, const char **end, unsigned long max,
+    unsigned long *v)
+{
+	unsigned long n = 0;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (unsigned long)(*p - '0');
+		if (n > max)
+			return -1;
+	}
+	if (p == s)
+		return -1;
+	*end = p;
+	*v = n;
+	return 0;
+}
+
+int
+cache_net_parse(const char *s, struct cache_net *net)
+{
+	unsigned long v4, v6;
+	const char *p;
+
+	if (parse_uint(s, &p, 32, &v4) != 0 || *p != ',' ||
+	    parse_uint(p + 1, &p, 128, &v6) != 0 || *p != '\0' ||
+	    v4 < 8 || v6 < 16)
+		return -1;
+	net->v4len = (unsigned)v4;
+	net->v6len = (unsigned)v6;
+	return 0;
+}
+
+int
+cache_size_parse(const char *s, size_t *bytes)
+{
+	static const char units[] = "KMGT";
+	unsigned long long n = 0, limit = SIZE_MAX;
+	const char *p = s, *u;
+	int shift = 0;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (limit - 9) / 10)
+			return -1;
+		n = n * 10 + (unsigned long long)(*p - '0');
+	}
+	if (*p != '\0') {
+		if ((u = strchr(units, *p >= 'a' ? *p - 32 : *p)) == NULL ||
+		    *u == '\0')
+			return -1;
+		shift = 10 * (int)(u - units + 1);
+		p++;
+		if (*p == 'i' && p[1] == 'B')
+			p += 2;
+		else if (*p == 'B')
+			p++;
+		if (*p != '\0')
+			return -1;
+	}
+	if (n > limit >> shift)
+		return -1;
+	n <<= shift;
+	if (n < CACHE_MAP_MIN)
+		return -1;
+	*bytes = (size_t)n;
+	return 0;
+}
+
+static void
+key_set(struct cache_key *k, int family, unsigned prefix,
+    const unsigned char *bytes)
+{
+	unsigned nbytes = (prefix + 7) / 8;
+
+	memset(k, 0, sizeof *k);	/* keys compare with memcmp */
+	k->data[0] = (unsigned char)(family == AF_INET ? 4 : 6);
+	k->data[1] = (unsigned char)prefix;
+	memcpy(k->data + 2, bytes, nbytes);
+	if (prefix % 8)
+		k->data[1 + nbytes] &= (unsigned char)(0xff << (8 - prefix % 8));
+	k->len = (unsigned char)(2 + nbytes);
+}
+
+void
+cache_key_make(struct cache_key *k, const struct wl_addr *a,
+    const struct cache_net *net)
+{
+	key_set(k, a->family, a->family == AF_INET ? net->v4len : net->v6len,
+	    a->bytes);
+}
+
+int
+cache_key_parse(const char *s, const struct cache_net *net,
+    struct cache_key *k)
+{
+	struct wl_entry e;
+	struct wl_addr a;
+	const char *why;
+
+	if (strchr(s, '/') == NULL) {
+		if (wl_addr_parse(s, &a) != 0)
+			return -1;
+		cache_key_make(k, &a, net);
+		return 0;
+	}
+	if (wl_parse_cidr(s, strlen(s), &e, &why) != 0)
+		return -1;
+	key_set(k, e.net.family, e.prefix, e.net.bytes);
+	return 0;
+}
+
+size_t
+cache_key_format(const struct cache_key *k, char *buf, size_t size)
+{
+	unsigned char bytes[16];
+	char addr[INET6_ADDRSTRLEN];
+	int n;
+
+	memset(bytes, 0, sizeof bytes);
+	memcpy(bytes, k->data + 2, k->len - 2u);
+	if (inet_ntop(k->data[0] == 4 ? AF_INET : AF_INET6, bytes, addr,
+	    sizeof addr) == NULL)
+		strcpy(addr, "?");
+	n = snprintf(buf, size, "%s/%u", addr, k->data[1]);
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size ? size - 1 : 0;
+}
+
+/* ------------------------------------------------------- the guard */
+
+/*
+ * LMDB trusts its file: garbage in it can make LMDB read out of bounds
+ * (SIGSEGV, or SIGBUS past the end of the file) or fail an assertion
+ * (which would print to fd 2, the client under inetd, and abort).  Each
+ * call into LMDB runs armed: a fault or an assertion jumps back here and
+ * becomes an error; the handle is then dead.
+ */
+static sigjmp_buf fault_jump;
+static volatile sig_atomic_t fault_armed;
+static char assert_msg[128];
+
+static void
+on_fault(int sig)
+{
+	if (fault_armed) {
+		fault_armed = 0;
+		siglongjmp(fault_jump, sig);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void
+on_assert(MDB_env *env, const char *msg)
+{
+	(void)env;
+	if (fault_armed) {
+		snprintf(assert_msg, sizeof assert_msg, "%s", msg);
+		fault_armed = 0;
+		siglongjmp(fault_jump, -1);
+	}
+}
+
+typedef int (*op_fn)(struct cache *c, void *arg);
+
+/*
+ * The handlers are in place while any handle is open (installed by the
+ * first cache_open(), put back by the last cache_close(): a few system
+ * calls a connection, not a few per call), and armed only during calls
+ * into LMDB: a fault anywhere else gets the default action.
+ */
+static unsigned guard_users;
+static struct sigaction saved_segv, saved_bus;
+static sigset_t were_blocked;
+
+static void
+guard_hold(void)
+{
+	struct sigaction sa;
+	sigset_t faults, old;
+
+	if (guard_users++ > 0)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_fault;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &saved_segv);
+	sigaction(SIGBUS, &sa, &saved_bus);
+	/* A blocked fault signal would kill outright: unblock them. */
+	sigemptyset(&faults);
+	sigaddset(&faults, SIGSEGV);
+	sigaddset(&faults, SIGBUS);
+	sigprocmask(SIG_UNBLOCK, &faults, &old);
+	sigemptyset(&were_blocked);
+	if (sigismember(&old, SIGSEGV))
+		sigaddset(&were_blocked, SIGSEGV);
+	if (sigismember(&old, SIGBUS))
+		sigaddset(&were_blocked, SIGBUS);
+}
+
+static void
+guard_release(void)
+{
+	if (--guard_users > 0)
+		return;
+	if (sigismember(&were_blocked, SIGSEGV) ||
+	    sigismember(&were_blocked, SIGBUS))
+		sigprocmask(SIG_BLOCK, &were_blocked, NULL);
+	sigaction(SIGSEGV, &saved_segv, NULL);
+	sigaction(SIGBUS, &saved_bus, NULL);
+}
+
+/* Run op(c, arg) armed: its code, or RC_FAULT after a fault. */
+static int
+guarded(struct cache *c, const char *what, op_fn op, void *arg)
+{
+	int rc, sig;
+
+	if ((sig = sigsetjmp(fault_jump, 0)) == 0) {
+		fault_armed = 1;
+		rc = op(c, arg);
+		fault_armed = 0;
+		return rc;
+	}
+	c->dead = 1;
+	if (sig < 0) {
+		set_error(c, "%s: LMDB assertion failed (%s): corrupt file?",
+		    what, assert_msg);
+	} else {
+		sigset_t s;
+
+		/* The handler's jump left its signal blocked. */
+		sigemptyset(&s);
+		sigaddset(&s, sig);
+		sigprocmask(SIG_UNBLOCK, &s, NULL);
+		set_error(c, "%s: %s reading the file: corrupt file?", what,
+		    sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+	}
+	return RC_FAULT;
+}
+
+/* ---------------------------------------------------- transactions */
+
+/* End the transaction begin() started: commit it, or abort it. */
+static int
+end(struct cache *c, int commit)
+{
+	MDB_txn *txn = c->txn;
+	int rc = 0;
+
+	if (commit)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	c->txn = NULL;
+	return rc;
+}
+
+static int
+begin(struct cache *c, unsigned flags, MDB_txn **txn, MDB_dbi *dbi)
+{
+	int rc, dead, tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		rc = mdb_txn_begin(c->env, NULL, flags, txn);
+		if (rc == MDB_MAP_RESIZED)	/* grown by another process */
+			mdb_env_set_mapsize(c->env, 0);
+		else if (rc == MDB_READERS_FULL)	/* slots of dead ones? */
+			mdb_reader_check(c->env, &dead);
+		else
+			break;
+	}
+	if (rc != 0)
+		return rc;
+	c->txn = *txn;
+	c->txn_write = !(flags & MDB_RDONLY);
+	if ((rc = mdb_dbi_open(*txn, NULL, 0, dbi)) != 0)
+		end(c, 0);
+	return rc;
+}
+
+/*
+ * The write lock, with a time limit: LMDB's own writer lock has none.
+ * Every writer takes this one first, so LMDB's is never contended.
+ */
+static int
+lock_writer(struct cache *c, int fd)
+{
+	uint64_t deadline = mono_ms() + c->lock_ms;
+	long pause = LOCK_PAUSE_MIN_US;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		struct timespec ts;
+
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return errno;
+		if (mono_ms() >= deadline)
+			return RC_LOCK_TIMEOUT;
+		ts.tv_sec = 0;
+		ts.tv_nsec = pause * 1000;
+		nanosleep(&ts, NULL);
+		if ((pause *= 2) > LOCK_PAUSE_MAX_US)
+			pause = LOCK_PAUSE_MAX_US;
+	}
+	return 0;
+}
+
+/* One write transaction running fn, under the write lock. */
+static int
+write_txn(struct cache *c, int (*fn)(MDB_txn *, MDB_dbi, void *),
+    void *arg)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int fd, rc, dead;
+
+	if ((rc = mdb_env_get_fd(c->env, &fd)) != 0)
+		return rc;
+	if ((rc = lock_writer(c, fd)) != 0)
+		return rc;
+	/* Slots left by readers killed with -9 would pin old pages. */
+	mdb_reader_check(c->env, &dead);
+	if ((rc = begin(c, 0, &txn, &dbi)) == 0) {
+		rc = fn(txn, dbi, arg);
+		rc = rc == 0 ? end(c, 1) : (end(c, 0), rc);
+	}
+	flock(fd, LOCK_UN);
+	return rc;
+}
+
+/* Delete the entry index key ik points to, if it is still its entry. */
+static int
+drop_expired(MDB_txn *txn, MDB_dbi dbi, const MDB_val *ik)
+{
+	struct cache_entry e;
+	struct cache_key k;
+	struct dbkey ek;
+	MDB_val key, val;
+	int rc;
+
+	if (key_from_db(&k, ik, 9) == 0) {
+		entry_dbkey(&ek, &k);
+		key.mv_size = ek.len;
+		key.mv_data = ek.data;
+		rc = mdb_get(txn, dbi, &key, &val);
+		if (rc == 0 && (decode_value(&val, &e) != 0 ||
+		    e.expires_ms == get64be((unsigned char *)ik->mv_data + 1)))
+			rc = mdb_del(txn, dbi, &key, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	rc = mdb_del(txn, dbi, (MDB_val *)ik, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Remove up to limit entries expired at now, oldest first; the count
+ * goes to *removed.  Index keys are collected a chunk at a time, then
+ * deleted with no cursor open.
+ */
+static int
+purge_in(MDB_txn *txn, MDB_dbi dbi, uint64_t now, unsigned long limit,
+    unsigned long *removed)
+{
+	struct dbkey chunk[PURGE_CHUNK];
+	unsigned char start = TAG_EXPIRY;
+	unsigned long total = 0;
+	size_t n, i;
+	int rc = 0;
+
+	while (total < limit) {
+		MDB_cursor *cur;
+		MDB_val key, val;
+
+		if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+			break;
+		key.mv_size = 1;
+		key.mv_data = &start;
+		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+		for (n = 0; rc == 0 && n < PURGE_CHUNK && total + n < limit;
+		    n++) {
+			const unsigned char *p = key.mv_data;
+
+			if (key.mv_size < 9 || key.mv_size > DBKEY_MAX ||
+			    p[0] != TAG_EXPIRY || get64be(p + 1) > now)
+				break;
+			memcpy(chunk[n].data, p, key.mv_size);
+			chunk[n].len = key.mv_size;
+			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+		}
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			break;
+		for (i = 0, rc = 0; i < n && rc == 0; i++) {
+			key.mv_size = chunk[i].len;
+			key.mv_data = chunk[i].data;
+			rc = drop_expired(txn, dbi, &key);
+		}
+		total += n;
+		if (rc != 0 || n < PURGE_CHUNK)
+			break;
+	}
+	*removed = total;
+	return rc;
+}
+
+/* ----------------------------------------------------------- open */
+
+struct open_arg {
+	unsigned flags;
+};
+
+static int
+do_open(struct cache *c, void *arg)
+{
+	struct open_arg *a = arg;
+	int rc, fd;
+
+	if ((rc = mdb_env_open(c->env, c->path, a->flags, 0600)) != 0)
+		return rc;
+	/* LMDB leaves its data file descriptor inheritable. */
+	if (mdb_env_get_fd(c->env, &fd) == 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
+struct cache *
+cache_open(const char *path, const struct cache_options *o, char *err,
+    size_t errsize)
+{
+	struct open_arg a;
+	struct cache *c;
+	struct stat st;
+	size_t len = strlen(path);
+	int rc, saved;
+
+	if (!o->write && stat(path, &st) != 0) {
+		saved = errno;
+		snprintf(err, errsize, "%s: %s", path, strerror(saved));
+		errno = saved;
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof *c + len + 1)) == NULL) {
+		snprintf(err, errsize, "%s: %s", path, strerror(ENOMEM));
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(c->path, path, len + 1);
+	c->write = o->write;
+	c->lock_ms = o->lock_ms ? o->lock_ms : CACHE_LOCK_MS_DEFAULT;
+	a.flags = MDB_NOSUBDIR | MDB_NOSYNC | (o->write ? 0 : MDB_RDONLY);
+	if ((rc = mdb_env_create(&c->env)) != 0) {
+		set_error(c, "cannot open: %s", mdb_strerror(rc));
+		goto fail;
+	}
+	mdb_env_set_assert(c->env, on_assert);
+	c->map_size = o->map_size ? o->map_size : CACHE_MAP_DEFAULT;
+	mdb_env_set_mapsize(c->env, c->map_size);
+	mdb_env_set_maxreaders(c->env, MAX_READERS);
+	guard_hold();
+	rc = guarded(c, "open", do_open, &a);
+	if (rc == 0)
+		return c;
+	if (rc != RC_FAULT)
+		set_error(c, "cannot open: %s", rc_text(rc));
+	if (!c->dead)
+		mdb_env_close(c->env);
+	guard_release();
+	c->env = NULL;
+fail:
+	snprintf(err, errsize, "%s", c->err);
+	free(c);
+	errno = rc > 0 ? rc : EIO;
+	return NULL;
+}
+
+const char *
+cache_error(const struct cache *c)
+{
+	return c->err;
+}
+
+/* After a fault in a read: let go of the reader slot, then the rest. */
+static int
+do_cleanup(struct cache *c, void *arg)
+{
+	(void)arg;
+	if (c->txn)
+		end(c, 0);
+	mdb_env_close(c->env);
+	return 0;
+}
+
+/*
+ * A dead handle is closed only if it died reading (LMDB's heap and locks
+ * are then as they were), and under the guard.  One that died writing,
+ * or faults again, is left as it is: its descriptors are close-on-exec
+ * and its locks (the write lock, LMDB's robust mutex) go with the
+ * process or its exec; the data file descriptor is closed here so that
+ * the write lock goes at once.
+ */
+void
+cache_close(struct cache *c)
+{
+	int fd;
+
+	if (c == NULL)
+		return;
+	if (!c->dead)
+		mdb_env_close(c->env);
+	else if ((c->txn && c->txn_write) ||
+	    guarded(c, "close", do_cleanup, NULL) != 0) {
+		if (mdb_env_get_fd(c->env, &fd) == 0)
+			close(fd);
+	}
+	guard_release();
+	free(c);
+}
+
+/* A public operation: refused on a dead handle, reported on failure. */
+static int
+run(struct cache *c, const char *what, op_fn op, void *arg)
+{
+	int rc;
+
+	if (c->dead)
+		return -1;
+	rc = guarded(c, what, op, arg);
+	if (rc != 0 && rc != RC_FAULT)
+		set_error(c, "%s: %s", what, rc_text(rc));
+	return rc == 0 ? 0 : -1;
+}
+
+/* ----------------------------------------------------------- lookup */
+
+struct lookup_arg {
+	const struct cache_key *k;
+	uint64_t now;
+	struct cache_entry *e;
+	int found;
+};
+
+static int
+do_lookup(struct cache *c, void *arg)
+{
+	struct lookup_arg *a = arg;
+	struct dbkey d;
+	MDB_val key, val;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
+
+	if ((rc = begin(c, MDB_RDONLY, &txn, &dbi)) != 0)
+		return rc;
+	entry_dbkey(&d, a->k);
+	key.mv_size = d.len;
+	key.mv_data = d.data;
+	rc = mdb_get(txn, dbi, &key, &val);
+	if (rc == 0) {
+		if (decode_value(&val, a->e) != 0)
+			rc = MDB_CORRUPTED;
+		else
+			a->found = a->e->expires_ms > a->now;
+	} else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	end(c, 0);
+	return rc;
+}
+
+int
+cache_lookup(struct cache *c, const struct cache_key *k, uint64_t now,
+    struct cache_entry *e)
+{
+	struct lookup_arg a = { k, now, e, 0 };
+
+	if (run(c, "lookup", do_lookup, &a) != 0)
+		return -1;
+	if (a.found)
+		e->key = *k;
+	return a.found;
+}
+
+/* ----------------------------------------------------------- record */
+
+struct record_arg {
+	const struct cache_key *k;
+	enum cache_kind kind;
+	uint64_t now, ttl;
+	unsigned long purge;		/* expired entries to remove */
+};
+
+static int
+record_in(MDB_txn *txn, MDB_dbi dbi, void *arg)
+{
+	struct record_arg *a = arg;
+	unsigned char value[VALUE_SIZE];
+	struct cache_entry old;
+	struct dbkey ek, xk;
+	MDB_val key, val, ikey, none = { 0, NULL };
+	uint64_t expires = a->ttl > UINT64_MAX - a->now ? UINT64_MAX :
+	    a->now + a->ttl;
+	unsigned long removed;
+	int rc;
+
+	entry_dbkey(&ek, a->k);
+	key.mv_size = ek.len;
+	key.mv_data = ek.data;
+	rc = mdb_get(txn, dbi, &key, &val);
+	if (rc == 0 && decode_value(&val, &old) == 0) {
+		expiry_dbkey(&xk, old.expires_ms, a->k);
+		ikey.mv_size = xk.len;
+		ikey.mv_data = xk.data;
+		rc = mdb_del(txn, dbi, &ikey, NULL);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	encode_value(value, a->kind, a->now, expires);
+	val.mv_size = sizeof value;
+	val.mv_data = value;
+	if ((rc = mdb_put(txn, dbi, &key, &val, 0)) != 0)
+		return rc;
+	expiry_dbkey(&xk, expires, a->k);
+	ikey.mv_size = xk.len;
+	ikey.mv_data = xk.data;
+	if ((rc = mdb_put(txn, dbi, &ikey, &none, 0)) != 0)
+		return rc;
+	return purge_in(txn, dbi, a->now, a->purge, &removed);
+}
+
+struct purge_arg {
+	uint64_t now;
+	unsigned long limit, removed;
+};
+
+static int
+purge_txn_in(MDB_txn *txn, MDB_dbi dbi, void *arg)
+{
+	struct purge_arg *a = arg;
+
+	return purge_in(txn, dbi, a->now, a->limit, &a->removed);
+}
+
+/*
+ * A full map.  Deleting needs fresh pages too (copy-on-write), and LMDB
+ * reuses the pages a transaction frees only two transactions later, so:
+ * lend the purge some room past the map size (at most 1/16 of it, once:
+ * the file never grows past that), purge in a few transactions, then
+ * retry at the configured size (LMDB keeps at least what is in use).
+ */
+static int
+do_record(struct cache *c, void *arg)
+{
+	struct record_arg *a = arg;
+	struct purge_arg p;
+	size_t room = c->map_size / 16 > CACHE_MAP_MIN ? c->map_size / 16 :
+	    CACHE_MAP_MIN;
+	int rc, i;
+
+	if ((rc = write_txn(c, record_in, a)) != MDB_MAP_FULL)
+		return rc;
+	mdb_env_set_mapsize(c->env, c->map_size + room);
+	for (i = 0; i < PURGE_FULL_TXNS; i++) {
+		p.now = a->now;
+		p.limit = CACHE_PURGE_MAP_FULL / PURGE_FULL_TXNS;
+		p.removed = 0;
+		if ((rc = write_txn(c, purge_txn_in, &p)) != 0 ||
+		    p.removed < p.limit)
+			break;
+	}
+	mdb_env_set_mapsize(c->env, c->map_size);
+	if (rc != 0)
+		return rc;
+	a->purge = 0;
+	return write_txn(c, record_in, a);
+}
+
+int
+cache_record(struct cache *c, const struct cache_key *k,
+    enum cache_kind kind, uint64_t now, uint64_t ttl_ms)
+{
+	struct record_arg a = { k, kind, now, ttl_ms, CACHE_PURGE_PER_WRITE };
+
+	if (!c->write) {
+		set_error(c, "record: %s", "opened for reading only");
+		return -1;
+	}
+	return run(c, "record", do_record, &a);
+}
+
+/* ------------------------------------------------------ maintenance */
+
+struct scan_arg {
+	int (*fn)(void *ctx, const struct cache_entry *e);
+	void *ctx;
+};
+
+static int
+do_scan(struct cache *c, void *arg)
+{
+	struct scan_arg *a = arg;
+	unsigned char start = TAG_ENTRY;
+	struct cache_entry e;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
+
+	if ((rc = begin(c, MDB_RDONLY, &txn, &dbi)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
+		end(c, 0);
+		return rc;
+	}
+	key.mv_size = 1;
+	key.mv_data = &start;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (((unsigned char *)key.mv_data)[0] != TAG_ENTRY)
+			break;
+		/* Anything else is not ours: leave it out. */
+		if (key_from_db(&e.key, &key, 1) != 0 ||
+		    decode_value(&val, &e) != 0)
+			continue;
+		if (a->fn(a->ctx, &e) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	end(c, 0);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+cache_list(struct cache *c, int (*fn)(void *ctx, const struct cache_entry *e),
+    void *ctx)
+{
+	struct scan_arg a = { fn, ctx };
+
+	return run(c, "list", do_scan, &a);
+}
+
+struct count_ctx {
+	uint64_t now;
+	struct cache_counts *n;
+};
+
+static int
+count_one(void *ctx, const struct cache_entry *e)
+{
+	struct count_ctx *cc = ctx;
+
+	cc->n->total++;
+	if (e->kind == CACHE_PASS)
+		cc->n->pass++;
+	else
+		cc->n->bad++;
+	if (e->expires_ms <= cc->now)
+		cc->n->expired++;
+	return 0;
+}
+
+int
+cache_count(struct cache *c, uint64_t now, struct cache_counts *n)
+{
+	struct count_ctx cc = { now, n };
+	struct scan_arg a = { count_one, &cc };
+
+	memset(n, 0, sizeof *n);
+	return run(c, "count", do_scan, &a);
+}
+
+struct delete_arg {
+	const struct cache_key *k;
+	int found;
+};
+
+static int
+delete_in(MDB_txn *txn, MDB_dbi dbi, void *arg)
+{
+	struct delete_arg *a = arg;
+	struct cache_entry e;
+	struct dbkey ek, xk;
+	MDB_val key, val, ikey;
+	int rc;
+
+	entry_dbkey(&ek, a->k);
+	key.mv_size = ek.len;
+	key.mv_data = ek.data;
+	if ((rc = mdb_get(txn, dbi, &key, &val)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (decode_value(&val, &e) == 0) {
+		expiry_dbkey(&xk, e.expires_ms, a->k);
+		ikey.mv_size = xk.len;
+		ikey.mv_data = xk.data;
+		rc = mdb_del(txn, dbi, &ikey, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	a->found = 1;
+	return mdb_del(txn, dbi, &key, NULL);
+}
+
+static int
+do_delete(struct cache *c, void *arg)
+{
+	return write_txn(c, delete_in, arg);
+}
+
+int
+cache_delete(struct cache *c, const struct cache_key *k)
+{
+	struct delete_arg a = { k, 0 };
+
+	if (!c->write) {
+		set_error(c, "delete: %s", "opened for reading only");
+		return -1;
+	}
+	return run(c, "delete", do_delete, &a) != 0 ? -1 : a.found;
+}
+
+struct purge_all_arg {
+	uint64_t now;
+	long total;
+};
+
+static int
+do_purge(struct cache *c, void *arg)
+{
+	struct purge_all_arg *a = arg;
+	struct purge_arg p;
+	int rc;
+
+	do {
+		p.now = a->now;
+		p.limit = PURGE_BATCH;
+		p.removed = 0;
+		if ((rc = write_txn(c, purge_txn_in, &p)) != 0)
+			return rc;
+		a->total += (long)p.removed;
+	} while (p.removed == PURGE_BATCH);
+	return 0;
+}
+
+long
+cache_purge(struct cache *c, uint64_t now)
+{
+	struct purge_all_arg a = { now, 0 };
+
+	if (!c->write) {
+		set_error(c, "purge: %s", "opened for reading only");
+		return -1;
+	}
+	return run(c, "purge", do_purge, &a) != 0 ? -1 : a.total;
+}
