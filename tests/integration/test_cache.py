@@ -959,9 +959,13 @@ def test_writers_killed_mid_transaction(tmp_path):
                 pass
             c.kill()
     assert killed > 50
-    # It opens and answers; many writes got through.
+    # It opens and answers, and the entry written before the kills is
+    # still there (how many of the killed writers got their write in
+    # depends on the machine's load, so that is not asserted).
     total = count(cache)[0]
-    assert total > 20
+    assert total >= 1
+    rc, out, err = run(["--cache-list", cache])
+    assert rc == 0 and "192.0.2.1/32" in out, (out, err)
     assert verdict_for(tmp_path, ["-d", "0.2", "-c", cache],
                        "192.0.2.123") == "pass"
     assert verdict_for(tmp_path, ["-d", "0.2", "-c", cache],
