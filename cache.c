@@ -666,7 +666,12 @@ cache_open(const char *path, const struct cache_options *o, char *err,
 	}
 	mdb_env_set_assert(c->env, on_assert);
 	c->map_size = o->map_size ? o->map_size : CACHE_MAP_DEFAULT;
-	mdb_env_set_mapsize(c->env, c->map_size);
+	/*
+	 * A reader maps only the pages in use (LMDB raises a smaller size to
+	 * that): a smaller mapping faults and unmaps faster.  A file grown
+	 * by a writer since is remapped by begin().
+	 */
+	mdb_env_set_mapsize(c->env, o->write ? c->map_size : 1);
 	mdb_env_set_maxreaders(c->env, MAX_READERS);
 	guard_hold();
 	rc = guarded(c, "open", do_open, &a);

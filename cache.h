@@ -26,9 +26,12 @@
  *    worst case, leave a file that fails to open (an error, see below);
  *  - reader slots of processes killed with -9 are freed (mdb_reader_check)
  *    before every write and when the reader table is full;
- *  - expired entries are removed by every write, at most a few each
- *    (an index by expiry time makes finding them cheap), and on a full
- *    map before the one retry of the write.
+ *  - expired entries are removed by every write, at most two each (an
+ *    index by expiry time makes finding them cheap), and on a full map
+ *    before the one retry of the write.  A write adds at most one entry,
+ *    so two keep the file at the size of the live entries and shrink a
+ *    backlog; each removal dirties pages, so more would make every pass
+ *    pay for the backlog (--cache-purge clears one at once).
  * A corrupt file can make LMDB fault or assert: every call into LMDB runs
  * under a guard that turns SIGSEGV, SIGBUS and LMDB's assertions into an
  * error (the handle is then dead).  Its handlers are in place (and those
@@ -55,7 +58,7 @@
 #define CACHE_MAP_DEFAULT ((size_t)1 << (sizeof(size_t) >= 8 ? 30 : 28))
 #define CACHE_MAP_MIN ((size_t)1 << 20)
 #define CACHE_LOCK_MS_DEFAULT 1000	/* longest wait for the write lock */
-#define CACHE_PURGE_PER_WRITE 16	/* expired entries removed per write */
+#define CACHE_PURGE_PER_WRITE 2	/* expired entries removed per write */
 #define CACHE_PURGE_MAP_FULL 4096	/* ... before the retry on a full map */
 #define CACHE_KEY_TEXT_MAX 64		/* "ADDRESS/LEN" with its NUL */
 

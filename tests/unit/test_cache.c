@@ -744,9 +744,52 @@ test_purge_on_write(void **state)
 	/* All expired entries are gone after a few writes; live ones stay. */
 	assert_int_equal(counts(c, T0).total, i - 1);
 	assert_int_equal(lookup(c, "10.0.1.1", NULL, T0 + 2000, NULL), 1);
-	/* 100 expired, 16 a write: the 7th write took the last of them. */
+	/* 100 expired, a few a write: the last went with the write due. */
 	assert_int_equal(i, 3 + (100 - 1) / CACHE_PURGE_PER_WRITE);
 	cache_close(c);
+}
+
+/* Writes 300 entries (the file grows), for test_reader_sees_growth. */
+static int
+grow(const char *path)
+{
+	struct cache *c = open_w(path);
+	char addr[64];
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(addr, sizeof addr, "10.2.%d.%d", i / 256, i % 256);
+		record(c, addr, CACHE_PASS, T0, DAY);
+	}
+	cache_close(c);
+	return 0;
+}
+
+/*
+ * A reader maps only the pages in use when it opens; a writer that grows
+ * the file after that must not make its lookups fail.
+ */
+static void
+test_reader_sees_growth(void **state)
+{
+	char path[PATH_MAX];
+	struct stat before, after;
+	struct cache *c, *r;
+
+	(void)state;
+	tpath(path, sizeof path, "growth.mdb");
+	c = open_w(path);
+	record(c, "10.1.0.1", CACHE_PASS, T0, DAY);
+	cache_close(c);
+	assert_int_equal(stat(path, &before), 0);
+	r = open_r(path);
+	assert_int_equal(in_child(grow, path, 0), 0);
+	assert_int_equal(stat(path, &after), 0);
+	assert_true(after.st_size > before.st_size);
+	assert_int_equal(lookup(r, "10.2.1.43", NULL, T0 + 1, NULL), 1);
+	assert_int_equal(lookup(r, "10.1.0.1", NULL, T0 + 1, NULL), 1);
+	assert_int_equal(lookup(r, "10.3.0.1", NULL, T0 + 1, NULL), 0);
+	cache_close(r);
 }
 
 static void
@@ -1291,6 +1334,7 @@ main(void)
 		cmocka_unit_test(test_purge),
 		cmocka_unit_test(test_purge_on_write),
 		cmocka_unit_test(test_map_full),
+		cmocka_unit_test(test_reader_sees_growth),
 		cmocka_unit_test(test_descriptors),
 		cmocka_unit_test(test_signal_state_kept),
 		cmocka_unit_test(test_lock_timeout),
