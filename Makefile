@@ -49,7 +49,7 @@ LINK = $(CC) $(CFLAGS) $(SAN) $(HARDEN_LDFLAGS) $(LDFLAGS)
 export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-e2e check-load \
-	check-valgrind check-sanitize fuzz demo bench install clean
+	check-valgrind check-sanitize fuzz demo bench bench-cache install clean
 
 all: sendwrap
 
@@ -112,6 +112,10 @@ demo:
 
 bench:
 	bench/run
+
+# The pass cache's cost with 1 000 000 entries (BENCHMARKS.md, issue 5).
+bench-cache:
+	bench/cache-bench
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
