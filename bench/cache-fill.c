@@ -5,10 +5,13 @@
  *   cache-fill PATH N [SEED [ADDRESS ...]]
  *
  * N random keys: 70% IPv4 /32, 30% IPv6 /64 (in 2001:db8::/32), 95% pass
- * and 5% bad, recorded now with a TTL between 1 hour and 2 days, so all
- * are live and their expiry times are spread; then each ADDRESS, as a
- * pass for 1 day (the clients whose cached path is measured).  Linked
- * with sendwrap's objects (cache.o, whitelist.o, wait.o) and LMDB.
+ * and 5% bad.  The first 97% are recorded now with a TTL between 1 hour
+ * and 2 days (live, their expiry times spread); the last 3% two days ago
+ * with a TTL of 1 day: expired, the backlog every write then removes two
+ * of (recorded last, and as of two days ago, so that the fill's own
+ * writes leave them).  Then each ADDRESS, as a pass for 1 day (the
+ * clients whose cached path is measured).  Linked with sendwrap's
+ * objects (cache.o, whitelist.o, wait.o) and LMDB.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,8 @@
 #include <sys/socket.h>
 
 #include "cache.h"
+
+#define DAY_MS (24 * 3600000ULL)
 
 static unsigned long long state;
 
@@ -51,7 +56,13 @@ main(int argc, char **argv)
 		struct wl_addr a;
 		struct cache_key k;
 		uint64_t ttl = 3600000 + (uint64_t)next() % (47 * 3600000ULL);
+		uint64_t at = now;
 		size_t j;
+
+		if (i >= n - n * 3 / 100) {
+			at = now - 2 * DAY_MS;
+			ttl = DAY_MS;
+		}
 
 		memset(&a, 0, sizeof a);
 		if (next() % 10 < 7) {
@@ -70,7 +81,7 @@ main(int argc, char **argv)
 		}
 		cache_key_make(&k, &a, &net);
 		if (cache_record(c, &k, next() % 20 ? CACHE_PASS : CACHE_BAD,
-		    now, ttl) != 0) {
+		    at, ttl) != 0) {
 			fprintf(stderr, "cache-fill: %s\n", cache_error(c));
 			cache_close(c);
 			return 1;
@@ -86,7 +97,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 		cache_key_make(&k, &a, &net);
-		if (cache_record(c, &k, CACHE_PASS, now, 24 * 3600000ULL) != 0) {
+		if (cache_record(c, &k, CACHE_PASS, now, DAY_MS) != 0) {
 			fprintf(stderr, "cache-fill: %s\n", cache_error(c));
 			cache_close(c);
 			return 1;
