@@ -766,8 +766,8 @@ grow(const char *path)
 }
 
 /*
- * A reader maps only the pages in use when it opens; a writer that grows
- * the file after that must not make its lookups fail.
+ * A reader opened before a writer grows the file sees what was written
+ * (LMDB remaps a reader whose mapping the file outgrew: begin()).
  */
 static void
 test_reader_sees_growth(void **state)
