@@ -72,7 +72,12 @@ $(B)/test_%: tests/unit/test_%.c $(OBJS)
 CHECKS = check-unit check-integration check-e2e check-load check-sanitize \
 	check-valgrind fuzz
 
-check: $(B)/sendwrap
+# On a fresh machine as root tests/deps installs what is missing first
+# (otherwise it stops at once with the apt-get line), so no suite fails
+# half-way for want of a package.
+check:
+	@tests/deps check && tests/deps --verify check
+	@$(MAKE) --no-print-directory $(B)/sendwrap
 	@MAKE='$(MAKE)' tests/run-checks $(CHECKS)
 
 check-unit: $(UNIT_BINS)
@@ -106,14 +111,15 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(MODULES:%=%.c) $(wildcard *.h)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ALL_CPPFLAGS) \
 	    -o $@ $< $(MODULES:%=%.c) $(LIBS)
 
-# The demo brings in its own packages, so it must not need a build first.
+# The demo brings in its packages (tests/deps demo), so it must not need
+# a build first.
 demo:
 	tests/demo/run
 
 bench:
 	bench/run
 
-# The pass cache's cost with 1 000 000 entries (BENCHMARKS.md, issue 5).
+# The pass cache's cost with 1 000 000 entries (BENCHMARKS.md).
 bench-cache:
 	bench/cache-bench
 

@@ -38,15 +38,8 @@ case "${1:-}" in
 *) echo "usage: bench/decoy.sh [--quick]" >&2; exit 2 ;;
 esac
 
-if ! command -v tcpserver >/dev/null; then
-	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq && apt-get install -y --no-install-recommends ucspi-tcp-ipv6 >&2
-	else
-		echo "bench/decoy.sh: needs tcpserver (apt-get install ucspi-tcp-ipv6)" >&2
-		exit 1
-	fi
-fi
+tests/deps bench
+tests/deps --verify bench
 
 mkdir -p "$W"
 PGIDS=$W/pgids
