@@ -38,7 +38,8 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = whitelist duration peer wait log decoy slots cache
+MODULES = addr allowdb whitelist duration names peer conn log decoy slots cache \
+	options admin core
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)

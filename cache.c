@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "wait.h"
+#include "conn.h"
 
 /*
  * Layout of the one (unnamed) LMDB database:
@@ -96,46 +96,6 @@ rc_text(int rc)
 }
 
 static void
-put64le(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t
-get64le(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
-put64be(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * (7 - i)));
-}
-
-static uint64_t
-get64be(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
 entry_dbkey(struct dbkey *d, const struct cache_key *k)
 {
 	d->data[0] = TAG_ENTRY;
@@ -147,7 +107,7 @@ static void
 expiry_dbkey(struct dbkey *d, uint64_t expires, const struct cache_key *k)
 {
 	d->data[0] = TAG_EXPIRY;
-	put64be(d->data + 1, expires);
+	put_be(d->data + 1, expires, 8);
 	memcpy(d->data + 9, k->data, k->len);
 	d->len = 9 + (size_t)k->len;
 }
@@ -187,8 +147,8 @@ encode_value(unsigned char *v, enum cache_kind kind, uint64_t recorded,
 	memset(v, 0, VALUE_SIZE);
 	v[0] = VALUE_VERSION;
 	v[1] = (unsigned char)kind;
-	put64le(v + 8, recorded);
-	put64le(v + 16, expires);
+	put_le(v + 8, recorded, 8);
+	put_le(v + 16, expires, 8);
 }
 
 static int
@@ -200,8 +160,8 @@ decode_value(const MDB_val *v, struct cache_entry *e)
 	    (p[1] != CACHE_PASS && p[1] != CACHE_BAD))
 		return -1;
 	e->kind = (enum cache_kind)p[1];
-	e->recorded_ms = get64le(p + 8);
-	e->expires_ms = get64le(p + 16);
+	e->recorded_ms = get_le(p + 8, 8);
+	e->expires_ms = get_le(p + 16, 8);
 	return 0;
 }
 
@@ -234,7 +194,7 @@ cache_net_parse(const char *s, struct cache_net *net)
 
 	if (parse_uint(s, &p, 32, &v4) != 0 || *p != ',' ||
 	    parse_uint(p + 1, &p, 128, &v6) != 0 || *p != '\0' ||
-	    v4 < 8 || v6 < 16)
+	    v4 < CACHE_V4LEN_MIN || v6 < CACHE_V6LEN_MIN)
 		return -1;
 	net->v4len = (unsigned)v4;
 	net->v6len = (unsigned)v6;
@@ -278,46 +238,45 @@ cache_size_parse(const char *s, size_t *bytes)
 	return 0;
 }
 
+/* The key of a cut to prefix. */
 static void
-key_set(struct cache_key *k, int family, unsigned prefix,
-    const unsigned char *bytes)
+key_set(struct cache_key *k, const struct addr *a, unsigned prefix)
 {
+	struct addr cut = *a;
 	unsigned nbytes = (prefix + 7) / 8;
 
+	addr_cut(&cut, prefix);
 	memset(k, 0, sizeof *k);	/* keys compare with memcmp */
-	k->data[0] = (unsigned char)(family == AF_INET ? 4 : 6);
+	k->data[0] = (unsigned char)(a->family == AF_INET ? 4 : 6);
 	k->data[1] = (unsigned char)prefix;
-	memcpy(k->data + 2, bytes, nbytes);
-	if (prefix % 8)
-		k->data[1 + nbytes] &= (unsigned char)(0xff << (8 - prefix % 8));
+	memcpy(k->data + 2, cut.bytes, nbytes);
 	k->len = (unsigned char)(2 + nbytes);
 }
 
 void
-cache_key_make(struct cache_key *k, const struct wl_addr *a,
+cache_key_make(struct cache_key *k, const struct addr *a,
     const struct cache_net *net)
 {
-	key_set(k, a->family, a->family == AF_INET ? net->v4len : net->v6len,
-	    a->bytes);
+	key_set(k, a, a->family == AF_INET ? net->v4len : net->v6len);
 }
 
 int
 cache_key_parse(const char *s, const struct cache_net *net,
     struct cache_key *k)
 {
-	struct wl_entry e;
-	struct wl_addr a;
+	struct addr a;
+	unsigned prefix;
 	const char *why;
 
 	if (strchr(s, '/') == NULL) {
-		if (wl_addr_parse(s, &a) != 0)
+		if (addr_parse(s, &a) != 0)
 			return -1;
 		cache_key_make(k, &a, net);
 		return 0;
 	}
-	if (wl_parse_cidr(s, strlen(s), &e, &why) != 0)
+	if (addr_parse_prefix(s, strlen(s), &a, &prefix, &why) != 0)
 		return -1;
-	key_set(k, e.net.family, e.prefix, e.net.bytes);
+	key_set(k, &a, prefix);
 	return 0;
 }
 
@@ -555,7 +514,7 @@ drop_expired(MDB_txn *txn, MDB_dbi dbi, const MDB_val *ik)
 		key.mv_data = ek.data;
 		rc = mdb_get(txn, dbi, &key, &val);
 		if (rc == 0 && (decode_value(&val, &e) != 0 ||
-		    e.expires_ms == get64be((unsigned char *)ik->mv_data + 1)))
+		    e.expires_ms == get_be((unsigned char *)ik->mv_data + 1, 8)))
 			rc = mdb_del(txn, dbi, &key, NULL);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return rc;
@@ -593,7 +552,7 @@ purge_in(MDB_txn *txn, MDB_dbi dbi, uint64_t now, unsigned long limit,
 			const unsigned char *p = key.mv_data;
 
 			if (key.mv_size < 9 || key.mv_size > DBKEY_MAX ||
-			    p[0] != TAG_EXPIRY || get64be(p + 1) > now)
+			    p[0] != TAG_EXPIRY || get_be(p + 1, 8) > now)
 				break;
 			memcpy(chunk[n].data, p, key.mv_size);
 			chunk[n].len = key.mv_size;

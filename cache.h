@@ -50,10 +50,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "whitelist.h"
+#include "addr.h"
 
 #define CACHE_V4LEN_DEFAULT 32
 #define CACHE_V6LEN_DEFAULT 64
+#define CACHE_V4LEN_MIN 8		/* wider would lump strangers together */
+#define CACHE_V6LEN_MIN 16
 /* Map size: the most the file can grow to (address space, not memory). */
 #define CACHE_MAP_DEFAULT ((size_t)1 << (sizeof(size_t) >= 8 ? 30 : 28))
 #define CACHE_MAP_MIN ((size_t)1 << 20)
@@ -66,8 +68,8 @@ enum cache_kind { CACHE_PASS = 1, CACHE_BAD = 2 };
 
 /* Prefix lengths that make an address a key. */
 struct cache_net {
-	unsigned v4len;			/* 8 to 32 */
-	unsigned v6len;			/* 16 to 128 */
+	unsigned v4len;			/* CACHE_V4LEN_MIN to 32 */
+	unsigned v6len;			/* CACHE_V6LEN_MIN to 128 */
 };
 
 /* Family (4 or 6), prefix length, then the address bytes it covers. */
@@ -105,7 +107,7 @@ int cache_net_parse(const char *s, struct cache_net *net);
 int cache_size_parse(const char *s, size_t *bytes);
 
 /* The key of address a under net. */
-void cache_key_make(struct cache_key *k, const struct wl_addr *a,
+void cache_key_make(struct cache_key *k, const struct addr *a,
     const struct cache_net *net);
 
 /*

@@ -10,7 +10,7 @@
 
 #include "duration.h"
 #include "log.h"
-#include "wait.h"
+#include "conn.h"
 
 #define SINK_SIZE 4096		/* tarpit input is read in bites this big */
 #define UNSENT_MAX 2048		/* the client has stopped reading the tarpit */
@@ -28,12 +28,6 @@ static const char reply_too_many[] =
 static const char reply_too_slow[] =
     "421 4.4.2 Session time limit reached, closing connection\r\n";
 
-static const char *
-port_text(const struct peer *p)
-{
-	return p->port[0] ? p->port : "unknown";
-}
-
 /* A failed send means the client went away, unless errno says worse. */
 static int
 gone(int err)
@@ -42,15 +36,6 @@ gone(int err)
 }
 
 /* ------------------------------------------------------------ tarpit */
-
-const char *
-tarpit_end_name(enum tarpit_end end)
-{
-	static const char *const names[] = { "client-closed", "max-reached",
-	    "reset", "error" };
-
-	return names[end];
-}
 
 /* Read what the client sent and forget it; 1 when the hold is over. */
 static int
@@ -190,15 +175,6 @@ decoy_reply(enum decoy_cmd cmd, const char *host, char *buf, size_t size)
 	}
 	n = snprintf(buf, size, "%s", fixed);
 	return n > 0 && (size_t)n < size ? (size_t)n : 0;
-}
-
-const char *
-decoy_end_name(enum decoy_end end)
-{
-	static const char *const names[] = { "quit", "client-closed", "reset",
-	    "max-commands", "max-time", "error" };
-
-	return names[end];
 }
 
 /* Input buffered by lines; a line never holds more than the buffer. */
@@ -412,7 +388,7 @@ decoy_hostname(char *buf, size_t size)
 void
 decoy_tarpit(const struct decoy_config *cfg, const struct peer *p)
 {
-	char host[HOST_MAX], line[DECOY_TEXT_MAX + HOST_MAX + 16], held[32];
+	char host[HOST_MAX], line[GREETING_TEXT_MAX + HOST_MAX + 16], held[32];
 	struct tarpit_result r;
 
 	if (cfg->text)
@@ -424,10 +400,10 @@ decoy_tarpit(const struct decoy_config *cfg, const struct peer *p)
 	tarpit_hold(0, 1, line, cfg->interval_ms, cfg->tarpit_max_ms, &r);
 	duration_format(r.held_ms, held, sizeof held);
 	if (r.end == TARPIT_ERROR)
-		log_error("ip=%s port=%s tarpit: %s", p->ip, port_text(p),
+		log_error("ip=%s port=%s tarpit: %s", p->ip, peer_port(p),
 		    strerror(r.err));
 	log_info("tarpit ip=%s port=%s held=%s bytes=%llu end=%s", p->ip,
-	    port_text(p), held, (unsigned long long)r.bytes,
+	    peer_port(p), held, (unsigned long long)r.bytes,
 	    tarpit_end_name(r.end));
 }
 
@@ -441,9 +417,9 @@ decoy_tempfail(const struct decoy_config *cfg, const struct peer *p)
 	decoy_serve(0, 1, host, cfg, &r);
 	log_escape(helo, sizeof helo, r.helo, r.helo_len);
 	if (r.end == END_ERROR)
-		log_error("ip=%s port=%s decoy: %s", p->ip, port_text(p),
+		log_error("ip=%s port=%s decoy: %s", p->ip, peer_port(p),
 		    strerror(r.err));
 	log_info("decoy ip=%s port=%s helo=\"%s\" commands=%u quit=%s end=%s",
-	    p->ip, port_text(p), helo, r.commands, r.quit ? "yes" : "no",
+	    p->ip, peer_port(p), helo, r.commands, r.quit ? "yes" : "no",
 	    decoy_end_name(r.end));
 }

@@ -30,17 +30,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "names.h"
 #include "peer.h"
+#include "smtp.h"
 
-/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
-#define DECOY_LINE_MAX 512
+#define DECOY_LINE_MAX SMTP_LINE_MAX	/* with its CRLF */
 #define DECOY_HELO_MAX 64	/* bytes of the HELO/EHLO argument kept */
-#define DECOY_TEXT_MAX 200	/* tarpit line text, as -b */
-
-enum decoy_mode { DECOY_OFF, DECOY_TARPIT, DECOY_TEMPFAIL };
 
 struct decoy_config {
-	enum decoy_mode mode;
+	enum mode mode;			/* MODE_TARPIT or MODE_TEMPFAIL */
 	const char *text;		/* tarpit line text; NULL: a default */
 	uint64_t interval_ms;		/* tarpit: between two lines */
 	uint64_t tarpit_max_ms;		/* tarpit: longest hold */
@@ -50,17 +48,12 @@ struct decoy_config {
 
 /* ------------------------------------------------------------ tarpit */
 
-enum tarpit_end { TARPIT_CLOSED, TARPIT_MAX, TARPIT_RESET, TARPIT_ERROR };
-
 struct tarpit_result {
 	uint64_t held_ms;		/* from the first line to the end */
 	uint64_t bytes;			/* received and discarded */
 	enum tarpit_end end;
 	int err;			/* errno, for TARPIT_ERROR */
 };
-
-/* "client-closed", "max-reached", "reset", "error". */
-const char *tarpit_end_name(enum tarpit_end end);
 
 /*
  * Send line (a whole "220-...\r\n") on out at once and every interval_ms
@@ -97,10 +90,6 @@ enum decoy_cmd decoy_classify(const char *line, size_t len);
 size_t decoy_reply(enum decoy_cmd cmd, const char *host, char *buf,
     size_t size);
 
-enum decoy_end {
-	END_QUIT, END_CLOSED, END_RESET, END_COMMANDS, END_TIME, END_ERROR
-};
-
 struct decoy_result {
 	unsigned commands;		/* command lines answered */
 	int quit;			/* the client said QUIT */
@@ -109,9 +98,6 @@ struct decoy_result {
 	enum decoy_end end;
 	int err;			/* errno, for END_ERROR */
 };
-
-/* "quit", "client-closed", "reset", "max-commands", "max-time", "error". */
-const char *decoy_end_name(enum decoy_end end);
 
 /*
  * The responder session, from the 220 greeting (host in it) to QUIT, end

@@ -19,15 +19,12 @@ static int syslog_open;
 int
 log_mode_parse(const char *s, enum log_mode *m)
 {
-	static const char *const names[] = { "auto", "stderr", "syslog", "none" };
-	size_t i;
+	int i = name_index(log_mode_names, s);
 
-	for (i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcmp(s, names[i]) == 0) {
-			*m = (enum log_mode)i;
-			return 0;
-		}
-	return -1;
+	if (i < 0)
+		return -1;
+	*m = (enum log_mode)i;
+	return 0;
 }
 
 /* Would a line on fd 2 reach a network peer, or nobody at all? */

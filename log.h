@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-enum log_mode { LOGTO_AUTO, LOGTO_STDERR, LOGTO_SYSLOG, LOGTO_NONE };
+#include "names.h"
 
 /* Parse "auto", "stderr", "syslog" or "none"; -1 if none of them. */
 int log_mode_parse(const char *s, enum log_mode *mode);

@@ -2,6 +2,7 @@
 #include "peer.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,25 @@ from_ucspi(struct peer *p)
 
 	if (proto == NULL || *proto == '\0' ||
 	    (ip = ucspi_var(proto, "REMOTEIP")) == NULL ||
-	    wl_addr_parse(ip, &p->addr) != 0)
+	    addr_parse(ip, &p->addr) != 0)
 		return -1;
 	set_port(p, ucspi_var(proto, "REMOTEPORT"));
+	return 0;
+}
+
+static int
+from_sockaddr(struct peer *p, const struct sockaddr *sa)
+{
+	unsigned port;
+	char buf[8];
+
+	if (addr_from_sockaddr(sa, &p->addr) != 0)
+		return -1;
+	port = ntohs(sa->sa_family == AF_INET ?
+	    ((const struct sockaddr_in *)(const void *)sa)->sin_port :
+	    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+	snprintf(buf, sizeof buf, "%u", port);
+	set_port(p, buf);
 	return 0;
 }
 
@@ -45,28 +62,38 @@ from_socket(struct peer *p, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
-	unsigned port;
-	char buf[8];
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0 ||
-	    wl_addr_from_sockaddr((struct sockaddr *)&ss, &p->addr) != 0)
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
 		return -1;
-	port = ntohs(ss.ss_family == AF_INET ?
-	    ((struct sockaddr_in *)&ss)->sin_port :
-	    ((struct sockaddr_in6 *)&ss)->sin6_port);
-	snprintf(buf, sizeof buf, "%u", port);
-	set_port(p, buf);
-	return 0;
+	return from_sockaddr(p, (struct sockaddr *)&ss);
+}
+
+static void
+set_known(struct peer *p, int known)
+{
+	p->known = known;
+	if (known)
+		addr_format(&p->addr, p->ip, sizeof p->ip);
+	else
+		strcpy(p->ip, "unknown");
 }
 
 void
 peer_find(struct peer *p, int fd)
 {
 	memset(p, 0, sizeof *p);
-	if (from_ucspi(p) == 0 || from_socket(p, fd) == 0) {
-		p->known = 1;
-		inet_ntop(p->addr.family, p->addr.bytes, p->ip, sizeof p->ip);
-	} else {
-		strcpy(p->ip, "unknown");
-	}
+	set_known(p, from_ucspi(p) == 0 || from_socket(p, fd) == 0);
+}
+
+void
+peer_from_sockaddr(struct peer *p, const struct sockaddr *sa)
+{
+	memset(p, 0, sizeof *p);
+	set_known(p, from_sockaddr(p, sa) == 0);
+}
+
+const char *
+peer_port(const struct peer *p)
+{
+	return p->port[0] ? p->port : "unknown";
 }

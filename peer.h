@@ -13,17 +13,21 @@
 #ifndef SENDWRAP_PEER_H
 #define SENDWRAP_PEER_H
 
-#include <netinet/in.h>
-
-#include "whitelist.h"
+#include "addr.h"
 
 struct peer {
 	int known;			/* addr is valid */
-	struct wl_addr addr;
-	char ip[INET6_ADDRSTRLEN];	/* "unknown" when !known */
+	struct addr addr;
+	char ip[ADDR_TEXT_MAX];		/* "unknown" when !known */
 	char port[8];			/* "" when not known */
 };
 
 void peer_find(struct peer *p, int fd);
+
+/* The peer of a connection accepted by sendwrap itself (listener mode). */
+void peer_from_sockaddr(struct peer *p, const struct sockaddr *sa);
+
+/* The port for a log line: "unknown" when not known. */
+const char *peer_port(const struct peer *p);
 
 #endif

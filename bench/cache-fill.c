@@ -53,7 +53,7 @@ main(int argc, char **argv)
 	}
 	now = cache_now_ms();
 	for (i = 0; i < n; i++) {
-		struct wl_addr a;
+		struct addr a;
 		struct cache_key k;
 		uint64_t ttl = 3600000 + (uint64_t)next() % (47 * 3600000ULL);
 		uint64_t at = now;
@@ -88,10 +88,10 @@ main(int argc, char **argv)
 		}
 	}
 	for (i = 4; i < (unsigned long)argc; i++) {
-		struct wl_addr a;
+		struct addr a;
 		struct cache_key k;
 
-		if (wl_addr_parse(argv[i], &a) != 0) {
+		if (addr_parse(argv[i], &a) != 0) {
 			fprintf(stderr, "cache-fill: bad address %s\n", argv[i]);
 			cache_close(c);
 			return 2;

@@ -102,7 +102,7 @@ struct expect {
 };
 
 static void
-ref_scan(const char *s, size_t size, const struct wl_addr *peers,
+ref_scan(const char *s, size_t size, const struct addr *peers,
     struct expect *x)
 {
 	size_t pos = 0;
@@ -144,14 +144,14 @@ ref_scan(const char *s, size_t size, const struct wl_addr *peers,
 }
 
 static void
-make_peers(const uint8_t *data, size_t size, struct wl_addr *p)
+make_peers(const uint8_t *data, size_t size, struct addr *p)
 {
 	static const char *fixed[] = { "10.0.0.1", "192.0.2.1", "::1",
 	    "2001:db8::1" };
 	unsigned k;
 
 	for (k = 0; k < 4; k++)
-		if (wl_addr_parse(fixed[k], &p[k]) != 0)
+		if (addr_parse(fixed[k], &p[k]) != 0)
 			abort();
 	/* Four more from the input's own bytes, to hit its entries. */
 	for (k = 4; k < NPEERS; k++) {
@@ -171,7 +171,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size ? size : 1);
 	struct wl_entry e;
-	struct wl_addr peers[NPEERS];
+	struct addr peers[NPEERS];
 	struct expect x;
 	const char *why;
 	char path[64];

@@ -404,12 +404,12 @@ test_key_make_from_addr(void **state)
 {
 	struct cache_net net = { 24, 64 };
 	struct cache_key a, b, m;
-	struct wl_addr x, y, mapped;
+	struct addr x, y, mapped;
 
 	(void)state;
-	assert_int_equal(wl_addr_parse("203.0.113.9", &x), 0);
-	assert_int_equal(wl_addr_parse("203.0.113.200", &y), 0);
-	assert_int_equal(wl_addr_parse("::ffff:203.0.113.50", &mapped), 0);
+	assert_int_equal(addr_parse("203.0.113.9", &x), 0);
+	assert_int_equal(addr_parse("203.0.113.200", &y), 0);
+	assert_int_equal(addr_parse("::ffff:203.0.113.50", &mapped), 0);
 	cache_key_make(&a, &x, &net);
 	cache_key_make(&b, &y, &net);
 	cache_key_make(&m, &mapped, &net);
@@ -419,7 +419,7 @@ test_key_make_from_addr(void **state)
 	assert_int_equal(a.data[0], 4);
 	assert_int_equal(a.data[1], 24);
 	/* IPv4 and IPv6 keys never meet, even for the same bytes. */
-	assert_int_equal(wl_addr_parse("cb00:7109::", &y), 0);
+	assert_int_equal(addr_parse("cb00:7109::", &y), 0);
 	cache_key_make(&b, &y, &net);
 	assert_int_not_equal(a.data[0], b.data[0]);
 }

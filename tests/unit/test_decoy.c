@@ -21,7 +21,7 @@
 
 #include "decoy.h"
 #include "slots.h"
-#include "wait.h"
+#include "conn.h"
 
 #define LATER "451 4.7.1 Service temporarily unavailable, try again later\r\n"
 
@@ -266,7 +266,7 @@ limits(unsigned commands, uint64_t max_ms)
 	struct decoy_config cfg;
 
 	memset(&cfg, 0, sizeof cfg);
-	cfg.mode = DECOY_TEMPFAIL;
+	cfg.mode = MODE_TEMPFAIL;
 	cfg.max_commands = commands;
 	cfg.tempfail_max_ms = max_ms;
 	return cfg;

@@ -218,14 +218,14 @@ no_report(void *ctx, const char *path, unsigned long line, const char *msg)
 /* ------------------------------------------------------------------ */
 /* Helpers for entries and lookups                                      */
 
-static struct wl_addr
+static struct addr
 addr(const char *s)
 {
-	struct wl_addr a;
+	struct addr a;
 
 	memset(&a, 0x5a, sizeof a);
-	if (wl_addr_parse(s, &a) != 0) {
-		print_error("wl_addr_parse(\"%s\") failed\n", s);
+	if (addr_parse(s, &a) != 0) {
+		print_error("addr_parse(\"%s\") failed\n", s);
 		fail();
 	}
 	return a;
@@ -270,7 +270,7 @@ static int
 matches(const char *rule, const char *peer)
 {
 	struct wl_entry e = cidr(rule);
-	struct wl_addr a = addr(peer);
+	struct addr a = addr(peer);
 
 	return wl_entry_matches(&e, &a);
 }
@@ -280,7 +280,7 @@ static struct wl_match
 look(const struct wl_source *src, size_t n, const char *peer)
 {
 	struct wl_match m;
-	struct wl_addr a = addr(peer);
+	struct addr a = addr(peer);
 
 	memset(&m, 0x5a, sizeof m);
 	assert_int_equal(wl_lookup(src, n, &a, &m, 0, no_report, NULL), 0);
@@ -318,7 +318,7 @@ test_addr_parse(void **state)
 		"1.2.3.4/32", "::g", "1::2::3", "[::1]", "fe80::1%lo",
 		"localhost", "1.2.3.4.5", ":",
 	};
-	struct wl_addr a;
+	struct addr a;
 	size_t i;
 
 	(void)state;
@@ -346,8 +346,8 @@ test_addr_parse(void **state)
 	assert_int_equal(addr("::ffff:0:192.0.2.1").family, AF_INET6);
 
 	for (i = 0; i < sizeof badv / sizeof badv[0]; i++) {
-		if (wl_addr_parse(badv[i], &a) == 0) {
-			print_error("wl_addr_parse(\"%s\") accepted\n", badv[i]);
+		if (addr_parse(badv[i], &a) == 0) {
+			print_error("addr_parse(\"%s\") accepted\n", badv[i]);
 			fail();
 		}
 	}
@@ -360,7 +360,7 @@ test_addr_from_sockaddr(void **state)
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
 	struct sockaddr_un sun;
-	struct wl_addr a;
+	struct addr a;
 
 	(void)state;
 	memset(&sin, 0, sizeof sin);
@@ -368,7 +368,7 @@ test_addr_from_sockaddr(void **state)
 	sin.sin_port = htons(25);
 	assert_int_equal(inet_pton(AF_INET, "198.51.100.7", &sin.sin_addr), 1);
 	memset(&a, 0x5a, sizeof a);
-	assert_int_equal(wl_addr_from_sockaddr((struct sockaddr *)&sin, &a), 0);
+	assert_int_equal(addr_from_sockaddr((struct sockaddr *)&sin, &a), 0);
 	assert_int_equal(a.family, AF_INET);
 	assert_memory_equal(a.bytes, v4, 4);
 
@@ -376,7 +376,7 @@ test_addr_from_sockaddr(void **state)
 	sin6.sin6_family = AF_INET6;
 	assert_int_equal(inet_pton(AF_INET6, "2001:db8::25", &sin6.sin6_addr), 1);
 	memset(&a, 0x5a, sizeof a);
-	assert_int_equal(wl_addr_from_sockaddr((struct sockaddr *)&sin6, &a), 0);
+	assert_int_equal(addr_from_sockaddr((struct sockaddr *)&sin6, &a), 0);
 	assert_int_equal(a.family, AF_INET6);
 	assert_memory_equal(a.bytes, sin6.sin6_addr.s6_addr, 16);
 
@@ -384,7 +384,7 @@ test_addr_from_sockaddr(void **state)
 	assert_int_equal(inet_pton(AF_INET6, "::ffff:198.51.100.7",
 	    &sin6.sin6_addr), 1);
 	memset(&a, 0x5a, sizeof a);
-	assert_int_equal(wl_addr_from_sockaddr((struct sockaddr *)&sin6, &a), 0);
+	assert_int_equal(addr_from_sockaddr((struct sockaddr *)&sin6, &a), 0);
 	assert_int_equal(a.family, AF_INET);
 	assert_memory_equal(a.bytes, v4, 4);
 	/* ...and it matches IPv4 entries only. */
@@ -400,7 +400,7 @@ test_addr_from_sockaddr(void **state)
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
-	assert_int_equal(wl_addr_from_sockaddr((struct sockaddr *)&sun, &a), -1);
+	assert_int_equal(addr_from_sockaddr((struct sockaddr *)&sun, &a), -1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -728,7 +728,7 @@ test_lookup_allow_entries(void **state)
 	struct wl_source src[3];
 	struct wl_match m;
 	struct reports rs;
-	struct wl_addr a;
+	struct addr a;
 
 	(void)state;
 	src[0] = src_allow("10.0.0.0/8");
@@ -892,7 +892,7 @@ test_bad_lines_reported(void **state)
 	char *buf = malloc(64 * 1024), *p = buf, *f;
 	struct wl_source src;
 	struct wl_match m;
-	struct wl_addr a;
+	struct addr a;
 	struct reports rs;
 	size_t count;
 	int i;
@@ -1087,7 +1087,7 @@ test_comments_blank_crlf(void **state)
 	struct wl_source src = src_file(f);
 	struct wl_match m;
 	struct reports rs;
-	struct wl_addr a;
+	struct addr a;
 	size_t count;
 
 	(void)state;
@@ -1134,7 +1134,7 @@ test_unreadable_files(void **state)
 	char *good = write_file("good.txt", "192.0.2.0/24 4\n");
 	struct wl_source src[4];
 	struct wl_match m;
-	struct wl_addr a = addr("192.0.2.1");
+	struct addr a = addr("192.0.2.1");
 	struct reports rs;
 	size_t count;
 
@@ -1201,7 +1201,7 @@ test_max_errors(void **state)
 	char *f2 = write_file("three-bad.txt", "x\ny\nz\n198.51.100.0/24 2\n");
 	struct wl_source src[2];
 	struct wl_match m;
-	struct wl_addr a = addr("192.0.2.1");
+	struct addr a = addr("192.0.2.1");
 	struct reports rs;
 
 	(void)state;
@@ -1301,7 +1301,7 @@ test_no_descriptor_leak(void **state)
 	char *missing = tpath("fd-missing.txt");
 	struct wl_source src[3];
 	struct wl_match m;
-	struct wl_addr a = addr("192.0.2.1");
+	struct addr a = addr("192.0.2.1");
 	struct reports rs;
 	int before;
 	size_t count;
@@ -1744,7 +1744,7 @@ test_foreign_cdb(void **state)
 	struct cdb_make cm;
 	struct wl_source src[4];
 	struct wl_match m;
-	struct wl_addr a = addr("10.1.1.1");
+	struct addr a = addr("10.1.1.1");
 	struct reports rs;
 	size_t count;
 	int fd;

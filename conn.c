@@ -1,5 +1,5 @@
-/* wait.c - the greeting delay; see wait.h for the contract. */
-#include "wait.h"
+/* conn.c - the client's connection; see conn.h for the contract. */
+#include "conn.h"
 
 #include <errno.h>
 #include <sys/ioctl.h>
@@ -45,17 +45,17 @@ wait_readable(int fd, uint64_t deadline)
 }
 
 enum input_kind
-peek_input(int fd, char *buf, size_t size, size_t *n)
+peek_input(int fd, char *buf, size_t size, size_t *copied, size_t *waiting)
 {
 	ssize_t got;
 	int avail;
 
-	*n = 0;
+	*copied = *waiting = 0;
 	do
 		got = recv(fd, buf, size, MSG_PEEK | MSG_DONTWAIT);
 	while (got < 0 && errno == EINTR);
 	if (got > 0) {
-		*n = (size_t)got;
+		*copied = *waiting = (size_t)got;
 		return INPUT_DATA;
 	}
 	if (got == 0)
@@ -68,7 +68,7 @@ peek_input(int fd, char *buf, size_t size, size_t *n)
 		return INPUT_ERROR;
 	if (avail == 0)
 		return INPUT_EOF;
-	*n = (size_t)avail;
+	*waiting = (size_t)avail;
 	return INPUT_DATA;
 }
 

@@ -1,5 +1,6 @@
 /*
- * wait.h - waiting on the client: the greeting delay and what follows it.
+ * conn.h - the client's connection: waiting on it, peeking at what it
+ * sent, replying, and closing it so that the last reply arrives.
  *
  * All deadlines are on CLOCK_MONOTONIC, so a clock step does not shorten
  * or stretch a wait, and a wait interrupted by a signal resumes with the
@@ -11,8 +12,8 @@
  * writes use MSG_NOSIGNAL on sockets so a vanished client cannot raise
  * SIGPIPE.
  */
-#ifndef SENDWRAP_WAIT_H
-#define SENDWRAP_WAIT_H
+#ifndef SENDWRAP_CONN_H
+#define SENDWRAP_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,11 +29,13 @@ enum wait_result wait_readable(int fd, uint64_t deadline);
 
 /*
  * Look at what is waiting on readable fd without consuming it: up to
- * size bytes copied to buf, their count in *n.  On something that is not
- * a socket nothing can be peeked; *n is then the FIONREAD count and buf
- * is left empty.
+ * size bytes copied to buf, their number in *copied, and the number
+ * waiting (at least those) in *waiting.  On something that is not a
+ * socket nothing can be peeked: *copied is 0 and *waiting the FIONREAD
+ * count.
  */
-enum input_kind peek_input(int fd, char *buf, size_t size, size_t *n);
+enum input_kind peek_input(int fd, char *buf, size_t size, size_t *copied,
+    size_t *waiting);
 
 /* Write all of buf to fd.  Returns 0, or -1 with errno. */
 int send_all(int fd, const char *buf, size_t len);

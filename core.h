@@ -1,0 +1,124 @@
+/*
+ * core.h - the decision about one client, and the log line that ends its
+ * connection.  Every front end (one process per connection under inetd
+ * or tcpserver, the listener that holds many) uses this, so a client is
+ * judged and logged the same way whichever runs it.
+ *
+ * The decision: $GREETDELAY, then $RELAYCLIENT, then the allowlist, then
+ * the pass cache, then -d.  A front end asks core_decide() what to do,
+ * does it (waits, replies, runs the program), and reports the outcome
+ * with one of the core_*() verdict calls, which write the verdict line
+ * and record the client in the cache where that is due.
+ *
+ * Contract: no exit, no exec, no sleep and no socket I/O in here; the
+ * only waits are the pass cache's file locks, each bounded (cache.h).
+ * The cache never costs mail: its first failure on a connection is
+ * logged and the connection goes on as without it.
+ */
+#ifndef SENDWRAP_CORE_H
+#define SENDWRAP_CORE_H
+
+#include <stdint.h>
+
+#include "names.h"
+#include "options.h"
+#include "peer.h"
+#include "whitelist.h"
+
+#define CORE_ERRORS_PER_FILE 10	/* per load of a text list; -n shows all */
+
+/* What the environment says of this client: tcprules' marks. */
+struct marks {
+	const char *greetdelay;		/* $GREETDELAY, or NULL */
+	int relayclient;		/* $RELAYCLIENT is set */
+};
+
+/* What to do with the client. */
+enum step {
+	STEP_ALLOW,		/* no wait: run the program (decoys: 421) */
+	STEP_CACHED,		/* passed before: run the program at once */
+	STEP_KNOWN_EARLY,	/* talked early before: turn away at once */
+	STEP_WAIT		/* hold the greeting for delay_ms */
+};
+
+struct decision {
+	enum step step;
+	uint64_t delay_ms;
+	enum reason reason;
+	struct wl_match match;		/* the allowlist entry, if any */
+	uint64_t age_ms;		/* STEP_CACHED, STEP_KNOWN_EARLY */
+	int cache_failed;		/* logged once: leave it alone now */
+};
+
+/* How a wait ended, for core_early() and core_hangup(). */
+struct early {
+	uint64_t after_ms;		/* into the wait */
+	const char *input;		/* bytes read from the client */
+	size_t len;			/* of which these were peeked */
+	size_t bytes;			/* of which the client sent this many */
+};
+
+/* Loaded state, kept for as many connections as the front end likes. */
+struct core {
+	const struct config *cfg;
+	struct allowlist *allow;	/* NULL: loaded per decision */
+	struct cache *cache;		/* NULL: opened per use */
+	int keep;			/* keep allow and cache loaded */
+};
+
+/*
+ * Set up c for cfg.  keep = 0 (one connection per process): lists are
+ * read when needed and the cache opened for each use and closed at once,
+ * so nothing is held through a wait or into an exec.  keep = 1 (many
+ * connections): lists loaded now and by core_reload(), the cache opened
+ * once (for writing) and kept.  Returns the problems reported.
+ */
+unsigned long core_init(struct core *c, const struct config *cfg, int keep);
+
+/*
+ * Read the allowlist files again (keep mode).  On any problem the old
+ * list is kept and the problems reported; returns their number.
+ */
+unsigned long core_reload(struct core *c);
+
+/* Close what c holds (before exec in a child: only descriptors). */
+void core_close(struct core *c);
+
+/* Decide for client p.  Decoy modes never consult the cache. */
+void core_decide(struct core *c, const struct peer *p, const struct marks *m,
+    struct decision *d);
+
+/*
+ * Is p one of our own hosts, which a decoy must never hold?  Any
+ * allowlist match, or no delay from tcprules; -d 0 does not count.
+ */
+int core_own_host(const struct decision *d);
+
+/* ------------------------------------------------- verdict lines */
+
+/* allow: no wait (STEP_ALLOW).  In a decoy mode: turned away with 421. */
+void core_allow(const struct core *c, const struct peer *p,
+    const struct decision *d);
+
+/* cached, known-early: the cache decided (also for the action taken). */
+void core_cached(const struct core *c, const struct peer *p,
+    const struct decision *d);
+void core_known_early(const struct core *c, const struct peer *p,
+    const struct decision *d);
+
+/* pass: waited out the delay; recorded as passed. */
+void core_pass(struct core *c, const struct peer *p, struct decision *d,
+    uint64_t waited_ms);
+
+/* early: talked during the wait; recorded as bad with --bad-ttl. */
+void core_early(struct core *c, const struct peer *p, struct decision *d,
+    const struct early *e);
+
+/* hangup: closed (reset = 0) or reset the connection during the wait. */
+void core_hangup(const struct core *c, const struct peer *p,
+    uint64_t after_ms, int reset);
+
+/* busy: no slot was free. */
+void core_busy(const struct core *c, const struct peer *p);
+
+#endif

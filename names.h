@@ -1,0 +1,73 @@
+/*
+ * names.h - the words sendwrap writes and reads: verdicts, reasons,
+ * early actions, modes and log destinations, each an enum with its name
+ * table, in one place.
+ *
+ * A verdict is the first word of the one log line that ends each
+ * connection; sendwrap.8 (LOGGING) lists them all, and a test checks
+ * that it does.
+ */
+#ifndef SENDWRAP_NAMES_H
+#define SENDWRAP_NAMES_H
+
+#include <stddef.h>
+
+enum verdict {
+	VERDICT_PASS,		/* waited out the delay; the program runs */
+	VERDICT_ALLOW,		/* no wait: allowlist, tcprules, -d 0 */
+	VERDICT_EARLY,		/* talked during the wait */
+	VERDICT_HANGUP,		/* closed or reset during the wait */
+	VERDICT_CACHED,		/* passed before: the program runs at once */
+	VERDICT_KNOWN_EARLY,	/* talked early before: turned away at once */
+	VERDICT_TARPIT,		/* held by the tar pit */
+	VERDICT_DECOY,		/* served by the tempfail responder */
+	VERDICT_BUSY,		/* no slot free */
+	VERDICT_ERROR,		/* a problem, beside the verdict */
+	VERDICT_COUNT
+};
+
+/* Why a client waits what it waits (reason= in pass and allow lines). */
+enum reason {
+	REASON_DELAY,		/* -d: nothing else said */
+	REASON_ALLOWLIST,	/* an allowlist entry */
+	REASON_GREETDELAY,	/* $GREETDELAY from tcprules */
+	REASON_RELAYCLIENT,	/* $RELAYCLIENT from tcprules */
+	REASON_COUNT
+};
+
+/* -x: what happens to a client that talks during the wait. */
+enum early_action {
+	EARLY_REJECT, EARLY_TEMPFAIL, EARLY_DROP, EARLY_PASS, EARLY_COUNT
+};
+
+/* What sendwrap is for on this connection. */
+enum mode { MODE_WRAP, MODE_TARPIT, MODE_TEMPFAIL, MODE_COUNT };
+
+/* -l: where the log goes. */
+enum log_mode { LOGTO_AUTO, LOGTO_STDERR, LOGTO_SYSLOG, LOGTO_NONE,
+	LOGTO_COUNT };
+
+/* How a tar-pit hold ended (end= in tarpit lines). */
+enum tarpit_end { TARPIT_CLOSED, TARPIT_MAX, TARPIT_RESET, TARPIT_ERROR };
+
+/* How a tempfail responder session ended (end= in decoy lines). */
+enum decoy_end {
+	END_QUIT, END_CLOSED, END_RESET, END_COMMANDS, END_TIME, END_ERROR
+};
+
+extern const char *const verdict_names[VERDICT_COUNT + 1];
+extern const char *const reason_names[REASON_COUNT + 1];
+extern const char *const early_names[EARLY_COUNT + 1];
+extern const char *const mode_names[MODE_COUNT + 1];
+extern const char *const log_mode_names[LOGTO_COUNT + 1];
+
+/* "client-closed", "max-reached", "reset", "error". */
+const char *tarpit_end_name(enum tarpit_end end);
+
+/* "quit", "client-closed", "reset", "max-commands", "max-time", "error". */
+const char *decoy_end_name(enum decoy_end end);
+
+/* The index of s in a NULL-terminated table, or -1. */
+int name_index(const char *const *table, const char *s);
+
+#endif

@@ -1,0 +1,659 @@
+/* options.c - the option table and its parser; see options.h. */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duration.h"
+#include "log.h"
+#include "slots.h"
+#include "smtp.h"
+
+/* The kind of an option's argument, which says how it is parsed. */
+enum kind {
+	K_FLAG,			/* no argument: int set to 1 */
+	K_COMMAND,		/* what this run does (min); max arguments */
+	K_MODE,			/* --tarpit, --tempfail: the mode (min) */
+	K_DURATION,		/* uint64_t ms, min to max */
+	K_COUNT,		/* unsigned, min to max */
+	K_CHOICE,		/* int: index in choices */
+	K_TEXT,			/* printable ASCII, min to max characters */
+	K_PATH,			/* a file or directory name */
+	K_ALLOWLIST,		/* -a: a source */
+	K_CIDR,			/* -A: a source */
+	K_NET,			/* --cache-net V4LEN,V6LEN */
+	K_SIZE			/* bytes with K, M, G or T; at least min */
+};
+
+/* What an option given needs of the rest of the command line. */
+enum needs {
+	NEEDS_TARPIT = 1, NEEDS_TEMPFAIL = 2, NEEDS_DECOY = 4,
+	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32
+};
+
+struct optdef {
+	const char *name;		/* the long form, without "--" */
+	int letter;			/* the short form, or 0 */
+	enum kind kind;
+	const char *arg;		/* the argument's name in --help */
+	uint64_t min, max;		/* limits; K_COMMAND, K_MODE: values */
+	size_t at;			/* offset of the value in struct config */
+	const char *const *choices;	/* K_CHOICE */
+	const char *dflt;		/* the default, as it would be written */
+	unsigned needs;
+	const char *help;
+};
+
+#define AT(field) offsetof(struct config, field)
+#define MS_HOUR ((uint64_t)3600 * 1000)
+
+static const struct optdef table[] = {
+	{ "delay", 'd', K_DURATION, "DURATION", 0, SMTP_GREETING_WAIT_MS,
+	    AT(delay_ms), NULL, "5s", 0,
+	    "how long to hold the greeting back" },
+	{ "allowlist", 'a', K_ALLOWLIST, "FILE", 0, 0, 0, NULL, NULL, 0,
+	    "allowlist entries from FILE, \"CIDR [DURATION]\" a line "
+	    "(repeatable; a FILE ending in .cdb is compiled)" },
+	{ "allow", 'A', K_CIDR, "CIDR", 0, 0, 0, NULL, NULL, 0,
+	    "one allowlist entry, no delay (repeatable)" },
+	{ "banner", 'b', K_TEXT, "TEXT", 1, GREETING_TEXT_MAX, AT(banner),
+	    NULL, NULL, 0,
+	    "send \"220-TEXT\" at once to a client made to wait "
+	    "(--tarpit: the text of its lines)" },
+	{ "early", 'x', K_CHOICE, "ACTION", 0, 0, AT(early), early_names,
+	    "reject", 0,
+	    "for a client that talks during the wait: reject (554), "
+	    "tempfail (421), drop, or pass (log it, run the program)" },
+	{ "log", 'l', K_CHOICE, "WHERE", 0, 0, AT(log), log_mode_names,
+	    "auto", 0,
+	    "auto: syslog when fd 2 is closed or a network socket, else "
+	    "standard error" },
+	{ "check", 'n', K_FLAG, NULL, 0, 0, AT(check), NULL, NULL, 0,
+	    "check the configuration, print the settings, exit 0 or 100" },
+	{ "help", 'h', K_COMMAND, NULL, COMMAND_HELP, 0, 0, NULL, NULL, 0,
+	    "print this help" },
+	{ "version", 'V', K_COMMAND, NULL, COMMAND_VERSION, 0, 0, NULL, NULL,
+	    0, "print the version" },
+	{ "list-options", 0, K_COMMAND, NULL, COMMAND_LIST_OPTIONS, 0, 0,
+	    NULL, NULL, 0, "list every option, one a line" },
+	{ "compile", 0, K_COMMAND, "TEXT CDB", COMMAND_COMPILE, 2, 0, NULL,
+	    NULL, 0, "compile the text allowlist TEXT into CDB" },
+
+	{ "cache", 'c', K_PATH, "FILE", 0, 0, AT(cache.path), NULL, NULL,
+	    NEEDS_WRAP, "the pass cache, an LMDB file: a client that waited "
+	    "once is greeted at once until --pass-ttl" },
+	{ "pass-ttl", 0, K_DURATION, "DURATION", 1, DURATION_MAX_MS,
+	    AT(cache.pass_ttl_ms), NULL, "1d", NEEDS_CACHE,
+	    "how long a pass is remembered" },
+	{ "bad-ttl", 0, K_DURATION, "DURATION", 0, DURATION_MAX_MS,
+	    AT(cache.bad_ttl_ms), NULL, "0", NEEDS_CACHE,
+	    "how long an early talker is remembered (0: not at all)" },
+	{ "cache-net", 0, K_NET, "V4LEN,V6LEN", 0, 0, AT(cache.net), NULL,
+	    "32,64", NEEDS_CACHE_OR_COMMAND,
+	    "the network a cache entry covers" },
+	{ "cache-size", 0, K_SIZE, "BYTES", CACHE_MAP_MIN, SIZE_MAX,
+	    AT(cache.map_size), NULL, NULL, NEEDS_CACHE_OR_COMMAND,
+	    "the most the cache file may grow to; default 1G (256M on "
+	    "32-bit systems)" },
+	{ "cache-list", 0, K_COMMAND, "FILE", COMMAND_CACHE_LIST, 1, 0,
+	    NULL, NULL, 0, "print every entry of the cache FILE" },
+	{ "cache-count", 0, K_COMMAND, "FILE", COMMAND_CACHE_COUNT, 1, 0,
+	    NULL, NULL, 0, "count the entries of the cache FILE" },
+	{ "cache-delete", 0, K_COMMAND, "FILE KEY", COMMAND_CACHE_DELETE, 2,
+	    0, NULL, NULL, 0,
+	    "delete KEY (an address, or NETWORK/LEN as listed) from FILE" },
+	{ "cache-purge", 0, K_COMMAND, "FILE", COMMAND_CACHE_PURGE, 1, 0,
+	    NULL, NULL, 0, "remove every expired entry of the cache FILE" },
+
+	{ "tarpit", 0, K_MODE, NULL, MODE_TARPIT, 0, 0, NULL, NULL, 0,
+	    "decoy MX: hold the client with 220- lines, run no program" },
+	{ "tarpit-interval", 0, K_DURATION, "DURATION", 100, MS_HOUR,
+	    AT(decoy.interval_ms), NULL, "10s", NEEDS_TARPIT,
+	    "between two 220- lines" },
+	{ "tarpit-max", 0, K_DURATION, "DURATION", 1000, 7 * 24 * MS_HOUR,
+	    AT(decoy.tarpit_max_ms), NULL, "30m", NEEDS_TARPIT,
+	    "the longest hold" },
+	{ "tempfail", 0, K_MODE, NULL, MODE_TEMPFAIL, 0, 0, NULL, NULL, 0,
+	    "decoy MX: answer RCPT and DATA with 451, run no program" },
+	{ "tempfail-commands", 0, K_COUNT, "N", 1, 1000,
+	    AT(decoy.max_commands), NULL, "20", NEEDS_TEMPFAIL,
+	    "command lines answered before 421 and close" },
+	{ "tempfail-max", 0, K_DURATION, "DURATION", 1000, MS_HOUR,
+	    AT(decoy.tempfail_max_ms), NULL, "60s", NEEDS_TEMPFAIL,
+	    "the longest session, from the greeting" },
+	{ "slots", 0, K_COUNT, "N", 1, SLOTS_MAX, AT(slots), NULL, NULL,
+	    NEEDS_DECOY, "at most N connections held at once, across "
+	    "every sendwrap using --slots-dir" },
+	{ "slots-dir", 0, K_PATH, "DIR", 0, 0, AT(slots_dir), NULL, NULL,
+	    NEEDS_DECOY, "where the slots' lock files live" },
+};
+
+#define NOPTS (sizeof table / sizeof table[0])
+
+static const char synopsis[] =
+    "usage: sendwrap [options] [--] program [arg ...]\n"
+    "       sendwrap --tarpit|--tempfail [options]\n"
+    "       sendwrap -n [options] [program [arg ...]]\n"
+    "       sendwrap --compile allowlist.txt allowlist.cdb\n"
+    "       sendwrap --cache-list|--cache-count|--cache-purge file\n"
+    "       sendwrap --cache-delete file address|net/len\n";
+
+/* ------------------------------------------------------------ words */
+
+/* "-d (--delay)" or "--tarpit": how a message names an option. */
+static const char *
+display(const struct optdef *o, char *buf, size_t size)
+{
+	if (o->letter)
+		snprintf(buf, size, "-%c (--%s)", o->letter, o->name);
+	else
+		snprintf(buf, size, "--%s", o->name);
+	return buf;
+}
+
+/*
+ * A duration as a person writes it: ms below a second, seconds up to
+ * ten minutes (so the 300 s limit reads as such), then the largest unit
+ * that divides it.
+ */
+static const char *
+duration_words(uint64_t ms, char *buf, size_t size)
+{
+	static const struct { uint64_t ms; const char *unit; } units[] = {
+		{ 24 * MS_HOUR, "d" }, { MS_HOUR, "h" }, { 60000, "m" } };
+	size_t i;
+
+	if (ms == 0 || ms % 1000 != 0) {
+		snprintf(buf, size, ms ? "%llums" : "0",
+		    (unsigned long long)ms);
+		return buf;
+	}
+	for (i = 0; ms > 600000 && i < sizeof units / sizeof units[0]; i++)
+		if (ms % units[i].ms == 0) {
+			snprintf(buf, size, "%llu%s",
+			    (unsigned long long)(ms / units[i].ms),
+			    units[i].unit);
+			return buf;
+		}
+	snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
+	return buf;
+}
+
+/* What a value of this option must be, for messages and --help. */
+static const char *
+range_words(const struct optdef *o, char *buf, size_t size)
+{
+	char a[32], b[32];
+	size_t i, n;
+
+	switch (o->kind) {
+	case K_DURATION:
+		if (o->max == DURATION_MAX_MS)
+			snprintf(buf, size, "a duration%s, e.g. 30m, 12h, 7d",
+			    o->min ? " above 0" : "");
+		else
+			snprintf(buf, size, "a duration from %s to %s",
+			    duration_words(o->min, a, sizeof a),
+			    duration_words(o->max, b, sizeof b));
+		break;
+	case K_COUNT:
+	case K_TEXT:
+		snprintf(buf, size, "%llu to %llu%s",
+		    (unsigned long long)o->min, (unsigned long long)o->max,
+		    o->kind == K_TEXT ? " printable ASCII characters" : "");
+		break;
+	case K_CHOICE:
+		for (i = 0, n = 0; o->choices[i] && n < size; i++)
+			n += (size_t)snprintf(buf + n, size - n, "%s%s",
+			    i == 0 ? "" : o->choices[i + 1] ? ", " : " or ",
+			    o->choices[i]);
+		break;
+	case K_NET:
+		snprintf(buf, size, "V4LEN %u to 32, V6LEN %u to 128, e.g. 24,64",
+		    CACHE_V4LEN_MIN, CACHE_V6LEN_MIN);
+		break;
+	case K_SIZE:
+		snprintf(buf, size, "bytes, or with K, M, G or T, at least %lluM",
+		    (unsigned long long)(o->min >> 20));
+		break;
+	case K_CIDR:
+		snprintf(buf, size, "an IPv4 or IPv6 address or network");
+		break;
+	default:
+		buf[0] = '\0';
+	}
+	return buf;
+}
+
+/* ------------------------------------------------------------ values */
+
+struct parse {
+	struct config *cfg;
+	unsigned char given[NOPTS];
+	char *err;
+	size_t errsize;
+};
+
+static int __attribute__((format(printf, 2, 3)))
+fail(struct parse *ps, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ps->err, ps->errsize, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* "bad -d (--delay) 'x' (a duration ...: unknown unit ...)" */
+static int
+bad_value(struct parse *ps, const struct optdef *o, const char *arg,
+    const char *why)
+{
+	char name[64], range[160], shown[256];
+
+	log_escape(shown, sizeof shown, arg, strlen(arg));
+	range_words(o, range, sizeof range);
+	return fail(ps, "bad %s '%s' (%s%s%s)", display(o, name, sizeof name),
+	    shown, range, why && range[0] ? ": " : "", why ? why : "");
+}
+
+/* A count in decimal digits only. */
+static int
+parse_count(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+static int
+printable(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* The value of a K_DURATION or K_COUNT option, checked against its range. */
+static int
+set_number(struct parse *ps, const struct optdef *o, const char *arg,
+    void *field)
+{
+	const char *why = NULL;
+	uint64_t v;
+
+	if (o->kind == K_DURATION ? duration_parse_str(arg, &v, &why) != 0 :
+	    parse_count(arg, &v) != 0)
+		return bad_value(ps, o, arg, why);
+	if (v < o->min || v > o->max)
+		return bad_value(ps, o, arg, "out of range");
+	if (o->kind == K_DURATION)
+		*(uint64_t *)field = v;
+	else
+		*(unsigned *)field = (unsigned)v;
+	return 0;
+}
+
+static int
+add_source(struct parse *ps, const struct optdef *o, const char *arg)
+{
+	struct wl_source *src = &ps->cfg->sources[ps->cfg->nsources];
+	const char *why;
+
+	memset(src, 0, sizeof *src);
+	if (o->kind == K_ALLOWLIST)
+		src->path = arg;
+	else if (wl_parse_cidr(arg, strlen(arg), &src->entry, &why) != 0)
+		return bad_value(ps, o, arg, why);
+	ps->cfg->nsources++;
+	return 0;
+}
+
+static int
+set_command(struct parse *ps, const struct optdef *o, const char *arg,
+    int argc, char **argv)
+{
+	struct config *cfg = ps->cfg;
+	enum command c = (enum command)o->min;
+	char name[64];
+
+	/* Help and version answer whatever else was asked. */
+	if (cfg->command == COMMAND_HELP || cfg->command == COMMAND_VERSION)
+		return 0;
+	if (cfg->command != COMMAND_CONNECTION && cfg->command != c &&
+	    c != COMMAND_HELP && c != COMMAND_VERSION)
+		return fail(ps, "one command at a time (%s with another)",
+		    display(o, name, sizeof name));
+	cfg->command = c;
+	if (o->max >= 1)
+		cfg->args[0] = arg;
+	if (o->max < 2)
+		return 0;
+	if (optind >= argc)
+		return fail(ps, "--%s needs %s", o->name, o->arg);
+	cfg->args[1] = argv[optind++];
+	return 0;
+}
+
+/* Give option o its argument. */
+static int
+apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
+    char **argv)
+{
+	struct config *cfg = ps->cfg;
+	void *field = (char *)cfg + o->at;
+	int i;
+
+	switch (o->kind) {
+	case K_FLAG:
+		*(int *)field = 1;
+		return 0;
+	case K_COMMAND:
+		return set_command(ps, o, arg, argc, argv);
+	case K_MODE:
+		if (cfg->mode != MODE_WRAP && cfg->mode != (enum mode)o->min)
+			return fail(ps, "--tarpit and --tempfail exclude each "
+			    "other");
+		cfg->mode = (enum mode)o->min;
+		return 0;
+	case K_DURATION:
+	case K_COUNT:
+		return set_number(ps, o, arg, field);
+	case K_CHOICE:
+		if ((i = name_index(o->choices, arg)) < 0)
+			return bad_value(ps, o, arg, NULL);
+		*(int *)field = i;
+		return 0;
+	case K_TEXT:
+		if (strlen(arg) < o->min || strlen(arg) > o->max ||
+		    !printable(arg))
+			return bad_value(ps, o, arg, NULL);
+		*(const char **)field = arg;
+		return 0;
+	case K_PATH:
+		*(const char **)field = arg;
+		return 0;
+	case K_ALLOWLIST:
+	case K_CIDR:
+		return add_source(ps, o, arg);
+	case K_NET:
+		return cache_net_parse(arg, field) == 0 ? 0 :
+		    bad_value(ps, o, arg, NULL);
+	case K_SIZE:
+		return cache_size_parse(arg, field) == 0 ? 0 :
+		    bad_value(ps, o, arg, NULL);
+	}
+	return -1;
+}
+
+/* ------------------------------------------------ checks after parsing */
+
+static const struct optdef *
+row(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (strcmp(table[i].name, name) == 0)
+			return &table[i];
+	return NULL;
+}
+
+static int
+given(const struct parse *ps, const char *name)
+{
+	return ps->given[row(name) - table];
+}
+
+/* Does cfg have what option o needs?  NULL, or what is missing. */
+static const char *
+missing_need(const struct config *cfg, const struct optdef *o)
+{
+	int maintenance = cfg->command >= COMMAND_CACHE_LIST;
+
+	if ((o->needs & NEEDS_TARPIT) && cfg->mode != MODE_TARPIT)
+		return "needs --tarpit";
+	if ((o->needs & NEEDS_TEMPFAIL) && cfg->mode != MODE_TEMPFAIL)
+		return "needs --tempfail";
+	if ((o->needs & NEEDS_DECOY) && cfg->mode == MODE_WRAP)
+		return "needs --tarpit or --tempfail";
+	if ((o->needs & NEEDS_CACHE) && cfg->cache.path == NULL)
+		return "needs -c (--cache)";
+	if ((o->needs & NEEDS_CACHE_OR_COMMAND) && cfg->cache.path == NULL &&
+	    !maintenance)
+		return "needs -c (--cache) or a cache maintenance command";
+	if ((o->needs & NEEDS_WRAP) && cfg->mode != MODE_WRAP)
+		return "is for wrapping a program: not with --tarpit or "
+		    "--tempfail";
+	return NULL;
+}
+
+/* What the options given need of each other and of the rest. */
+static int
+cross_check(struct parse *ps)
+{
+	const struct config *cfg = ps->cfg;
+	char name[64];
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (ps->given[i] && (why = missing_need(cfg, &table[i])) != NULL)
+			return fail(ps, "%s %s", display(&table[i], name,
+			    sizeof name), why);
+	if (given(ps, "slots") != given(ps, "slots-dir"))
+		return fail(ps, "--slots and --slots-dir go together");
+	if (cfg->mode == MODE_WRAP)
+		return 0;
+	/* A program here is a mistake worth stopping at: it would not run. */
+	if (cfg->program)
+		return fail(ps, "the decoy modes run no program (got '%.200s')",
+		    cfg->program[0]);
+	if (cfg->mode == MODE_TEMPFAIL && cfg->early == EARLY_PASS)
+		return fail(ps, "-x pass needs a program: not with --tempfail");
+	return 0;
+}
+
+/* Every default, from the table, before the command line is read. */
+static void
+set_defaults(struct parse *ps)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (table[i].dflt)
+			apply(ps, &table[i], table[i].dflt, 0, NULL);
+}
+
+/* ------------------------------------------------------------ parsing */
+
+/* The getopt_long tables, made from the option table. */
+static void
+getopt_tables(char *shortopts, struct option *longopts)
+{
+	size_t i, n = 0;
+
+	shortopts[n++] = '+';	/* stop at the program: its options are its own */
+	shortopts[n++] = ':';	/* a missing argument is ':' */
+	for (i = 0; i < NOPTS; i++) {
+		int has_arg = table[i].arg != NULL;
+
+		longopts[i].name = table[i].name;
+		longopts[i].has_arg = has_arg ? required_argument : no_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = 256 + (int)i;
+		if (table[i].letter) {
+			shortopts[n++] = (char)table[i].letter;
+			if (has_arg)
+				shortopts[n++] = ':';
+		}
+	}
+	shortopts[n] = '\0';
+	memset(&longopts[NOPTS], 0, sizeof longopts[NOPTS]);
+}
+
+/* The table row getopt_long returned c for, or NULL. */
+static const struct optdef *
+row_of(int c)
+{
+	size_t i;
+
+	if (c >= 256 && (size_t)(c - 256) < NOPTS)
+		return &table[c - 256];
+	for (i = 0; i < NOPTS; i++)
+		if (c > 0 && table[i].letter == c)
+			return &table[i];
+	return NULL;
+}
+
+/* getopt leaves a bad short option in optopt; a long one in argv. */
+static const char *
+option_word(const char *word, char *buf)
+{
+	if (optopt <= 0 || optopt > 127 || (word[0] == '-' && word[1] == '-'))
+		return word;
+	buf[0] = '-';
+	buf[1] = (char)optopt;
+	buf[2] = '\0';
+	return buf;
+}
+
+int
+options_parse(int argc, char **argv, struct config *cfg,
+    struct wl_source *sources, char *err, size_t errsize)
+{
+	char shortopts[2 + 2 * NOPTS + 1], word[3], shown[256];
+	struct option longopts[NOPTS + 1];
+	struct parse ps;
+	int c;
+
+	memset(cfg, 0, sizeof *cfg);
+	memset(&ps, 0, sizeof ps);
+	cfg->sources = sources;
+	ps.cfg = cfg;
+	ps.err = err;
+	ps.errsize = errsize;
+	set_defaults(&ps);
+	getopt_tables(shortopts, longopts);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		const struct optdef *o = row_of(c);
+
+		if (c == ':' || o == NULL) {
+			log_escape(shown, sizeof shown, argv[optind - 1],
+			    strlen(argv[optind - 1]));
+			return fail(&ps, c == ':' ? "option '%s' needs an "
+			    "argument" : "unknown option '%s'",
+			    option_word(shown, word));
+		}
+		ps.given[o - table] = 1;
+		if (apply(&ps, o, optarg, argc, argv) != 0)
+			return -1;
+	}
+	if (optind < argc)
+		cfg->program = argv + optind;
+	if (cfg->check && cfg->command == COMMAND_CONNECTION)
+		cfg->command = COMMAND_CHECK;
+	return cross_check(&ps);
+}
+
+/* ------------------------------------------------------------ output */
+
+void
+options_usage(FILE *f)
+{
+	fputs(synopsis, f);
+}
+
+/* Print text from column indent, folded before column 79. */
+static void
+fold(FILE *f, const char *text, int col, int indent)
+{
+	while (*text) {
+		size_t word = strcspn(text, " ");
+
+		if (col > indent && col + 1 + (int)word > 78) {
+			fprintf(f, "\n%*s", indent, "");
+			col = indent;
+		} else if (col > indent) {
+			fputc(' ', f);
+			col++;
+		}
+		fwrite(text, 1, word, f);
+		col += (int)word;
+		text += word;
+		text += strspn(text, " ");
+	}
+	fputc('\n', f);
+}
+
+/* "(default 5s; 0 to 300s)": what --help adds to an option's text. */
+static void
+limits_words(const struct optdef *o, char *buf, size_t size)
+{
+	char range[160], a[32], b[32];
+
+	range[0] = '\0';
+	if (o->kind == K_DURATION && o->max != DURATION_MAX_MS)
+		snprintf(range, sizeof range, "%s to %s",
+		    duration_words(o->min, a, sizeof a),
+		    duration_words(o->max, b, sizeof b));
+	else if (o->kind == K_COUNT || o->kind == K_TEXT || o->kind == K_NET ||
+	    o->kind == K_SIZE)
+		range_words(o, range, sizeof range);
+	if (o->dflt == NULL && range[0] == '\0')
+		buf[0] = '\0';
+	else
+		snprintf(buf, size, " (%s%s%s%s)", o->dflt ? "default " : "",
+		    o->dflt ? o->dflt : "", o->dflt && range[0] ? "; " : "",
+		    range);
+}
+
+void
+options_help(FILE *f)
+{
+	char left[64], text[512], limits[200];
+	size_t i;
+
+	fputs(synopsis, f);
+	fputs("options:\n", f);
+	for (i = 0; i < NOPTS; i++) {
+		const struct optdef *o = &table[i];
+		if (o->letter)
+			snprintf(left, sizeof left, "  -%c, --%s%s%s", o->letter,
+			    o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof left, "      --%s%s%s", o->name,
+			    o->arg ? " " : "", o->arg ? o->arg : "");
+		limits_words(o, limits, sizeof limits);
+		snprintf(text, sizeof text, "%s%s", o->help, limits);
+		if (fprintf(f, "%-30s", left) > 30)
+			fprintf(f, "\n%30s", "");
+		fold(f, text, 30, 30);
+	}
+	fputs("A DURATION is seconds (5, 2.5) or a number with a unit: "
+	    "750ms, 5s, 10m, 1h, 1d.\nSee sendwrap(8).\n", f);
+}
+
+void
+options_list(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++) {
+		if (table[i].letter)
+			fprintf(f, "-%c ", table[i].letter);
+		fprintf(f, "--%s%s%s\n", table[i].name, table[i].arg ? " " : "",
+		    table[i].arg ? table[i].arg : "");
+	}
+}

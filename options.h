@@ -1,0 +1,79 @@
+/*
+ * options.h - the command line.  One table (options.c) holds every
+ * option: its long and short form, the kind of its argument, its default,
+ * its limits, what it needs of the others, and its help text.  Parsing,
+ * range checks, error messages, --help and --list-options all read it.
+ *
+ * Adding an option: a row in the table, a field in struct config for its
+ * value, and its use.  A limit is written in its row, once.
+ *
+ * Contract: options_parse() fills a config or returns an error message;
+ * it neither logs nor exits, so the caller decides how a usage error is
+ * told (to a terminal, or to the log and the client).
+ */
+#ifndef SENDWRAP_OPTIONS_H
+#define SENDWRAP_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cache.h"
+#include "decoy.h"
+#include "names.h"
+#include "whitelist.h"
+
+/* What this run of sendwrap does. */
+enum command {
+	COMMAND_CONNECTION,	/* handle the connection on fds 0 and 1 */
+	COMMAND_CHECK,		/* -n */
+	COMMAND_HELP, COMMAND_VERSION, COMMAND_LIST_OPTIONS,
+	COMMAND_COMPILE,	/* --compile TEXT CDB */
+	COMMAND_CACHE_LIST, COMMAND_CACHE_COUNT, COMMAND_CACHE_DELETE,
+	COMMAND_CACHE_PURGE
+};
+
+/* The pass cache's settings (-c and the options that tune it). */
+struct cache_config {
+	const char *path;		/* -c; NULL: no cache */
+	struct cache_net net;		/* --cache-net */
+	size_t map_size;		/* --cache-size; 0: CACHE_MAP_DEFAULT */
+	uint64_t pass_ttl_ms;		/* --pass-ttl */
+	uint64_t bad_ttl_ms;		/* --bad-ttl; 0: off */
+};
+
+struct config {
+	enum command command;
+	const char *args[2];		/* the command's own arguments */
+	int check;			/* -n, with or without a command */
+	enum mode mode;
+	uint64_t delay_ms;		/* -d */
+	struct wl_source *sources;	/* -A and -a in command-line order */
+	size_t nsources;
+	const char *banner;		/* -b */
+	enum early_action early;	/* -x */
+	enum log_mode log;		/* -l */
+	struct decoy_config decoy;	/* --tarpit..., --tempfail... */
+	unsigned slots;			/* --slots; 0: no cap */
+	const char *slots_dir;
+	struct cache_config cache;
+	char **program;			/* NULL-terminated, or NULL */
+};
+
+/*
+ * Parse argv into cfg (sources: room for argc entries).  0, or -1 with
+ * a one-line message in err (the offending value escaped).
+ */
+int options_parse(int argc, char **argv, struct config *cfg,
+    struct wl_source *sources, char *err, size_t errsize);
+
+/* The synopsis, for a usage error. */
+void options_usage(FILE *f);
+
+/* The synopsis and every option with its default and limits. */
+void options_help(FILE *f);
+
+/* One line per option: "-d --delay DURATION", "--tarpit" (for tests). */
+void options_list(FILE *f);
+
+#endif

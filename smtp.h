@@ -1,0 +1,34 @@
+/*
+ * smtp.h - the facts of SMTP that sendwrap relies on, and the replies it
+ * sends of its own (the decoy responder's are in decoy.c).
+ *
+ * Every reply here is temporary (4xx) except reply_reject: sendwrap
+ * refuses for good only what this client did itself, on this connection.
+ */
+#ifndef SENDWRAP_SMTP_H
+#define SENDWRAP_SMTP_H
+
+/* RFC 5321 4.5.3.2.1: a client waits 5 minutes for the greeting, so no
+ * delay may be longer. */
+#define SMTP_GREETING_WAIT_S 300
+#define SMTP_GREETING_WAIT_MS ((uint64_t)SMTP_GREETING_WAIT_S * 1000)
+#define SMTP_STR(x) #x
+#define SMTP_XSTR(x) SMTP_STR(x)
+#define SMTP_GREETING_WAIT_TEXT "0 to " SMTP_XSTR(SMTP_GREETING_WAIT_S) " s"
+
+/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
+#define SMTP_LINE_MAX 512
+
+/* The longest text we put after "220-" (-b, the tar pit's lines). */
+#define GREETING_TEXT_MAX 200
+
+#define REPLY_UNAVAILABLE "421 4.3.0 Service temporarily unavailable\r\n"
+#define REPLY_REJECT \
+    "554 5.5.1 SMTP protocol violation: input before greeting\r\n"
+#define REPLY_TEMPFAIL "421 4.5.1 SMTP protocol violation: input before " \
+    "greeting, try again later\r\n"
+#define REPLY_BUSY "421 4.7.0 Too busy, try again later\r\n"
+#define REPLY_OWN_HOST \
+    "421 4.7.0 Not a mail server for this client, try another MX\r\n"
+
+#endif
