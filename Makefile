@@ -66,8 +66,9 @@ $(B)/%.o: %.c $(wildcard *.h) Makefile | $(B)
 $(B):
 	mkdir -p $@
 
-$(B)/test_%: tests/unit/test_%.c $(OBJS)
-	$(COMPILE) -o $@ $< $(OBJS) $(LIBS) -lcmocka
+$(B)/test_%: tests/unit/test_%.c tests/unit/testlib.c tests/unit/testlib.h $(OBJS)
+	$(COMPILE) -Itests/unit -o $@ $< tests/unit/testlib.c $(OBJS) $(LIBS) \
+	    -lcmocka
 
 # Everything CI runs, each suite reported on its own, then one summary line.
 CHECKS = check-unit check-integration check-e2e check-load check-sanitize \

@@ -33,65 +33,16 @@
 
 #include "cache.h"
 #include "whitelist.h"
+#include "testlib.h"
 
 #define DAY ((uint64_t)24 * 3600 * 1000)
 #define T0 ((uint64_t)1700000000000)	/* a fixed "now" */
 #define NOBODY 65534
 
-static char tmpdir[PATH_MAX];
 static const struct cache_net net_default = { 32, 64 };
 
 /* ------------------------------------------------------------------ */
 /* Scratch directory, helpers                                           */
-
-static int
-remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char p[PATH_MAX];
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			remove_tree(p);
-		else
-			unlink(p);
-	}
-	closedir(d);
-	return rmdir(dir);
-}
-
-static int
-group_setup(void **state)
-{
-	const char *t = getenv("TMPDIR");
-
-	(void)state;
-	if (t == NULL || *t == '\0')
-		t = "/tmp";
-	snprintf(tmpdir, sizeof tmpdir, "%s/sendwrap-cache-XXXXXX", t);
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return -1;
-	}
-	/* "nobody" must be able to reach the files the root tests make. */
-	chmod(tmpdir, 0755);
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	return remove_tree(tmpdir);
-}
 
 /* A fresh path in the scratch directory (static buffer per call site). */
 static void
@@ -99,7 +50,7 @@ tpath(char *buf, size_t size, const char *name)
 {
 	static unsigned serial;
 
-	if ((size_t)snprintf(buf, size, "%s/%u-%s", tmpdir, ++serial, name) >=
+	if ((size_t)snprintf(buf, size, "%s/%u-%s", scratch_dir, ++serial, name) >=
 	    size)
 		fail_msg("path too long");
 }
@@ -1349,5 +1300,5 @@ main(void)
 	};
 
 	umask(022);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }

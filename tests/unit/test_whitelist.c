@@ -28,67 +28,20 @@
 
 #include "duration.h"
 #include "whitelist.h"
+#include "testlib.h"
 
 /* ------------------------------------------------------------------ */
 /* Scratch directory and files                                          */
 
-static char tmpdir[PATH_MAX];
-
-static int
-remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char p[PATH_MAX];
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			remove_tree(p);
-		else
-			unlink(p);
-	}
-	closedir(d);
-	return rmdir(dir);
-}
-
-static int
-group_setup(void **state)
-{
-	const char *t = getenv("TMPDIR");
-
-	(void)state;
-	if (t == NULL || *t == '\0')
-		t = "/tmp";
-	snprintf(tmpdir, sizeof tmpdir, "%s/sendwrap-wl-XXXXXX", t);
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	return remove_tree(tmpdir);
-}
 
 /* A path in the scratch directory; the caller frees it. */
 static char *
 tpath(const char *name)
 {
-	char *p = malloc(strlen(tmpdir) + strlen(name) + 2);
+	char *p = malloc(strlen(scratch_dir) + strlen(name) + 2);
 
 	assert_non_null(p);
-	sprintf(p, "%s/%s", tmpdir, name);
+	sprintf(p, "%s/%s", scratch_dir, name);
 	return p;
 }
 
@@ -1652,7 +1605,7 @@ test_compile_random(void **state)
 static int
 tmp_leftovers(void)
 {
-	DIR *d = opendir(tmpdir);
+	DIR *d = opendir(scratch_dir);
 	struct dirent *de;
 	int n = 0;
 
@@ -1839,5 +1792,5 @@ main(void)
 		cmocka_unit_test(test_foreign_cdb),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }
