@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "guard.h"
 
 /*
  * Layout of the one (unnamed) LMDB database:
@@ -41,7 +40,7 @@
 #define LOCK_PAUSE_MAX_US 2000
 
 /* Codes of our own beside LMDB's (-30800 and up) and errno values. */
-#define RC_FAULT (-1)		/* LMDB faulted; the message is set */
+#define RC_FAULT GUARD_FAULT	/* LMDB faulted; the message is set */
 #define RC_LOCK_TIMEOUT (-2)	/* no write lock within lock_ms */
 
 struct cache {
@@ -298,115 +297,37 @@ cache_key_format(const struct cache_key *k, char *buf, size_t size)
 
 /* ------------------------------------------------------- the guard */
 
-/*
- * LMDB trusts its file: garbage in it can make LMDB read out of bounds
- * (SIGSEGV, or SIGBUS past the end of the file) or fail an assertion
- * (which would print to fd 2, the client under inetd, and abort).  Each
- * call into LMDB runs armed: a fault or an assertion jumps back here and
- * becomes an error; the handle is then dead.
- */
-static sigjmp_buf fault_jump;
-static volatile sig_atomic_t fault_armed;
-static char assert_msg[128];
-
-static void
-on_fault(int sig)
-{
-	if (fault_armed) {
-		fault_armed = 0;
-		siglongjmp(fault_jump, sig);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void
-on_assert(MDB_env *env, const char *msg)
-{
-	(void)env;
-	if (fault_armed) {
-		snprintf(assert_msg, sizeof assert_msg, "%s", msg);
-		fault_armed = 0;
-		siglongjmp(fault_jump, -1);
-	}
-}
-
+/* Every call into LMDB runs under the guard (guard.h): a fault or an
+ * assertion in it makes the handle dead and the call an error. */
 typedef int (*op_fn)(struct cache *c, void *arg);
 
-/*
- * The handlers are in place while any handle is open (installed by the
- * first cache_open(), put back by the last cache_close(): a few system
- * calls a connection, not a few per call), and armed only during calls
- * into LMDB: a fault anywhere else gets the default action.
- */
-static unsigned guard_users;
-static struct sigaction saved_segv, saved_bus;
-static sigset_t were_blocked;
+struct op_call {
+	struct cache *c;
+	op_fn op;
+	void *arg;
+};
 
-static void
-guard_hold(void)
+static int
+call_op(void *p)
 {
-	struct sigaction sa;
-	sigset_t faults, old;
+	struct op_call *oc = p;
 
-	if (guard_users++ > 0)
-		return;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_fault;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, &saved_segv);
-	sigaction(SIGBUS, &sa, &saved_bus);
-	/* A blocked fault signal would kill outright: unblock them. */
-	sigemptyset(&faults);
-	sigaddset(&faults, SIGSEGV);
-	sigaddset(&faults, SIGBUS);
-	sigprocmask(SIG_UNBLOCK, &faults, &old);
-	sigemptyset(&were_blocked);
-	if (sigismember(&old, SIGSEGV))
-		sigaddset(&were_blocked, SIGSEGV);
-	if (sigismember(&old, SIGBUS))
-		sigaddset(&were_blocked, SIGBUS);
-}
-
-static void
-guard_release(void)
-{
-	if (--guard_users > 0)
-		return;
-	if (sigismember(&were_blocked, SIGSEGV) ||
-	    sigismember(&were_blocked, SIGBUS))
-		sigprocmask(SIG_BLOCK, &were_blocked, NULL);
-	sigaction(SIGSEGV, &saved_segv, NULL);
-	sigaction(SIGBUS, &saved_bus, NULL);
+	return oc->op(oc->c, oc->arg);
 }
 
 /* Run op(c, arg) armed: its code, or RC_FAULT after a fault. */
 static int
 guarded(struct cache *c, const char *what, op_fn op, void *arg)
 {
-	int rc, sig;
+	struct op_call oc = { c, op, arg };
+	char why[200];
+	int rc = guard_run(call_op, &oc, why, sizeof why);
 
-	if ((sig = sigsetjmp(fault_jump, 0)) == 0) {
-		fault_armed = 1;
-		rc = op(c, arg);
-		fault_armed = 0;
-		return rc;
+	if (rc == GUARD_FAULT) {
+		c->dead = 1;
+		set_error(c, "%s: %s", what, why);
 	}
-	c->dead = 1;
-	if (sig < 0) {
-		set_error(c, "%s: LMDB assertion failed (%s): corrupt file?",
-		    what, assert_msg);
-	} else {
-		sigset_t s;
-
-		/* The handler's jump left its signal blocked. */
-		sigemptyset(&s);
-		sigaddset(&s, sig);
-		sigprocmask(SIG_UNBLOCK, &s, NULL);
-		set_error(c, "%s: %s reading the file: corrupt file?", what,
-		    sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
-	}
-	return RC_FAULT;
+	return rc;
 }
 
 /* ---------------------------------------------------- transactions */
@@ -623,7 +544,7 @@ cache_open(const char *path, const struct cache_options *o, char *err,
 		set_error(c, "cannot open: %s", mdb_strerror(rc));
 		goto fail;
 	}
-	mdb_env_set_assert(c->env, on_assert);
+	mdb_env_set_assert(c->env, guard_on_assert);
 	c->map_size = o->map_size ? o->map_size : CACHE_MAP_DEFAULT;
 	/*
 	 * Readers map the whole size too, not just the pages in use: that

@@ -33,7 +33,7 @@
  *    backlog; each removal dirties pages, so more would make every pass
  *    pay for the backlog (--cache-purge clears one at once).
  * A corrupt file can make LMDB fault or assert: every call into LMDB runs
- * under a guard that turns SIGSEGV, SIGBUS and LMDB's assertions into an
+ * under the guard (guard.h) that turns SIGSEGV, SIGBUS and LMDB's assertions into an
  * error (the handle is then dead).  Its handlers are in place (and those
  * two signals unblocked) only while a handle is open: the last
  * cache_close() puts back the caller's dispositions and mask, so none of
