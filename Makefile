@@ -39,7 +39,7 @@ endif
 
 B = build/$(VARIANT)
 MODULES = addr allowdb guard whitelist duration names peer conn log decoy slots cache \
-	options admin core
+	options admin core listen handover timers ipcount listener
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)

@@ -175,6 +175,25 @@ check_program(const struct config *cfg)
 	return 0;
 }
 
+/* The listener part of -n: the addresses parse (nothing is bound). */
+static unsigned long
+check_listener(const struct config *cfg)
+{
+	size_t i;
+
+	if (cfg->nlisten == 0)
+		return 0;
+	for (i = 0; i < cfg->nlisten; i++)
+		printf("listen: %s\n", cfg->listen[i]);
+	printf("max-clients: %u\nmax-children: %u\nper-ip: %u\n",
+	    cfg->max_clients, cfg->max_children, cfg->per_ip);
+	if (cfg->envuidgid)
+		printf("user: $UID, group: $GID\n");
+	else if (cfg->uid >= 0 || cfg->gid >= 0)
+		printf("user: %ld, group: %ld\n", cfg->uid, cfg->gid);
+	return 0;
+}
+
 static int
 check_config(const struct config *cfg)
 {
@@ -184,6 +203,7 @@ check_config(const struct config *cfg)
 	duration_format(cfg->delay_ms, delay, sizeof delay);
 	printf("delay: %s s\nearly: %s\nbanner: %s\n", delay,
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
+	problems += check_listener(cfg);
 	problems += check_decoy(cfg);
 	problems += check_cache(cfg);
 	problems += check_sources(cfg);

@@ -73,6 +73,14 @@ peek_input(int fd, char *buf, size_t size, size_t *copied, size_t *waiting)
 }
 
 int
+conn_unsent(int fd)
+{
+	int pending;
+
+	return ioctl(fd, TIOCOUTQ, &pending) == 0 ? pending : 0;
+}
+
+int
 send_all(int fd, const char *buf, size_t len)
 {
 	int is_socket = 1;

@@ -18,6 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CONN_PEEK_MAX 256	/* bytes of early input looked at */
+#define CONN_DRAIN_MS 2000	/* after our last reply: see close_gently() */
+#define CONN_DRAIN_MAX (64 * 1024)
+
 enum wait_result { WAIT_TIMEOUT, WAIT_READABLE, WAIT_ERROR };
 enum input_kind { INPUT_DATA, INPUT_EOF, INPUT_RESET, INPUT_ERROR };
 
@@ -36,6 +40,12 @@ enum wait_result wait_readable(int fd, uint64_t deadline);
  */
 enum input_kind peek_input(int fd, char *buf, size_t size, size_t *copied,
     size_t *waiting);
+
+/*
+ * Bytes written to fd that the client has not yet acknowledged (the
+ * socket's send queue); 0 where that cannot be known (a pipe, say).
+ */
+int conn_unsent(int fd);
 
 /* Write all of buf to fd.  Returns 0, or -1 with errno. */
 int send_all(int fd, const char *buf, size_t len);

@@ -58,11 +58,16 @@ cache_for(struct core *c, const struct peer *p, struct decision *d,
 	return h;
 }
 
+/* Close h unless it is kept; a kept handle that failed is closed too,
+ * so that the next client opens the cache afresh. */
 static void
-done_with(struct core *c, struct cache *h)
+done_with(struct core *c, struct cache *h, int failed)
 {
-	if (h != c->cache)
+	if (h != c->cache || failed) {
 		cache_close(h);
+		if (h == c->cache)
+			c->cache = NULL;
+	}
 }
 
 /* Record a client that passed, or was caught talking early. */
@@ -74,13 +79,15 @@ remember(struct core *c, const struct peer *p, struct decision *d,
 	uint64_t ttl = kind == CACHE_PASS ? cc->pass_ttl_ms : cc->bad_ttl_ms;
 	struct cache_key k;
 	struct cache *h;
+	int failed;
 
 	if (ttl == 0 || (h = cache_for(c, p, d, 1)) == NULL)
 		return;
 	cache_key_make(&k, &p->addr, &cc->net);
-	if (cache_record(h, &k, kind, cache_now_ms(), ttl) != 0)
+	failed = cache_record(h, &k, kind, cache_now_ms(), ttl) != 0;
+	if (failed)
 		cache_trouble(p, d, cache_error(h));
-	done_with(c, h);
+	done_with(c, h, failed);
 }
 
 /* A client the cache knows skips the wait. */
@@ -98,7 +105,7 @@ consult_cache(struct core *c, const struct peer *p, struct decision *d)
 	cache_key_make(&k, &p->addr, &c->cfg->cache.net);
 	if ((found = cache_lookup(h, &k, now, &e)) < 0)
 		cache_trouble(p, d, cache_error(h));
-	done_with(c, h);	/* before exec, and before a long wait */
+	done_with(c, h, found < 0);	/* before exec, before a long wait */
 	if (found <= 0)
 		return;
 	d->age_ms = now > e.recorded_ms ? now - e.recorded_ms : 0;
@@ -305,4 +312,24 @@ core_busy(const struct core *c, const struct peer *p)
 {
 	log_info("busy ip=%s port=%s mode=%s slots=%u", p->ip, peer_port(p),
 	    mode_names[c->cfg->mode], c->cfg->slots);
+}
+
+void
+core_limit(const struct core *c, const struct peer *p, const char *limit)
+{
+	(void)c;
+	log_info("busy ip=%s port=%s limit=%s", p->ip, peer_port(p), limit);
+}
+
+const char *
+core_early_reply(const struct core *c)
+{
+	switch (c->cfg->early) {
+	case EARLY_REJECT:
+		return REPLY_REJECT;
+	case EARLY_TEMPFAIL:
+		return REPLY_TEMPFAIL;
+	default:
+		return NULL;
+	}
 }

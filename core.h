@@ -121,4 +121,15 @@ void core_hangup(const struct core *c, const struct peer *p,
 /* busy: no slot was free. */
 void core_busy(const struct core *c, const struct peer *p);
 
+/* busy in the listener: a limit ("max-clients", "per-ip", "max-children",
+ * "shutdown") turned the client away with 421. */
+void core_limit(const struct core *c, const struct peer *p,
+    const char *limit);
+
+/*
+ * The reply an early talker gets (-x): NULL for drop, and for pass
+ * (then the front end runs the program with the input unread).
+ */
+const char *core_early_reply(const struct core *c);
+
 #endif

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "duration.h"
@@ -13,8 +12,6 @@
 #include "conn.h"
 
 #define SINK_SIZE 4096		/* tarpit input is read in bites this big */
-#define UNSENT_MAX 2048		/* the client has stopped reading the tarpit */
-#define HOST_MAX 256
 
 static const char reply_ok_mail[] = "250 2.1.0 Ok\r\n";
 static const char reply_ok[] = "250 2.0.0 Ok\r\n";
@@ -61,24 +58,10 @@ discard_input(int in, struct tarpit_result *r)
 	return 1;
 }
 
-/*
- * Has the client left this much of what we sent unread?  Then another
- * line would only pile up, and once the socket buffer is full a send
- * would block past --tarpit-max.  (Where the count cannot be had, a pipe
- * say, there is no such buffer to worry about.)
- */
-static int
-client_not_reading(int out)
-{
-	int pending;
-
-	return ioctl(out, TIOCOUTQ, &pending) == 0 && pending > UNSENT_MAX;
-}
-
 static int
 send_line(int out, const char *line, struct tarpit_result *r)
 {
-	if (client_not_reading(out))
+	if (conn_unsent(out) > DECOY_UNSENT_MAX)
 		return 0;
 	if (send_all(out, line, strlen(line)) == 0)
 		return 0;
@@ -385,26 +368,44 @@ decoy_hostname(char *buf, size_t size)
 		snprintf(buf, size, "localhost");
 }
 
+size_t
+decoy_tarpit_line(const struct decoy_config *cfg, char *buf, size_t size)
+{
+	char host[HOST_MAX];
+	int n;
+
+	if (cfg->text)
+		n = snprintf(buf, size, "220-%s\r\n", cfg->text);
+	else {
+		decoy_hostname(host, sizeof host);
+		n = snprintf(buf, size, "220-%s ESMTP\r\n", host);
+	}
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+void
+decoy_log_tarpit(const struct peer *p, const struct tarpit_result *r)
+{
+	char held[32];
+
+	duration_format(r->held_ms, held, sizeof held);
+	if (r->end == TARPIT_ERROR)
+		log_error("ip=%s port=%s tarpit: %s", p->ip, peer_port(p),
+		    strerror(r->err));
+	log_info("tarpit ip=%s port=%s held=%s bytes=%llu end=%s", p->ip,
+	    peer_port(p), held, (unsigned long long)r->bytes,
+	    tarpit_end_name(r->end));
+}
+
 void
 decoy_tarpit(const struct decoy_config *cfg, const struct peer *p)
 {
-	char host[HOST_MAX], line[GREETING_TEXT_MAX + HOST_MAX + 16], held[32];
+	char line[DECOY_TARPIT_LINE_MAX];
 	struct tarpit_result r;
 
-	if (cfg->text)
-		snprintf(line, sizeof line, "220-%s\r\n", cfg->text);
-	else {
-		decoy_hostname(host, sizeof host);
-		snprintf(line, sizeof line, "220-%s ESMTP\r\n", host);
-	}
+	decoy_tarpit_line(cfg, line, sizeof line);
 	tarpit_hold(0, 1, line, cfg->interval_ms, cfg->tarpit_max_ms, &r);
-	duration_format(r.held_ms, held, sizeof held);
-	if (r.end == TARPIT_ERROR)
-		log_error("ip=%s port=%s tarpit: %s", p->ip, peer_port(p),
-		    strerror(r.err));
-	log_info("tarpit ip=%s port=%s held=%s bytes=%llu end=%s", p->ip,
-	    peer_port(p), held, (unsigned long long)r.bytes,
-	    tarpit_end_name(r.end));
+	decoy_log_tarpit(p, &r);
 }
 
 void

@@ -25,13 +25,16 @@ enum kind {
 	K_ALLOWLIST,		/* -a: a source */
 	K_CIDR,			/* -A: a source */
 	K_NET,			/* --cache-net V4LEN,V6LEN */
-	K_SIZE			/* bytes with K, M, G or T; at least min */
+	K_SIZE,			/* bytes with K, M, G or T; at least min */
+	K_LISTEN,		/* --listen: one more address */
+	K_ID			/* -u, -g: a number, min to max; long */
 };
 
 /* What an option given needs of the rest of the command line. */
 enum needs {
 	NEEDS_TARPIT = 1, NEEDS_TEMPFAIL = 2, NEEDS_DECOY = 4,
-	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32
+	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32,
+	NEEDS_LISTEN = 64, NOT_LISTEN = 128
 };
 
 struct optdef {
@@ -125,10 +128,30 @@ static const struct optdef table[] = {
 	    AT(decoy.tempfail_max_ms), NULL, "60s", NEEDS_TEMPFAIL,
 	    "the longest session, from the greeting" },
 	{ "slots", 0, K_COUNT, "N", 1, SLOTS_MAX, AT(slots), NULL, NULL,
-	    NEEDS_DECOY, "at most N connections held at once, across "
-	    "every sendwrap using --slots-dir" },
+	    NEEDS_DECOY | NOT_LISTEN, "at most N connections held at once, "
+	    "across every sendwrap using --slots-dir" },
 	{ "slots-dir", 0, K_PATH, "DIR", 0, 0, AT(slots_dir), NULL, NULL,
-	    NEEDS_DECOY, "where the slots' lock files live" },
+	    NEEDS_DECOY | NOT_LISTEN, "where the slots' lock files live" },
+
+	{ "listen", 0, K_LISTEN, "ADDR:PORT", 0, 0, 0, NULL, NULL, 0,
+	    "listener mode: accept on ADDR:PORT (0.0.0.0:25, [::]:25; "
+	    "repeatable), or on the sockets systemd passes (systemd); one "
+	    "process holds every waiting client" },
+	{ "max-clients", 0, K_COUNT, "N", 1, 1000000, AT(max_clients), NULL,
+	    "10000", NEEDS_LISTEN, "clients held at once; more get 421" },
+	{ "max-children", 0, K_COUNT, "N", 1, 100000, AT(max_children),
+	    NULL, "40", NEEDS_LISTEN,
+	    "programs running at once; a client that passes waits for one" },
+	{ "per-ip", 0, K_COUNT, "N", 1, 1000000, AT(per_ip), NULL, "20",
+	    NEEDS_LISTEN, "clients held at once from one IPv4 address or "
+	    "IPv6 /64; more get 421" },
+	{ "uid", 'u', K_ID, "UID", 0, 4294967294u, AT(uid), NULL, NULL,
+	    NEEDS_LISTEN, "run as this user id once the sockets are bound" },
+	{ "gid", 'g', K_ID, "GID", 0, 4294967294u, AT(gid), NULL, NULL,
+	    NEEDS_LISTEN, "run as this group id (the only group) once the "
+	    "sockets are bound" },
+	{ "envuidgid", 'U', K_FLAG, NULL, 0, 0, AT(envuidgid), NULL, NULL,
+	    NEEDS_LISTEN, "-u $UID -g $GID, as envuidgid sets them" },
 };
 
 #define NOPTS (sizeof table / sizeof table[0])
@@ -136,6 +159,7 @@ static const struct optdef table[] = {
 static const char synopsis[] =
     "usage: sendwrap [options] [--] program [arg ...]\n"
     "       sendwrap --tarpit|--tempfail [options]\n"
+    "       sendwrap --listen addr:port [...] [options] [--] program [arg ...]\n"
     "       sendwrap -n [options] [program [arg ...]]\n"
     "       sendwrap --compile allowlist.txt allowlist.cdb\n"
     "       sendwrap --cache-list|--cache-count|--cache-purge file\n"
@@ -319,6 +343,34 @@ add_source(struct parse *ps, const struct optdef *o, const char *arg)
 }
 
 static int
+add_listen(struct parse *ps, const struct optdef *o, const char *arg)
+{
+	struct sockaddr_storage ss;
+	const char *why = NULL;
+	socklen_t len;
+
+	if (strcmp(arg, LISTEN_SYSTEMD) != 0 &&
+	    listen_parse(arg, &ss, &len, &why) != 0)
+		return bad_value(ps, o, arg, why);
+	if (ps->cfg->nlisten == LISTEN_MAX)
+		return fail(ps, "--listen: at most %d addresses", LISTEN_MAX);
+	ps->cfg->listen[ps->cfg->nlisten++] = arg;
+	return 0;
+}
+
+/* A user or group id: a number, as tcpserver takes it. */
+static int
+set_id(struct parse *ps, const struct optdef *o, const char *arg, void *field)
+{
+	uint64_t v;
+
+	if (parse_count(arg, &v) != 0 || v > o->max)
+		return bad_value(ps, o, arg, "a number (e.g. $(id -u mail))");
+	*(long *)field = (long)v;
+	return 0;
+}
+
+static int
 set_command(struct parse *ps, const struct optdef *o, const char *arg,
     int argc, char **argv)
 {
@@ -391,6 +443,10 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 	case K_SIZE:
 		return cache_size_parse(arg, field) == 0 ? 0 :
 		    bad_value(ps, o, arg, NULL);
+	case K_LISTEN:
+		return add_listen(ps, o, arg);
+	case K_ID:
+		return set_id(ps, o, arg, field);
 	}
 	return -1;
 }
@@ -434,6 +490,11 @@ missing_need(const struct config *cfg, const struct optdef *o)
 	if ((o->needs & NEEDS_WRAP) && cfg->mode != MODE_WRAP)
 		return "is for wrapping a program: not with --tarpit or "
 		    "--tempfail";
+	if ((o->needs & NEEDS_LISTEN) && cfg->nlisten == 0)
+		return "needs --listen";
+	if ((o->needs & NOT_LISTEN) && cfg->nlisten > 0)
+		return "is for one process per connection: with --listen, "
+		    "--max-clients is the cap";
 	return NULL;
 }
 
@@ -452,6 +513,9 @@ cross_check(struct parse *ps)
 			    sizeof name), why);
 	if (given(ps, "slots") != given(ps, "slots-dir"))
 		return fail(ps, "--slots and --slots-dir go together");
+	if (cfg->envuidgid && (given(ps, "uid") || given(ps, "gid")))
+		return fail(ps, "-U takes the ids from $UID and $GID: not with "
+		    "-u or -g");
 	if (cfg->mode == MODE_WRAP)
 		return 0;
 	/* A program here is a mistake worth stopping at: it would not run. */
@@ -538,6 +602,7 @@ options_parse(int argc, char **argv, struct config *cfg,
 
 	memset(cfg, 0, sizeof *cfg);
 	memset(&ps, 0, sizeof ps);
+	cfg->uid = cfg->gid = -1;
 	cfg->sources = sources;
 	ps.cfg = cfg;
 	ps.err = err;

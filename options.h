@@ -20,6 +20,7 @@
 
 #include "cache.h"
 #include "decoy.h"
+#include "listen.h"
 #include "names.h"
 #include "whitelist.h"
 
@@ -57,6 +58,13 @@ struct config {
 	unsigned slots;			/* --slots; 0: no cap */
 	const char *slots_dir;
 	struct cache_config cache;
+	const char *listen[LISTEN_MAX];	/* --listen: the listener mode */
+	size_t nlisten;
+	unsigned max_clients;		/* --max-clients */
+	unsigned max_children;		/* --max-children */
+	unsigned per_ip;		/* --per-ip */
+	long uid, gid;			/* -u, -g, -U; -1: keep */
+	int envuidgid;			/* -U */
 	char **program;			/* NULL-terminated, or NULL */
 };
 

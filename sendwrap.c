@@ -4,7 +4,9 @@
  *
  * Launched once per connection by inetd, xinetd, systemd or tcpserver
  * with the client on fds 0 and 1.  main() is the story of that one
- * connection: find the peer, decide (core.h), wait, act.  See sendwrap.8.
+ * connection: find the peer, decide (core.h), wait, act.  With --listen
+ * the listener (listener.h) holds many connections instead.  See
+ * sendwrap.8.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,15 +19,12 @@
 #include "conn.h"
 #include "core.h"
 #include "decoy.h"
+#include "listener.h"
 #include "log.h"
 #include "options.h"
 #include "peer.h"
 #include "slots.h"
 #include "smtp.h"
-
-#define PEEK_MAX 256		/* bytes of early input looked at */
-#define DRAIN_MS 2000		/* after our last reply: see close_gently */
-#define DRAIN_MAX (64 * 1024)
 
 /* ------------------------------------------------------- leaving */
 
@@ -43,7 +42,7 @@ reply_and_leave(const char *reply, int status)
 {
 	if (reply)
 		send_all(1, reply, strlen(reply));
-	close_gently(0, 1, DRAIN_MS, DRAIN_MAX);
+	close_gently(0, 1, CONN_DRAIN_MS, CONN_DRAIN_MAX);
 	exit(status);
 }
 
@@ -90,17 +89,13 @@ run_program(struct core *core, char **program)
 static void __attribute__((noreturn))
 act_on_early(struct core *core)
 {
-	switch (core->cfg->early) {
-	case EARLY_PASS:
+	const char *reply = core_early_reply(core);
+
+	if (core->cfg->early == EARLY_PASS)
 		run_program(core, core->cfg->program);
-	case EARLY_REJECT:
-		reply_and_leave(REPLY_REJECT, 0);
-	case EARLY_TEMPFAIL:
-		reply_and_leave(REPLY_TEMPFAIL, 0);
-	case EARLY_DROP:
-	default:
+	if (reply == NULL)
 		exit(0);
-	}
+	reply_and_leave(reply, 0);
 }
 
 /* ------------------------------------------------------- waiting */
@@ -130,7 +125,7 @@ static void __attribute__((noreturn))
 handle_input(struct core *core, const struct peer *p, struct decision *d,
     uint64_t after)
 {
-	char input[PEEK_MAX];
+	char input[CONN_PEEK_MAX];
 	struct early e = { after, input, 0, 0 };
 
 	enum input_kind k = peek_input(0, input, sizeof input, &e.len,
@@ -244,8 +239,10 @@ main(int argc, char **argv)
 		return admin_run(&cfg);
 	if (cfg.program == NULL && cfg.mode == MODE_WRAP)
 		usage_error(&cfg, "no program to run");
-
 	log_open(cfg.log);
+	if (cfg.nlisten > 0)
+		return listener_main(&cfg);	/* another front end */
+
 	peer_find(&p, 0);
 	core_init(&core, &cfg, 0);
 	read_marks(&marks);

@@ -1,0 +1,27 @@
+/*
+ * handover.h - hand a client the listener accepted to the program, as
+ * tcpserver would: the socket on fds 0 and 1, fd 2 as it is (the log),
+ * the UCSPI environment (PROTO, TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP,
+ * TCPLOCALPORT, and ucspi-tcp6's TCP6 twins), every signal at its
+ * default and none blocked, no other descriptor (all of the listener's
+ * are close-on-exec).  posix_spawn, so the cost of a child does not grow
+ * with the listener's memory.
+ *
+ * Contract: no logging; the caller reaps the child.
+ */
+#ifndef SENDWRAP_HANDOVER_H
+#define SENDWRAP_HANDOVER_H
+
+#include <sys/types.h>
+
+#include "peer.h"
+
+/* Build the environment children start from: ours, less any UCSPI
+ * variables of our own.  0, or -1 when out of memory. */
+int spawn_init(void);
+
+/* Run program for the client on fd.  The pid, or -1 with errno (a
+ * program that cannot be run fails here). */
+pid_t spawn_program(char **program, int fd, const struct peer *remote);
+
+#endif
