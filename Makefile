@@ -54,8 +54,9 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 all: sendwrap
 
+# Through a rename: a running copy keeps its file.
 sendwrap: $(B)/sendwrap
-	cp $(B)/sendwrap $@
+	cp $(B)/sendwrap $@.tmp && mv -f $@.tmp $@
 
 $(B)/sendwrap: $(B)/sendwrap.o $(OBJS)
 	$(LINK) -o $@ $^ $(LIBS)

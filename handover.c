@@ -1,14 +1,21 @@
 /* handover.c - a child for a client; see handover.h. */
+#define _GNU_SOURCE		/* execvpe */
 #include "handover.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "smtp.h"
 
 extern char **environ;
 
@@ -74,38 +81,76 @@ ucspi_env(char vars[][VAR_MAX], int fd, const struct peer *remote)
 	return k;
 }
 
+/* In the child, between vfork and exec: only what is safe there.  An
+ * exec that fails sends its errno down report. */
+static void __attribute__((noreturn))
+become(char **program, int fd, char **env, int report)
+{
+	struct sigaction dfl;
+	sigset_t none;
+	int sig, err;
+
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(fd, 0) == 0 && dup2(fd, 1) == 1)
+		execvpe(program[0], program, env);
+	err = errno;
+	/* The client hears what inetd's sendwrap would say: try later. */
+	send(fd, REPLY_UNAVAILABLE, sizeof REPLY_UNAVAILABLE - 1,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (write(report, &err, sizeof err) < 0)
+		_exit(EXIT_TEMP);
+	_exit(EXIT_TEMP);
+}
+
+/* Did the child exec?  0, or -1 with its errno (the child is reaped). */
+static int
+exec_result(pid_t pid, int report)
+{
+	int err, status;
+	ssize_t got;
+
+	/* Our copy of the write end is gone: the read ends at the child's
+	 * exec (close-on-exec) or its exit. */
+	do
+		got = read(report, &err, sizeof err);
+	while (got < 0 && errno == EINTR);
+	close(report);
+	if (got != sizeof err)
+		return 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	errno = err;
+	return -1;
+}
+
 pid_t
 spawn_program(char **program, int fd, const struct peer *remote)
 {
 	char vars[UCSPI_VARS][VAR_MAX];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
+	int report[2];
 	size_t k, i;
 	pid_t pid;
-	int r;
 
+	if (pipe2(report, O_CLOEXEC) != 0)
+		return -1;
 	k = ucspi_env(vars, fd, remote);
 	for (i = 0; i < k; i++)
 		base[nbase + i] = vars[i];
 	base[nbase + k] = NULL;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fd, 0);
-	posix_spawn_file_actions_adddup2(&fa, fd, 1);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF);
-	r = posix_spawnp(&pid, program[0], &fa, &at, program, base);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
+	/* vfork: the child borrows our memory until it execs, so a child
+	 * costs the same however large the listener has grown. */
+	if ((pid = vfork()) == 0)
+		become(program, fd, base, report[1]);
 	base[nbase] = NULL;
-	if (r != 0) {
-		errno = r;
+	close(report[1]);
+	if (pid < 0) {
+		close(report[0]);
 		return -1;
 	}
-	return pid;
+	return exec_result(pid, report[0]) == 0 ? pid : -1;
 }

@@ -4,8 +4,9 @@
  * the UCSPI environment (PROTO, TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP,
  * TCPLOCALPORT, and ucspi-tcp6's TCP6 twins), every signal at its
  * default and none blocked, no other descriptor (all of the listener's
- * are close-on-exec).  posix_spawn, so the cost of a child does not grow
- * with the listener's memory.
+ * are close-on-exec).  vfork, so the cost of a child does not grow
+ * with the listener's memory.  A program that cannot be run answers the
+ * client 421 4.3.0 from the child, which exits 111.
  *
  * Contract: no logging; the caller reaps the child.
  */
@@ -20,8 +21,8 @@
  * variables of our own.  0, or -1 when out of memory. */
 int spawn_init(void);
 
-/* Run program for the client on fd.  The pid, or -1 with errno (a
- * program that cannot be run fails here). */
+/* Run program for the client on fd.  The pid, or -1 with errno; when
+ * the program could not be run the client has been told 421 already. */
 pid_t spawn_program(char **program, int fd, const struct peer *remote);
 
 #endif

@@ -22,7 +22,7 @@ parse_port(const char *s, unsigned short *port)
 
 	for (; *p >= '0' && *p <= '9' && v <= 65535; p++)
 		v = v * 10 + (unsigned long)(*p - '0');
-	if (p == s || *p != '\0' || v == 0 || v > 65535)
+	if (p == s || *p != '\0' || v > 65535)
 		return -1;
 	*port = htons((unsigned short)v);
 	return 0;
@@ -57,7 +57,7 @@ listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
 			return -1;
 	}
-	*why = "bad port (1 to 65535)";
+	*why = "bad port (0 to 65535; 0: any free port)";
 	return parse_port(colon + 1, ss->ss_family == AF_INET ?
 	    &s4->sin_port : &s6->sin6_port);
 }
@@ -152,6 +152,30 @@ listen_open(const char *spec, int *fds, size_t *n, size_t max, char *err,
 		return -1;
 	(*n)++;
 	return 0;
+}
+
+size_t
+listen_name(int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char host[INET6_ADDRSTRLEN];
+	int v6, n;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		n = snprintf(buf, size, "fd%d", fd);
+	else {
+		v6 = ss.ss_family == AF_INET6;
+		inet_ntop(ss.ss_family, v6 ?
+		    (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
+		    (void *)&((struct sockaddr_in *)&ss)->sin_addr, host,
+		    sizeof host);
+		n = snprintf(buf, size, v6 ? "[%s]:%u" : "%s:%u", host,
+		    ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port));
+	}
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
 int

@@ -5,7 +5,8 @@
  * descriptor limit raised to what the client limits need.
  *
  * An address is "IPv4:PORT" or "[IPv6]:PORT" with a numeric port
- * ("0.0.0.0:25", "[::]:25", "127.0.0.1:2525"), or the word "systemd".
+ * ("0.0.0.0:25", "[::]:25", "127.0.0.1:2525"; port 0: any free one),
+ * or the word "systemd".
  * An IPv6 socket is bound IPV6_V6ONLY, so "0.0.0.0:25" and "[::]:25" can
  * be given together and IPv4 clients always arrive as IPv4.
  *
@@ -31,6 +32,9 @@ int listen_parse(const char *s, struct sockaddr_storage *ss,
  */
 int listen_open(const char *spec, int *fds, size_t *n, size_t max,
     char *err, size_t errsize);
+
+/* "127.0.0.1:2525" or "[::1]:2525": where fd listens.  Its length. */
+size_t listen_name(int fd, char *buf, size_t size);
 
 /*
  * Give up root for uid and gid (-1: keep), supplementary groups too.

@@ -3,6 +3,7 @@
 #include "listener.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -119,7 +120,9 @@ drop(struct loop *l, struct client *c)
 	if (c->state == ST_QUEUED)
 		unqueue(l, c);
 	timers_cancel(&l->timers, &c->timer);
-	close(c->fd);		/* which takes it out of epoll too */
+	/* Explicitly: a child holding the socket keeps it in epoll. */
+	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
 	if (c->peer.known)
 		ipcount_remove(l->per_ip, &c->peer.addr);
 	if (c->prev_all)
@@ -214,8 +217,13 @@ fork_responder(struct loop *l, struct client *c)
 static int
 start_child(struct loop *l, struct client *c)
 {
+	int fl = fcntl(c->fd, F_GETFL);
 	pid_t pid;
 
+	/* The program gets the socket blocking, as from tcpserver or inetd
+	 * (the flag is the socket's: the parent's copy goes right after). */
+	if (fl >= 0)
+		fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
 	if (l->cfg->mode == MODE_TEMPFAIL)
 		pid = fork_responder(l, c);
 	else
@@ -247,7 +255,8 @@ hand_over(struct loop *l, struct client *c)
 		timers_set(&l->timers, &c->timer, mono_ms() + LISTENER_QUEUE_MS);
 		return;
 	}
-	if (start_child(l, c) != 0) {
+	/* A program that cannot run has answered 421 from the child. */
+	if (start_child(l, c) != 0 && l->cfg->mode == MODE_TEMPFAIL) {
 		say_and_drain(l, c, REPLY_UNAVAILABLE);
 		return;
 	}
@@ -571,7 +580,8 @@ on_signals(struct loop *l)
 			break;
 		case SIGHUP:
 			if (core_reload(&l->core) == 0)
-				log_info("reloaded the allowlists");
+				log_info("reload allowlists=%zu",
+				    l->cfg->nsources);
 			else
 				log_error("allowlists not reloaded: the old "
 				    "ones stay in use");
@@ -579,9 +589,8 @@ on_signals(struct loop *l)
 		default:
 			if (l->stopping)
 				return 1;
-			log_info("stopping: %lu clients told 421, %lu "
-			    "children left to finish", l->clients,
-			    l->children);
+			log_info("stopping clients=%lu children=%lu",
+			    l->clients, l->children);
 			stop(l);
 		}
 	}
@@ -738,6 +747,23 @@ set_up(struct loop *l, char *err, size_t errsize)
 	return 0;
 }
 
+/* One line to say where we listen and with which limits. */
+static void
+log_listening(const struct loop *l)
+{
+	char names[LISTEN_MAX * 56] = "";
+	size_t i, n = 0;
+
+	for (i = 0; i < l->nlisteners && n + 56 < sizeof names; i++) {
+		if (i > 0)
+			names[n++] = ',';
+		n += listen_name(l->listeners[i].fd, names + n,
+		    sizeof names - n);
+	}
+	log_info("listening on=%s clients=%u children=%u perip=%u",
+	    names, l->cfg->max_clients, l->cfg->max_children, l->cfg->per_ip);
+}
+
 int
 listener_main(const struct config *cfg)
 {
@@ -756,7 +782,6 @@ listener_main(const struct config *cfg)
 	core_init(&l.core, cfg, 1);
 	if (cfg->mode == MODE_TARPIT)
 		l.line_len = decoy_tarpit_line(&l.decoy, l.line, sizeof l.line);
-	log_info("listening: %zu sockets, at most %u clients, %u children",
-	    l.nlisteners, cfg->max_clients, cfg->max_children);
+	log_listening(&l);
 	return run(&l);
 }
