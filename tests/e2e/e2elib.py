@@ -10,7 +10,6 @@ import os
 import pwd
 import re
 import select
-import shlex
 import shutil
 import signal
 import smtplib
@@ -1330,3 +1329,14 @@ def refuse_bot(host, port, source=None, tag="bot", before=b""):
     assert got == before + REJECT_554, got
     assert not reset, "the stream ended in a reset"
     return took
+
+
+def greeted_at_once(host, port, mta, source=None):
+    """A client (an allowlisted one) is greeted by mta at once, says QUIT,
+    and the stream holds SMTP replies only: no log text."""
+    g = Greeting(host, port, source=source)
+    assert_prompt(g.t_final)
+    assert mta.greeting.match(g.final()), g.lines
+    reply, _ = g.quit()
+    assert reply and reply[0].startswith(b"221 "), reply
+    assert smtp_lines_only(g.reader.raw), g.reader.raw

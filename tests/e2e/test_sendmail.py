@@ -23,11 +23,11 @@ import time
 
 import pytest
 
-from e2elib import (REJECT_554, SENDMAIL, SENDWRAP, Greeting, Inetd, Sendmail, SLACK,
-                    TcpServer, adapt, all_procs, assert_delayed,
+from e2elib import (REJECT_554, SENDMAIL, SENDWRAP, SLACK, Greeting, Inetd,
+                    Sendmail, TcpServer, adapt, all_procs, assert_delayed,
                     assert_prompt, bot, bot_payload, check_message, connect,
-                    deliver_patiently, make_message, read_example,
-                    refuse_bot, smtp_lines_only, swaks, wait_until,
+                    deliver_patiently, greeted_at_once, make_message,
+                    read_example, refuse_bot, swaks, wait_until,
                     write_swaks_data)
 from test_faults import no_leftovers
 
@@ -254,11 +254,7 @@ def test_inetd_example_line_in_front_of_sendmail(wd, sm):
 
     refuse_bot("127.0.0.1", inetd.port, tag="sm-inetd-bot")
 
-    g = Greeting("127.0.0.1", inetd.port, source=ALLOWED_IP)
-    assert_prompt(g.t_final)
-    assert sm.greeting.match(g.final()), g.lines
-    g.quit()
-    assert smtp_lines_only(g.reader.raw), g.reader.raw
+    greeted_at_once("127.0.0.1", inetd.port, sm, source=ALLOWED_IP)
 
     recs = inetd.syslog.wait_lines(r"^(pass|early|allow) ", count=3)
     assert sorted(r[4].split()[0] for r in recs) == \

@@ -15,10 +15,9 @@ import re
 import shlex
 import subprocess
 
-from e2elib import (SENDWRAP, SYSTEMD_ANALYZE, EximReceiver, Greeting,
-                    SocketActivate, adapt, assert_prompt, deliver_patiently,
-                    read_example, refuse_bot, smtp_lines_only,
-                    wait_until)
+from e2elib import (SENDWRAP, SYSTEMD_ANALYZE, EximReceiver, SocketActivate,
+                    adapt, deliver_patiently, greeted_at_once, read_example,
+                    refuse_bot, wait_until)
 
 ALLOWED_IP = "127.0.0.3"
 
@@ -93,11 +92,7 @@ def test_socket_activation(wd, mta):
     # the example's -d 5: swaks and a sending exim wait, then deliver
     deliver_patiently(wd, "127.0.0.1", srv.port, mta, "systemd", 5.0)
     refuse_bot("127.0.0.1", srv.port, tag="systemd-bot")
-    g = Greeting("127.0.0.1", srv.port, source=ALLOWED_IP)
-    assert_prompt(g.t_final)
-    assert mta.greeting.match(g.final()), g.lines
-    g.quit()
-    assert smtp_lines_only(g.reader.raw), g.reader.raw
+    greeted_at_once("127.0.0.1", srv.port, mta, source=ALLOWED_IP)
     assert mta.connections() == 3           # not for the bot
 
     # sendwrap logged to its stderr, the "journal" stream

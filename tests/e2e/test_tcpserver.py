@@ -4,10 +4,8 @@ import os
 import re
 import threading
 
-# assert_delayed and assert_prompt live in e2elib; the other tests import
-# them from here too.
 from e2elib import (REJECT_554, SLACK, EximSender, Greeting, TcpServer,
-                    assert_delayed, assert_prompt, bot, bot_payload,
+                    assert_delayed, bot, bot_payload,
                     check_message, make_message, smtp_deliver, swaks,
                     write_swaks_data, smtp_lines_only)
 

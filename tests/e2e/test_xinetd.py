@@ -13,9 +13,8 @@ example says sendwrap logs to syslog under xinetd, and it must.
 import os
 import re
 
-from e2elib import (SENDWRAP, Greeting, Xinetd, adapt, assert_prompt,
-                    deliver_patiently, read_example, refuse_bot,
-                    smtp_lines_only)
+from e2elib import (SENDWRAP, Xinetd, adapt, deliver_patiently,
+                    greeted_at_once, read_example, refuse_bot)
 
 LOG_MAIL = 2            # syslog facility "mail"
 ALLOWED_IP = "127.0.0.3"
@@ -49,12 +48,7 @@ def test_xinetd_example(wd, mta):
 
     # allowlisted (the example's -a): greeted at once; the stream holds
     # SMTP replies only, no log text
-    g = Greeting("127.0.0.1", xinetd.port, source=ALLOWED_IP)
-    assert_prompt(g.t_final)
-    assert mta.greeting.match(g.final()), g.lines
-    reply, _ = g.quit()
-    assert reply and reply[0].startswith(b"221 "), reply
-    assert smtp_lines_only(g.reader.raw), g.reader.raw
+    greeted_at_once("127.0.0.1", xinetd.port, mta, source=ALLOWED_IP)
 
     # swaks, exim and the allowlisted client ran the MTA; the bot did not
     assert mta.connections() == 3
