@@ -21,7 +21,7 @@ import time
 from e2elib import (SENDWRAP, EximSender, Greeting, Inetd, TcpServer,
                     all_procs, bot, bot_payload, check_message, make_message,
                     swaks, write_swaks_data)
-from test_tcpserver import assert_delayed, assert_prompt
+from e2elib import assert_delayed, assert_prompt
 
 TEMPFAIL_421 = (b"421 4.5.1 SMTP protocol violation: input before greeting, "
                 b"try again later\r\n")
