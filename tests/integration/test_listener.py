@@ -14,8 +14,8 @@ import pytest
 
 from sw_harness import (MTA, REPLY_REJECT, REPLY_UNAVAILABLE, SECONDS,
                         SENDWRAP, SLACK, T, VALGRIND, VALGRIND_CMD, Client,
-                        base_env, check_fields, needs_ipv6, parse_line,
-                        sig_bits)
+                        base_env, check_fields, check_tools, needs_ipv6,
+                        parse_line, sig_bits)
 
 REPLY_TOO_MANY = b"421 4.3.2 Too many connections, try again later\r\n"
 REPLY_SHUTDOWN = b"421 4.3.2 Service shutting down, try again later\r\n"
@@ -129,10 +129,7 @@ class Listener:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
-        for p in self.dir.iterdir():
-            if p.name.startswith("valgrind."):
-                text = p.read_text(errors="replace")
-                assert not text.strip(), text
+        check_tools(self.dir, self.text())
         return self.proc.returncode
 
 
