@@ -12,7 +12,7 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 CLANG ?= clang
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 30
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -49,7 +49,7 @@ LINK = $(CC) $(CFLAGS) $(SAN) $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
-.PHONY: all check check-unit check-integration check-e2e check-load \
+.PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache install clean
 
 all: sendwrap
@@ -72,8 +72,8 @@ $(B)/test_%: tests/unit/test_%.c tests/unit/testlib.c tests/unit/testlib.h $(OBJ
 	    -lcmocka
 
 # Everything CI runs, each suite reported on its own, then one summary line.
-CHECKS = check-unit check-integration check-e2e check-load check-sanitize \
-	check-valgrind fuzz
+CHECKS = check-unit check-integration check-docs check-e2e check-load \
+	check-sanitize check-valgrind fuzz
 
 # On a fresh machine as root tests/deps installs what is missing first
 # (otherwise it stops at once with the apt-get line), so no suite fails
@@ -88,6 +88,9 @@ check-unit: $(UNIT_BINS)
 
 check-integration: $(B)/sendwrap
 	$(PYTHON) -m pytest -q tests/integration
+
+check-docs: $(B)/sendwrap
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/docs
 
 check-e2e: $(B)/sendwrap
 	tests/e2e/run
