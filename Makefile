@@ -38,7 +38,7 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = addr allowdb guard whitelist duration names peer conn log decoy slots cache \
+MODULES = addr allowdb guard whitelist duration names peer conn log decoy slots cache waiters \
 	options admin core listen handover timers ipcount listener
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)

@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "duration.h"
+#include "waiters.h"
 
 #define CACHE_MAINT_LOCK_MS 10000	/* an operator can wait for writers */
 
@@ -65,6 +66,30 @@ check_decoy(const struct config *cfg)
 		return 0;
 	fprintf(stderr, "%s: cannot hold slots there: %s\n", cfg->slots_dir,
 	    why);
+	return 1;
+}
+
+/* The delay mode's count of waiting clients (--stress, --slots). */
+static unsigned long
+check_waiting(const struct config *cfg)
+{
+	char delay[32], why[320];
+
+	if (cfg->mode != MODE_WRAP)
+		return 0;
+	if (cfg->stress) {
+		duration_format(cfg->stress_delay_ms, delay, sizeof delay);
+		printf("stress: %s s for a client when %u are waiting\n", delay,
+		    cfg->stress);
+	}
+	if (cfg->slots)
+		printf("slots: %u waiting at most\n", cfg->slots);
+	if (cfg->state_dir == NULL)
+		return 0;
+	printf("state-dir: %s\n", cfg->state_dir);
+	if (waiters_check(cfg->state_dir, why, sizeof why) == 0)
+		return 0;
+	fprintf(stderr, "%s\n", why);
 	return 1;
 }
 
@@ -205,6 +230,7 @@ check_config(const struct config *cfg)
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
 	problems += check_listener(cfg);
 	problems += check_decoy(cfg);
+	problems += check_waiting(cfg);
 	problems += check_cache(cfg);
 	problems += check_sources(cfg);
 	problems += check_program(cfg);

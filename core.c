@@ -218,6 +218,20 @@ core_decide(struct core *c, const struct peer *p, const struct marks *mk,
 		consult_cache(c, p, d);
 }
 
+void
+core_stress(const struct core *c, struct decision *d, unsigned long waiting)
+{
+	const struct config *cfg = c->cfg;
+
+	if (cfg->stress == 0 || waiting < cfg->stress ||
+	    d->step != STEP_WAIT || d->reason != REASON_DELAY ||
+	    cfg->mode != MODE_WRAP)
+		return;
+	if (cfg->stress_delay_ms < d->delay_ms)
+		d->delay_ms = cfg->stress_delay_ms;
+	d->stressed = 1;
+}
+
 int
 core_own_host(const struct decision *d)
 {
@@ -271,12 +285,12 @@ core_pass(struct core *c, const struct peer *p, struct decision *d,
 
 	duration_format(d->delay_ms, delay, sizeof delay);
 	duration_format(waited_ms, took, sizeof took);
-	log_info("pass ip=%s port=%s delay=%s waited=%s%s%s", p->ip,
+	log_info("pass ip=%s port=%s delay=%s waited=%s%s%s%s", p->ip,
 	    peer_port(p), delay, took,
 	    d->match.found ? " rule=" : d->reason != REASON_DELAY ?
 	    " reason=" : "",
 	    d->match.found ? d->match.rule : d->reason != REASON_DELAY ?
-	    reason_names[d->reason] : "");
+	    reason_names[d->reason] : "", d->stressed ? " stress=1" : "");
 	remember(c, p, d, CACHE_PASS);
 }
 
@@ -290,21 +304,21 @@ core_early(struct core *c, const struct peer *p, struct decision *d,
 	log_escape(first, sizeof first, e->input,
 	    e->len < FIRST_MAX ? e->len : FIRST_MAX);
 	log_info("early ip=%s port=%s after=%s bytes=%zu first=\"%s\" "
-	    "action=%s", p->ip, peer_port(p), when, e->bytes, first,
-	    early_names[c->cfg->early]);
+	    "action=%s%s", p->ip, peer_port(p), when, e->bytes, first,
+	    early_names[c->cfg->early], d->stressed ? " stress=1" : "");
 	remember(c, p, d, CACHE_BAD);
 }
 
 void
-core_hangup(const struct core *c, const struct peer *p, uint64_t after_ms,
-    int reset)
+core_hangup(const struct core *c, const struct peer *p,
+    const struct decision *d, uint64_t after_ms, int reset)
 {
 	char when[32];
 
 	(void)c;
 	duration_format(after_ms, when, sizeof when);
-	log_info("hangup ip=%s port=%s after=%s how=%s", p->ip, peer_port(p),
-	    when, reset ? "reset" : "eof");
+	log_info("hangup ip=%s port=%s after=%s how=%s%s", p->ip, peer_port(p),
+	    when, reset ? "reset" : "eof", d->stressed ? " stress=1" : "");
 }
 
 void

@@ -48,6 +48,7 @@ struct decision {
 	struct wl_match match;		/* the allowlist entry, if any */
 	uint64_t age_ms;		/* STEP_CACHED, STEP_KNOWN_EARLY */
 	int cache_failed;		/* logged once: leave it alone now */
+	int stressed;			/* --stress shortened the wait */
 };
 
 /* How a wait ended, for core_early() and core_hangup(). */
@@ -89,6 +90,16 @@ void core_decide(struct core *c, const struct peer *p, const struct marks *m,
     struct decision *d);
 
 /*
+ * --stress: a client that waits -d (STEP_WAIT, no other reason) while
+ * waiting others are waiting already, as counted by the front end
+ * (the state directory, or the listener's own clients), waits the
+ * stress delay instead if it is shorter, and its verdict line says
+ * stress=1.  Does nothing for the others, or without --stress.
+ */
+void core_stress(const struct core *c, struct decision *d,
+    unsigned long waiting);
+
+/*
  * Is p one of our own hosts, which a decoy must never hold?  Any
  * allowlist match, or no delay from tcprules; -d 0 does not count.
  */
@@ -116,9 +127,9 @@ void core_early(struct core *c, const struct peer *p, struct decision *d,
 
 /* hangup: closed (reset = 0) or reset the connection during the wait. */
 void core_hangup(const struct core *c, const struct peer *p,
-    uint64_t after_ms, int reset);
+    const struct decision *d, uint64_t after_ms, int reset);
 
-/* busy: no slot was free. */
+/* busy: no slot was free (decoys), no place to wait (--slots, delay). */
 void core_busy(const struct core *c, const struct peer *p);
 
 /* busy in the listener: a limit ("max-clients", "per-ip", "max-children",

@@ -59,6 +59,7 @@ struct client {
 	uint64_t start;			/* accepted; or the tar pit's first line */
 	uint64_t next_line;		/* the tar pit's next line */
 	uint64_t bytes;			/* read and thrown away */
+	int waiting;			/* counted in the loop's waiting */
 	struct peer peer;
 	struct decision d;
 };
@@ -73,6 +74,7 @@ struct loop {
 	struct timers timers;
 	struct ipcount *per_ip;
 	unsigned long clients, children;
+	unsigned long waiting;		/* clients in the delay: --stress */
 	struct client *all;		/* every client held */
 	struct client *queue, *queue_end;
 	struct client *dead;		/* dropped this turn */
@@ -112,11 +114,21 @@ unqueue(struct loop *l, struct client *c)
 	}
 }
 
+/* c's wait is over, however it ended. */
+static void
+unwait(struct loop *l, struct client *c)
+{
+	if (c->waiting)
+		l->waiting--;
+	c->waiting = 0;
+}
+
 /* Forget the client: its descriptor, its timer, its place.  It is
  * freed at the end of the turn: events for it may still be pending. */
 static void
 drop(struct loop *l, struct client *c)
 {
+	unwait(l, c);
 	if (c->state == ST_QUEUED)
 		unqueue(l, c);
 	timers_cancel(&l->timers, &c->timer);
@@ -167,6 +179,7 @@ say(const struct client *c, const char *reply)
 static void
 say_and_drain(struct loop *l, struct client *c, const char *reply)
 {
+	unwait(l, c);
 	say(c, reply);
 	shutdown(c->fd, SHUT_WR);
 	if (c->state == ST_QUEUED)
@@ -242,6 +255,7 @@ start_child(struct loop *l, struct client *c)
 static void
 hand_over(struct loop *l, struct client *c)
 {
+	unwait(l, c);
 	if (l->children >= l->cfg->max_children) {
 		c->state = ST_QUEUED;
 		c->next = NULL;
@@ -387,8 +401,8 @@ on_input(struct loop *l, struct client *c)
 		if (k == INPUT_DATA)
 			early(l, c, input, copied, waiting);
 		else if (k == INPUT_EOF || k == INPUT_RESET) {
-			core_hangup(&l->core, &c->peer, mono_ms() - c->start,
-			    k == INPUT_RESET);
+			core_hangup(&l->core, &c->peer, &c->d,
+			    mono_ms() - c->start, k == INPUT_RESET);
 			drop(l, c);
 		} else {
 			log_error("ip=%s port=%s cannot read from the client: "
@@ -467,6 +481,8 @@ begin(struct loop *l, struct client *c)
 			snprintf(line, sizeof line, "220-%s\r\n", cfg->banner);
 			say(c, line);
 		}
+		c->waiting = 1;
+		l->waiting++;
 		timers_set(&l->timers, &c->timer, now + c->d.delay_ms);
 	}
 }
@@ -516,6 +532,7 @@ admit(struct loop *l, int fd, const struct sockaddr *sa)
 	l->clients++;
 	watch(l, c, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
 	core_decide(&l->core, &c->peer, &none, &c->d);
+	core_stress(&l->core, &c->d, l->waiting);
 	begin(l, c);
 }
 

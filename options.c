@@ -11,6 +11,7 @@
 #include "log.h"
 #include "slots.h"
 #include "smtp.h"
+#include "waiters.h"
 
 /* The kind of an option's argument, which says how it is parsed. */
 enum kind {
@@ -27,7 +28,8 @@ enum kind {
 	K_NET,			/* --cache-net V4LEN,V6LEN */
 	K_SIZE,			/* bytes with K, M, G or T; at least min */
 	K_LISTEN,		/* --listen: one more address */
-	K_ID			/* -u, -g: a number, min to max; long */
+	K_ID,			/* -u, -g: a number, min to max; long */
+	K_STRESS		/* --stress N[,DELAY]: N min to max */
 };
 
 /* What an option given needs of the rest of the command line. */
@@ -52,6 +54,7 @@ struct optdef {
 
 #define AT(field) offsetof(struct config, field)
 #define MS_HOUR ((uint64_t)3600 * 1000)
+#define STRESS_DELAY_MS 2000	/* --stress N without a DELAY */
 
 static const struct optdef table[] = {
 	{ "delay", 'd', K_DURATION, "DURATION", 0, SMTP_GREETING_WAIT_MS,
@@ -128,10 +131,17 @@ static const struct optdef table[] = {
 	    AT(decoy.tempfail_max_ms), NULL, "60s", NEEDS_TEMPFAIL,
 	    "the longest session, from the greeting" },
 	{ "slots", 0, K_COUNT, "N", 1, SLOTS_MAX, AT(slots), NULL, NULL,
-	    NEEDS_DECOY | NOT_LISTEN, "at most N connections held at once, "
-	    "across every sendwrap using --slots-dir" },
+	    NOT_LISTEN, "at most N connections held at once, across every "
+	    "sendwrap using --slots-dir (decoys) or --state-dir (the "
+	    "delay: N waiting)" },
 	{ "slots-dir", 0, K_PATH, "DIR", 0, 0, AT(slots_dir), NULL, NULL,
 	    NEEDS_DECOY | NOT_LISTEN, "where the slots' lock files live" },
+	{ "stress", 0, K_STRESS, "N[,DELAY]", 1, WAITERS_MAX, AT(stress),
+	    NULL, NULL, NEEDS_WRAP, "when N connections are waiting already, "
+	    "wait DELAY instead of -d (default 2s)" },
+	{ "state-dir", 0, K_PATH, "DIR", 0, 0, AT(state_dir), NULL, NULL,
+	    NEEDS_WRAP | NOT_LISTEN, "where the count of waiting connections "
+	    "lives, shared by every sendwrap naming DIR (--stress, --slots)" },
 
 	{ "listen", 0, K_LISTEN, "ADDR:PORT", 0, 0, 0, NULL, NULL, 0,
 	    "listener mode: accept on ADDR:PORT (0.0.0.0:25, [::]:25; "
@@ -246,6 +256,11 @@ range_words(const struct optdef *o, char *buf, size_t size)
 	case K_CIDR:
 		snprintf(buf, size, "an IPv4 or IPv6 address or network");
 		break;
+	case K_STRESS:
+		snprintf(buf, size, "N %llu to %llu, DELAY %s",
+		    (unsigned long long)o->min, (unsigned long long)o->max,
+		    SMTP_GREETING_WAIT_TEXT);
+		break;
 	default:
 		buf[0] = '\0';
 	}
@@ -358,6 +373,28 @@ add_listen(struct parse *ps, const struct optdef *o, const char *arg)
 	return 0;
 }
 
+/* --stress N[,DELAY]: N waiting at once, then DELAY for the next. */
+static int
+set_stress(struct parse *ps, const struct optdef *o, const char *arg)
+{
+	const char *comma = strchr(arg, ','), *why = NULL;
+	char n[24];
+	uint64_t v;
+
+	if ((comma ? (size_t)(comma - arg) : strlen(arg)) >= sizeof n)
+		return bad_value(ps, o, arg, NULL);
+	snprintf(n, sizeof n, "%.*s", comma ? (int)(comma - arg) :
+	    (int)strlen(arg), arg);
+	if (parse_count(n, &v) != 0 || v < o->min || v > o->max)
+		return bad_value(ps, o, arg, "N out of range");
+	ps->cfg->stress = (unsigned)v;
+	ps->cfg->stress_delay_ms = STRESS_DELAY_MS;
+	if (comma && (duration_parse_str(comma + 1, &ps->cfg->stress_delay_ms,
+	    &why) != 0 || ps->cfg->stress_delay_ms > SMTP_GREETING_WAIT_MS))
+		return bad_value(ps, o, arg, why ? why : "DELAY out of range");
+	return 0;
+}
+
 /* A user or group id: a number, as tcpserver takes it. */
 static int
 set_id(struct parse *ps, const struct optdef *o, const char *arg, void *field)
@@ -447,6 +484,8 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 		return add_listen(ps, o, arg);
 	case K_ID:
 		return set_id(ps, o, arg, field);
+	case K_STRESS:
+		return set_stress(ps, o, arg);
 	}
 	return -1;
 }
@@ -494,8 +533,32 @@ missing_need(const struct config *cfg, const struct optdef *o)
 		return "needs --listen";
 	if ((o->needs & NOT_LISTEN) && cfg->nlisten > 0)
 		return "is for one process per connection: with --listen, "
-		    "--max-clients is the cap";
+		    "--max-clients is the cap and the loop counts its own";
 	return NULL;
+}
+
+/* --slots, --stress and the directories they count in. */
+static int
+cross_check_counts(struct parse *ps)
+{
+	const struct config *cfg = ps->cfg;
+
+	if (cfg->mode != MODE_WRAP) {
+		if (given(ps, "slots") != given(ps, "slots-dir"))
+			return fail(ps, "--slots and --slots-dir go together");
+		return 0;
+	}
+	if (given(ps, "slots") && cfg->state_dir == NULL)
+		return fail(ps, "--slots in delay mode needs --state-dir");
+	if (cfg->stress && cfg->state_dir == NULL && cfg->nlisten == 0)
+		return fail(ps, "--stress needs --state-dir (or --listen, "
+		    "whose loop counts its own)");
+	if (cfg->state_dir && !cfg->stress && !cfg->slots)
+		return fail(ps, "--state-dir goes with --stress or --slots");
+	if (cfg->stress && cfg->slots && cfg->slots <= cfg->stress)
+		return fail(ps, "--slots (%u) must be above --stress's N (%u)",
+		    cfg->slots, cfg->stress);
+	return 0;
 }
 
 /* What the options given need of each other and of the rest. */
@@ -511,8 +574,8 @@ cross_check(struct parse *ps)
 		if (ps->given[i] && (why = missing_need(cfg, &table[i])) != NULL)
 			return fail(ps, "%s %s", display(&table[i], name,
 			    sizeof name), why);
-	if (given(ps, "slots") != given(ps, "slots-dir"))
-		return fail(ps, "--slots and --slots-dir go together");
+	if (cross_check_counts(ps) != 0)
+		return -1;
 	if (cfg->envuidgid && (given(ps, "uid") || given(ps, "gid")))
 		return fail(ps, "-U takes the ids from $UID and $GID: not with "
 		    "-u or -g");
@@ -674,7 +737,7 @@ limits_words(const struct optdef *o, char *buf, size_t size)
 		    duration_words(o->min, a, sizeof a),
 		    duration_words(o->max, b, sizeof b));
 	else if (o->kind == K_COUNT || o->kind == K_TEXT || o->kind == K_NET ||
-	    o->kind == K_SIZE)
+	    o->kind == K_SIZE || o->kind == K_STRESS)
 		range_words(o, range, sizeof range);
 	if (o->dflt == NULL && range[0] == '\0')
 		buf[0] = '\0';

@@ -56,7 +56,10 @@ struct config {
 	enum log_mode log;		/* -l */
 	struct decoy_config decoy;	/* --tarpit..., --tempfail... */
 	unsigned slots;			/* --slots; 0: no cap */
-	const char *slots_dir;
+	const char *slots_dir;		/* --slots-dir (decoy modes) */
+	unsigned stress;		/* --stress N; 0: off */
+	uint64_t stress_delay_ms;	/* --stress N,DELAY */
+	const char *state_dir;		/* --state-dir: counts the waiting */
 	struct cache_config cache;
 	const char *listen[LISTEN_MAX];	/* --listen: the listener mode */
 	size_t nlisten;

@@ -25,6 +25,11 @@
 #include "peer.h"
 #include "slots.h"
 #include "smtp.h"
+#include "waiters.h"
+
+/* This connection's place among the waiting (--stress, --slots): given
+ * back when the wait ends, before anything else is done. */
+static struct waiters place = { -1, NULL, 0 };
 
 /* ------------------------------------------------------- leaving */
 
@@ -136,7 +141,7 @@ handle_input(struct core *core, const struct peer *p, struct decision *d,
 		act_on_early(core);
 	}
 	if (k == INPUT_EOF || k == INPUT_RESET) {
-		core_hangup(core, p, after, k == INPUT_RESET);
+		core_hangup(core, p, d, after, k == INPUT_RESET);
 		exit(0);
 	}
 	log_error("ip=%s port=%s cannot read from the client: %s", p->ip,
@@ -150,9 +155,12 @@ static uint64_t
 wait_out_delay(struct core *core, const struct peer *p, struct decision *d)
 {
 	uint64_t start = mono_ms();
+	enum wait_result r;
 
 	send_banner(core->cfg);
-	switch (wait_readable(0, start + d->delay_ms)) {
+	r = wait_readable(0, start + d->delay_ms);
+	waiters_leave(&place);
+	switch (r) {
 	case WAIT_TIMEOUT:
 		break;
 	case WAIT_ERROR:
@@ -164,6 +172,37 @@ wait_out_delay(struct core *core, const struct peer *p, struct decision *d)
 		handle_input(core, p, d, mono_ms() - start);
 	}
 	return mono_ms() - start;
+}
+
+/*
+ * Count this client among the waiting (--stress, --slots in delay mode):
+ * take a place in the state directory, then let core decide whether the
+ * others make its wait short.  No place left under --slots: busy.  A
+ * state directory that cannot be used costs no mail: logged, and the
+ * client waits as without it.
+ */
+static void
+join_waiters(struct core *core, const struct peer *p, struct decision *d)
+{
+	const struct config *cfg = core->cfg;
+	unsigned others, places = cfg->slots ? cfg->slots : cfg->stress;
+	char why[320];
+	int r;
+
+	if (cfg->state_dir == NULL || d->reason != REASON_DELAY)
+		return;
+	r = waiters_join(&place, cfg->state_dir, places,
+	    cfg->stress ? cfg->stress : places, &others, why, sizeof why);
+	if (r == WAITERS_ERROR) {
+		log_error("ip=%s port=%s cannot count the waiting: %s", p->ip,
+		    peer_port(p), why);
+		return;
+	}
+	if (r == WAITERS_FULL && cfg->slots) {
+		core_busy(core, p);
+		reply_and_leave(REPLY_WAIT_BUSY, 0);
+	}
+	core_stress(core, d, others);
 }
 
 /* ------------------------------------------------------- decoys */
@@ -262,6 +301,7 @@ main(int argc, char **argv)
 	case STEP_WAIT:
 		break;
 	}
+	join_waiters(&core, &p, &d);
 	waited = wait_out_delay(&core, &p, &d);
 	core_pass(&core, &p, &d, waited);
 	run_program(&core, cfg.program);

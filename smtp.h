@@ -28,6 +28,8 @@
 #define REPLY_TEMPFAIL "421 4.5.1 SMTP protocol violation: input before " \
     "greeting, try again later\r\n"
 #define REPLY_BUSY "421 4.7.0 Too busy, try again later\r\n"
+/* --slots in delay mode: no place left to wait in. */
+#define REPLY_WAIT_BUSY "421 4.3.2 busy, try again later\r\n"
 #define REPLY_TOO_MANY "421 4.3.2 Too many connections, try again later\r\n"
 #define REPLY_SHUTDOWN "421 4.3.2 Service shutting down, try again later\r\n"
 #define REPLY_OWN_HOST \
