@@ -50,7 +50,8 @@ LINK = $(CC) $(CFLAGS) $(SAN) $(HARDEN_LDFLAGS) $(LDFLAGS)
 export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
-	check-valgrind check-sanitize fuzz demo bench bench-cache install clean
+	check-valgrind check-sanitize fuzz demo bench bench-cache bench-stress \
+	install clean
 
 all: sendwrap
 
@@ -128,6 +129,10 @@ bench:
 # The pass cache's cost with 1 000 000 entries (BENCHMARKS.md).
 bench-cache:
 	bench/cache-bench
+
+# What counting the waiting (--stress) costs at 500 waiting (BENCHMARKS.md).
+bench-stress:
+	bench/stress.sh
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -29,7 +29,7 @@
 
 /* This connection's place among the waiting (--stress, --slots): given
  * back when the wait ends, before anything else is done. */
-static struct waiters place = { -1, NULL, 0 };
+static struct waiters place = { -1, -1, 0 };
 
 /* ------------------------------------------------------- leaving */
 

@@ -1,5 +1,4 @@
 /* waiters.c - the count of waiting connections; see waiters.h. */
-#define _GNU_SOURCE		/* F_OFD_SETLK */
 #include "waiters.h"
 
 #include <errno.h>
@@ -9,22 +8,15 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
 
-#define MAGIC 0x31575753u	/* "SWW1" in the file's first bytes */
-#define WORDS ((WAITERS_MAX + 63) / 64)
-
-/* DIR/waiting as mapped; the locks are on bytes 0 to places - 1. */
-struct waiters_map {
-	uint32_t magic;
-	uint32_t unused;
-	uint64_t checked_ms;		/* mono_ms() of the last check */
-	uint64_t bits[WORDS];		/* place K taken: bit K % 64 of K / 64 */
-};
+#define CHECKED 0		/* the time of the last check */
+#define MARKS 8			/* the mark of place K: byte MARKS + K */
+#define CHUNK 4096		/* marks read at once */
 
 /* ------------------------------------------------------ the state file */
 
@@ -40,31 +32,47 @@ fail(char *why, size_t size, int err, const char *fmt, ...)
 	return -1;
 }
 
+/* dir/name into path (no printf: its first use in a process costs more
+ * than the rest of a join).  0, or -1 if it does not fit. */
+static int
+join_path(char *path, size_t size, const char *dir, const char *name)
+{
+	size_t d = strlen(dir), n = strlen(name);
+
+	if (d + 1 + n + 1 > size)
+		return -1;
+	memcpy(path, dir, d);
+	path[d] = '/';
+	memcpy(path + d + 1, name, n + 1);
+	return 0;
+}
+
 /*
  * The one place that checks the state directory and opens a file in it.
  * (safefile.h, when it lands, says the same: safe_dir() and a read-write
  * open of a checked file take the place of this body.)
  */
 int
-waiters_open_state(const char *dir, const char *name, int create, char *why,
-    size_t size)
+waiters_open_state(const char *dir, const char *name, int create,
+    int dir_ok, char *why, size_t size)
 {
 	uid_t me = geteuid();
 	char path[PATH_MAX];
 	struct stat st;
 	int fd, err;
 
-	if (stat(dir, &st) != 0)
+	if (dir_ok)
+		;
+	else if (stat(dir, &st) != 0)
 		return fail(why, size, errno, "%s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
+	else if (!S_ISDIR(st.st_mode))
 		return fail(why, size, ENOTDIR, "%s: not a directory", dir);
-	if ((st.st_uid != me && st.st_uid != 0) ||
+	else if ((st.st_uid != me && st.st_uid != 0) ||
 	    (st.st_mode & (S_IWGRP | S_IWOTH)))
 		return fail(why, size, EACCES, "%s: must be owned by root or "
 		    "uid %lu and not writable by group or others", dir,
 		    (unsigned long)me);
-	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >=
-	    sizeof path)
+	if (join_path(path, sizeof path, dir, name) != 0)
 		return fail(why, size, ENAMETOOLONG, "%s: name too long", dir);
 	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
 	    O_NONBLOCK);
@@ -93,215 +101,228 @@ waiters_open_state(const char *dir, const char *name, int create, char *why,
 int
 waiters_check(const char *dir, char *why, size_t size)
 {
-	int fd = waiters_open_state(dir, WAITERS_FILE, 0, why, size);
+	int fd = waiters_open_state(dir, WAITERS_FILE, 0, 0, why, size);
 
 	if (fd >= 0)
 		close(fd);
 	return fd >= 0 || errno == ENOENT ? 0 : -1;
 }
 
-/* Open and map the state file: 0, or -1 with why. */
-static int
-attach(struct waiters *w, const char *dir, char *why, size_t size)
-{
-	uint32_t none = 0;
-	struct stat st;
-	void *m;
-
-	if ((w->fd = waiters_open_state(dir, WAITERS_FILE, 1, why,
-	    size)) < 0)
-		return -1;
-	if (fstat(w->fd, &st) != 0 || (st.st_size < (off_t)sizeof *w->map &&
-	    ftruncate(w->fd, sizeof *w->map) != 0))
-		return fail(why, size, errno, "%s/%s: %s", dir, WAITERS_FILE,
-		    strerror(errno));
-	m = mmap(NULL, sizeof *w->map, PROT_READ | PROT_WRITE, MAP_SHARED,
-	    w->fd, 0);
-	if (m == MAP_FAILED)
-		return fail(why, size, errno, "%s/%s: %s", dir, WAITERS_FILE,
-		    strerror(errno));
-	w->map = m;
-	if (!__atomic_compare_exchange_n(&w->map->magic, &none, MAGIC, 0,
-	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) && none != MAGIC)
-		return fail(why, size, EINVAL, "%s/%s: not sendwrap's count "
-		    "of waiting connections", dir, WAITERS_FILE);
-	return 0;
-}
-
-static void
-detach(struct waiters *w)
-{
-	int err = errno;
-
-	if (w->map)
-		munmap(w->map, sizeof *w->map);
-	if (w->fd >= 0)
-		close(w->fd);
-	w->map = NULL;
-	w->fd = -1;
-	errno = err;
-}
-
 /* ------------------------------------------------------------ places */
 
-/* Lock (F_WRLCK) or unlock (F_UNLCK) byte k: 0, or -1 (EAGAIN: held). */
+/* Lock fd (flock, not waiting): 0, or -1 (EWOULDBLOCK: held). */
 static int
-lock_byte(int fd, unsigned k, short type)
+try_lock(int fd)
 {
-	struct flock fl;
 	int r;
 
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = type;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = (off_t)k;
-	fl.l_len = 1;
 	do
-		r = fcntl(fd, F_OFD_SETLK, &fl);
+		r = flock(fd, LOCK_EX | LOCK_NB);
 	while (r != 0 && errno == EINTR);
-	if (r != 0 && errno == EACCES)
-		errno = EAGAIN;
 	return r;
 }
 
-/* The bits of word i that stand for one of places. */
-static uint64_t
-valid(unsigned i, unsigned places)
+/* Lock place k of dir: its descriptor, or -1 (EWOULDBLOCK: held). */
+static int
+lock_place(const char *dir, unsigned k)
 {
-	unsigned past = places - i * 64;
+	char name[32] = "place.", digits[12], why[8];
+	size_t n = 0;
+	int fd, err;
 
-	return past >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << past) - 1;
+	do
+		digits[n++] = (char)('0' + k % 10);
+	while ((k /= 10) != 0);
+	for (k = 6; n > 0; )
+		name[k++] = digits[--n];
+	name[k] = '\0';
+	if ((fd = waiters_open_state(dir, name, 1, 1, why, sizeof why)) < 0)
+		return -1;
+	if (try_lock(fd) == 0)
+		return fd;
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
 }
 
-/* Take a place whose bit is clear: 0, 1 if none could be had, -1. */
+/* Mark place k taken (1) or free (0), holding its lock: 0 or -1. */
 static int
-take(struct waiters *w, unsigned places)
+mark(int fd, unsigned k, char taken)
 {
-	unsigned words = (places + 63) / 64, i;
-	unsigned start = (unsigned)getpid() % words;
+	ssize_t r;
 
-	for (i = 0; i < words; i++) {
-		unsigned n = (start + i) % words;
-		uint64_t *word = &w->map->bits[n];
-		uint64_t clear = ~__atomic_load_n(word, __ATOMIC_ACQUIRE) &
-		    valid(n, places);
+	do
+		r = pwrite(fd, &taken, 1, MARKS + (off_t)k);
+	while (r < 0 && errno == EINTR);
+	return r == 1 ? 0 : -1;
+}
 
-		for (; clear; clear &= clear - 1) {
-			unsigned bit = (unsigned)__builtin_ctzll(clear);
+/* The marks of places from to from + n - 1 (past the end of the file:
+ * free).  0 or -1. */
+static int
+read_marks(int fd, unsigned from, unsigned n, unsigned char *buf)
+{
+	ssize_t r;
 
-			if (lock_byte(w->fd, n * 64 + bit, F_WRLCK) == 0) {
-				__atomic_fetch_or(word, (uint64_t)1 << bit,
-				    __ATOMIC_SEQ_CST);
-				w->place = n * 64 + bit;
-				return 0;
-			}
-			if (errno != EAGAIN)
-				return -1;
-		}
+	do
+		r = pread(fd, buf, n, MARKS + (off_t)from);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -1;
+	memset(buf + r, 0, n - (size_t)r);
+	return 0;
+}
+
+/* Take place k, marked free: 1 if it is ours now, 0 if another has it,
+ * -1 on an error. */
+static int
+take(struct waiters *w, const char *dir, unsigned k)
+{
+	int fd = lock_place(dir, k);
+
+	if (fd < 0)
+		return errno == EWOULDBLOCK ? 0 : -1;
+	if (mark(w->fd, k, 1) != 0) {
+		close(fd);
+		return -1;
 	}
+	w->lock = fd;
+	w->place = k;
 	return 1;
 }
 
-/* The places whose bit is set. */
-static unsigned
-count(const struct waiters_map *m, unsigned places)
-{
-	unsigned words = (places + 63) / 64, i, n = 0;
-
-	for (i = 0; i < words; i++)
-		n += (unsigned)__builtin_popcountll(__atomic_load_n(&m->bits[i],
-		    __ATOMIC_ACQUIRE) & valid(i, places));
-	return n;
-}
-
-/* Is a check for stale bits due?  Claimed by the first who asks. */
+/*
+ * Count the places marked taken, and take a free one if w holds none
+ * (try).  The marks counted are the others'.  0, or -1.
+ */
 static int
-check_due(struct waiters_map *m)
+scan(struct waiters *w, const char *dir, unsigned places, int try,
+    unsigned *marked)
 {
-	uint64_t now = mono_ms(), last = __atomic_load_n(&m->checked_ms,
-	    __ATOMIC_ACQUIRE);
+	unsigned char buf[CHUNK];
+	unsigned from, i, n;
+	int got;
 
-	/* A time from before a reboot is later than now: due. */
-	if (last != 0 && now >= last && now - last < WAITERS_CHECK_MS)
-		return 0;
-	return __atomic_compare_exchange_n(&m->checked_ms, &last, now ? now : 1,
-	    0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-}
-
-/* Clear every set bit whose lock nobody holds (held = w's own place, or
- * none).  0, or -1. */
-static int
-clear_stale(struct waiters *w, unsigned places, int held)
-{
-	unsigned words = (places + 63) / 64, i;
-
-	for (i = 0; i < words; i++) {
-		uint64_t *word = &w->map->bits[i];
-		uint64_t set = __atomic_load_n(word, __ATOMIC_ACQUIRE) &
-		    valid(i, places);
-
-		for (; set; set &= set - 1) {
-			unsigned bit = (unsigned)__builtin_ctzll(set);
-			unsigned k = i * 64 + bit;
-
-			if (held && k == w->place)
-				continue;
-			if (lock_byte(w->fd, k, F_WRLCK) != 0) {
-				if (errno != EAGAIN)
+	*marked = 0;
+	for (from = 0; from < places; from += n) {
+		n = places - from < CHUNK ? places - from : CHUNK;
+		if (read_marks(w->fd, from, n, buf) != 0)
+			return -1;
+		for (i = 0; i < n; i++) {
+			if (buf[i])
+				*marked += from + i != w->place;
+			else if (try && (got = take(w, dir, from + i)) != 0) {
+				if (got < 0)
 					return -1;
-				continue;
+				try = 0;
 			}
-			/* Ours for the moment: nobody can take it meanwhile. */
-			__atomic_fetch_and(word, ~((uint64_t)1 << bit),
-			    __ATOMIC_SEQ_CST);
-			lock_byte(w->fd, k, F_UNLCK);
 		}
 	}
 	return 0;
+}
+
+/* Is the last check more than WAITERS_CHECK_MS ago (or from before a
+ * reboot, or never made)? */
+static int
+check_due(int fd, uint64_t now)
+{
+	uint64_t last = 0;
+
+	if (pread(fd, &last, sizeof last, CHECKED) != (ssize_t)sizeof last)
+		return 1;
+	return last == 0 || now < last || now - last >= WAITERS_CHECK_MS;
+}
+
+/* Clear the mark of place k if nobody holds its lock: 0, or -1. */
+static int
+clear_if_stale(struct waiters *w, const char *dir, unsigned k)
+{
+	int fd = lock_place(dir, k), r;
+
+	if (fd < 0)
+		return errno == EWOULDBLOCK ? 0 : -1;
+	/* Ours for the moment: nobody can take it meanwhile. */
+	r = mark(w->fd, k, 0);
+	close(fd);
+	return r;
+}
+
+/*
+ * Clear every mark whose lock nobody holds, if a check is due and nobody
+ * else is making one (the flock of DIR/waiting).  0, or -1.
+ */
+static int
+clear_stale(struct waiters *w, const char *dir, unsigned places)
+{
+	unsigned char buf[CHUNK];
+	uint64_t now = mono_ms();
+	unsigned from, i, n;
+	int r = 0;
+
+	if (!check_due(w->fd, now))
+		return 0;
+	if (try_lock(w->fd) != 0)
+		return errno == EWOULDBLOCK ? 0 : -1;
+	if (!check_due(w->fd, now))
+		goto done;
+	for (from = 0; r == 0 && from < places; from += n) {
+		n = places - from < CHUNK ? places - from : CHUNK;
+		r = read_marks(w->fd, from, n, buf);
+		for (i = 0; r == 0 && i < n; i++)
+			if (buf[i] && from + i != w->place)
+				r = clear_if_stale(w, dir, from + i);
+	}
+	if (r == 0 && pwrite(w->fd, &now, sizeof now, CHECKED) !=
+	    (ssize_t)sizeof now)
+		r = -1;
+done:
+	flock(w->fd, LOCK_UN);
+	return r;
 }
 
 int
 waiters_join(struct waiters *w, const char *dir, unsigned places,
     unsigned threshold, unsigned *others, char *why, size_t size)
 {
-	int got;
+	unsigned marked = 0;
+	int r;
 
-	w->fd = -1;
-	w->map = NULL;
+	w->lock = -1;
+	w->place = places;	/* none */
 	if (places == 0 || places > WAITERS_MAX)
 		return fail(why, size, EINVAL, "%u places", places);
-	if (attach(w, dir, why, size) != 0) {
-		detach(w);
+	if ((w->fd = waiters_open_state(dir, WAITERS_FILE, 1, 0, why,
+	    size)) < 0)
 		return WAITERS_ERROR;
-	}
-	got = take(w, places);
-	*others = count(w->map, places) - (got == 0);
-	if (got >= 0 && (got == 1 || *others >= threshold) &&
-	    check_due(w->map)) {
-		if (clear_stale(w, places, got == 0) != 0)
-			got = -1;
-		else if (got == 1)
-			got = take(w, places);
-		*others = count(w->map, places) - (got == 0);
-	}
-	if (got == 0)
+	r = scan(w, dir, places, 1, &marked);
+	if (r == 0 && (w->lock < 0 || marked >= threshold) &&
+	    (r = clear_stale(w, dir, places)) == 0)
+		r = scan(w, dir, places, w->lock < 0, &marked);
+	*others = marked;
+	if (r == 0 && w->lock >= 0)
 		return WAITERS_IN;
-	if (got < 0)
-		fail(why, size, errno, "%s/%s: %s", dir, WAITERS_FILE,
-		    strerror(errno));
+	if (r != 0)
+		fail(why, size, errno, "%s: %s", dir, strerror(errno));
+	waiters_leave(w);
 	*others = places;
-	detach(w);
-	return got < 0 ? WAITERS_ERROR : WAITERS_FULL;
+	return r != 0 ? WAITERS_ERROR : WAITERS_FULL;
 }
 
 void
 waiters_leave(struct waiters *w)
 {
+	int err = errno;
+
 	if (w->fd < 0)
 		return;
-	/* The bit first: a taker who sees it clear finds the lock held and
-	 * moves on, where the other order could wipe a new holder's bit. */
-	__atomic_fetch_and(&w->map->bits[w->place / 64],
-	    ~((uint64_t)1 << (w->place % 64)), __ATOMIC_SEQ_CST);
-	detach(w);	/* closing drops the lock */
+	/* The mark first, under the lock: a taker who sees it clear finds
+	 * the lock still held and moves on. */
+	if (w->lock >= 0) {
+		mark(w->fd, w->place, 0);
+		close(w->lock);
+	}
+	close(w->fd);
+	w->fd = w->lock = -1;
+	errno = err;
 }

@@ -3,26 +3,30 @@
  * across every sendwrap process that names the same --state-dir: the
  * count behind --stress, and behind --slots in delay mode.
  *
- * A waiting connection holds a place: a lock (an open file description
- * lock, F_OFD_SETLK) on byte K of DIR/waiting, K below the number of
- * places.  The kernel drops the lock when the descriptor is closed, at
- * the latest when the process ends however it ends (exit, crash,
- * SIGKILL), so the locks are the truth and a dead holder cannot keep
- * its place.
+ * A waiting connection holds a place: a lock (flock) on DIR/place.K, K
+ * below the number of places, as a decoy's slot is held (slots.h).  The
+ * kernel drops the lock when the descriptor is closed, at the latest
+ * when the process ends however it ends (exit, crash, SIGKILL), so the
+ * locks are the truth and a dead holder cannot keep its place.
  *
- * Trying each lock in turn would cost a system call per place (and the
- * kernel walks every lock of the file for each): far too much at 500
- * waiting.  So the file also holds a bitmap of the places taken, shared
- * through mmap: a taker looks for a clear bit, locks that byte and sets
- * the bit; a leaver clears its bit, then unlocks.  The count is the
- * number of bits set, a few dozen instructions for a thousand places.
- * A process killed while waiting leaves its bit set over a free lock;
- * such a stale bit is found, and cleared under its lock so that no taker
- * can race the repair, whenever the count would turn a client away or
+ * Trying each lock in turn would cost two system calls per place: far
+ * too much at 500 waiting.  So DIR/waiting marks the places taken, one
+ * byte each, written only by whoever holds that place's lock: a taker
+ * reads the marks (one pread), locks a place marked free and marks it; a
+ * leaver clears its mark, then lets go.  The count is the number of
+ * marks, and a connection costs the same at 5 or 5000 waiting.  A
+ * process killed while waiting leaves its mark over a free lock; such a
+ * stale mark is found, and cleared under its lock so that no taker can
+ * race the repair, whenever the count would turn a client away or
  * shorten its wait, unless that was checked in the last
  * WAITERS_CHECK_MS: a killed holder's place is counted free again within
- * that time, and a flood costs one check of every lock per period, not
+ * that time, and a flood costs one look at every lock per period, not
  * per connection.
+ *
+ * DIR/waiting: bytes 0 to 7 the time of the last check (CLOCK_MONOTONIC
+ * ms, written by whoever holds the flock of DIR/waiting itself, the
+ * checker), byte 8 + K the mark of place K.  The files are never
+ * removed.
  *
  * The directory and the file are checked before use as the cache's are:
  * the directory owned by root or the effective user and not writable by
@@ -30,9 +34,9 @@
  * with O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC and mode 0600, never
  * followed (waiters_open_state(), the one place that does it).
  *
- * Contract: no logging, no allocation (one mmap), no signals.  The
- * descriptor is O_CLOEXEC; release the place before an exec all the
- * same, or its bit stays set until the next check.
+ * Contract: no logging, no allocation, no signals.  The descriptor is
+ * O_CLOEXEC; give the place back before an exec all the same, or its
+ * mark stays until the next check.
  */
 #ifndef SENDWRAP_WAITERS_H
 #define SENDWRAP_WAITERS_H
@@ -40,7 +44,7 @@
 #include <stddef.h>
 
 #define WAITERS_MAX 100000	/* places: more than any host can hold */
-#define WAITERS_CHECK_MS 1000	/* stale bits are looked for this often */
+#define WAITERS_CHECK_MS 1000	/* stale marks are looked for this often */
 #define WAITERS_FILE "waiting"	/* in the state directory */
 
 /* Outcomes of waiters_join(). */
@@ -48,19 +52,17 @@
 #define WAITERS_FULL 1		/* every place is held */
 #define WAITERS_ERROR (-1)	/* the state directory cannot be used */
 
-struct waiters_map;
-
 /* One connection's place. */
 struct waiters {
-	int fd;				/* -1: none held */
-	struct waiters_map *map;
-	unsigned place;
+	int fd;				/* DIR/waiting; -1: no place held */
+	int lock;			/* DIR/place.K, locked */
+	unsigned place;			/* K */
 };
 
 /*
  * Take one of places (1 to WAITERS_MAX) in dir for this connection.
  * WAITERS_IN with *others the places held by others (exact but for
- * holders killed in the last WAITERS_CHECK_MS), checked for stale bits
+ * holders killed in the last WAITERS_CHECK_MS), checked for stale marks
  * first if it reaches threshold; WAITERS_FULL (nothing held); or
  * WAITERS_ERROR with errno and one line in why.
  */
@@ -78,9 +80,10 @@ int waiters_check(const char *dir, char *why, size_t size);
 
 /*
  * The state file dir/name, opened read and write, made if missing
- * (create); the checks above.  A descriptor, or -1 with errno and why.
+ * (create); the checks above, the directory's too unless dir_ok.  A
+ * descriptor, or -1 with errno and why.
  */
 int waiters_open_state(const char *dir, const char *name, int create,
-    char *why, size_t size);
+    int dir_ok, char *why, size_t size);
 
 #endif

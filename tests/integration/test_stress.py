@@ -3,15 +3,11 @@ shared by every sendwrap process that names the same --state-dir (and,
 with --listen, the loop's own count).
 
 Real processes on real loopback connections (sw_harness).  Who holds a
-place is read from the kernel, not from sendwrap: a place is an open file
-description lock on byte K of STATE_DIR/waiting, and the test asks the
-kernel (F_OFD_GETLK) which bytes are locked.  Every wait is bounded and
-every timing bound generous.
+place is read from the kernel, not from sendwrap: a place is a flock on
+STATE_DIR/place.K, and the test looks for those locks in /proc/locks.
+Every wait is bounded and every timing bound generous.
 """
-import fcntl
 import os
-import socket
-import struct
 import time
 
 import pytest
@@ -19,7 +15,6 @@ import pytest
 from sw_harness import MTA, SECONDS, SLACK, T
 from test_listener import Listener
 
-F_OFD_GETLK = 36                # <fcntl.h>, Linux
 CHECK_S = 1.0                   # WAITERS_CHECK_MS
 BUSY = b"421 4.3.2 busy, try again later\r\n"
 SOON = 3.0 + SLACK
@@ -27,20 +22,23 @@ SOON = 3.0 + SLACK
 
 def held_places(state_dir, n):
     """How many of the first n places some process holds (kernel locks)."""
-    path = os.path.join(state_dir, "waiting")
-    if not os.path.exists(path):
-        return 0
-    fd = os.open(path, os.O_RDWR)
-    try:
-        held = 0
-        for k in range(n):
-            fl = struct.pack("@hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, k, 1, 0)
-            got = fcntl.fcntl(fd, F_OFD_GETLK, fl)
-            if struct.unpack("@hhqqi4x", got)[0] != fcntl.F_UNLCK:
-                held += 1
-        return held
-    finally:
-        os.close(fd)
+    files = {}
+    for k in range(n):
+        try:
+            st = os.stat(os.path.join(state_dir, "place.%d" % k))
+        except FileNotFoundError:
+            continue
+        files["%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev),
+                                st.st_ino)] = k
+    held = set()
+    with open("/proc/locks") as f:
+        for line in f:
+            # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; a waiter
+            # for a lock has "->" before its kind
+            parts = line.split()
+            if parts[1] == "FLOCK" and parts[5] in files:
+                held.add(files[parts[5]])
+    return len(held)
 
 
 def wait_held(state_dir, n, want, timeout=T):
@@ -179,9 +177,10 @@ def test_unusable_state_dir_costs_no_mail(sw, state, tmp_path, problem):
 def test_state_file_is_made_0600(sw, state):
     c = sw(["-d", "0.2", "--stress", "5", "--state-dir", state] + MTA)
     c.converse()
-    st = os.lstat(os.path.join(state, "waiting"))
-    assert st.st_mode & 0o7777 == 0o600
-    assert st.st_uid == os.geteuid()
+    for name in ("waiting", "place.0"):
+        st = os.lstat(os.path.join(state, name))
+        assert st.st_mode & 0o7777 == 0o600
+        assert st.st_uid == os.geteuid()
 
 
 @pytest.fixture
