@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "duration.h"
+#include "reportfmt.h"
 #include "waiters.h"
 
 #define CACHE_MAINT_LOCK_MS 10000	/* an operator can wait for writers */
@@ -373,6 +374,8 @@ admin_run(const struct config *cfg)
 		return compile_allowlist(cfg);
 	case COMMAND_CONNECTION:
 		return EXIT_PERM;
+	case COMMAND_REPORT:
+		return report_run(cfg);
 	default:
 		return cache_maintenance(cfg);
 	}

@@ -1,8 +1,8 @@
 /*
  * admin.h - the commands an administrator runs by hand: -n (check a
  * configuration), --compile, the pass cache's maintenance (--cache-list,
- * --cache-count, --cache-delete, --cache-purge), --help, --version and
- * --list-options.
+ * --cache-count, --cache-delete, --cache-purge), --report (reportfmt.h),
+ * --help, --version and --list-options.
  *
  * Contract: output on stdout, problems on stderr as "FILE:LINE: ..." or
  * "sendwrap: ...", nothing to a client and nothing to the log.  Each

@@ -14,6 +14,9 @@ const char *const mode_names[MODE_COUNT + 1] = { "wrap", "tarpit",
 	"tempfail", NULL };
 const char *const log_mode_names[LOGTO_COUNT + 1] = { "auto", "stderr",
 	"syslog", "none", NULL };
+const char *const report_by_names[BY_COUNT + 1] = { "day", "week", NULL };
+const char *const report_format_names[FORMAT_COUNT + 1] = { "text", "csv",
+	"prometheus", NULL };
 
 const char *
 tarpit_end_name(enum tarpit_end end)

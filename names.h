@@ -47,6 +47,13 @@ enum mode { MODE_WRAP, MODE_TARPIT, MODE_TEMPFAIL, MODE_COUNT };
 enum log_mode { LOGTO_AUTO, LOGTO_STDERR, LOGTO_SYSLOG, LOGTO_NONE,
 	LOGTO_COUNT };
 
+/* --by: what a report's rows are. */
+enum report_by { BY_DAY, BY_WEEK, BY_COUNT };
+
+/* --report-format. */
+enum report_format { FORMAT_TEXT, FORMAT_CSV, FORMAT_PROMETHEUS,
+	FORMAT_COUNT };
+
 /* How a tar-pit hold ended (end= in tarpit lines). */
 enum tarpit_end { TARPIT_CLOSED, TARPIT_MAX, TARPIT_RESET, TARPIT_ERROR };
 
@@ -60,6 +67,8 @@ extern const char *const reason_names[REASON_COUNT + 1];
 extern const char *const early_names[EARLY_COUNT + 1];
 extern const char *const mode_names[MODE_COUNT + 1];
 extern const char *const log_mode_names[LOGTO_COUNT + 1];
+extern const char *const report_by_names[BY_COUNT + 1];
+extern const char *const report_format_names[FORMAT_COUNT + 1];
 
 /* "client-closed", "max-reached", "reset", "error". */
 const char *tarpit_end_name(enum tarpit_end end);

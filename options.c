@@ -36,7 +36,7 @@ enum kind {
 enum needs {
 	NEEDS_TARPIT = 1, NEEDS_TEMPFAIL = 2, NEEDS_DECOY = 4,
 	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32,
-	NEEDS_LISTEN = 64, NOT_LISTEN = 128
+	NEEDS_LISTEN = 64, NOT_LISTEN = 128, NEEDS_REPORT = 256
 };
 
 struct optdef {
@@ -114,6 +114,19 @@ static const struct optdef table[] = {
 	{ "cache-purge", 0, K_COMMAND, "FILE", COMMAND_CACHE_PURGE, 1, 0,
 	    NULL, NULL, 0, "remove every expired entry of the cache FILE" },
 
+	{ "report", 0, K_COMMAND, NULL, COMMAND_REPORT, 0, 0, NULL, NULL, 0,
+	    "what sendwrap did, from its log lines in the FILEs after the "
+	    "options (gzip'd or not; none or -: standard input)" },
+	{ "by", 0, K_CHOICE, "PERIOD", 0, 0, AT(report_by), report_by_names,
+	    "day", NEEDS_REPORT, "a report's rows: day or week" },
+	{ "report-format", 0, K_CHOICE, "FORMAT", 0, 0, AT(report_format),
+	    report_format_names, "text", NEEDS_REPORT,
+	    "text, csv, or prometheus (for node_exporter's textfile "
+	    "collector)" },
+	{ "top", 0, K_COUNT, "N", 0, 1000, AT(report_top), NULL, "10",
+	    NEEDS_REPORT, "the N networks (keyed as --cache-net) that talked "
+	    "early most" },
+
 	{ "tarpit", 0, K_MODE, NULL, MODE_TARPIT, 0, 0, NULL, NULL, 0,
 	    "decoy MX: hold the client with 220- lines, run no program" },
 	{ "tarpit-interval", 0, K_DURATION, "DURATION", 100, MS_HOUR,
@@ -173,7 +186,10 @@ static const char synopsis[] =
     "       sendwrap -n [options] [program [arg ...]]\n"
     "       sendwrap --compile allowlist.txt allowlist.cdb\n"
     "       sendwrap --cache-list|--cache-count|--cache-purge file\n"
-    "       sendwrap --cache-delete file address|net/len\n";
+    "       sendwrap --cache-delete file address|net/len\n"
+    "       sendwrap --report [--by day|week] [--report-format text|csv|"
+    "prometheus]\n"
+    "                [file ...]\n";
 
 /* ------------------------------------------------------------ words */
 
@@ -534,6 +550,8 @@ missing_need(const struct config *cfg, const struct optdef *o)
 	if ((o->needs & NOT_LISTEN) && cfg->nlisten > 0)
 		return "is for one process per connection: with --listen, "
 		    "--max-clients is the cap and the loop counts its own";
+	if ((o->needs & NEEDS_REPORT) && cfg->command != COMMAND_REPORT)
+		return "needs --report";
 	return NULL;
 }
 

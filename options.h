@@ -31,7 +31,8 @@ enum command {
 	COMMAND_HELP, COMMAND_VERSION, COMMAND_LIST_OPTIONS,
 	COMMAND_COMPILE,	/* --compile TEXT CDB */
 	COMMAND_CACHE_LIST, COMMAND_CACHE_COUNT, COMMAND_CACHE_DELETE,
-	COMMAND_CACHE_PURGE
+	COMMAND_CACHE_PURGE,
+	COMMAND_REPORT		/* --report [FILE ...]: the files in program */
 };
 
 /* The pass cache's settings (-c and the options that tune it). */
@@ -68,7 +69,11 @@ struct config {
 	unsigned per_ip;		/* --per-ip */
 	long uid, gid;			/* -u, -g, -U; -1: keep */
 	int envuidgid;			/* -U */
-	char **program;			/* NULL-terminated, or NULL */
+	enum report_by report_by;	/* --by */
+	enum report_format report_format;	/* --report-format */
+	unsigned report_top;		/* --top */
+	char **program;			/* NULL-terminated, or NULL; the
+					 * files of --report */
 };
 
 /*

@@ -1,0 +1,551 @@
+/* report.c - sendwrap's log lines read back; see report.h. */
+#include "report.h"
+
+#include <string.h>
+
+#define TAI64_EPOCH 4611686018427387914ULL	/* 2^62 + 10: 1970, UTC */
+#define SECS_MAX 1000000000LL			/* in a duration field */
+
+/* A place in the line being read. */
+struct cur {
+	const char *p, *end;
+};
+
+/* The fields of a verdict line that a report counts. */
+struct fields {
+	const char *ip, *action, *reason;
+	size_t ip_len, action_len, reason_len;
+	int64_t after, waited, delay, held, age;
+	int stress;
+};
+
+/* ------------------------------------------------------------ dates */
+
+int32_t
+report_days(int year, int month, int day)
+{
+	/* Counted from 1 March, so that the leap day comes last. */
+	int64_t y = (int64_t)year - (month <= 2);
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return (int32_t)(era * 146097 + doe - 719468);
+}
+
+void
+report_date(int32_t days, int *year, int *month, int *day)
+{
+	int64_t z = (int64_t)days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+
+	*day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*year = (int)(yoe + era * 400 + (*month <= 2));
+}
+
+static int
+days_in_month(int year, int month)
+{
+	static const int n[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+	    31 };
+
+	if (month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))
+		return 29;
+	return n[month - 1];
+}
+
+void
+report_clock_init(struct report_clock *c, time_t now)
+{
+	struct tm tm;
+
+	memset(c, 0, sizeof *c);
+	if (localtime_r(&now, &tm) == NULL)
+		gmtime_r(&now, &tm);
+	c->year = tm.tm_year + 1900;
+	c->today = report_days(c->year, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* The local date of a Unix time, as tai64nlocal gives it. */
+static int
+local_day(struct report_clock *c, time_t t, int32_t *day)
+{
+	struct tm tm;
+	time_t into;
+
+	if (t >= c->cached_from && t < c->cached_to) {
+		*day = c->cached_day;
+		return 0;
+	}
+	if (localtime_r(&t, &tm) == NULL)
+		return -1;
+	*day = report_days(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+	/* A range safely inside the day, even on a DST change. */
+	into = tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+	c->cached_from = t - into + 3600;
+	c->cached_to = t - into + 79200;
+	c->cached_day = *day;
+	return 0;
+}
+
+/* ------------------------------------------------------------ reading */
+
+static int
+eat(struct cur *c, char ch)
+{
+	if (c->p < c->end && *c->p == ch) {
+		c->p++;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+eat_str(struct cur *c, const char *s)
+{
+	size_t n = strlen(s);
+
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, s, n) != 0)
+		return 0;
+	c->p += n;
+	return 1;
+}
+
+static int
+is_digit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+/* Exactly n decimal digits: 0 with *v, or -1. */
+static int
+number(struct cur *c, int n, int *v)
+{
+	int i;
+
+	if (c->end - c->p < n)
+		return -1;
+	for (*v = 0, i = 0; i < n; i++) {
+		if (!is_digit(c->p[i]))
+			return -1;
+		*v = *v * 10 + (c->p[i] - '0');
+	}
+	c->p += n;
+	return 0;
+}
+
+/* A run of bytes up to a space (at least one), and the space. */
+static int
+token(struct cur *c, const char **s, size_t *n)
+{
+	const char *start = c->p;
+
+	while (c->p < c->end && *c->p != ' ')
+		c->p++;
+	*s = start;
+	*n = (size_t)(c->p - start);
+	return *n > 0 && eat(c, ' ') ? 0 : -1;
+}
+
+/* Past the close that ends a run with backslash escapes: 0, or -1 if
+ * the line ends first. */
+static int
+past(struct cur *c, char close)
+{
+	while (c->p < c->end && *c->p != close)
+		c->p += *c->p == '\\' && c->p + 1 < c->end ? 2 : 1;
+	return eat(c, close) ? 0 : -1;
+}
+
+static void
+skip_spaces(struct cur *c)
+{
+	while (c->p < c->end && *c->p == ' ')
+		c->p++;
+}
+
+/* ------------------------------------------------------------ stamps */
+
+/* "2026-11-30": the day. */
+static int
+iso_date(struct cur *c, int32_t *day)
+{
+	int y, m, d;
+
+	if (number(c, 4, &y) || !eat(c, '-') || number(c, 2, &m) ||
+	    !eat(c, '-') || number(c, 2, &d) || m < 1 || m > 12 || d < 1 ||
+	    d > days_in_month(y, m))
+		return -1;
+	*day = report_days(y, m, d);
+	return 0;
+}
+
+/* "12:34:56" */
+static int
+clock_time(struct cur *c)
+{
+	int h, m, s;
+
+	return number(c, 2, &h) || !eat(c, ':') || number(c, 2, &m) ||
+	    !eat(c, ':') || number(c, 2, &s) || h > 23 || m > 59 || s > 60 ?
+	    -1 : 0;
+}
+
+/* "T12:34:56[.frac][Z|+hh:mm|+hhmm]" or with a space for the T; then at
+ * least one space. */
+static int
+iso_time(struct cur *c)
+{
+	int v;
+
+	if (!eat(c, 'T') && !eat(c, ' '))
+		return -1;
+	if (clock_time(c) != 0)
+		return -1;
+	if (eat(c, '.') || eat(c, ','))
+		while (c->p < c->end && is_digit(*c->p))
+			c->p++;
+	if (!eat(c, 'Z') && (eat(c, '+') || eat(c, '-'))) {
+		if (number(c, 2, &v) != 0)
+			return -1;
+		eat(c, ':');
+		if (number(c, 2, &v) != 0)
+			return -1;
+	}
+	if (!eat(c, ' '))
+		return -1;
+	skip_spaces(c);
+	return 0;
+}
+
+/* "Nov 30 12:34:56 " (RFC 3164): the latest such date not in the future
+ * (a day of slack for clocks and time zones). */
+static int
+rfc3164_date(struct report_clock *clk, struct cur *c, int32_t *day)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	int m, d, y;
+
+	if (c->end - c->p < 4 || c->p[3] != ' ')
+		return -1;
+	for (m = 0; m < 12 && memcmp(c->p, months + 3 * m, 3) != 0; m++)
+		;
+	if (m == 12)
+		return -1;
+	c->p += 4;
+	eat(c, ' ');		/* "Nov  5" */
+	if (number(c, c->end - c->p > 1 && is_digit(c->p[1]) ? 2 : 1,
+	    &d) != 0 || !eat(c, ' ') || clock_time(c) != 0 || !eat(c, ' '))
+		return -1;
+	/* Feb 29 goes back to the last leap year. */
+	for (y = clk->year; y > clk->year - 8; y--)
+		if (d >= 1 && d <= days_in_month(y, m + 1) &&
+		    (*day = report_days(y, m + 1, d)) <= clk->today + 1)
+			return 0;
+	return -1;
+}
+
+/* "@4000000065a1b2c30a1b2c3d " (TAI64N): the local date. */
+static int
+tai64n_date(struct report_clock *clk, struct cur *c, int32_t *day)
+{
+	uint64_t label = 0;
+	int i;
+
+	if (!eat(c, '@') || c->end - c->p < 25)
+		return -1;
+	for (i = 0; i < 24; i++) {
+		char ch = c->p[i];
+		int v = is_digit(ch) ? ch - '0' : ch >= 'a' && ch <= 'f' ?
+		    ch - 'a' + 10 : -1;
+
+		if (v < 0)
+			return -1;
+		if (i < 16)
+			label = label << 4 | (uint64_t)v;
+	}
+	c->p += 24;
+	if (!eat(c, ' ') || label < TAI64_EPOCH ||
+	    label - TAI64_EPOCH > (uint64_t)1 << 40)
+		return -1;
+	skip_spaces(c);
+	return local_day(clk, (time_t)(label - TAI64_EPOCH), day);
+}
+
+/* ------------------------------------------------------------ tags */
+
+/* "sendwrap: " as standard error starts every line. */
+static int
+stderr_prefix(struct cur *c)
+{
+	return eat_str(c, "sendwrap: ");
+}
+
+/* "host sendwrap[123]: " or "host sendwrap: " (syslog, the journal);
+ * then the "sendwrap: " of standard error under the journal, if any. */
+static int
+syslog_tag(struct cur *c)
+{
+	const char *host;
+	size_t n;
+
+	if (token(c, &host, &n) != 0 || !eat_str(c, "sendwrap"))
+		return -1;
+	if (eat(c, '[')) {
+		while (c->p < c->end && is_digit(*c->p))
+			c->p++;
+		if (!eat(c, ']'))
+			return -1;
+	}
+	if (!eat(c, ':') || !eat(c, ' '))
+		return -1;
+	stderr_prefix(c);
+	return 0;
+}
+
+/* RFC 5424 after "<PRI>1 ": TIMESTAMP HOST APP PROCID MSGID SD [MSG]. */
+static int
+rfc5424(struct cur *c, int32_t *day)
+{
+	const char *s;
+	size_t n;
+
+	if (eat(c, '-')) {
+		*day = REPORT_UNDATED;
+		if (!eat(c, ' '))
+			return -1;
+	} else if (iso_date(c, day) != 0 || iso_time(c) != 0)
+		return -1;
+	if (token(c, &s, &n) != 0 || token(c, &s, &n) != 0 ||
+	    n != 8 || memcmp(s, "sendwrap", 8) != 0 ||
+	    token(c, &s, &n) != 0 || token(c, &s, &n) != 0)
+		return -1;
+	if (!eat(c, '-')) {
+		/* Structured data: [id param="value\]"]... */
+		while (eat(c, '['))
+			if (past(c, ']') != 0)
+				return -1;
+	}
+	if (!eat(c, ' '))
+		return -1;
+	eat_str(c, "\xef\xbb\xbf");	/* a BOM before UTF-8 text */
+	stderr_prefix(c);
+	return 0;
+}
+
+/* Find where the message starts, and the day: 1 if the line is
+ * sendwrap's (a date out of shape makes it another program's). */
+static int
+locate(struct report_clock *clk, struct cur *c, int32_t *day)
+{
+	int v;
+
+	*day = REPORT_UNDATED;
+	if (c->p < c->end && *c->p == '@')
+		return tai64n_date(clk, c, day) == 0 && stderr_prefix(c);
+	if (eat(c, '<')) {
+		if (number(c, 1, &v) != 0)
+			return 0;
+		while (c->p < c->end && is_digit(*c->p))
+			c->p++;
+		if (!eat(c, '>'))
+			return 0;
+		if (eat_str(c, "1 "))
+			return rfc5424(c, day) == 0;
+	}
+	if (c->p < c->end && is_digit(*c->p)) {
+		if (iso_date(c, day) != 0 || iso_time(c) != 0)
+			return 0;
+		return stderr_prefix(c) || syslog_tag(c) == 0;
+	}
+	if (rfc3164_date(clk, c, day) == 0)
+		return syslog_tag(c) == 0;
+	*day = REPORT_UNDATED;
+	return stderr_prefix(c);
+}
+
+/* ------------------------------------------------------------ fields */
+
+/* "5.001" (seconds, as duration_format writes them): ms, or -1. */
+static int64_t
+seconds(const char *s, size_t n)
+{
+	int64_t secs = 0, ms = 0;
+	size_t i = 0, frac = 0;
+
+	if (n == 0 || !is_digit(s[0]))
+		return -1;
+	for (; i < n && is_digit(s[i]); i++)
+		if ((secs = secs * 10 + (s[i] - '0')) > SECS_MAX)
+			return -1;
+	if (i < n && s[i] == '.')
+		for (i++; i < n && is_digit(s[i]); i++, frac++)
+			if (frac < 3)
+				ms = ms * 10 + (s[i] - '0');
+	if (i != n)
+		return -1;
+	for (; frac < 3; frac++)
+		ms *= 10;
+	return secs * 1000 + ms;
+}
+
+static int
+key_is(const char *k, size_t n, const char *name)
+{
+	return strlen(name) == n && memcmp(k, name, n) == 0;
+}
+
+/* Keep the value of key k if the report wants it; -1 if it is bad. */
+static int
+keep(struct fields *f, const char *k, size_t kn, const char *v, size_t vn)
+{
+	int64_t *ms = key_is(k, kn, "after") ? &f->after :
+	    key_is(k, kn, "waited") ? &f->waited :
+	    key_is(k, kn, "delay") ? &f->delay :
+	    key_is(k, kn, "held") ? &f->held :
+	    key_is(k, kn, "age") ? &f->age : NULL;
+
+	if (ms)
+		return (*ms = seconds(v, vn)) < 0 ? -1 : 0;
+	if (key_is(k, kn, "ip")) {
+		f->ip = v;
+		f->ip_len = vn;
+	} else if (key_is(k, kn, "action")) {
+		f->action = v;
+		f->action_len = vn;
+	} else if (key_is(k, kn, "reason")) {
+		f->reason = v;
+		f->reason_len = vn;
+	} else if (key_is(k, kn, "stress"))
+		f->stress = vn == 1 && v[0] == '1';
+	return 0;
+}
+
+/* " key=value" repeated to the end of the line: 0, or -1. */
+static int
+read_fields(struct cur *c, struct fields *f)
+{
+	while (c->p < c->end) {
+		const char *k, *v;
+
+		if (!eat(c, ' '))
+			return -1;
+		for (k = c->p; c->p < c->end && *c->p >= 'a' && *c->p <= 'z';)
+			c->p++;
+		if (c->p == k || !eat(c, '='))
+			return -1;
+		v = c->p;
+		if (eat(c, '"')) {
+			if (past(c, '"') != 0)
+				return -1;
+		} else
+			while (c->p < c->end && *c->p != ' ' && *c->p != '"')
+				c->p++;
+		if (keep(f, k, (size_t)(v - 1 - k), v, (size_t)(c->p - v)) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The index of the n bytes at s in a name table, or -1. */
+static int
+index_of(const char *const *table, const char *s, size_t n)
+{
+	int i;
+
+	for (i = 0; s && table[i] != NULL; i++)
+		if (key_is(s, n, table[i]))
+			return i;
+	return -1;
+}
+
+/* What each verdict must carry, into ev: 0, or -1 (malformed). */
+static int
+fill(struct report_event *ev, const struct fields *f)
+{
+	char ip[ADDR_TEXT_MAX];
+
+	if (f->ip == NULL)
+		return -1;
+	if (f->ip_len < sizeof ip) {
+		memcpy(ip, f->ip, f->ip_len);
+		ip[f->ip_len] = '\0';
+		ev->known = addr_parse(ip, &ev->addr) == 0;
+	}
+	ev->stress = f->stress;
+	switch (ev->verdict) {
+	case VERDICT_PASS:
+		ev->ms = f->waited;
+		ev->delay_ms = f->delay;
+		return f->waited < 0 || f->delay < 0 ? -1 : 0;
+	case VERDICT_ALLOW:
+		ev->detail = index_of(reason_names, f->reason, f->reason_len);
+		return ev->detail < 0 ? -1 : 0;
+	case VERDICT_EARLY:
+	case VERDICT_KNOWN_EARLY:
+		ev->detail = index_of(early_names, f->action, f->action_len);
+		ev->ms = ev->verdict == VERDICT_EARLY ? f->after : f->age;
+		return ev->detail < 0 || ev->ms < 0 ? -1 : 0;
+	case VERDICT_HANGUP:
+		return (ev->ms = f->after) < 0 ? -1 : 0;
+	case VERDICT_CACHED:
+		return (ev->ms = f->age) < 0 ? -1 : 0;
+	case VERDICT_TARPIT:
+		return (ev->ms = f->held) < 0 ? -1 : 0;
+	default:
+		return 0;
+	}
+}
+
+/* The message: its word, then its fields. */
+static enum line_kind
+message(struct cur *c, struct report_event *ev)
+{
+	static const char *const notices[] = { "listening", "reload",
+	    "stopping", NULL };
+	struct fields f;
+	const char *w = c->p;
+	int v;
+
+	while (c->p < c->end && ((*c->p >= 'a' && *c->p <= 'z') ||
+	    *c->p == '-'))
+		c->p++;
+	if (c->p < c->end && *c->p != ' ')
+		return LINE_MALFORMED;
+	if (index_of(notices, w, (size_t)(c->p - w)) >= 0)
+		return LINE_NOTICE;
+	if ((v = index_of(verdict_names, w, (size_t)(c->p - w))) < 0)
+		return LINE_MALFORMED;
+	ev->verdict = (enum verdict)v;
+	if (ev->verdict == VERDICT_ERROR)
+		return LINE_EVENT;	/* free text after the word */
+	memset(&f, 0, sizeof f);
+	f.after = f.waited = f.delay = f.held = f.age = -1;
+	if (read_fields(c, &f) != 0 || fill(ev, &f) != 0)
+		return LINE_MALFORMED;
+	return LINE_EVENT;
+}
+
+enum line_kind
+report_parse(struct report_clock *clk, const char *line, size_t len,
+    struct report_event *ev)
+{
+	struct cur c = { line, line + len };
+	int32_t day;
+
+	if (len > 0 && line[len - 1] == '\r')
+		c.end--;
+	if (!locate(clk, &c, &day))
+		return LINE_OTHER;
+	memset(ev, 0, sizeof *ev);
+	ev->day = day;
+	ev->detail = -1;
+	ev->ms = ev->delay_ms = -1;
+	return message(&c, ev);
+}
