@@ -84,12 +84,15 @@ read_file(struct reader *r, const char *path)
 		lines(r, buf, (size_t)n);
 	if (r->len > 0)
 		feed(r, r->line, r->len);
-	why = n < 0 ? gzerror(z, &err) : NULL;
-	if (why)
+	/* A gzip'd file cut short ends like any other, but for its error
+	 * (Z_BUF_ERROR): the lines before the cut are counted all the same. */
+	why = gzerror(z, &err);
+	if (n < 0 || err != Z_OK)
 		fprintf(stderr, "sendwrap: %s: %s\n", path, err == Z_ERRNO ?
-		    strerror(errno) : why);
+		    strerror(errno) : err == Z_BUF_ERROR ? "cut short "
+		    "(unexpected end of file)" : why);
 	gzclose(z);
-	return why ? -1 : 0;
+	return n < 0 || err != Z_OK ? -1 : 0;
 }
 
 int
@@ -101,15 +104,13 @@ report_run(const struct config *cfg)
 	struct tally t;
 	int status = 0;
 
-	if (tally_init(&t, cfg->report_by, &cfg->cache.net) != 0) {
-		fprintf(stderr, "sendwrap: out of memory\n");
-		return EXIT_TEMP;
-	}
+	tally_init(&t, cfg->report_by, &cfg->cache.net);
 	report_clock_init(&r.clock, time(NULL));
 	r.t = &t;
 	for (; *files; files++)
 		if (read_file(&r, *files) != 0)
 			status = EXIT_TEMP;
+	tally_finish(&t);
 	if (t.failed) {
 		fprintf(stderr, "sendwrap: out of memory: the report is "
 		    "short\n");

@@ -7,26 +7,12 @@
 
 /* ------------------------------------------------------------ setting up */
 
-static int
-hist_init(struct tally_hist *h)
-{
-	memset(h, 0, sizeof *h);
-	h->ms = calloc(TALLY_HIST_MS + 1, sizeof *h->ms);
-	return h->ms ? 0 : -1;
-}
-
-int
+void
 tally_init(struct tally *t, enum report_by by, const struct cache_net *cut)
 {
 	memset(t, 0, sizeof *t);
 	t->by = by;
 	t->cut = *cut;
-	if (hist_init(&t->early) != 0 || hist_init(&t->hangup) != 0 ||
-	    hist_init(&t->waited) != 0) {
-		tally_free(t);
-		return -1;
-	}
-	return 0;
 }
 
 void
@@ -84,43 +70,72 @@ period(struct tally *t, int32_t key)
 /* ------------------------------------------------------------ times */
 
 static void
-hist_add(struct tally_hist *h, int64_t ms)
+hist_add(struct tally *t, struct tally_hist *h, int64_t ms)
 {
+	uint32_t v = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+
 	if (ms < 0)
 		return;
-	h->ms[ms > TALLY_HIST_MS ? TALLY_HIST_MS : ms]++;
-	h->n++;
-	h->sum_ms += (uint64_t)ms;
-	if ((uint64_t)ms > h->max_ms)
-		h->max_ms = (uint64_t)ms;
+	if (h->n == h->cap) {
+		unsigned long cap = h->cap ? h->cap * 2 : 1024;
+		uint32_t *p = realloc(h->ms, cap * sizeof *p);
+
+		if (p == NULL) {
+			t->failed = 1;
+			return;
+		}
+		h->ms = p;
+		h->cap = cap;
+	}
+	h->ms[h->n++] = v;
+	h->sum_ms += v;
+	if (v > h->max_ms)
+		h->max_ms = v;
+}
+
+static int
+by_ms(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void
+tally_finish(struct tally *t)
+{
+	struct tally_hist *h[] = { &t->early, &t->hangup, &t->waited };
+	size_t i;
+
+	for (i = 0; i < sizeof h / sizeof h[0]; i++)
+		if (h[i]->n > 1)
+			qsort(h[i]->ms, h[i]->n, sizeof *h[i]->ms, by_ms);
 }
 
 unsigned long
 tally_within(const struct tally_hist *h, uint64_t ms)
 {
-	unsigned long n = 0;
-	uint64_t i;
+	unsigned long lo = 0, hi = h->n, mid;
 
-	for (i = 0; i <= ms && i <= TALLY_HIST_MS; i++)
-		n += h->ms[i];
-	return n;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (h->ms[mid] <= ms)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 uint64_t
 tally_quantile(const struct tally_hist *h, double q)
 {
-	unsigned long want, seen = 0;
-	uint64_t i;
+	unsigned long want;
 
 	if (h->n == 0)
 		return 0;
 	want = (unsigned long)(q * (double)h->n + 0.5);
-	if (want < 1)
-		want = 1;
-	for (i = 0; i <= TALLY_HIST_MS; i++)
-		if ((seen += h->ms[i]) >= want)
-			return i < TALLY_HIST_MS ? i : h->max_ms;
-	return h->max_ms;
+	return h->ms[(want < 1 ? 1 : want > h->n ? h->n : want) - 1];
 }
 
 /* Remember a delay of the pass lines (the first TALLY_DELAYS seen). */
@@ -257,7 +272,7 @@ add_event(struct tally *t, struct tally_period *p,
 	p->stressed += ev->stress != 0;
 	switch (ev->verdict) {
 	case VERDICT_PASS:
-		hist_add(&t->waited, ev->ms);
+		hist_add(t, &t->waited, ev->ms);
 		delay_seen(t, ev->delay_ms);
 		break;
 	case VERDICT_ALLOW:
@@ -265,7 +280,7 @@ add_event(struct tally *t, struct tally_period *p,
 		break;
 	case VERDICT_EARLY:
 		p->early_by[ev->detail]++;
-		hist_add(&t->early, ev->ms);
+		hist_add(t, &t->early, ev->ms);
 		if (ev->known)
 			count_net(t, &ev->addr);
 		break;
@@ -273,7 +288,7 @@ add_event(struct tally *t, struct tally_period *p,
 		p->known_by[ev->detail]++;
 		break;
 	case VERDICT_HANGUP:
-		hist_add(&t->hangup, ev->ms);
+		hist_add(t, &t->hangup, ev->ms);
 		break;
 	case VERDICT_TARPIT:
 		p->held_ms += (uint64_t)ev->ms;

@@ -8,13 +8,14 @@
  *    error lines, the tar pit's hours held;
  *  - over the whole: the times into the wait at which early talkers
  *    talked and hang-ups hung up, and the waits of clients that passed,
- *    each to the millisecond (so that any share or percentile is exact),
+ *    each kept to the millisecond and sorted by tally_finish() (so that
+ *    any share or percentile is exact: four bytes a time),
  *    the delays seen in pass lines, and the early talkers counted per
  *    network (cut as --cache-net cuts a cache key).
  *
- * Contract: memory only (the histograms are allocated at once, zeroed
- * pages the kernel only backs as they are touched); no I/O.  Failure to
- * allocate is reported by tally_add() and counted, never a crash.
+ * Contract: memory only, no I/O.  Running out of memory sets failed (the
+ * report is then short), never a crash.  Call tally_finish() once
+ * everything is added, before reading the times.
  */
 #ifndef SENDWRAP_TALLY_H
 #define SENDWRAP_TALLY_H
@@ -26,7 +27,6 @@
 #include "names.h"
 #include "report.h"
 
-#define TALLY_HIST_MS 600000	/* times past 10 minutes count as 10 minutes */
 #define TALLY_DELAYS 8		/* distinct delays remembered */
 #define TALLY_NETS_MAX (1u << 22)	/* networks counted; more: untracked */
 
@@ -40,10 +40,10 @@ struct tally_period {
 	uint64_t held_ms;	/* tar pit */
 };
 
-/* A histogram of times, to the millisecond. */
+/* Times, to the millisecond. */
 struct tally_hist {
-	uint32_t *ms;		/* TALLY_HIST_MS + 1 counters */
-	unsigned long n;
+	uint32_t *ms;		/* sorted by tally_finish() */
+	unsigned long n, cap;
 	uint64_t sum_ms;
 	uint64_t max_ms;
 };
@@ -68,8 +68,7 @@ struct tally {
 	int failed;			/* out of memory: the report is short */
 };
 
-/* 0, or -1 (out of memory). */
-int tally_init(struct tally *t, enum report_by by,
+void tally_init(struct tally *t, enum report_by by,
     const struct cache_net *cut);
 
 void tally_free(struct tally *t);
@@ -77,6 +76,9 @@ void tally_free(struct tally *t);
 /* Count one line of the kind report_parse() said (ev for LINE_EVENT). */
 void tally_add(struct tally *t, enum line_kind kind,
     const struct report_event *ev);
+
+/* Sort the times: after the last tally_add(), before what follows. */
+void tally_finish(struct tally *t);
 
 /* Every period added into one (key: the first period's, or
  * REPORT_UNDATED). */

@@ -1,0 +1,490 @@
+"""sendwrap --report: a fixed corpus of log lines in every form sendwrap's
+lines take (syslog with RFC 3164, RFC 3339 and RFC 5424 timestamps,
+journalctl -o short-iso, multilog's TAI64N, s6-log's ISO stamps, bare
+standard error), mixed with other programs' lines, malformed sendwrap
+lines and garbage, in plain and gzip'd files and on standard input.
+
+The expected figures are computed here, from the events the test itself
+generated, never from sendwrap's code: counts per day and week, shares,
+the catch curve, the waits' median, 90th percentile and maximum, the top
+networks.  The Prometheus output is read by a real parser (Debian's
+python3-prometheus-client).
+"""
+import calendar
+import csv
+import datetime
+import gzip
+import io
+import ipaddress
+import os
+import random
+import subprocess
+import time
+from collections import Counter, defaultdict
+
+import pytest
+
+from sw_harness import SENDWRAP, VALGRIND, command, make_env
+
+VERDICTS = ["pass", "allow", "early", "hangup", "cached", "known-early",
+            "tarpit", "decoy", "busy", "error"]
+REASONS = ["delay", "allowlist", "GREETDELAY", "RELAYCLIENT"]
+ACTIONS = ["reject", "tempfail", "drop", "pass"]
+FORMS = ["rfc3164", "rfc3339", "rfc5424", "journal", "tai64n", "s6iso",
+         "bare"]
+CATCH = [1, 2, 5, 10, 20, 30, 60]
+
+
+def report(args, stdin=None, timeout=60):
+    """Run sendwrap --report ARGS: (rc, stdout, stderr)."""
+    env = make_env("/tmp", {"TZ": "UTC"})
+    r = subprocess.run(command("/tmp", ["--report"] + list(args)),
+                       input=stdin, capture_output=True, env=env,
+                       timeout=timeout * (20 if VALGRIND else 1))
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+# ------------------------------------------------------------ the corpus
+
+def secs(ms):
+    return "%d.%03d" % (ms // 1000, ms % 1000)
+
+
+class Corpus:
+    """Lines with known figures.  Times are UTC (the report runs with
+    TZ=UTC), days in the last four weeks, so that a date without a year
+    is never taken for one in the future."""
+
+    def __init__(self, seed, n):
+        self.rnd = random.Random(seed)
+        self.lines = []
+        self.per_day = defaultdict(Counter)      # day -> Counter
+        self.other = self.malformed = self.notices = 0
+        self.early_ms, self.hangup_ms, self.waits = [], [], []
+        self.delays = set()
+        self.early_ips = Counter()
+        self.held_ms = 0
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        self.days = [today - datetime.timedelta(days=d)
+                     for d in range(2, 28, 3)]
+        for i in range(n):
+            self.add_one(i)
+
+    def stamp(self, form, day, i):
+        dt = datetime.datetime(day.year, day.month, day.day, i % 24,
+                               i % 60, (i * 7) % 60,
+                               tzinfo=datetime.timezone.utc)
+        pid = 1000 + i
+        if form == "rfc3164":
+            return "%s %2d %s mx sendwrap[%d]: " % (
+                dt.strftime("%b"), dt.day, dt.strftime("%H:%M:%S"), pid)
+        if form == "rfc3339":
+            return "%s.%06d+00:00 mx sendwrap[%d]: " % (
+                dt.strftime("%Y-%m-%dT%H:%M:%S"), i % 1000000, pid)
+        if form == "rfc5424":
+            return "<22>1 %sZ mx sendwrap %d - - " % (
+                dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3], pid)
+        if form == "journal":
+            return "%s+0000 mx sendwrap[%d]: sendwrap: " % (
+                dt.strftime("%Y-%m-%dT%H:%M:%S"), pid)
+        if form == "tai64n":
+            t = calendar.timegm(dt.timetuple())
+            return "@%016x%08x sendwrap: " % (2 ** 62 + 10 + t, i)
+        if form == "s6iso":
+            return "%s.%09d  sendwrap: " % (dt.strftime("%Y-%m-%d %H:%M:%S"),
+                                            i)
+        return "sendwrap: "
+
+    def ip(self):
+        r = self.rnd.random()
+        if r < 0.5:     # a few busy bots, so the top list means something
+            return "203.0.113.%d" % self.rnd.choice([5, 6, 7, 8, 9])
+        if r < 0.8:
+            return "198.51.100.%d" % self.rnd.randrange(256)
+        return "2001:db8:%x::%x" % (self.rnd.randrange(8),
+                                    self.rnd.randrange(1, 99))
+
+    def verdict_line(self, v, day_counts):
+        r, ip = self.rnd, self.ip()
+        head = "%s ip=%s port=%d" % (v, ip, r.randrange(1, 65536))
+        stress = r.random() < 0.1 and v in ("pass", "early", "hangup")
+        tail = " stress=1" if stress else ""
+        day_counts["stressed"] += stress
+        if v == "pass":
+            delay = r.choice([2000, 5000, 30000])
+            waited = delay + r.randrange(0, 40)
+            self.waits.append(waited)
+            self.delays.add(delay)
+            return "%s delay=%s waited=%s%s" % (head, secs(delay),
+                                                secs(waited), tail)
+        if v == "allow":
+            reason = r.choice(REASONS)
+            day_counts["allow/" + reason] += 1
+            rule = " rule=10.0.0.0/8" if reason == "allowlist" else ""
+            return "%s reason=%s%s" % (head, reason, rule)
+        if v == "early":
+            after, action = r.randrange(0, 70000), r.choice(ACTIONS)
+            self.early_ms.append(after)
+            self.early_ips[ip] += 1
+            day_counts["early/" + action] += 1
+            return ('%s after=%s bytes=18 first="EHLO x\\r\\n\\"q\\"" '
+                    'action=%s%s' % (head, secs(after), action, tail))
+        if v == "hangup":
+            after = r.randrange(0, 40000)
+            self.hangup_ms.append(after)
+            return "%s after=%s how=%s%s" % (head, secs(after),
+                                             r.choice(["eof", "reset"]), tail)
+        if v == "cached":
+            return "%s age=%s" % (head, secs(r.randrange(0, 86400000)))
+        if v == "known-early":
+            action = r.choice(ACTIONS)
+            day_counts["known/" + action] += 1
+            return "%s age=12.000 action=%s" % (head, action)
+        if v == "tarpit":
+            held = r.randrange(0, 1800000)
+            self.held_ms += held
+            return "%s held=%s bytes=12 end=max-reached" % (head, secs(held))
+        if v == "decoy":
+            return '%s helo="a b" commands=3 quit=yes end=quit' % head
+        if v == "busy":
+            return "%s mode=wrap slots=3" % head
+        return "error %s cannot read from the client: reset" % head[6:]
+
+    def add_one(self, i):
+        r = self.rnd
+        form = FORMS[i % len(FORMS)]
+        day = r.choice(self.days)
+        label = "undated" if form == "bare" else day.isoformat()
+        pre = self.stamp(form, day, i)
+        kind = r.random()
+        if kind < 0.05:
+            self.other += 1
+            self.lines.append(pre.replace("sendwrap", "postfix/smtpd", 1)
+                              .replace("sendwrap: ", "") +
+                              "connect from x[192.0.2.1]"
+                              if form != "bare" else
+                              "tcpserver: status: 1/40")
+            return
+        if kind < 0.08:
+            self.malformed += 1
+            self.lines.append(pre + r.choice([
+                "bogus ip=1.2.3.4", "pass ip=1.2.3.4 port=1 delay=5.000",
+                "early ip=1.2.3.4 port=1 after=x action=reject",
+                'early ip=1.2.3.4 port=1 after=1.000 first="open',
+                "allow ip=1.2.3.4 port=1 reason=whim",
+                "hangup ip=1.2.3.4 port=1 after=1.000 how=eof trailing",
+                "pass port=1 delay=5.000 waited=5.000"]))
+            return
+        if kind < 0.09:
+            self.notices += 1
+            self.lines.append(pre + "listening on=127.0.0.1:25 clients=10 "
+                              "children=4 perip=2")
+            return
+        v = r.choices(VERDICTS, [30, 10, 25, 8, 10, 3, 5, 3, 3, 3])[0]
+        counts = self.per_day[label]
+        counts[v] += 1
+        self.lines.append(pre + self.verdict_line(v, counts))
+
+    def text(self):
+        return "".join(l + "\n" for l in self.lines)
+
+    # -- expected figures
+
+    def total(self):
+        t = Counter()
+        for c in self.per_day.values():
+            t.update(c)
+        return t
+
+    @staticmethod
+    def connections(c):
+        return sum(c[v] for v in VERDICTS if v != "error")
+
+    def within(self, times, ms):
+        return sum(1 for t in times if t <= ms)
+
+    def quantile(self, q):
+        w = sorted(self.waits)
+        k = max(1, min(len(w), int(q * len(w) + 0.5)))
+        return w[k - 1]
+
+    def top(self, n, v4=32, v6=64):
+        """The n networks with most early talk: [(name, count)], ties in
+        address order, IPv4 first; a whole address is named bare."""
+        nets = Counter()
+        for ip, k in self.early_ips.items():
+            a = ipaddress.ip_address(ip)
+            nets[ipaddress.ip_network("%s/%d" % (ip, v4 if a.version == 4
+                                                 else v6), strict=False)] += k
+        best = sorted(nets.items(), key=lambda kv: (
+            -kv[1], kv[0].version, kv[0].network_address.packed))[:n]
+        return [(str(net.network_address) if net.prefixlen ==
+                 net.max_prefixlen else str(net), k) for net, k in best]
+
+
+def read_csv(text):
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["table", "period", "name", "detail", "value",
+                       "percent"], rows[0]
+    return {(r[0], r[1], r[2], r[3]): (r[4], r[5]) for r in rows[1:]}
+
+
+def pct(n, of):
+    return "%.1f" % (100.0 * n / of if of else 0.0)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return Corpus(seed=17, n=6000)
+
+
+@pytest.fixture
+def logfile(tmp_path, corpus):
+    path = tmp_path / "mail.log"
+    path.write_text(corpus.text())
+    return str(path)
+
+
+# ------------------------------------------------------------ the figures
+
+def check_figures(rows, c, top=10):
+    total = c.total()
+    sendwrap = sum(sum(x[v] for v in VERDICTS) for x in c.per_day.values())
+    assert rows[("lines", "total", "read", "")][0] == str(len(c.lines))
+    assert rows[("lines", "total", "sendwrap", "")][0] == str(sendwrap)
+    assert rows[("lines", "total", "malformed", "")][0] == str(c.malformed)
+    assert rows[("lines", "total", "other", "")][0] == str(c.other)
+    assert rows[("lines", "total", "notices", "")][0] == str(c.notices)
+    for label, counts in list(c.per_day.items()) + [("total", total)]:
+        conns = c.connections(counts)
+        assert rows[("verdicts", label, "connections", "")][0] == str(conns)
+        for v in VERDICTS:
+            assert rows[("verdicts", label, v, "")] == (
+                str(counts[v]), pct(counts[v], conns)), (label, v)
+        for reason in REASONS:
+            assert rows[("verdicts", label, "allow", reason)][0] == \
+                str(counts["allow/" + reason]), (label, reason)
+        for a in ACTIONS:
+            assert rows[("verdicts", label, "early", a)][0] == \
+                str(counts["early/" + a]), (label, a)
+            assert rows[("verdicts", label, "known-early", a)][0] == \
+                str(counts["known/" + a]), (label, a)
+        assert rows[("verdicts", label, "stressed", "")][0] == \
+            str(counts["stressed"])
+    assert rows[("held", "total", "tarpit", "hours")][0] == \
+        "%.3f" % (c.held_ms / 3.6e6)
+    # the catch curve: the fixed points and every delay seen
+    points = sorted(set(s * 1000 for s in CATCH) | c.delays)
+    for ms in points:
+        e, h = c.within(c.early_ms, ms), c.within(c.hangup_ms, ms)
+        assert rows[("catch", "total", "early", secs(ms))] == (
+            str(e), pct(e, len(c.early_ms))), ms
+        assert rows[("catch", "total", "hangup", secs(ms))] == (
+            str(h), pct(h, len(c.hangup_ms))), ms
+    assert rows[("waits", "total", "pass", "count", )][0] == str(len(c.waits))
+    assert rows[("waits", "total", "pass", "median")][0] == \
+        secs(c.quantile(0.5))
+    assert rows[("waits", "total", "pass", "p90")][0] == secs(c.quantile(0.9))
+    assert rows[("waits", "total", "pass", "max")][0] == secs(max(c.waits))
+    got_top = [(k[3], int(v[0])) for k, v in rows.items() if k[0] == "top"]
+    assert got_top == c.top(top)
+
+
+def test_csv_figures_of_every_form(logfile, corpus):
+    rc, out, err = report(["--report-format", "csv", logfile])
+    assert rc == 0, err
+    rows = read_csv(out)
+    check_figures(rows, corpus)
+    # every form was read: each day has lines of each dated form
+    assert len([k for k in rows if k[0] == "verdicts" and
+                k[2] == "connections"]) == len(corpus.per_day) + 1
+
+
+def test_top_networks_are_cut_as_cache_net(logfile, corpus):
+    rc, out, err = report(["--cache-net", "24,48", "--top", "3",
+                           "--report-format", "csv", logfile])
+    assert rc == 0, err
+    top = [(k[3], int(v[0])) for k, v in read_csv(out).items()
+           if k[0] == "top"]
+    assert top == corpus.top(3, 24, 48)
+
+
+def test_by_week(logfile, corpus):
+    rc, out, err = report(["--by", "week", "--report-format", "csv",
+                           logfile])
+    assert rc == 0, err
+    rows = read_csv(out)
+    weeks = defaultdict(Counter)
+    for label, counts in corpus.per_day.items():
+        if label == "undated":
+            weeks[label].update(counts)
+            continue
+        y, w, _ = datetime.date.fromisoformat(label).isocalendar()
+        weeks["%04d-W%02d" % (y, w)].update(counts)
+    for label, counts in weeks.items():
+        for v in VERDICTS:
+            assert rows[("verdicts", label, v, "")][0] == str(counts[v])
+    assert len([k for k in rows if k[0] == "verdicts" and
+                k[2] == "connections"]) == len(weeks) + 1
+
+
+def test_text_report(logfile, corpus):
+    rc, out, err = report([logfile])
+    assert rc == 0, err
+    total = corpus.total()
+    lines = out.splitlines()
+    # the header of the verdict table names the columns of the total row
+    head = next(l for l in lines if l.startswith("date "))
+    tot = next(l for l in lines if l.startswith("total "))
+    cols = head.split()[1:]
+    vals = tot.split()[1:]
+    assert len(cols) == len(vals) == 12, (head, tot)
+    want = {"connections": corpus.connections(total),
+            "stressed": total["stressed"]}
+    want.update({v: total[v] for v in VERDICTS})
+    assert {k: int(v) for k, v in zip(cols, vals)} == want
+    for day in corpus.per_day:
+        assert any(l.startswith(day + " ") for l in lines), day
+    assert "median %s s" % secs(corpus.quantile(0.5)) in out
+    assert "%d lines read" % len(corpus.lines) in out
+    assert "%d malformed" % corpus.malformed in out
+
+
+def test_prometheus_output_parses(logfile, corpus):
+    parser = pytest.importorskip("prometheus_client.parser")
+    rc, out, err = report(["--report-format", "prometheus", logfile])
+    assert rc == 0, err
+    fams = {f.name: f for f in parser.text_string_to_metric_families(out)}
+    total = corpus.total()
+    conns = {}
+    for s in fams["sendwrap_connections"].samples:
+        conns[(s.labels["verdict"], s.labels.get("reason") or
+               s.labels.get("action"))] = s.value
+    assert fams["sendwrap_connections"].type == "counter"
+    for v in VERDICTS:
+        if v == "error":
+            continue
+        got = sum(n for (vv, _), n in conns.items() if vv == v)
+        assert got == total[v], v
+    for a in ACTIONS:
+        assert conns[("early", a)] == total["early/" + a]
+    for reason in REASONS:
+        assert conns[("allow", reason)] == total["allow/" + reason]
+    errors = fams["sendwrap_errors"].samples[0].value
+    assert errors == total["error"]
+    for name, times in (("sendwrap_wait_seconds", corpus.waits),
+                        ("sendwrap_early_seconds", corpus.early_ms),
+                        ("sendwrap_hangup_seconds", corpus.hangup_ms)):
+        fam = fams[name]
+        assert fam.type == "histogram"
+        buckets = {s.labels["le"]: s.value for s in fam.samples
+                   if s.name == name + "_bucket"}
+        for le, n in buckets.items():
+            lim = float("inf") if le == "+Inf" else float(le) * 1000
+            assert n == sum(1 for t in times if t <= lim), (name, le)
+        count = [s.value for s in fam.samples if s.name == name + "_count"]
+        total_s = [s.value for s in fam.samples if s.name == name + "_sum"]
+        assert count == [len(times)]
+        assert abs(total_s[0] - sum(times) / 1000.0) < 1e-6
+
+
+def test_rotated_and_gzipped_files_count_as_one_log(tmp_path, logfile,
+                                                    corpus):
+    lines = corpus.text().splitlines(keepends=True)
+    third = len(lines) // 3
+    old = tmp_path / "mail.log.2.gz"
+    # two gzip members, as a rotation that appended to a compressed file
+    old.write_bytes(gzip.compress("".join(lines[:third // 2]).encode()) +
+                    gzip.compress("".join(lines[third // 2:third]).encode()))
+    (tmp_path / "mail.log.1").write_text("".join(lines[third:2 * third]))
+    (tmp_path / "mail.log.0.gz").write_bytes(
+        gzip.compress("".join(lines[2 * third:]).encode()))
+    rc, out, err = report(["--report-format", "csv", str(old),
+                           str(tmp_path / "mail.log.1"),
+                           str(tmp_path / "mail.log.0.gz")])
+    assert rc == 0, err
+    check_figures(read_csv(out), corpus)
+    rc, whole, err = report(["--report-format", "csv", logfile])
+    assert out == whole
+
+
+def test_standard_input(logfile, corpus):
+    data = open(logfile, "rb").read()
+    rc, out, err = report(["--report-format", "csv"], stdin=data)
+    assert rc == 0, err
+    check_figures(read_csv(out), corpus)
+    rc2, out2, err2 = report(["--report-format", "csv", "-"],
+                             stdin=gzip.compress(data))
+    assert rc2 == 0 and out2 == out, err2
+
+
+def test_garbage_is_never_fatal(tmp_path, logfile, corpus):
+    rnd = random.Random(5)
+    junk = bytearray()
+    for i in range(300):
+        junk += bytes(rnd.randrange(256) for _ in range(rnd.randrange(200)))
+        junk += b"\n"
+    junk += b"sendwrap: pass ip=1 port=1 delay=5.000 waited=" + \
+        b"9" * 20000 + b"\n"           # a line past any limit: malformed
+    junk += b"\0\0\0sendwrap: pass\n"
+    path = tmp_path / "junk.log"
+    path.write_bytes(open(logfile, "rb").read() + bytes(junk))
+    rc, out, err = report(["--report-format", "csv", str(path)])
+    assert rc == 0, err
+    rows = read_csv(out)
+    sendwrap = sum(sum(x[v] for v in VERDICTS) for x in corpus.per_day.values())
+    assert rows[("lines", "total", "sendwrap", "")][0] == str(sendwrap)
+    assert rows[("verdicts", "total", "pass", "")][0] == \
+        str(corpus.total()["pass"])
+    read = int(rows[("lines", "total", "read", "")][0])
+    assert read == len(corpus.lines) + junk.count(b"\n")
+    assert int(rows[("lines", "total", "malformed", "")][0]) >= \
+        corpus.malformed + 1
+
+
+def test_a_file_that_cannot_be_read(tmp_path, logfile, corpus):
+    missing = str(tmp_path / "no-such.log")
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(gzip.compress(b"sendwrap: hangup ip=1.2.3.4 port=1 "
+                                  b"after=1.000 how=eof\n" * 50)[:-12])
+    rc, out, err = report(["--report-format", "csv", missing, logfile,
+                           str(bad)])
+    assert rc == 111
+    assert missing in err and "No such file" in err, err
+    assert str(bad) in err, err
+    rows = read_csv(out)
+    # the readable file is reported whole
+    assert int(rows[("verdicts", "total", "pass", "")][0]) == \
+        corpus.total()["pass"]
+
+
+def test_report_options_need_report(plain):
+    rc, out, err = plain(["--by", "week", "/bin/true"])
+    assert rc == 100 and "needs --report" in err
+    rc, out, err = plain(["--report", "--report-format", "xml"])
+    assert rc == 100 and "--report-format" in err
+
+
+def test_a_million_lines_in_under_ten_seconds(tmp_path):
+    """The rate: 1 000 000 syslog lines (a day of a busy MX)."""
+    n = 50000 if VALGRIND else 1000000
+    day = (datetime.datetime.now(datetime.timezone.utc) -
+           datetime.timedelta(days=1)).strftime("%b %e")
+    one = ("%s 10:00:00 mx sendwrap[1234]: early ip=203.0.113.%%d port=4 "
+           "after=0.%%03d bytes=18 first=\"EHLO bot\\r\\n\" action=reject\n"
+           "%s 10:00:01 mx sendwrap[1235]: pass ip=198.51.100.%%d port=5 "
+           "delay=5.000 waited=5.0%%02d\n" % (day, day))
+    path = tmp_path / "big.log"
+    with open(path, "w") as f:
+        for i in range(n // 2):
+            f.write(one % (i % 256, i % 1000, i % 256, i % 100))
+    t0 = time.monotonic()
+    rc, out, err = report(["--report-format", "csv", str(path)],
+                          timeout=120)
+    took = time.monotonic() - t0
+    assert rc == 0, err
+    rows = read_csv(out)
+    assert rows[("verdicts", "total", "early", "")][0] == str(n // 2)
+    assert rows[("verdicts", "total", "pass", "")][0] == str(n // 2)
+    if not VALGRIND:
+        assert took < 10.0, "%d lines took %.1f s" % (n, took)
