@@ -582,7 +582,9 @@ class TcpServer(StderrLog):
 
     def __init__(self, base, argv, host="127.0.0.1", rules=None,
                  concurrency=40, backlog=None, opts=(), uid=None, gid=None,
-                 ns=None):
+                 ns=None, stderr=None):
+        """stderr: a descriptor to write to instead of the log file (the
+        pipe to a multilog, say; then log() has nothing)."""
         self.dir = make_workdir(base, "tcpserver")
         self.logpath = os.path.join(self.dir, "stderr.log")
         cmd = [TCPSERVER, "-v", "-1", "-H", "-R", "-l0",
@@ -599,7 +601,8 @@ class TcpServer(StderrLog):
         self.ns = ns
         self.host = host
         logf = open(self.logpath, "ab")
-        self.proc = start_group(cmd, stdout=subprocess.PIPE, stderr=logf)
+        self.proc = start_group(cmd, stdout=subprocess.PIPE,
+                                stderr=logf if stderr is None else stderr)
         logf.close()
         self.pid = self.proc.pid
         self.port = self._read_port()
@@ -669,6 +672,7 @@ class SyslogListener:
         self.sock.bind(path)
         os.chmod(path, 0o666)
         self.records = []         # (facility, severity, tag, text)
+        self.raw = []             # every datagram as it came
         self.lock = threading.Lock()
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -687,6 +691,7 @@ class SyslogListener:
                 break
             m = rx.match(data.rstrip(b"\n\0"))
             with self.lock:
+                self.raw.append(data)
                 if m:
                     pri = int(m.group(1))
                     self.records.append((pri >> 3, pri & 7,
