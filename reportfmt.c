@@ -388,12 +388,29 @@ csv_period(FILE *f, const char *label, const struct tally_period *p)
 	    (double)p->held_ms / 3.6e6);
 }
 
+/* One curve's rows, together (a plot reads them as one line). */
+static void
+csv_catch(FILE *f, const struct tally *t, const char *name,
+    const struct tally_hist *h)
+{
+	uint64_t pt[CATCH_MAX];
+	size_t n = catch_points(t, pt), i;
+	char s[32];
+
+	for (i = 0; i < n; i++) {
+		unsigned long k = tally_within(h, pt[i]);
+
+		secs(pt[i], s, sizeof s);
+		fprintf(f, "catch,total,%s,%s,%lu,%.1f\n", name, s, k,
+		    pct(k, h->n));
+	}
+}
+
 static void
 print_csv(FILE *f, const struct tally *t, unsigned top)
 {
 	static struct tally_net best[TOP_MAX];
 	struct tally_period sum;
-	uint64_t pt[CATCH_MAX];
 	char label[32], s[32], name[PREFIX_TEXT_MAX];
 	size_t i, n;
 
@@ -408,16 +425,8 @@ print_csv(FILE *f, const struct tally *t, unsigned top)
 	}
 	tally_total(t, &sum);
 	csv_period(f, "total", &sum);
-	for (n = catch_points(t, pt), i = 0; i < n; i++) {
-		unsigned long e = tally_within(&t->early, pt[i]);
-		unsigned long h = tally_within(&t->hangup, pt[i]);
-
-		secs(pt[i], s, sizeof s);
-		fprintf(f, "catch,total,early,%s,%lu,%.1f\n", s, e,
-		    pct(e, t->early.n));
-		fprintf(f, "catch,total,hangup,%s,%lu,%.1f\n", s, h,
-		    pct(h, t->hangup.n));
-	}
+	csv_catch(f, t, "early", &t->early);
+	csv_catch(f, t, "hangup", &t->hangup);
 	fprintf(f, "waits,total,pass,count,%lu,\n", t->waited.n);
 	secs(tally_quantile(&t->waited, 0.5), s, sizeof s);
 	fprintf(f, "waits,total,pass,median,%s,\n", s);

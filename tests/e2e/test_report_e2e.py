@@ -23,11 +23,13 @@ import socket
 import subprocess
 import time
 
-from e2elib import (SENDWRAP, SERVER_ENV, Greeting, Inetd, TcpServer,
+from e2elib import (EXAMPLES, SENDWRAP, SERVER_ENV, Greeting, Inetd,
+                    TcpServer,
                     greeted_at_once, refuse_bot, start_group, stop_group,
                     wait_until)
 
 MULTILOG = shutil.which("multilog") or "/usr/bin/multilog"
+GNUPLOT = shutil.which("gnuplot") or "/usr/bin/gnuplot"
 
 
 def report(path, *opts):
@@ -110,6 +112,21 @@ def test_report_on_multilog_of_tcpserver(wd, mx):
     with open(current, "rb") as f, gzip.open(gz, "wb") as g:
         g.write(f.read())
     assert report(gz) == rows
+
+    # examples/catch-curve.gnuplot draws the catch curve from the CSV
+    csv_path, png = os.path.join(wd, "report.csv"), os.path.join(wd, "c.png")
+    with open(csv_path, "wb") as f:
+        subprocess.run([SENDWRAP, "--report", "--report-format", "csv",
+                        current], stdout=f, env=SERVER_ENV, timeout=60,
+                       check=True)
+    script = os.path.join(EXAMPLES, "catch-curve.gnuplot")
+    r = subprocess.run([GNUPLOT, "-c", script, csv_path, png],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with open(png, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", head
+    assert int.from_bytes(head[16:20], "big") == 800      # its width
 
 
 def test_report_on_inetd_syslog(wd, mx):
