@@ -53,7 +53,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-stress \
-	install clean
+	bench-report install clean
 
 all: sendwrap
 
@@ -135,6 +135,10 @@ bench-cache:
 # What counting the waiting (--stress) costs at 500 waiting (BENCHMARKS.md).
 bench-stress:
 	bench/stress.sh
+
+# How fast --report reads 1 000 000 lines (BENCHMARKS.md).
+bench-report:
+	bench/report.sh
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
