@@ -250,7 +250,8 @@ clear_if_stale(struct waiters *w, const char *dir, unsigned k)
 
 /*
  * Clear every mark whose lock nobody holds, if a check is due and nobody
- * else is making one (the flock of DIR/waiting).  0, or -1.
+ * else is making one (the flock of DIR/waiting).  1 if it was made, 0 if
+ * not, -1 on an error.
  */
 static int
 clear_stale(struct waiters *w, const char *dir, unsigned places)
@@ -276,6 +277,8 @@ clear_stale(struct waiters *w, const char *dir, unsigned places)
 	if (r == 0 && pwrite(w->fd, &now, sizeof now, CHECKED) !=
 	    (ssize_t)sizeof now)
 		r = -1;
+	else if (r == 0)
+		r = 1;
 done:
 	flock(w->fd, LOCK_UN);
 	return r;
@@ -296,8 +299,9 @@ waiters_join(struct waiters *w, const char *dir, unsigned places,
 	    size)) < 0)
 		return WAITERS_ERROR;
 	r = scan(w, dir, places, 1, &marked);
+	/* Counted again only if stale marks were looked for. */
 	if (r == 0 && (w->lock < 0 || marked >= threshold) &&
-	    (r = clear_stale(w, dir, places)) == 0)
+	    (r = clear_stale(w, dir, places)) > 0)
 		r = scan(w, dir, places, w->lock < 0, &marked);
 	*others = marked;
 	if (r == 0 && w->lock >= 0)
