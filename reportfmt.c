@@ -467,38 +467,45 @@ prom_histogram(FILE *f, const char *name, const char *help,
 	    name, h->n, name, sum, name, h->n);
 }
 
+/* sendwrap_connections_total, by verdict and reason or action. */
 static void
-print_prometheus(FILE *f, const struct tally *t)
+prom_connections(FILE *f, const struct tally_period *sum)
 {
-	struct tally_period sum;
-	char held[32];
-	size_t i;
+	size_t i, k;
 
-	tally_total(t, &sum);
 	prom_family(f, "sendwrap_connections_total", "counter",
 	    "Connections by verdict in the logs read (error lines are "
 	    "sendwrap_errors_total).");
 	for (i = 0; i < VERDICT_COUNT; i++) {
-		const unsigned long *by = i == VERDICT_ALLOW ? sum.allow_by :
-		    i == VERDICT_EARLY ? sum.early_by :
-		    i == VERDICT_KNOWN_EARLY ? sum.known_by : NULL;
+		const unsigned long *by = i == VERDICT_ALLOW ? sum->allow_by :
+		    i == VERDICT_EARLY ? sum->early_by :
+		    i == VERDICT_KNOWN_EARLY ? sum->known_by : NULL;
 		const char *const *names = i == VERDICT_ALLOW ? reason_names :
 		    early_names;
-		size_t k, nk = i == VERDICT_ALLOW ? REASON_COUNT : EARLY_COUNT;
 
 		if (i == VERDICT_ERROR)
 			continue;
 		if (by == NULL) {
 			fprintf(f, "sendwrap_connections_total{verdict=\"%s\"} "
-			    "%lu\n", verdict_names[i], sum.n[i]);
+			    "%lu\n", verdict_names[i], sum->n[i]);
 			continue;
 		}
-		for (k = 0; k < nk; k++)
+		for (k = 0; names[k]; k++)
 			fprintf(f, "sendwrap_connections_total{verdict=\"%s\","
 			    "%s=\"%s\"} %lu\n", verdict_names[i],
 			    i == VERDICT_ALLOW ? "reason" : "action", names[k],
 			    by[k]);
 	}
+}
+
+static void
+print_prometheus(FILE *f, const struct tally *t)
+{
+	struct tally_period sum;
+	char held[32];
+
+	tally_total(t, &sum);
+	prom_connections(f, &sum);
 	prom_family(f, "sendwrap_stressed_total", "counter",
 	    "Connections given the short delay of --stress.");
 	fprintf(f, "sendwrap_stressed_total %lu\n", sum.stressed);
