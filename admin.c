@@ -194,6 +194,25 @@ check_listener(const struct config *cfg)
 	return 0;
 }
 
+/* The DNS lists part of -n. */
+static unsigned long
+check_lists(const struct config *cfg)
+{
+	const struct dns_config *dc = &cfg->dns;
+	size_t i;
+
+	if (dc->n == 0)
+		return 0;
+	for (i = 0; i < dc->n; i++)
+		printf("%s: %s%s weight %d\n", dc->lists[i].allow ? "dnswl" :
+		    "dnsbl", dc->lists[i].zone, dc->lists[i].filtered ?
+		    " (filtered)" : "", dc->lists[i].weight);
+	printf("dns: refuse (%s) at score %d or more, greet at %d or less; "
+	    "server %s\n", early_names[dc->action], dc->block_at,
+	    dc->allow_at, dc->server ? dc->server : "from /etc/resolv.conf");
+	return 0;
+}
+
 static int
 check_config(const struct config *cfg)
 {
@@ -204,6 +223,7 @@ check_config(const struct config *cfg)
 	printf("delay: %s s\nearly: %s\nbanner: %s\n", delay,
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
 	problems += check_listener(cfg);
+	problems += check_lists(cfg);
 	problems += check_decoy(cfg);
 	problems += check_cache(cfg);
 	problems += check_sources(cfg);

@@ -1,6 +1,8 @@
 /* conn.c - the client's connection; see conn.h for the contract. */
 #include "conn.h"
 
+#include "dnsl.h"
+
 #include <errno.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -42,6 +44,41 @@ wait_readable(int fd, uint64_t deadline)
 		if (errno != EINTR)
 			return WAIT_ERROR;
 	}
+}
+
+enum client_wait
+wait_client(int fd, uint64_t deadline, struct dnsl_resolver *r)
+{
+	fd_set rfds, wfds;
+	struct timeval tv;
+	uint64_t now, left;
+	int64_t dns_ms;
+	int nfds, n;
+
+	if (r == NULL)
+		/* The same values, one for one. */
+		return (enum client_wait)wait_readable(fd, deadline);
+	FD_ZERO(&rfds);
+	FD_ZERO(&wfds);
+	FD_SET(fd, &rfds);
+	nfds = fd + 1;
+	dnsl_fds(r, &rfds, &wfds, &nfds);
+	now = mono_ms();
+	left = deadline > now ? deadline - now : 0;
+	if ((dns_ms = dnsl_timeout_ms(r)) >= 0 && (uint64_t)dns_ms < left)
+		left = (uint64_t)dns_ms;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+	n = select(nfds, &rfds, &wfds, NULL, &tv);
+	if (n < 0) {
+		if (errno != EINTR)
+			return CLIENT_ERROR;
+		FD_ZERO(&rfds);
+		FD_ZERO(&wfds);
+	} else if (FD_ISSET(fd, &rfds))
+		return CLIENT_READABLE;
+	dnsl_process(r, &rfds, &wfds);
+	return mono_ms() >= deadline ? CLIENT_TIMEOUT : CLIENT_DNS;
 }
 
 enum input_kind

@@ -23,6 +23,9 @@
 #define CONN_DRAIN_MAX (64 * 1024)
 
 enum wait_result { WAIT_TIMEOUT, WAIT_READABLE, WAIT_ERROR };
+/* wait_client() adds one: the resolver has news. */
+enum client_wait { CLIENT_TIMEOUT, CLIENT_READABLE, CLIENT_ERROR,
+	CLIENT_DNS };
 enum input_kind { INPUT_DATA, INPUT_EOF, INPUT_RESET, INPUT_ERROR };
 
 /* Milliseconds on CLOCK_MONOTONIC from an arbitrary origin. */
@@ -30,6 +33,17 @@ uint64_t mono_ms(void);
 
 /* Wait until fd is readable or mono_ms() reaches deadline. */
 enum wait_result wait_readable(int fd, uint64_t deadline);
+
+struct dnsl_resolver;
+
+/*
+ * The same, while the resolver r (if not NULL) does its work: CLIENT_DNS
+ * after it has read answers or handled a timeout, so that the caller can
+ * look at its lookups.  The client comes first: CLIENT_READABLE whenever
+ * fd is readable.
+ */
+enum client_wait wait_client(int fd, uint64_t deadline,
+    struct dnsl_resolver *r);
 
 /*
  * Look at what is waiting on readable fd without consuming it: up to

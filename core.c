@@ -11,6 +11,7 @@
 #include "smtp.h"
 
 #define FIRST_MAX 64		/* early input shown in the log, in bytes */
+#define DNS_TRY_MS 1000		/* a DNS query's first try; one more follows */
 
 static void
 report_to_log(void *ctx, const char *path, unsigned long line, const char *msg)
@@ -125,6 +126,10 @@ core_init(struct core *c, const struct config *cfg, int keep)
 	memset(c, 0, sizeof *c);
 	c->cfg = cfg;
 	c->keep = keep;
+	c->dns.lists = cfg->dns.lists;
+	c->dns.n = cfg->dns.n;
+	c->dns.server = cfg->dns.server;
+	c->dns.timeout_ms = DNS_TRY_MS;
 	if (keep)
 		problems = core_reload(c);
 	return problems;
@@ -227,6 +232,25 @@ core_own_host(const struct decision *d)
 
 /* ---------------------------------------------------------- verdicts */
 
+/*
+ * " dnsbl=a:1,b:2 dnswl=c:-1 score=N" when the lists were asked: what a
+ * verdict line adds (empty otherwise).
+ */
+static const char *
+dns_fields(const struct decision *d, char *buf, size_t size)
+{
+	char bl[LOG_FIELDS_MAX / 2 - 16], wl[LOG_FIELDS_MAX / 2 - 16];
+
+	buf[0] = '\0';
+	if (d == NULL || d->dns == NULL)
+		return buf;
+	dnsl_listed_text(d->dns, 0, bl, sizeof bl);
+	dnsl_listed_text(d->dns, 1, wl, sizeof wl);
+	snprintf(buf, size, "%s%s%s%s score=%d", bl[0] ? " dnsbl=" : "", bl,
+	    wl[0] ? " dnswl=" : "", wl, dnsl_result(d->dns)->score);
+	return buf;
+}
+
 void
 core_allow(const struct core *c, const struct peer *p,
     const struct decision *d)
@@ -267,16 +291,16 @@ void
 core_pass(struct core *c, const struct peer *p, struct decision *d,
     uint64_t waited_ms)
 {
-	char delay[32], took[32];
+	char delay[32], took[32], dns[LOG_FIELDS_MAX];
 
 	duration_format(d->delay_ms, delay, sizeof delay);
 	duration_format(waited_ms, took, sizeof took);
-	log_info("pass ip=%s port=%s delay=%s waited=%s%s%s", p->ip,
+	log_info("pass ip=%s port=%s delay=%s waited=%s%s%s%s", p->ip,
 	    peer_port(p), delay, took,
 	    d->match.found ? " rule=" : d->reason != REASON_DELAY ?
 	    " reason=" : "",
 	    d->match.found ? d->match.rule : d->reason != REASON_DELAY ?
-	    reason_names[d->reason] : "");
+	    reason_names[d->reason] : "", dns_fields(d, dns, sizeof dns));
 	remember(c, p, d, CACHE_PASS);
 }
 
@@ -284,27 +308,28 @@ void
 core_early(struct core *c, const struct peer *p, struct decision *d,
     const struct early *e)
 {
-	char first[FIRST_MAX * 4 + 1], when[32];
+	char first[FIRST_MAX * 4 + 1], when[32], dns[LOG_FIELDS_MAX];
 
 	duration_format(e->after_ms, when, sizeof when);
 	log_escape(first, sizeof first, e->input,
 	    e->len < FIRST_MAX ? e->len : FIRST_MAX);
 	log_info("early ip=%s port=%s after=%s bytes=%zu first=\"%s\" "
-	    "action=%s", p->ip, peer_port(p), when, e->bytes, first,
-	    early_names[c->cfg->early]);
+	    "action=%s%s", p->ip, peer_port(p), when, e->bytes, first,
+	    early_names[c->cfg->early], dns_fields(d, dns, sizeof dns));
 	remember(c, p, d, CACHE_BAD);
 }
 
 void
-core_hangup(const struct core *c, const struct peer *p, uint64_t after_ms,
-    int reset)
+core_hangup(const struct core *c, const struct peer *p,
+    const struct decision *d, uint64_t after_ms, int reset)
 {
-	char when[32];
+	char when[32], dns[LOG_FIELDS_MAX];
 
 	(void)c;
 	duration_format(after_ms, when, sizeof when);
-	log_info("hangup ip=%s port=%s after=%s how=%s", p->ip, peer_port(p),
-	    when, reset ? "reset" : "eof");
+	log_info("hangup ip=%s port=%s after=%s how=%s%s", p->ip,
+	    peer_port(p), when, reset ? "reset" : "eof",
+	    dns_fields(d, dns, sizeof dns));
 }
 
 void
@@ -332,4 +357,60 @@ core_early_reply(const struct core *c)
 	default:
 		return NULL;
 	}
+}
+
+/* ---------------------------------------------------------- DNS lists */
+
+int
+core_wants_dns(const struct core *c, const struct decision *d)
+{
+	return c->dns.n > 0 && d->step == STEP_WAIT &&
+	    c->cfg->mode == MODE_WRAP;
+}
+
+enum dns_verdict
+core_dns_judge(const struct core *c, const struct decision *d)
+{
+	const struct dnsl_score *s;
+
+	if (d->dns == NULL)
+		return DNS_NEUTRAL;
+	s = dnsl_result(d->dns);
+	/* Decided once the answers still out cannot change it. */
+	if (s->score + s->min_left >= c->cfg->dns.block_at)
+		return c->cfg->dns.action == EARLY_PASS ? DNS_NEUTRAL :
+		    DNS_BLOCK;
+	if (s->score + s->max_left <= c->cfg->dns.allow_at)
+		return DNS_ALLOW;
+	return s->pending ? DNS_UNDECIDED : DNS_NEUTRAL;
+}
+
+const char *
+core_dnsbl(const struct core *c, const struct peer *p,
+    const struct decision *d, uint64_t after_ms, char *buf, size_t size)
+{
+	const struct dns_config *dc = &c->cfg->dns;
+	const char *zone = dc->reply ? dc->reply : dnsl_top_zone(d->dns);
+	char when[32], dns[LOG_FIELDS_MAX];
+
+	duration_format(after_ms, when, sizeof when);
+	log_info("dnsbl ip=%s port=%s after=%s action=%s%s", p->ip,
+	    peer_port(p), when, early_names[dc->action],
+	    dns_fields(d, dns, sizeof dns));
+	if (dc->action != EARLY_REJECT && dc->action != EARLY_TEMPFAIL)
+		return NULL;
+	snprintf(buf, size, "%s Service unavailable; client [%s] blocked "
+	    "using %s\r\n", dc->action == EARLY_REJECT ? "554 5.7.1" :
+	    "421 4.7.1", p->ip, zone ? zone : "a DNS list");
+	return buf;
+}
+
+void
+core_dnswl(struct core *c, const struct peer *p, struct decision *d)
+{
+	char dns[LOG_FIELDS_MAX];
+
+	log_info("allow ip=%s port=%s reason=dnswl%s", p->ip, peer_port(p),
+	    dns_fields(d, dns, sizeof dns));
+	remember(c, p, d, CACHE_PASS);
 }

@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "dnsl.h"
 #include "names.h"
 #include "options.h"
 #include "peer.h"
@@ -48,6 +49,15 @@ struct decision {
 	struct wl_match match;		/* the allowlist entry, if any */
 	uint64_t age_ms;		/* STEP_CACHED, STEP_KNOWN_EARLY */
 	int cache_failed;		/* logged once: leave it alone now */
+	const struct dnsl_lookup *dns;	/* the DNS lists asked, if they were */
+};
+
+/* What the DNS lists' answers so far say of a waiting client. */
+enum dns_verdict {
+	DNS_UNDECIDED,		/* answers still out could change it */
+	DNS_BLOCK,		/* at or above --dnsbl-threshold: refuse now */
+	DNS_ALLOW,		/* at or below --dnswl-threshold: greet now */
+	DNS_NEUTRAL		/* all in, neither: the wait goes on */
 };
 
 /* How a wait ended, for core_early() and core_hangup(). */
@@ -61,6 +71,7 @@ struct early {
 /* Loaded state, kept for as many connections as the front end likes. */
 struct core {
 	const struct config *cfg;
+	struct dnsl_config dns;		/* the resolver's settings */
 	struct allowlist *allow;	/* NULL: loaded per decision */
 	struct cache *cache;		/* NULL: opened per use */
 	int keep;			/* keep allow and cache loaded */
@@ -116,7 +127,31 @@ void core_early(struct core *c, const struct peer *p, struct decision *d,
 
 /* hangup: closed (reset = 0) or reset the connection during the wait. */
 void core_hangup(const struct core *c, const struct peer *p,
-    uint64_t after_ms, int reset);
+    const struct decision *d, uint64_t after_ms, int reset);
+
+/* ------------------------------------------------- DNS lists */
+
+/*
+ * Ask the DNS lists about this client?  Only one that is to wait (not
+ * allowlisted, not cached: their lists cannot change what happens), and
+ * only in the wrapper.
+ */
+int core_wants_dns(const struct core *c, const struct decision *d);
+
+/* What the answers so far mean (lists asked with d->dns). */
+enum dns_verdict core_dns_judge(const struct core *c,
+    const struct decision *d);
+
+/*
+ * dnsbl: refused for its score (DNS_BLOCK).  The reply for
+ * --dnsbl-action goes into buf; NULL for drop and pass (pass: the front
+ * end lets the wait go on, and the score shows in the final line).
+ */
+const char *core_dnsbl(const struct core *c, const struct peer *p,
+    const struct decision *d, uint64_t after_ms, char *buf, size_t size);
+
+/* allow reason=dnswl: the wait ends (DNS_ALLOW); recorded as passed. */
+void core_dnswl(struct core *c, const struct peer *p, struct decision *d);
 
 /* busy: no slot was free. */
 void core_busy(const struct core *c, const struct peer *p);

@@ -19,6 +19,9 @@
 
 #include "names.h"
 
+/* Room for the fields a verdict line adds beyond its fixed ones. */
+#define LOG_FIELDS_MAX 512
+
 /* Parse "auto", "stderr", "syslog" or "none"; -1 if none of them. */
 int log_mode_parse(const char *s, enum log_mode *mode);
 

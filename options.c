@@ -27,14 +27,19 @@ enum kind {
 	K_NET,			/* --cache-net V4LEN,V6LEN */
 	K_SIZE,			/* bytes with K, M, G or T; at least min */
 	K_LISTEN,		/* --listen: one more address */
-	K_ID			/* -u, -g: a number, min to max; long */
+	K_ID,			/* -u, -g: a number, min to max; long */
+	K_DNSL,			/* --dnsbl, --dnswl (min: 1 for an allow list) */
+	K_SCORE,		/* a whole number, -DNSL_SCORE_MAX to it; int */
+	K_DNS_SERVER		/* --dns-server ADDR[:PORT] */
 };
+
+#define DNSL_SCORE_MAX 1000
 
 /* What an option given needs of the rest of the command line. */
 enum needs {
 	NEEDS_TARPIT = 1, NEEDS_TEMPFAIL = 2, NEEDS_DECOY = 4,
 	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32,
-	NEEDS_LISTEN = 64, NOT_LISTEN = 128
+	NEEDS_LISTEN = 64, NOT_LISTEN = 128, NEEDS_DNSL = 256
 };
 
 struct optdef {
@@ -132,6 +137,29 @@ static const struct optdef table[] = {
 	    "across every sendwrap using --slots-dir" },
 	{ "slots-dir", 0, K_PATH, "DIR", 0, 0, AT(slots_dir), NULL, NULL,
 	    NEEDS_DECOY | NOT_LISTEN, "where the slots' lock files live" },
+
+	{ "dnsbl", 0, K_DNSL, "ZONE[=FILTER][*WEIGHT]", 0, 0, 0, NULL, NULL,
+	    NEEDS_WRAP, "a DNS block list, asked while the client waits; "
+	    "a listed client adds WEIGHT (default 1) to its score "
+	    "(repeatable)" },
+	{ "dnswl", 0, K_DNSL, "ZONE[=FILTER][*WEIGHT]", 1, 0, 0, NULL, NULL,
+	    NEEDS_WRAP, "a DNS allow list: as --dnsbl, WEIGHT -1 by default "
+	    "(repeatable)" },
+	{ "dnsbl-threshold", 0, K_SCORE, "N", 0, 0, AT(dns.block_at), NULL,
+	    "1", NEEDS_DNSL, "a score at or above N is refused at once" },
+	{ "dnswl-threshold", 0, K_SCORE, "N", 0, 0, AT(dns.allow_at), NULL,
+	    "-1", NEEDS_DNSL, "a score at or below N ends the wait as soon as "
+	    "the answers are in" },
+	{ "dnsbl-action", 0, K_CHOICE, "ACTION", 0, 0, AT(dns.action),
+	    early_names, "reject", NEEDS_DNSL, "for a client over "
+	    "--dnsbl-threshold: reject (554 5.7.1), tempfail (421 4.7.1), "
+	    "drop, or pass (log its score only)" },
+	{ "dns-server", 0, K_DNS_SERVER, "ADDR[:PORT]", 0, 0, AT(dns.server),
+	    NULL, NULL, NEEDS_DNSL, "ask this server, not those of "
+	    "/etc/resolv.conf" },
+	{ "dnsbl-reply", 0, K_TEXT, "TEXT", 1, GREETING_TEXT_MAX,
+	    AT(dns.reply), NULL, NULL, NEEDS_DNSL, "the list named to a "
+	    "refused client, in place of its zone" },
 
 	{ "listen", 0, K_LISTEN, "ADDR:PORT", 0, 0, 0, NULL, NULL, 0,
 	    "listener mode: accept on ADDR:PORT (0.0.0.0:25, [::]:25; "
@@ -246,6 +274,10 @@ range_words(const struct optdef *o, char *buf, size_t size)
 	case K_CIDR:
 		snprintf(buf, size, "an IPv4 or IPv6 address or network");
 		break;
+	case K_SCORE:
+		snprintf(buf, size, "a whole number, -%d to %d", DNSL_SCORE_MAX,
+		    DNSL_SCORE_MAX);
+		break;
 	default:
 		buf[0] = '\0';
 	}
@@ -358,6 +390,33 @@ add_listen(struct parse *ps, const struct optdef *o, const char *arg)
 	return 0;
 }
 
+static int
+add_dnsl(struct parse *ps, const struct optdef *o, const char *arg)
+{
+	struct dns_config *dc = &ps->cfg->dns;
+	const char *why;
+
+	if (dc->n == DNSL_MAX)
+		return fail(ps, "at most %d DNS lists", DNSL_MAX);
+	if (dnsl_parse(arg, (int)o->min, &dc->lists[dc->n], &why) != 0)
+		return bad_value(ps, o, arg, why);
+	dc->n++;
+	return 0;
+}
+
+static int
+set_score(struct parse *ps, const struct optdef *o, const char *arg,
+    void *field)
+{
+	const char *p = arg + (arg[0] == '-');
+	uint64_t v;
+
+	if (parse_count(p, &v) != 0 || v > DNSL_SCORE_MAX)
+		return bad_value(ps, o, arg, NULL);
+	*(int *)field = arg[0] == '-' ? -(int)v : (int)v;
+	return 0;
+}
+
 /* A user or group id: a number, as tcpserver takes it. */
 static int
 set_id(struct parse *ps, const struct optdef *o, const char *arg, void *field)
@@ -403,6 +462,7 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 {
 	struct config *cfg = ps->cfg;
 	void *field = (char *)cfg + o->at;
+	const char *why;
 	int i;
 
 	switch (o->kind) {
@@ -447,6 +507,15 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 		return add_listen(ps, o, arg);
 	case K_ID:
 		return set_id(ps, o, arg, field);
+	case K_DNSL:
+		return add_dnsl(ps, o, arg);
+	case K_SCORE:
+		return set_score(ps, o, arg, field);
+	case K_DNS_SERVER:
+		if (dnsl_server_parse(arg, &why) != 0)
+			return bad_value(ps, o, arg, why);
+		*(const char **)field = arg;
+		return 0;
 	}
 	return -1;
 }
@@ -492,6 +561,8 @@ missing_need(const struct config *cfg, const struct optdef *o)
 		    "--tempfail";
 	if ((o->needs & NEEDS_LISTEN) && cfg->nlisten == 0)
 		return "needs --listen";
+	if ((o->needs & NEEDS_DNSL) && cfg->dns.n == 0)
+		return "needs --dnsbl or --dnswl";
 	if ((o->needs & NOT_LISTEN) && cfg->nlisten > 0)
 		return "is for one process per connection: with --listen, "
 		    "--max-clients is the cap";
@@ -513,6 +584,9 @@ cross_check(struct parse *ps)
 			    sizeof name), why);
 	if (given(ps, "slots") != given(ps, "slots-dir"))
 		return fail(ps, "--slots and --slots-dir go together");
+	if (cfg->dns.allow_at >= cfg->dns.block_at)
+		return fail(ps, "--dnswl-threshold must be below "
+		    "--dnsbl-threshold");
 	if (cfg->envuidgid && (given(ps, "uid") || given(ps, "gid")))
 		return fail(ps, "-U takes the ids from $UID and $GID: not with "
 		    "-u or -g");

@@ -20,6 +20,7 @@
 
 #include "cache.h"
 #include "decoy.h"
+#include "dnsl.h"
 #include "listen.h"
 #include "names.h"
 #include "whitelist.h"
@@ -32,6 +33,17 @@ enum command {
 	COMMAND_COMPILE,	/* --compile TEXT CDB */
 	COMMAND_CACHE_LIST, COMMAND_CACHE_COUNT, COMMAND_CACHE_DELETE,
 	COMMAND_CACHE_PURGE
+};
+
+/* The DNS lists (--dnsbl, --dnswl and the options that tune them). */
+struct dns_config {
+	struct dnsl_list lists[DNSL_MAX];
+	size_t n;
+	int block_at;			/* --dnsbl-threshold */
+	int allow_at;			/* --dnswl-threshold */
+	enum early_action action;	/* --dnsbl-action */
+	const char *server;		/* --dns-server */
+	const char *reply;		/* --dnsbl-reply, or NULL: the zone */
 };
 
 /* The pass cache's settings (-c and the options that tune it). */
@@ -58,6 +70,7 @@ struct config {
 	unsigned slots;			/* --slots; 0: no cap */
 	const char *slots_dir;
 	struct cache_config cache;
+	struct dns_config dns;
 	const char *listen[LISTEN_MAX];	/* --listen: the listener mode */
 	size_t nlisten;
 	unsigned max_clients;		/* --max-clients */

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "core.h"
 #include "decoy.h"
+#include "dnsl.h"
 #include "listener.h"
 #include "log.h"
 #include "options.h"
@@ -136,7 +137,7 @@ handle_input(struct core *core, const struct peer *p, struct decision *d,
 		act_on_early(core);
 	}
 	if (k == INPUT_EOF || k == INPUT_RESET) {
-		core_hangup(core, p, after, k == INPUT_RESET);
+		core_hangup(core, p, d, after, k == INPUT_RESET);
 		exit(0);
 	}
 	log_error("ip=%s port=%s cannot read from the client: %s", p->ip,
@@ -144,26 +145,85 @@ handle_input(struct core *core, const struct peer *p, struct decision *d,
 	exit(EXIT_TEMP);
 }
 
-/* The greeting delay proper: returns the time waited if the client
- * kept quiet. */
+/*
+ * Start asking the DNS lists about p, if they are to be asked; the
+ * resolver to watch, or NULL.  A resolver that cannot be had costs the
+ * lists, never the client.
+ */
+static struct dnsl_resolver *
+start_lists(struct core *core, const struct peer *p, struct decision *d)
+{
+	struct dnsl_resolver *r;
+	const char *why;
+
+	if (!core_wants_dns(core, d) || !p->known)
+		return NULL;
+	if ((r = dnsl_resolver_new(&core->dns, &why)) == NULL ||
+	    (d->dns = dnsl_start(r, &p->addr, NULL, NULL)) == NULL) {
+		log_error("ip=%s port=%s DNS lists not asked: %s", p->ip,
+		    peer_port(p), r ? "out of memory" : why);
+		dnsl_resolver_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* What the lists' answers so far mean for p: 1 once they say no more. */
+static int
+judge_lists(struct core *core, const struct peer *p, struct decision *d,
+    uint64_t start)
+{
+	const char *reply;
+	char buf[SMTP_LINE_MAX];
+
+	switch (core_dns_judge(core, d)) {
+	case DNS_BLOCK:
+		reply = core_dnsbl(core, p, d, mono_ms() - start, buf,
+		    sizeof buf);
+		if (reply == NULL)
+			exit(0);
+		reply_and_leave(reply, 0);
+	case DNS_ALLOW:
+		core_dnswl(core, p, d);
+		run_program(core, core->cfg->program);
+	case DNS_UNDECIDED:
+		return 0;
+	case DNS_NEUTRAL:
+		break;
+	}
+	return 1;
+}
+
+/*
+ * The greeting delay proper, with the DNS lists asked meanwhile: returns
+ * the time waited if the client kept quiet and no list decided.
+ */
 static uint64_t
 wait_out_delay(struct core *core, const struct peer *p, struct decision *d)
 {
-	uint64_t start = mono_ms();
+	uint64_t start = mono_ms(), deadline = start + d->delay_ms;
+	struct dnsl_resolver *r = start_lists(core, p, d);
 
 	send_banner(core->cfg);
-	switch (wait_readable(0, start + d->delay_ms)) {
-	case WAIT_TIMEOUT:
-		break;
-	case WAIT_ERROR:
-		/* We cannot watch this descriptor; let the MTA have it. */
-		log_error("ip=%s port=%s cannot wait on the client: %s",
-		    p->ip, peer_port(p), strerror(errno));
-		break;
-	case WAIT_READABLE:
-		handle_input(core, p, d, mono_ms() - start);
+	for (;;) {
+		switch (wait_client(0, deadline, r)) {
+		case CLIENT_DNS:
+			if (judge_lists(core, p, d, start))
+				r = NULL;	/* answered: no more to watch */
+			continue;
+		case CLIENT_TIMEOUT:
+			break;
+		case CLIENT_ERROR:
+			/* We cannot watch this descriptor; let the MTA have
+			 * it. */
+			log_error("ip=%s port=%s cannot wait on the client: %s",
+			    p->ip, peer_port(p), strerror(errno));
+			break;
+		case CLIENT_READABLE:
+			handle_input(core, p, d, mono_ms() - start);
+		}
+		return mono_ms() - start;
 	}
-	return mono_ms() - start;
 }
 
 /* ------------------------------------------------------- decoys */
