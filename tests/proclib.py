@@ -125,20 +125,30 @@ def wait_childless(ppid, timeout, step=0.1):
     return True
 
 
-def status(pid):
-    """/proc/PID/status as {key: value text}."""
+def parse_status(text):
+    """The text of a /proc/PID/status file as {key: value text}."""
     out = {}
-    with open(_path(pid, "status")) as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            out[key] = value.strip()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        out[key] = value.strip()
     return out
 
 
-def sig_state(pid="self"):
-    """{'SigIgn': bits, 'SigBlk': bits}: the ignored and blocked signals."""
-    st = status(pid)
+def status(pid):
+    """/proc/PID/status as {key: value text}."""
+    with open(_path(pid, "status")) as f:
+        return parse_status(f.read())
+
+
+def signal_masks(st):
+    """{'SigIgn': bits, 'SigBlk': bits} (the ignored and the blocked
+    signals, bit N-1 for signal N) of a status() dict."""
     return {k: int(st[k], 16) for k in ("SigIgn", "SigBlk")}
+
+
+def sig_state(pid="self"):
+    """The ignored and blocked signals of a process: signal_masks."""
+    return signal_masks(status(pid))
 
 
 def smaps_rollup(pid):

@@ -28,6 +28,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import termios
 import time
 from pathlib import Path
@@ -35,6 +36,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import proclib  # noqa: E402  (tests/proclib.py, /proc for tests and bench)
+
 SENDWRAP = os.environ.get("SENDWRAP") or str(HERE.parent.parent / "sendwrap")
 VALGRIND = os.environ.get("SENDWRAP_VALGRIND", "") not in ("", "0")
 STANDIN = str(HERE / "standin_mta")
@@ -276,17 +280,6 @@ def connect(kind):
 
 # ------------------------------------------------------ the child's setup
 
-def read_sig_state(path="/proc/self/status"):
-    """{'SigIgn': bits, 'SigBlk': bits} from a /proc/PID/status file."""
-    state = {}
-    with open(path) as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("SigIgn", "SigBlk"):
-                state[key] = int(value.strip(), 16)
-    return state
-
-
 def _child_setup(workdir, extra_fds, close_fd2, ignore, block):
     """Runs in the child between fork and exec (see module doc).
 
@@ -307,8 +300,7 @@ def _child_setup(workdir, extra_fds, close_fd2, ignore, block):
         os.dup2(fd, VALGRIND_LOG_FD)
         os.close(fd)
         keep.add(VALGRIND_LOG_FD)
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
+    for fd in proclib.fd_numbers("self"):
         if fd in keep:
             continue
         try:
@@ -324,7 +316,7 @@ def _child_setup(workdir, extra_fds, close_fd2, ignore, block):
             pass                            # KILL, STOP, libc's own
     signal.pthread_sigmask(signal.SIG_SETMASK, block)
     with open(os.path.join(workdir, "spawn.json"), "w") as f:
-        json.dump(read_sig_state(), f)
+        json.dump(proclib.sig_state("self"), f)
 
 
 def base_env(workdir):

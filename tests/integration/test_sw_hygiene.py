@@ -5,6 +5,7 @@ import signal
 
 import pytest
 
+from proclib import fd_target
 from sw_harness import (BYE, GREETING, MTA, REPLY_REJECT, REPLY_UNAVAILABLE,
                         SECONDS, VALGRIND, VALGRIND_ENV, needs_ipv6, sig_bits)
 
@@ -38,10 +39,6 @@ SCENARIOS = ["pass", "allow", "banner", "allowlist-text", "allowlist-errors",
              "allowlist-cdb", "allowlist-cdb-allow", "syslog", "early-pass"]
 
 
-def _target(fd):
-    return os.readlink("/proc/self/fd/%d" % fd)
-
-
 def _mta_fds(c):
     """The program's descriptors, less valgrind's own log file."""
     fds = {int(k): v for k, v in c.record()["fds"].items()}
@@ -60,7 +57,7 @@ def test_program_gets_exactly_the_inherited_fds(sw, write, tmp_path, plain,
     r, w = os.pipe()
     extra = open(tmp_path / "fd7", "ab")
     try:
-        want6, want7 = _target(r), _target(extra.fileno())
+        want6, want7 = fd_target(r), fd_target(extra.fileno())
         c = sw(args + MTA, extra_fds={6: r, 7: extra.fileno()}, **opts)
     finally:
         os.close(r)
