@@ -50,6 +50,8 @@ SLACK = 15.0 if VALGRIND else 0.0
 # Patience for anything that should happen soon; only a failing test
 # waits this long.
 T = 10.0 + SLACK
+# A bound for what should happen at once (no delay), on a loaded machine.
+SOON = 3.0 + SLACK
 
 VALGRIND_CMD = ["valgrind", "-q", "--error-exitcode=97", "--leak-check=full",
                 "--show-leak-kinds=definite",
@@ -577,6 +579,15 @@ class Sendwrap:
     def ran(self):
         """Did sendwrap exec the program?"""
         return (self.dir / "status").exists()
+
+    def mta_fds(self):
+        """The descriptors the program was handed, {fd: target}, less
+        valgrind's own log file."""
+        fds = {int(k): v for k, v in self.record()["fds"].items()}
+        if VALGRIND:
+            fds = {k: v for k, v in fds.items()
+                   if not v.startswith(str(self.dir / "valgrind."))}
+        return fds
 
     def record(self):
         path = self.dir / "record.json"
