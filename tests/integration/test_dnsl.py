@@ -4,97 +4,17 @@ serving test zones, in front of the stand-in MTA: refusal before the
 delay ends, allow lists ending the wait, weights, filters, a server that
 is down, stopped or failing, early talkers during the queries, IPv6
 nibble names, the listener."""
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
+from dnsserver import DNS
 from sw_harness import MTA, REPLY_REJECT, SLACK, T
 from test_listener import Listener
 
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 SOON = 1.5 + SLACK
-
-# 127.0.0.1 and ::1: on bl.test (127.0.0.2) and bl2.test (127.0.0.4);
-# 127.0.0.3: on wl.test; 127.0.0.5: on bl.test with 127.0.0.9 only.
-RECORDS = [
-    ("1.0.0.127.bl.test", "127.0.0.2"),
-    ("1.0.0.127.bl2.test", "127.0.0.4"),
-    ("3.0.0.127.wl.test", "127.0.0.5"),
-    ("5.0.0.127.bl.test", "127.0.0.9"),
-    ("1" + ".0" * 31 + ".bl.test", "127.0.0.2"),
-]
 BLOCKED = (b"554 5.7.1 Service unavailable; client [127.0.0.1] blocked "
            b"using bl.test\r\n")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class DNS:
-    """dnsmasq on 127.0.0.1:PORT, authoritative for *.test only."""
-
-    def __init__(self, workdir):
-        self.log = Path(workdir) / "dnsmasq.log"
-        # A free UDP port may be taken for TCP: then dnsmasq exits, and
-        # another port is tried.
-        for _ in range(5):
-            self.port = free_port()
-            self.proc = subprocess.Popen(self.command(),
-                                         stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
-            deadline = time.monotonic() + T
-            while not self.answers() and self.proc.poll() is None:
-                assert time.monotonic() < deadline, "dnsmasq does not answer"
-                time.sleep(0.05)
-            if self.proc.poll() is None:
-                return
-        raise AssertionError("dnsmasq did not start")
-
-    def command(self):
-        args = [DNSMASQ, "-k", "--port=%d" % self.port,
-                "--listen-address=127.0.0.1", "--bind-interfaces",
-                "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-                "--local=/test/", "--server=/fail.test/127.0.0.1#1",
-                "--log-queries", "--log-facility=%s" % self.log,
-                "--pid-file="]
-        args += ["--host-record=%s,%s" % r for r in RECORDS]
-        return args + ["--txt-record=1.0.0.127.bl.test,listed for testing"]
-
-    @property
-    def server(self):
-        return "127.0.0.1:%d" % self.port
-
-    def answers(self):
-        """Does it answer a query (a hand-made one, for probe.test)?"""
-        q = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-             + b"".join(bytes([len(p)]) + p.encode()
-                        for p in "probe.test".split("."))
-             + b"\x00\x00\x01\x00\x01")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(0.3)
-            try:
-                s.sendto(q, ("127.0.0.1", self.port))
-                return len(s.recv(512)) > 12
-            except OSError:
-                return False
-
-    def queried(self, name):
-        return self.log.exists() and name in self.log.read_text()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
 
 
 @pytest.fixture
@@ -189,7 +109,7 @@ def test_dns_trouble_delays_never_refuses(sw, dns, trouble):
     if trouble == "stopped":
         dns.stop()
     elif trouble == "frozen":
-        dns.proc.send_signal(signal.SIGSTOP)
+        dns.freeze()
     try:
         c = sw(["-d", "2", "--dnsbl", zone, "--dns-server", dns.server,
                 *MTA])
@@ -199,18 +119,18 @@ def test_dns_trouble_delays_never_refuses(sw, dns, trouble):
         assert c.finish() == 0
         assert verdict(c, "pass")["score"] == "0"
     finally:
-        dns.proc.send_signal(signal.SIGCONT)
+        dns.thaw()
 
 
 def test_early_talker_caught_while_the_queries_are_out(sw, dns):
-    dns.proc.send_signal(signal.SIGSTOP)     # the answers never come
+    dns.freeze()     # the answers never come
     try:
         c = sw(["-d", "5", *lists(dns), *MTA], early=b"EHLO bot\r\n")
         assert c.client.read_all(timeout=SOON + 2) == REPLY_REJECT
         assert verdict(c, "early")["score"] == "0"
         assert not c.ran()
     finally:
-        dns.proc.send_signal(signal.SIGCONT)
+        dns.thaw()
 
 
 def test_ipv6_client_uses_the_nibble_form(sw, dns):
