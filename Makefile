@@ -33,6 +33,8 @@ else ifeq ($(STATIC),1)
 VARIANT = static
 HARDEN_CFLAGS = -fstack-protector-strong -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -static -Wl,-z,relro,-z,now
+# Stand-ins for the NSS service lookups c-ares references (static/nss.c).
+STATIC_OBJS = $(B)/static-nss.o
 else
 VARIANT = default
 endif
@@ -50,7 +52,8 @@ LINK = $(CC) $(CFLAGS) $(SAN) $(HARDEN_LDFLAGS) $(LDFLAGS)
 export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
-	check-valgrind check-sanitize fuzz demo bench bench-cache install clean
+	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
+	install clean
 
 all: sendwrap
 
@@ -58,8 +61,11 @@ all: sendwrap
 sendwrap: $(B)/sendwrap
 	cp $(B)/sendwrap $@.tmp && mv -f $@.tmp $@
 
-$(B)/sendwrap: $(B)/sendwrap.o $(OBJS)
+$(B)/sendwrap: $(B)/sendwrap.o $(OBJS) $(STATIC_OBJS)
 	$(LINK) -o $@ $^ $(LIBS)
+
+$(B)/static-nss.o: static/nss.c Makefile | $(B)
+	$(COMPILE) -c -o $@ $<
 
 $(B)/%.o: %.c $(wildcard *.h) Makefile | $(B)
 	$(COMPILE) -c -o $@ $<
@@ -128,6 +134,10 @@ bench:
 # The pass cache's cost with 1 000 000 entries (BENCHMARKS.md).
 bench-cache:
 	bench/cache-bench
+
+# What asking DNS lists costs (BENCHMARKS.md).
+bench-dnsl:
+	bench/dnsl-bench
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

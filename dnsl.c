@@ -5,6 +5,7 @@
 #include <ares.h>
 #include <arpa/nameser.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,6 +304,9 @@ dnsl_resolver_free(struct dnsl_resolver *r)
 	ares_destroy(r->channel);	/* every query's callback runs */
 	ares_library_cleanup();
 	free(r);
+	/* c-ares's channel is 74 kB of hash tables: give the pages back to
+	 * the system, not only to malloc, for a process that waits on. */
+	malloc_trim(0);
 }
 
 void

@@ -90,6 +90,10 @@ int dnsl_answer_counts(const struct dnsl_list *l, const unsigned char *a4);
 /* A resolver for cfg (kept by reference); NULL with *why. */
 struct dnsl_resolver *dnsl_resolver_new(const struct dnsl_config *cfg,
     const char **why);
+
+/* Free r, with its memory given back to the system.  Lookups made on r
+ * that were not ended keep their results (a query still out counts as
+ * not listed). */
 void dnsl_resolver_free(struct dnsl_resolver *r);
 
 /* For select: the resolver's sockets into rfds/wfds, the highest + 1

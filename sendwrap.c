@@ -208,8 +208,12 @@ wait_out_delay(struct core *core, const struct peer *p, struct decision *d)
 	for (;;) {
 		switch (wait_client(0, deadline, r)) {
 		case CLIENT_DNS:
-			if (judge_lists(core, p, d, start))
-				r = NULL;	/* answered: no more to watch */
+			if (judge_lists(core, p, d, start)) {
+				/* Answered: the resolver's memory goes back
+				 * for the rest of the wait (d->dns stays). */
+				dnsl_resolver_free(r);
+				r = NULL;
+			}
 			continue;
 		case CLIENT_TIMEOUT:
 			break;
