@@ -188,40 +188,6 @@ say_and_drain(struct loop *l, struct client *c, const char *reply)
 
 /* ------------------------------------------------------------ children */
 
-static void
-child_signals(void)
-{
-	struct sigaction sa;
-	sigset_t none;
-	int sig;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_DFL;
-	for (sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
-/* A forked child serves the tempfail responder: no exec, so it must let
- * go of everything but the client first. */
-static pid_t
-fork_responder(struct loop *l, struct client *c)
-{
-	pid_t pid = fork();
-
-	if (pid != 0)
-		return pid;
-	child_signals();
-	log_close();
-	if (dup2(c->fd, 0) < 0 || dup2(c->fd, 1) < 0)
-		_exit(EXIT_TEMP);
-	closefrom(3);
-	decoy_tempfail(&l->decoy, &c->peer);
-	close_gently(0, 1, CONN_DRAIN_MS, CONN_DRAIN_MAX);
-	_exit(0);
-}
-
 /* Start the program (or the responder) for c now; 0, or -1 (logged). */
 static int
 start_child(struct loop *l, struct client *c)
@@ -234,7 +200,7 @@ start_child(struct loop *l, struct client *c)
 	if (fl >= 0)
 		fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
 	if (l->cfg->mode == MODE_TEMPFAIL)
-		pid = fork_responder(l, c);
+		pid = spawn_responder(&l->decoy, c->fd, &c->peer);
 	else
 		pid = spawn_program(l->cfg->program, c->fd, &c->peer);
 	if (pid < 0) {
