@@ -20,10 +20,11 @@ WARN = -std=c99 -Wall -Wextra
 HARDEN_CFLAGS = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
 ALL_CPPFLAGS = -D_DEFAULT_SOURCE -I. $(CPPFLAGS)
-# The allowlist (cdb) and pass cache (LMDB) libraries are linked in
-# statically: sendwrap must need nothing but libc at run time (LMDB's
-# pthread calls are in libc since glibc 2.34).
-LIBS = -l:libcdb.a -l:liblmdb.a
+# The allowlist (cdb), pass cache (LMDB) and Redis (hiredis: only its
+# reply reader, read.o, is used) libraries are linked in statically:
+# sendwrap must need nothing but libc at run time (LMDB's pthread calls
+# are in libc since glibc 2.34).
+LIBS = -l:libcdb.a -l:liblmdb.a -l:libhiredis.a
 
 ifeq ($(SANITIZE),1)
 VARIANT = sanitize
@@ -39,6 +40,7 @@ endif
 
 B = build/$(VARIANT)
 MODULES = addr allowdb guard whitelist duration names peer conn log decoy slots cache \
+	redis store \
 	options admin core listen handover timers ipcount listener
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
