@@ -52,7 +52,8 @@ LINK = $(CC) $(CFLAGS) $(SAN) $(HARDEN_LDFLAGS) $(LDFLAGS)
 export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
-	check-valgrind check-sanitize fuzz demo bench bench-cache install clean
+	check-valgrind check-sanitize fuzz demo bench bench-cache bench-redis install \
+	clean
 
 all: sendwrap
 
@@ -130,6 +131,10 @@ bench:
 # The pass cache's cost with 1 000 000 entries (BENCHMARKS.md).
 bench-cache:
 	bench/cache-bench
+
+# The pass cache on Redis: a hit through Redis, a local hit with --redis.
+bench-redis:
+	bench/redis-bench
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
