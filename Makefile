@@ -20,10 +20,11 @@ WARN = -std=c99 -Wall -Wextra
 HARDEN_CFLAGS = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
 ALL_CPPFLAGS = -D_DEFAULT_SOURCE -I. $(CPPFLAGS)
-# The allowlist (cdb), pass cache (LMDB) and resolver (c-ares) libraries
-# are linked in statically: sendwrap must need nothing but libc at run
-# time (LMDB's pthread calls are in libc since glibc 2.34).
-LIBS = -l:libcdb.a -l:liblmdb.a -l:libcares.a
+# The allowlist (cdb), pass cache (LMDB), Redis (hiredis: only its reply
+# reader, read.o, is used) and resolver (c-ares) libraries are linked in
+# statically: sendwrap must need nothing but libc at run time (LMDB's
+# pthread calls are in libc since glibc 2.34).
+LIBS = -l:libcdb.a -l:liblmdb.a -l:libhiredis.a -l:libcares.a
 
 ifeq ($(SANITIZE),1)
 VARIANT = sanitize
@@ -41,7 +42,8 @@ endif
 
 B = build/$(VARIANT)
 MODULES = addr allowdb guard whitelist duration names peer conn log decoy slots cache \
-	options admin core listen handover timers ipcount listener dnsl
+	redis store dnsl \
+	options admin core listen handover timers ipcount listener
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
@@ -53,7 +55,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
-	install clean
+	bench-redis install clean
 
 all: sendwrap
 
@@ -138,6 +140,10 @@ bench-cache:
 # What asking DNS lists costs (BENCHMARKS.md).
 bench-dnsl:
 	bench/dnsl-bench
+
+# The pass cache on Redis: a hit through Redis, a local hit with --redis.
+bench-redis:
+	bench/redis-bench
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -26,49 +26,11 @@ report_to_log(void *ctx, const char *path, unsigned long line, const char *msg)
 /* ------------------------------------------------------------ cache */
 
 static void
-cache_trouble(const struct peer *p, struct decision *d, const char *why)
+cache_trouble(void *ctx, const char *why)
 {
-	if (!d->cache_failed)
-		log_error("ip=%s port=%s cache %s", p->ip, peer_port(p), why);
-	d->cache_failed = 1;
-}
+	const struct peer *p = ctx;
 
-/*
- * The cache for one use; NULL if there is none to be had.  Kept open in
- * keep mode; otherwise the caller closes it with done_with().
- */
-static struct cache *
-cache_for(struct core *c, const struct peer *p, struct decision *d,
-    int write)
-{
-	const struct cache_config *cc = &c->cfg->cache;
-	struct cache_options o = { write || c->keep, cc->map_size, 0 };
-	struct cache *h;
-	char err[320];
-
-	if (cc->path == NULL || !p->known || d->cache_failed)
-		return NULL;
-	if (c->cache)
-		return c->cache;
-	h = cache_open(cc->path, &o, err, sizeof err);
-	/* Nothing to read before the first record: not a failure. */
-	if (h == NULL && (o.write || errno != ENOENT))
-		cache_trouble(p, d, err);
-	if (c->keep)
-		c->cache = h;
-	return h;
-}
-
-/* Close h unless it is kept; a kept handle that failed is closed too,
- * so that the next client opens the cache afresh. */
-static void
-done_with(struct core *c, struct cache *h, int failed)
-{
-	if (h != c->cache || failed) {
-		cache_close(h);
-		if (h == c->cache)
-			c->cache = NULL;
-	}
+	log_error("ip=%s port=%s cache %s", p->ip, peer_port(p), why);
 }
 
 /* Record a client that passed, or was caught talking early. */
@@ -78,36 +40,32 @@ remember(struct core *c, const struct peer *p, struct decision *d,
 {
 	const struct cache_config *cc = &c->cfg->cache;
 	uint64_t ttl = kind == CACHE_PASS ? cc->pass_ttl_ms : cc->bad_ttl_ms;
+	struct store_use u = { d->cache_failed, cache_trouble, (void *)p };
 	struct cache_key k;
-	struct cache *h;
-	int failed;
 
-	if (ttl == 0 || (h = cache_for(c, p, d, 1)) == NULL)
+	if (ttl == 0 || !p->known)
 		return;
 	cache_key_make(&k, &p->addr, &cc->net);
-	failed = cache_record(h, &k, kind, cache_now_ms(), ttl) != 0;
-	if (failed)
-		cache_trouble(p, d, cache_error(h));
-	done_with(c, h, failed);
+	store_record(&c->store, &k, kind, cache_now_ms(), ttl, &u);
+	d->cache_failed = u.failed;
 }
 
 /* A client the cache knows skips the wait. */
 static void
 consult_cache(struct core *c, const struct peer *p, struct decision *d)
 {
+	struct store_use u = { d->cache_failed, cache_trouble, (void *)p };
 	uint64_t now = cache_now_ms();
 	struct cache_entry e;
 	struct cache_key k;
-	struct cache *h;
 	int found;
 
-	if ((h = cache_for(c, p, d, 0)) == NULL)
+	if (!p->known || store_kinds(&c->cfg->cache) == 0)
 		return;
 	cache_key_make(&k, &p->addr, &c->cfg->cache.net);
-	if ((found = cache_lookup(h, &k, now, &e)) < 0)
-		cache_trouble(p, d, cache_error(h));
-	done_with(c, h, found < 0);	/* before exec, before a long wait */
-	if (found <= 0)
+	found = store_lookup(&c->store, &k, now, &e, &u);
+	d->cache_failed = u.failed;
+	if (!found)
 		return;
 	d->age_ms = now > e.recorded_ms ? now - e.recorded_ms : 0;
 	if (e.kind == CACHE_PASS)
@@ -130,6 +88,7 @@ core_init(struct core *c, const struct config *cfg, int keep)
 	c->dns.n = cfg->dns.n;
 	c->dns.server = cfg->dns.server;
 	c->dns.timeout_ms = DNS_TRY_MS;
+	store_init(&c->store, &cfg->cache, keep);
 	if (keep)
 		problems = core_reload(c);
 	return problems;
@@ -157,9 +116,8 @@ void
 core_close(struct core *c)
 {
 	wl_free(c->allow);
-	cache_close(c->cache);
+	store_close(&c->store);
 	c->allow = NULL;
-	c->cache = NULL;
 }
 
 /* ---------------------------------------------------------- deciding */

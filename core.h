@@ -10,10 +10,11 @@
  * with one of the core_*() verdict calls, which write the verdict line
  * and record the client in the cache where that is due.
  *
- * Contract: no exit, no exec, no sleep and no socket I/O in here; the
- * only waits are the pass cache's file locks, each bounded (cache.h).
- * The cache never costs mail: its first failure on a connection is
- * logged and the connection goes on as without it.
+ * Contract: no exit, no exec, no sleep and no I/O with the client in
+ * here; the only waits are the pass cache's, each bounded: the file
+ * locks (cache.h) and Redis (--redis-timeout, redis.h).  The cache never
+ * costs mail: the first failure of each of its stores on a connection
+ * is logged and the connection goes on as without that store (store.h).
  */
 #ifndef SENDWRAP_CORE_H
 #define SENDWRAP_CORE_H
@@ -24,6 +25,7 @@
 #include "names.h"
 #include "options.h"
 #include "peer.h"
+#include "store.h"
 #include "whitelist.h"
 
 #define CORE_ERRORS_PER_FILE 10	/* per load of a text list; -n shows all */
@@ -48,7 +50,7 @@ struct decision {
 	enum reason reason;
 	struct wl_match match;		/* the allowlist entry, if any */
 	uint64_t age_ms;		/* STEP_CACHED, STEP_KNOWN_EARLY */
-	int cache_failed;		/* logged once: leave it alone now */
+	unsigned cache_failed;		/* stores logged once: left alone now */
 	const struct dnsl_lookup *dns;	/* the DNS lists asked, if they were */
 };
 
@@ -73,7 +75,7 @@ struct core {
 	const struct config *cfg;
 	struct dnsl_config dns;		/* the resolver's settings */
 	struct allowlist *allow;	/* NULL: loaded per decision */
-	struct cache *cache;		/* NULL: opened per use */
+	struct store store;		/* the pass cache's stores */
 	int keep;			/* keep allow and cache loaded */
 };
 

@@ -220,9 +220,9 @@ qualify_domain = sendwrap.test
 log_selector = +smtp_connection
 smtp_enforce_sync = {enforce_sync}
 queue_only = true
-acl_smtp_rcpt = acl_rcpt
+acl_smtp_rcpt = {rcpt_acl}
 acl_smtp_data = acl_data
-
+{main}
 begin acl
 
 acl_rcpt:
@@ -230,11 +230,11 @@ acl_rcpt:
 
 acl_data:
   accept
-
+{acls}
 begin routers
-
+{routers}
 begin transports
-"""
+{transports}"""
 
 SENDER_CONF = EXIM_COMMON + """\
 primary_hostname = sender.sendwrap.test
@@ -339,7 +339,10 @@ class EximReceiver:
     ns = None                   # runs anywhere
 
     def __init__(self, base, name="mx", hostname="mx.sendwrap.test",
-                 enforce_sync=False):
+                 enforce_sync=False, main="", rcpt_acl="acl_rcpt", acls="",
+                 routers="", transports=""):
+        """main, acls, routers, transports: text added to those sections
+        of the configuration; rcpt_acl: the RCPT ACL's name."""
         self.dir = make_workdir(base, name)
         self.spool = exim_dir(os.path.join(self.dir, "spool"))
         self.logdir = exim_dir(os.path.join(self.dir, "log"))
@@ -349,7 +352,9 @@ class EximReceiver:
             f.write(RECEIVER_CONF.format(
                 user=EXIM_USER, spool=self.spool, log=self.logdir,
                 hostname=hostname,
-                enforce_sync="true" if enforce_sync else "false"))
+                enforce_sync="true" if enforce_sync else "false",
+                main=main, rcpt_acl=rcpt_acl, acls=acls, routers=routers,
+                transports=transports))
         r = subprocess.run([EXIM, "-C", self.conf, "-bV"],
                            capture_output=True, env=SERVER_ENV, timeout=30)
         if r.returncode != 0:
@@ -669,6 +674,7 @@ class SyslogListener:
         self.sock.bind(path)
         os.chmod(path, 0o666)
         self.records = []         # (facility, severity, tag, text)
+        self.raw = []             # each datagram as it came
         self.lock = threading.Lock()
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -687,6 +693,7 @@ class SyslogListener:
                 break
             m = rx.match(data.rstrip(b"\n\0"))
             with self.lock:
+                self.raw.append(data)
                 if m:
                     pri = int(m.group(1))
                     self.records.append((pri >> 3, pri & 7,

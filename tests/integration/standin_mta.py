@@ -75,7 +75,8 @@ def main():
         after += chunk
     rec["after"] = after.decode("latin-1")
 
-    tmp = os.path.join(d, "record.json.tmp")
+    # A name of its own: several may run at once under the listener.
+    tmp = os.path.join(d, "record.json.%d" % os.getpid())
     with open(tmp, "w") as f:
         json.dump(rec, f)
     os.rename(tmp, os.path.join(d, "record.json"))
