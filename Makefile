@@ -38,7 +38,7 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = addr allowdb guard whitelist duration names peer conn log decoy slots cache \
+MODULES = addr allowdb guard safefile whitelist duration names peer conn log decoy slots cache \
 	options admin core
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
