@@ -4,18 +4,19 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "guard.h"
+#include "safefile.h"
 
 /*
  * Layout of the one (unnamed) LMDB database:
@@ -515,22 +516,56 @@ do_open(struct cache *c, void *arg)
 	return 0;
 }
 
+/*
+ * The directory and both files, checked (and for writing made, empty)
+ * before LMDB sees the path: it opens PATH and PATH-lock with O_CREAT,
+ * following links, and the first opener truncates and writes the lock
+ * file.  So nothing but a file of ours in a directory only we (or root)
+ * can change ever reaches it, and a reader makes nothing: a missing data
+ * file is ENOENT, nothing recorded yet.  0; 1 for a reader when only the
+ * lock file is missing; or -1 with errno and err set.
+ */
+static int
+check_files(const char *path, int write, char *err, size_t errsize)
+{
+	char lock[PATH_MAX], why[PATH_MAX + 200];
+	const char *rest = why;
+	size_t len = strlen(path);
+	int saved;
+
+	if ((size_t)snprintf(lock, sizeof lock, "%s-lock", path) >= sizeof lock) {
+		snprintf(err, errsize, "%s: %s", path, strerror(ENAMETOOLONG));
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (safe_dir_of(path, why, sizeof why) == 0 &&
+	    safe_file(path, write, why, sizeof why) == 0) {
+		if (safe_file(lock, write, why, sizeof why) == 0)
+			return 0;
+		if (errno == ENOENT && !write)
+			return 1;
+	}
+	saved = errno;
+	/* why starts with the name at fault: left out when it is path. */
+	if (strncmp(why, path, len) == 0 && strncmp(why + len, ": ", 2) == 0)
+		rest = why + len + 2;
+	snprintf(err, errsize, "%s: %s%s", path, saved == ENOENT && !write ?
+	    "" : "cannot open: ", rest);
+	errno = saved;
+	return -1;
+}
+
 struct cache *
 cache_open(const char *path, const struct cache_options *o, char *err,
     size_t errsize)
 {
 	struct open_arg a;
 	struct cache *c;
-	struct stat st;
 	size_t len = strlen(path);
-	int rc, saved;
+	int rc, files;
 
-	if (!o->write && stat(path, &st) != 0) {
-		saved = errno;
-		snprintf(err, errsize, "%s: %s", path, strerror(saved));
-		errno = saved;
+	if ((files = check_files(path, o->write, err, errsize)) < 0)
 		return NULL;
-	}
 	if ((c = calloc(1, sizeof *c + len + 1)) == NULL) {
 		snprintf(err, errsize, "%s: %s", path, strerror(ENOMEM));
 		errno = ENOMEM;
@@ -540,6 +575,16 @@ cache_open(const char *path, const struct cache_options *o, char *err,
 	c->write = o->write;
 	c->lock_ms = o->lock_ms ? o->lock_ms : CACHE_LOCK_MS_DEFAULT;
 	a.flags = MDB_NOSUBDIR | MDB_NOSYNC | (o->write ? 0 : MDB_RDONLY);
+	/*
+	 * No lock file: LMDB would make one, and a reader makes nothing.  No
+	 * process has the cache open (each makes it on opening), so read
+	 * without LMDB's locks.  A writer that starts meanwhile cannot see
+	 * this reader, and could reuse pages it reads only after two commits
+	 * of its own; a lookup is over long before, and garbage read would be
+	 * an error, not a crash (guard.h).
+	 */
+	if (files == 1)
+		a.flags |= MDB_NOLOCK;
 	if ((rc = mdb_env_create(&c->env)) != 0) {
 		set_error(c, "cannot open: %s", mdb_strerror(rc));
 		goto fail;

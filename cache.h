@@ -13,8 +13,13 @@
  * but cache_now_ms().
  *
  * Backend: one LMDB file (MDB_NOSUBDIR: PATH, and LMDB's PATH-lock),
- * both created mode 0600 by the first writer.  Every process opens the
- * file, does one short transaction and closes it again:
+ * both created mode 0600 by the first writer.  Before LMDB is given the
+ * path, the directory and both files are checked (safefile.h: a
+ * directory only we or root can write, regular files of ours with one
+ * link, never a link followed) and a writer makes missing ones itself;
+ * anything else is a failure of cache_open().  A reader makes nothing:
+ * without a lock file it reads without LMDB's locks.  Every process
+ * opens the file, does one short transaction and closes it again:
  *  - readers never wait: LMDB readers see a snapshot and take no lock;
  *  - writers are serialised, one short write transaction each, behind a
  *    lock with a time limit (flock on the data file, polled), so a stuck
@@ -124,8 +129,10 @@ size_t cache_key_format(const struct cache_key *k, char *buf, size_t size);
  * Open the cache at path.  Reading never creates anything: a file that
  * does not exist yet gives NULL with errno ENOENT (nothing recorded yet,
  * not a failure for a lookup).  Writing creates path and path-lock, mode
- * 0600, when they do not exist.  NULL otherwise too, with the reason in
- * err and errno set (EIO for an LMDB error).
+ * 0600, when they do not exist.  A directory or file that is not safe to
+ * use (see above) is a failure: NULL with errno EACCES, ELOOP or EINVAL.
+ * NULL otherwise too, with the reason in err and errno set (EIO for an
+ * LMDB error).
  */
 struct cache *cache_open(const char *path, const struct cache_options *o,
     char *err, size_t errsize);

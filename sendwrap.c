@@ -183,17 +183,18 @@ static void
 take_slot(struct core *core, const struct peer *p)
 {
 	const struct config *cfg = core->cfg;
+	char why[4096 + 200];
 	unsigned slot;
 	int fd;
 
 	if (cfg->slots == 0)
 		return;
-	fd = slots_take(cfg->slots_dir, cfg->slots, &slot);
+	fd = slots_take(cfg->slots_dir, cfg->slots, &slot, why, sizeof why);
 	if (fd >= 0)
 		return;
 	if (fd == SLOTS_ERROR) {
-		log_error("ip=%s port=%s cannot take a slot in %s: %s", p->ip,
-		    peer_port(p), cfg->slots_dir, strerror(errno));
+		log_error("ip=%s port=%s cannot take a slot: %s", p->ip,
+		    peer_port(p), why);
 		fail_temporarily(EXIT_TEMP, 0);
 	}
 	core_busy(core, p);

@@ -1,0 +1,244 @@
+"""Hardening (issue 11): sendwrap run as root with its files in
+directories others might write, every blocking call bounded, no refusal
+on a neighbour's account.
+
+Each test stands for one finding of the issue and fails without its fix.
+The built binary runs on real loopback connections (sw_harness), with the
+stand-in MTA as the program.  Tests that plant files need root (as
+sendwrap usually runs); they are skipped otherwise.
+"""
+import os
+import re
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from sw_harness import GREETING, MTA, REPLY_UNAVAILABLE, SLACK, T
+
+IS_ROOT = os.geteuid() == 0
+NOBODY = 65534
+as_root = pytest.mark.skipif(not IS_ROOT, reason="plants files as root")
+DELAY = 0.3
+
+
+# ------------------------------------------------------------- helpers
+
+def cache_dir(tmp_path):
+    """A directory only root can write, as a cache directory must be."""
+    d = tmp_path / "cache"
+    d.mkdir(mode=0o700)
+    return d
+
+
+def victim(tmp_path, content):
+    """A file outside the cache directory, standing for /etc/shadow."""
+    d = tmp_path / "etc"
+    d.mkdir(exist_ok=True)
+    v = d / ("shadow%d" % len(list(d.iterdir())))
+    v.write_bytes(content)
+    v.chmod(0o640)
+    return v
+
+
+def snapshot(path):
+    st = path.stat()
+    return (path.read_bytes(), st.st_mode, st.st_uid, st.st_mtime_ns)
+
+
+def plant(kind, where, target):
+    if kind == "symlink":
+        os.symlink(target, where)
+    elif kind == "hardlink":
+        os.link(target, where)
+    elif kind == "fifo":
+        os.mkfifo(where, 0o600)
+    else:
+        raise ValueError(kind)
+
+
+def served_with_one_cache_error(c, path):
+    """Delayed, then the MTA, with one error line that names the cache."""
+    t = c.converse(timeout=T)
+    assert t >= DELAY, t
+    c.expect("pass", delay="0.300", waited=re.compile(r"\d+\.\d{3}"))
+    errors = c.errors()
+    assert len(errors) == 1, c.log
+    assert "cache %s" % path in errors[0], errors
+    return errors[0]
+
+
+def cache_fds(c, d):
+    return [v for v in c.record()["fds"].values() if v.startswith(str(d))]
+
+
+# ------------------------------------ finding 1: cache and lock files
+
+@as_root
+@pytest.mark.parametrize("kind", ["symlink", "hardlink", "fifo"])
+@pytest.mark.parametrize("at", ["data", "lock"])
+def test_planted_cache_file_is_never_opened(sw, tmp_path, kind, at):
+    """A link or FIFO planted at the cache or its lock file: root's
+    sendwrap neither writes through it nor blocks on it; the client is
+    served as without a cache, with one error line."""
+    d = cache_dir(tmp_path)
+    cache = d / "cache.mdb"
+    # LMDB takes over an empty data file (writes its meta pages into it)
+    # and truncates and rewrites any lock file: either would show.
+    target = victim(tmp_path, b"" if at == "data" else b"root:secret\n")
+    before = snapshot(target)
+    where = cache if at == "data" else Path(str(cache) + "-lock")
+    if at == "lock":
+        # A real cache beside it, so that lookups reach the lock file.
+        c = sw(["-d", "0.05", "-c", str(cache)] + MTA)
+        c.converse()
+        os.unlink(where)
+    plant(kind, where, target)
+    for _ in range(2):                  # a lookup and a write, twice
+        c = sw(["-d", str(DELAY), "-c", str(cache)] + MTA)
+        err = served_with_one_cache_error(c, cache)
+        assert {"symlink": "symbolic link", "hardlink": "2 links",
+                "fifo": "not a regular file"}[kind] in err, err
+        assert cache_fds(c, d) == []
+    assert snapshot(target) == before
+    assert stat.S_ISFIFO(where.lstat().st_mode) == (kind == "fifo")
+
+
+@as_root
+@pytest.mark.parametrize("mode,owner,why", [
+    (0o770, 0, "writable by group or others"),
+    (0o757, 0, "writable by group or others"),
+    (0o1777, 0, "writable by group or others"),
+    (0o700, NOBODY, "owned by uid 65534"),
+], ids=["0770", "0757", "sticky-1777", "nobody's"])
+def test_cache_directory_others_can_write(sw, tmp_path, mode, owner, why):
+    """Root's sendwrap makes nothing in a directory another user could
+    write (the mail user's, in the README's old setup): an error, and
+    the client is served as without a cache."""
+    d = tmp_path / "shared"
+    d.mkdir()
+    d.chmod(mode)
+    os.chown(d, owner, owner)
+    cache = d / "cache.mdb"
+    c = sw(["-d", str(DELAY), "-c", str(cache)] + MTA)
+    err = served_with_one_cache_error(c, cache)
+    assert why in err and str(d) in err, err
+    assert list(d.iterdir()) == []
+
+
+@as_root
+def test_cache_file_of_another_user(sw, tmp_path):
+    d = cache_dir(tmp_path)
+    cache = d / "cache.mdb"
+    c = sw(["-d", "0.05", "-c", str(cache)] + MTA)
+    c.converse()
+    for p in (cache, Path(str(cache) + "-lock")):
+        os.chown(p, NOBODY, NOBODY)
+    c = sw(["-d", str(DELAY), "-c", str(cache)] + MTA)
+    err = served_with_one_cache_error(c, cache)
+    assert "owned by uid 65534" in err, err
+
+
+def test_lookup_creates_nothing(sw, tmp_path):
+    """A cached client is found without LMDB's lock file, and a lookup
+    does not make one."""
+    d = cache_dir(tmp_path)
+    cache = d / "cache.mdb"
+    lock = Path(str(cache) + "-lock")
+    c = sw(["-d", "0.05", "-c", str(cache)] + MTA)
+    c.converse()
+    lock.unlink()
+    c = sw(["-d", "20", "-c", str(cache)] + MTA)
+    assert c.converse() < 5 + SLACK
+    c.expect("cached", age=re.compile(r"\d+\.\d{3}"))
+    assert c.errors() == []
+    assert sorted(p.name for p in d.iterdir()) == ["cache.mdb"]
+
+
+def test_cache_files_made_private(sw, tmp_path):
+    d = cache_dir(tmp_path)
+    cache = d / "cache.mdb"
+    old = os.umask(0)                   # sendwrap inherits it
+    try:
+        c = sw(["-d", "0.05", "-c", str(cache)] + MTA)
+    finally:
+        os.umask(old)
+    c.converse()
+    for p in (cache, Path(str(cache) + "-lock")):
+        st = p.lstat()
+        assert stat.S_ISREG(st.st_mode) and st.st_nlink == 1
+        assert stat.S_IMODE(st.st_mode) == 0o600, p
+        assert st.st_uid == os.geteuid()
+
+
+# ------------------------------------------- finding 10: slots directory
+
+TARPIT = ["--tarpit", "--tarpit-interval", "0.3", "--tarpit-max", "2s"]
+
+
+@as_root
+@pytest.mark.parametrize("mode,owner,why", [
+    (0o777, 0, "writable by group or others"),
+    (0o700, NOBODY, "owned by uid 65534"),
+], ids=["0777", "nobody's"])
+def test_slots_directory_others_can_write(sw, tmp_path, mode, owner, why):
+    """A slots directory another user could write (and so fill with
+    slots it holds): an error, and the decoy fails closed as for any
+    unusable slots directory."""
+    d = tmp_path / "slots"
+    d.mkdir()
+    d.chmod(mode)
+    os.chown(d, owner, owner)
+    c = sw(TARPIT + ["--slots", "2", "--slots-dir", str(d)])
+    assert c.client.read_all() == REPLY_UNAVAILABLE
+    assert c.finish() == 111
+    errors = c.errors()
+    assert len(errors) == 1 and why in errors[0] and str(d) in errors[0], \
+        c.log
+    assert list(d.iterdir()) == []
+
+
+@as_root
+@pytest.mark.parametrize("kind", ["symlink", "hardlink", "fifo", "theirs"])
+def test_planted_slot_file(sw, tmp_path, kind):
+    d = tmp_path / "slots"
+    d.mkdir(mode=0o700)
+    target = victim(tmp_path, b"root:secret\n")
+    before = snapshot(target)
+    slot = d / "slot.0"
+    if kind == "theirs":
+        slot.write_bytes(b"")
+        os.chown(slot, NOBODY, NOBODY)
+    else:
+        plant(kind, slot, target)
+    c = sw(TARPIT + ["--slots", "1", "--slots-dir", str(d)])
+    assert c.client.read_all() == REPLY_UNAVAILABLE
+    assert c.finish() == 111
+    errors = c.errors()
+    assert len(errors) == 1 and str(slot) in errors[0], c.log
+    assert snapshot(target) == before
+
+
+@as_root
+def test_check_reports_unsafe_directories(plain, tmp_path):
+    d = tmp_path / "shared"
+    d.mkdir()
+    d.chmod(0o777)
+    for args in (["--tarpit", "--slots", "2", "--slots-dir", str(d)],
+                 ["-c", str(d / "c.mdb")] + MTA):
+        rc, out, err = plain(["-n"] + args)
+        assert rc == 100, out + err
+        assert "writable by group or others" in err and str(d) in err, err
+        assert out.endswith("configuration has errors\n")
+    assert list(d.iterdir()) == []
+
+
+def test_slot_files_made_private(sw, tmp_path):
+    d = tmp_path / "slots"
+    d.mkdir(mode=0o700)
+    c = sw(TARPIT + ["--slots", "1", "--slots-dir", str(d)])
+    c.client.recv_until(b"\r\n")
+    st = (d / "slot.0").lstat()
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert c.finish() == 0
