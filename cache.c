@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@
 #define PURGE_CHUNK 64		/* index keys collected, then deleted */
 #define PURGE_BATCH 10000	/* entries per transaction of cache_purge */
 #define PURGE_FULL_TXNS 4	/* transactions of the purge on a full map */
+#define OPEN_FDS 4		/* LMDB opens at most 3: lock, data, meta */
+#define GRAVES 8		/* dead environments kept (cache_close) */
 #define LOCK_PAUSE_MIN_US 50
 #define LOCK_PAUSE_MAX_US 2000
 
@@ -51,7 +54,9 @@ struct cache {
 	MDB_txn *txn;			/* the one begun, until it ends */
 	int txn_write;			/* ... and it is a write txn */
 	size_t map_size;		/* as configured */
-	unsigned lock_ms;
+	unsigned lock_ms;		/* longest wait for any lock */
+	int fds[OPEN_FDS];		/* where LMDB's descriptors can be */
+	struct stat files[2];		/* PATH and PATH-lock, as checked */
 	char err[320];
 	char path[];
 };
@@ -348,17 +353,31 @@ end(struct cache *c, int commit)
 	return rc;
 }
 
+/* Free the reader slots of dead processes (under the table's mutex). */
+static void
+check_readers(struct cache *c)
+{
+	int dead;
+
+	guard_wait(c->lock_ms);
+	mdb_reader_check(c->env, &dead);
+	guard_waited();
+}
+
 static int
 begin(struct cache *c, unsigned flags, MDB_txn **txn, MDB_dbi *dbi)
 {
-	int rc, dead, tries;
+	int rc, tries;
 
 	for (tries = 0; tries < 2; tries++) {
+		/* The reader table's mutex, or the writer's. */
+		guard_wait(c->lock_ms);
 		rc = mdb_txn_begin(c->env, NULL, flags, txn);
+		guard_waited();
 		if (rc == MDB_MAP_RESIZED)	/* grown by another process */
 			mdb_env_set_mapsize(c->env, 0);
 		else if (rc == MDB_READERS_FULL)	/* slots of dead ones? */
-			mdb_reader_check(c->env, &dead);
+			check_readers(c);
 		else
 			break;
 	}
@@ -404,14 +423,14 @@ write_txn(struct cache *c, int (*fn)(MDB_txn *, MDB_dbi, void *),
 {
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	int fd, rc, dead;
+	int fd, rc;
 
 	if ((rc = mdb_env_get_fd(c->env, &fd)) != 0)
 		return rc;
 	if ((rc = lock_writer(c, fd)) != 0)
 		return rc;
 	/* Slots left by readers killed with -9 would pin old pages. */
-	mdb_reader_check(c->env, &dead);
+	check_readers(c);
 	if ((rc = begin(c, 0, &txn, &dbi)) == 0) {
 		rc = fn(txn, dbi, arg);
 		rc = rc == 0 ? end(c, 1) : (end(c, 0), rc);
@@ -508,7 +527,11 @@ do_open(struct cache *c, void *arg)
 	struct open_arg *a = arg;
 	int rc, fd;
 
-	if ((rc = mdb_env_open(c->env, c->path, a->flags, 0600)) != 0)
+	/* The lock file's fcntl lock, while another process sets it up. */
+	guard_wait(c->lock_ms);
+	rc = mdb_env_open(c->env, c->path, a->flags, 0600);
+	guard_waited();
+	if (rc != 0)
 		return rc;
 	/* LMDB leaves its data file descriptor inheritable. */
 	if (mdb_env_get_fd(c->env, &fd) == 0)
@@ -526,7 +549,8 @@ do_open(struct cache *c, void *arg)
  * lock file is missing; or -1 with errno and err set.
  */
 static int
-check_files(const char *path, int write, char *err, size_t errsize)
+check_files(const char *path, int write, struct stat *files, char *err,
+    size_t errsize)
 {
 	char lock[PATH_MAX], why[PATH_MAX + 200];
 	const char *rest = why;
@@ -538,9 +562,10 @@ check_files(const char *path, int write, char *err, size_t errsize)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	memset(&files[1], 0, sizeof files[1]);
 	if (safe_dir_of(path, why, sizeof why) == 0 &&
-	    safe_file(path, write, why, sizeof why) == 0) {
-		if (safe_file(lock, write, why, sizeof why) == 0)
+	    safe_file(path, write, &files[0], why, sizeof why) == 0) {
+		if (safe_file(lock, write, &files[1], why, sizeof why) == 0)
 			return 0;
 		if (errno == ENOENT && !write)
 			return 1;
@@ -555,16 +580,79 @@ check_files(const char *path, int write, char *err, size_t errsize)
 	return -1;
 }
 
+/*
+ * The lowest free descriptors, before LMDB opens its files: its
+ * descriptors will be among them (it opens nothing else meanwhile, and
+ * no thread of ours opens anything).
+ */
+static void
+note_free_fds(int *fds)
+{
+	int fd, n = 0;
+
+	for (fd = 0; n < OPEN_FDS && fd < 65536; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+			fds[n++] = fd;
+	while (n < OPEN_FDS)
+		fds[n++] = -1;
+}
+
+static int
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino != 0 && a->st_dev == b->st_dev &&
+	    a->st_ino == b->st_ino;
+}
+
+/*
+ * Close every descriptor LMDB holds on our files.  After a fault or a
+ * timeout its own close cannot be trusted, and its data file descriptor
+ * is not close-on-exec until do_open() sets it: without this it could
+ * reach the program, or hold the write lock through a long wait.
+ */
+static void
+close_lmdb_fds(const struct cache *c)
+{
+	struct stat st;
+	int i;
+
+	for (i = 0; i < OPEN_FDS; i++)
+		if (c->fds[i] >= 0 && fstat(c->fds[i], &st) == 0 &&
+		    (same_file(&c->files[0], &st) ||
+		    same_file(&c->files[1], &st)))
+			close(c->fds[i]);
+}
+
+/*
+ * A dead environment is never freed: what a fault left half done cannot
+ * be, and its mapping of the lock file must outlive us, for the kernel
+ * to mark a robust mutex we held when we exit or exec.  Kept here (a few
+ * per process at most) rather than lost.  A write transaction LMDB had
+ * allocated when a wait was cut short is lost all the same (a few
+ * hundred bytes, once per dead handle: nothing refers to it).
+ */
+static MDB_env *volatile graves[GRAVES];	/* volatile: kept, never read */
+static unsigned buried;
+
+static void
+bury(struct cache *c)
+{
+	close_lmdb_fds(c);
+	graves[buried++ % GRAVES] = c->env;
+	c->env = NULL;
+}
+
 struct cache *
 cache_open(const char *path, const struct cache_options *o, char *err,
     size_t errsize)
 {
+	struct stat files[2];
 	struct open_arg a;
 	struct cache *c;
 	size_t len = strlen(path);
-	int rc, files;
+	int rc, nolock;
 
-	if ((files = check_files(path, o->write, err, errsize)) < 0)
+	if ((nolock = check_files(path, o->write, files, err, errsize)) < 0)
 		return NULL;
 	if ((c = calloc(1, sizeof *c + len + 1)) == NULL) {
 		snprintf(err, errsize, "%s: %s", path, strerror(ENOMEM));
@@ -572,6 +660,7 @@ cache_open(const char *path, const struct cache_options *o, char *err,
 		return NULL;
 	}
 	memcpy(c->path, path, len + 1);
+	memcpy(c->files, files, sizeof files);
 	c->write = o->write;
 	c->lock_ms = o->lock_ms ? o->lock_ms : CACHE_LOCK_MS_DEFAULT;
 	a.flags = MDB_NOSUBDIR | MDB_NOSYNC | (o->write ? 0 : MDB_RDONLY);
@@ -583,7 +672,7 @@ cache_open(const char *path, const struct cache_options *o, char *err,
 	 * of its own; a lookup is over long before, and garbage read would be
 	 * an error, not a crash (guard.h).
 	 */
-	if (files == 1)
+	if (nolock)
 		a.flags |= MDB_NOLOCK;
 	if ((rc = mdb_env_create(&c->env)) != 0) {
 		set_error(c, "cannot open: %s", mdb_strerror(rc));
@@ -600,13 +689,16 @@ cache_open(const char *path, const struct cache_options *o, char *err,
 	 */
 	mdb_env_set_mapsize(c->env, c->map_size);
 	mdb_env_set_maxreaders(c->env, MAX_READERS);
+	note_free_fds(c->fds);
 	guard_hold();
 	rc = guarded(c, "open", do_open, &a);
 	if (rc == 0)
 		return c;
 	if (rc != RC_FAULT)
 		set_error(c, "cannot open: %s", rc_text(rc));
-	if (!c->dead)
+	if (c->dead)
+		bury(c);
+	else
 		mdb_env_close(c->env);
 	guard_release();
 	c->env = NULL;
@@ -637,25 +729,19 @@ do_cleanup(struct cache *c, void *arg)
 /*
  * A dead handle is closed only if it died reading (LMDB's heap and locks
  * are then as they were), and under the guard.  One that died writing,
- * or faults again, is left as it is: its descriptors are close-on-exec
- * and its locks (the write lock, LMDB's robust mutex) go with the
- * process or its exec; the data file descriptor is closed here so that
- * the write lock goes at once.
+ * or faults again, is buried: its descriptors closed (the write lock
+ * goes at once), the rest left as it is.
  */
 void
 cache_close(struct cache *c)
 {
-	int fd;
-
 	if (c == NULL)
 		return;
 	if (!c->dead)
 		mdb_env_close(c->env);
 	else if ((c->txn && c->txn_write) ||
-	    guarded(c, "close", do_cleanup, NULL) != 0) {
-		if (mdb_env_get_fd(c->env, &fd) == 0)
-			close(fd);
-	}
+	    guarded(c, "close", do_cleanup, NULL) != 0)
+		bury(c);
 	guard_release();
 	free(c);
 }

@@ -24,6 +24,10 @@
  *  - writers are serialised, one short write transaction each, behind a
  *    lock with a time limit (flock on the data file, polled), so a stuck
  *    writer costs the others at most lock_ms, never their connection;
+ *  - LMDB's own waits (its lock file's fcntl lock while the first opener
+ *    sets it up, the mutexes of its reader table and writer) are bounded
+ *    by lock_ms too: a holder that is stopped or hung makes the call fail
+ *    like a fault (guard.h), and the handle dead;
  *  - MDB_NOSYNC: a commit reaches the page cache, not the disk.  A crash
  *    or kill -9 of any process loses nothing (the kernel has the pages)
  *    and LMDB's copy-on-write keeps the file consistent at every instant;
@@ -47,7 +51,9 @@
  * Contract: no logging and no output; every failure is a return value
  * with a one-line reason (cache_error(), or the err buffer of
  * cache_open()).  Every descriptor is close-on-exec, and cache_close()
- * closes them all: close the cache before exec.
+ * closes them all, even those of a handle that died (a fault or a
+ * timeout inside LMDB, cache_open() included): close the cache before
+ * exec.
  */
 #ifndef SENDWRAP_CACHE_H
 #define SENDWRAP_CACHE_H
@@ -97,7 +103,7 @@ struct cache_counts {
 struct cache_options {
 	int write;			/* open for writing; may create PATH */
 	size_t map_size;		/* 0: CACHE_MAP_DEFAULT */
-	unsigned lock_ms;		/* 0: CACHE_LOCK_MS_DEFAULT */
+	unsigned lock_ms;		/* any lock; 0: CACHE_LOCK_MS_DEFAULT */
 };
 
 struct cache;

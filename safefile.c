@@ -100,21 +100,20 @@ create_empty(const char *path)
 }
 
 int
-safe_file(const char *path, int create, char *why, size_t size)
+safe_file(const char *path, int create, struct stat *st, char *why,
+    size_t size)
 {
-	struct stat st;
-	int tries;
+	struct stat mine;
 
-	for (tries = 0; tries < 2; tries++) {
-		if (lstat(path, &st) == 0)
-			return check_file(path, &st, why, size);
-		if (errno != ENOENT || !create)
-			break;
-		if (create_empty(path) == 0)
-			return 0;
-		if (errno != EEXIST)	/* else made meanwhile: look again */
-			break;
-	}
+	if (st == NULL)
+		st = &mine;
+	if (lstat(path, st) == 0)
+		return check_file(path, st, why, size);
+	/* Missing: made here (or meanwhile by another), then looked at. */
+	if (errno == ENOENT && create &&
+	    (create_empty(path) == 0 || errno == EEXIST) &&
+	    lstat(path, st) == 0)
+		return check_file(path, st, why, size);
 	return fail(why, size, errno, "%s: %s", path, strerror(errno));
 }
 

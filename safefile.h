@@ -28,6 +28,7 @@
 #define SENDWRAP_SAFEFILE_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 /* Is the directory holding path (or "." for a bare name) safe?  0 or -1. */
 int safe_dir_of(const char *path, char *why, size_t size);
@@ -37,10 +38,12 @@ int safe_dir(const char *dir, char *why, size_t size);
 
 /*
  * Is path a safe file?  Checked with lstat, without opening it.  Missing:
- * made empty (mode 0600) if create, else -1 with ENOENT.  0 or -1.
- * The directory is not checked here: see safe_dir_of().
+ * made empty (mode 0600) if create, else -1 with ENOENT.  0 with *st
+ * filled (if st is not NULL), or -1.  The directory is not checked here:
+ * see safe_dir_of().
  */
-int safe_file(const char *path, int create, char *why, size_t size);
+int safe_file(const char *path, int create, struct stat *st, char *why,
+    size_t size);
 
 /*
  * Open path read-only for flock(), made (mode 0600) if missing, checked

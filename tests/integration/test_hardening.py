@@ -10,6 +10,8 @@ sendwrap usually runs); they are skipped otherwise.
 import os
 import re
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -242,3 +244,66 @@ def test_slot_files_made_private(sw, tmp_path):
     st = (d / "slot.0").lstat()
     assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
     assert c.finish() == 0
+
+
+# ------------------------- findings 5 and 6: waits inside LMDB, leaked fds
+
+HOLDER = r"""
+import fcntl, os, signal, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+# As LMDB's first opener holds it while it sets the lock file up.
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
+os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def stopped(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rpartition(")")[2].split()[0] == "T"
+
+
+@pytest.fixture
+def stalled_holder():
+    """start(lock_path): a process that holds LMDB's setup lock on the
+    lock file and is stopped (SIGSTOP) while it does."""
+    procs = []
+
+    def start(lock):
+        p = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)])
+        procs.append(p)
+        deadline = time.monotonic() + T
+        while not stopped(p.pid):
+            assert p.poll() is None, "the holder failed"
+            assert time.monotonic() < deadline, "the holder did not stop"
+            time.sleep(0.02)
+        return p
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["stranger", "cached"])
+def test_stopped_lock_holder_does_not_stall_connections(sw, tmp_path,
+                                                         stalled_holder,
+                                                         known):
+    """LMDB's own wait for its lock file is bounded: a connection goes on
+    as without a cache after the limit (1 s), one error line, and the MTA
+    inherits no descriptor of the cache (the data file LMDB had opened
+    when it began to wait is closed)."""
+    d = cache_dir(tmp_path)
+    cache = d / "cache.mdb"
+    c = sw(["-d", "0.05", "-c", str(cache)] + MTA,
+           env=None if known else {"PROTO": "TCP",
+                                   "TCPREMOTEIP": "192.0.2.9",
+                                   "TCPREMOTEPORT": "25"})
+    c.converse()
+    stalled_holder(Path(str(cache) + "-lock"))
+    c = sw(["-d", str(DELAY), "-c", str(cache)] + MTA)
+    t = c.converse(timeout=T)
+    assert DELAY <= t < DELAY + 1 + 3 + SLACK, t
+    c.expect("pass", delay="0.300", waited=re.compile(r"\d+\.\d{3}"))
+    errors = c.errors()
+    assert len(errors) == 1 and "waited 1000 ms" in errors[0], c.log
+    assert cache_fds(c, d) == []

@@ -143,10 +143,10 @@ test_file_missing_and_made(void **state)
 	(void)state;
 	fresh_dir(dir, sizeof dir, "made");
 	join(path, sizeof path, dir, "f");
-	expect_fail(safe_file(path, 0, why, sizeof why), ENOENT, path);
+	expect_fail(safe_file(path, 0, NULL, why, sizeof why), ENOENT, path);
 	assert_int_equal(lstat(path, &st), -1);		/* nothing made */
 	umask(0);
-	assert_int_equal(safe_file(path, 1, why, sizeof why), 0);
+	assert_int_equal(safe_file(path, 1, NULL, why, sizeof why), 0);
 	umask(022);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
@@ -155,8 +155,8 @@ test_file_missing_and_made(void **state)
 	assert_int_equal(st.st_size, 0);
 	/* Existing and fine: left as it is. */
 	write_file(path, "data");
-	assert_int_equal(safe_file(path, 1, why, sizeof why), 0);
-	assert_int_equal(safe_file(path, 0, why, sizeof why), 0);
+	assert_int_equal(safe_file(path, 1, NULL, why, sizeof why), 0);
+	assert_int_equal(safe_file(path, 0, NULL, why, sizeof why), 0);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_int_equal(st.st_size, 4);
 }
@@ -198,24 +198,24 @@ test_file_planted(void **state)
 		fresh_dir(dir, sizeof dir, "planted");
 		join(path, sizeof path, dir, "link");
 		assert_int_equal(symlink(target, path), 0);
-		expect_fail(safe_file(path, create, why, sizeof why), ELOOP,
+		expect_fail(safe_file(path, create, NULL, why, sizeof why), ELOOP,
 		    "symbolic link");
 		join(path, sizeof path, dir, "dangling");
 		assert_int_equal(symlink("/nonexistent/x", path), 0);
-		expect_fail(safe_file(path, create, why, sizeof why), ELOOP,
+		expect_fail(safe_file(path, create, NULL, why, sizeof why), ELOOP,
 		    path);
 		join(path, sizeof path, dir, "hard");
 		assert_int_equal(link(target, path), 0);
-		expect_fail(safe_file(path, create, why, sizeof why), EINVAL,
+		expect_fail(safe_file(path, create, NULL, why, sizeof why), EINVAL,
 		    "2 links");
 		assert_int_equal(unlink(path), 0);
 		join(path, sizeof path, dir, "fifo");
 		assert_int_equal(mkfifo(path, 0600), 0);
-		expect_fail(safe_file(path, create, why, sizeof why), EINVAL,
+		expect_fail(safe_file(path, create, NULL, why, sizeof why), EINVAL,
 		    "not a regular file");
 		join(path, sizeof path, dir, "subdir");
 		assert_int_equal(mkdir(path, 0700), 0);
-		expect_fail(safe_file(path, create, why, sizeof why), EINVAL,
+		expect_fail(safe_file(path, create, NULL, why, sizeof why), EINVAL,
 		    path);
 	}
 	expect_victim_unchanged(target);
@@ -233,7 +233,7 @@ test_file_owner(void **state)
 	join(path, sizeof path, dir, "f");
 	write_file(path, "x");
 	assert_int_equal(chown(path, NOBODY, NOBODY), 0);
-	expect_fail(safe_file(path, 1, why, sizeof why), EACCES,
+	expect_fail(safe_file(path, 1, NULL, why, sizeof why), EACCES,
 	    "Permission denied (owned by uid 65534");
 	expect_fail(safe_open_lock(path, why, sizeof why), EACCES, path);
 }
