@@ -245,15 +245,18 @@ core_cached(const struct core *c, const struct peer *p,
 	log_info("cached ip=%s port=%s age=%s", p->ip, peer_port(p), age);
 }
 
-void
+const char *
 core_known_early(const struct core *c, const struct peer *p,
     const struct decision *d)
 {
+	enum early_action done = c->cfg->early == EARLY_PASS ? EARLY_PASS :
+	    EARLY_TEMPFAIL;
 	char age[32];
 
 	duration_format(d->age_ms, age, sizeof age);
 	log_info("known-early ip=%s port=%s age=%s action=%s", p->ip,
-	    peer_port(p), age, early_names[c->cfg->early]);
+	    peer_port(p), age, early_names[done]);
+	return done == EARLY_PASS ? NULL : REPLY_KNOWN_EARLY;
 }
 
 void

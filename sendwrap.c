@@ -237,6 +237,7 @@ main(int argc, char **argv)
 	struct core core;
 	struct peer p;
 	uint64_t waited;
+	const char *reply;
 	char err[512];
 
 	if (options_parse(argc, argv, &cfg, sources, err, sizeof err) != 0)
@@ -261,8 +262,9 @@ main(int argc, char **argv)
 		core_cached(&core, &p, &d);
 		run_program(&core, cfg.program);
 	case STEP_KNOWN_EARLY:
-		core_known_early(&core, &p, &d);
-		act_on_early(&core);
+		if ((reply = core_known_early(&core, &p, &d)) == NULL)
+			run_program(&core, cfg.program);
+		reply_and_leave(reply, 0);
 	case STEP_WAIT:
 		break;
 	}

@@ -307,3 +307,34 @@ def test_stopped_lock_holder_does_not_stall_connections(sw, tmp_path,
     errors = c.errors()
     assert len(errors) == 1 and "waited 1000 ms" in errors[0], c.log
     assert cache_fds(c, d) == []
+
+
+# -------------------------------------- finding 2: a neighbour's mail
+
+KNOWN_EARLY = b"421 4.7.1 Service temporarily unavailable, try again later\r\n"
+
+
+def ucspi(ip):
+    if ":" in ip:
+        return {"PROTO": "TCP6", "TCP6REMOTEIP": ip, "TCP6REMOTEPORT": "25"}
+    return {"PROTO": "TCP", "TCPREMOTEIP": ip, "TCPREMOTEPORT": "25"}
+
+
+@pytest.mark.parametrize("action", ["reject", "tempfail", "drop"])
+def test_innocent_client_behind_a_known_bot_gets_only_a_4xx(sw, tmp_path,
+                                                             action):
+    """Two clients behind one key (a NAT address): the bot talks early and
+    gets the -x action; the real MTA that comes next, quiet, is turned
+    away by the bad entry, but only for now: 421, never a 5xx."""
+    cache = cache_dir(tmp_path) / "cache.mdb"
+    args = ["-d", "5", "-x", action, "--bad-ttl", "1h", "-c", str(cache)]
+    bot = sw(args + MTA, env=ucspi("198.51.100.7"), early=b"EHLO bot\r\n")
+    bot.client.read_all()
+    assert bot.finish() == 0
+    assert bot.verdict()[0] == "early"
+    mta = sw(args + MTA, env=ucspi("198.51.100.7"))
+    assert mta.client.read_all(timeout=3 + SLACK) == KNOWN_EARLY
+    assert mta.finish() == 0
+    mta.expect("known-early", ip="198.51.100.7", port="25",
+               age=re.compile(r"\d+\.\d{3}"), action="tempfail")
+    assert not mta.ran()
