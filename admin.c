@@ -115,6 +115,10 @@ check_cache(const struct config *cfg)
 	    "bad-ttl: %s s%s\n", cc->path, cc->net.v4len, cc->net.v6len,
 	    (cc->map_size ? cc->map_size : CACHE_MAP_DEFAULT) >> 20, pass, bad,
 	    cc->bad_ttl_ms ? "" : " (off)");
+	if (cc->bad_ttl_ms)
+		printf("bad-max: %u (IPv6 keys at most /%u)\n", cc->bad_max,
+		    cc->net.v6len < CACHE_BAD_V6LEN ? cc->net.v6len :
+		    CACHE_BAD_V6LEN);
 	snprintf(lock, sizeof lock, "%s-lock", cc->path);
 	if ((data = stat(cc->path, &st) == 0) && stat(lock, &st) == 0) {
 		if ((c = cache_open(cc->path, &o, err, sizeof err)) != NULL &&

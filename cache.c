@@ -24,10 +24,14 @@
  *   'n' KEY            -> value (below): the entry of a network
  *   'x' EXPIRES KEY    -> empty: the index by expiry, EXPIRES big-endian
  *                         so that key order is time order
+ *   'c' "bad"          -> the number of bad entries, 8 bytes
+ *                         little-endian (the cap costs a read, not a
+ *                         scan); a file from before it is counted once
  * KEY is struct cache_key's data.  A value is 24 bytes: a format version,
  * the kind, 6 zero bytes, then recorded and expires as little-endian
  * 64-bit milliseconds since the epoch.
  */
+#define TAG_COUNT 'c'
 #define TAG_ENTRY 'n'
 #define TAG_EXPIRY 'x'
 #define VALUE_VERSION 1
@@ -265,6 +269,14 @@ cache_key_make(struct cache_key *k, const struct addr *a,
 	key_set(k, a, a->family == AF_INET ? net->v4len : net->v6len);
 }
 
+void
+cache_key_make_bad(struct cache_key *k, const struct addr *a,
+    const struct cache_net *net)
+{
+	key_set(k, a, a->family == AF_INET ? net->v4len :
+	    net->v6len < CACHE_BAD_V6LEN ? net->v6len : CACHE_BAD_V6LEN);
+}
+
 int
 cache_key_parse(const char *s, const struct cache_net *net,
     struct cache_key *k)
@@ -334,6 +346,70 @@ guarded(struct cache *c, const char *what, op_fn op, void *arg)
 		set_error(c, "%s: %s", what, why);
 	}
 	return rc;
+}
+
+/* ------------------------------------------- the count of bad entries */
+
+static const unsigned char bad_count_key[] = { TAG_COUNT, 'b', 'a', 'd' };
+
+static int
+bad_count_get(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
+{
+	MDB_val key = { sizeof bad_count_key, (void *)bad_count_key }, val;
+	int rc = mdb_get(txn, dbi, &key, &val);
+
+	*n = rc == 0 && val.mv_size == 8 ? get_le(val.mv_data, 8) : 0;
+	return rc;
+}
+
+static int
+bad_count_put(MDB_txn *txn, MDB_dbi dbi, uint64_t n)
+{
+	unsigned char v[8];
+	MDB_val key = { sizeof bad_count_key, (void *)bad_count_key };
+	MDB_val val = { sizeof v, v };
+
+	put_le(v, n, 8);
+	return mdb_put(txn, dbi, &key, &val, 0);
+}
+
+/* One bad entry more (delta 1) or less (-1); never below zero. */
+static int
+bad_count_add(MDB_txn *txn, MDB_dbi dbi, int delta)
+{
+	uint64_t n;
+	int rc = bad_count_get(txn, dbi, &n);
+
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (delta < 0 && n == 0)
+		return 0;
+	return bad_count_put(txn, dbi, delta < 0 ? n - 1 : n + 1);
+}
+
+static int scan_in(MDB_txn *txn, MDB_dbi dbi,
+    int (*fn)(void *ctx, const struct cache_entry *e), void *ctx);
+
+static int
+count_bad(void *ctx, const struct cache_entry *e)
+{
+	if (e->kind == CACHE_BAD)
+		++*(uint64_t *)ctx;
+	return 0;
+}
+
+/* Every write begins here: a file from before the count is counted. */
+static int
+bad_count_ready(MDB_txn *txn, MDB_dbi dbi)
+{
+	uint64_t n = 0;
+	int rc = bad_count_get(txn, dbi, &n);
+
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = scan_in(txn, dbi, count_bad, &n)) != 0)
+		return rc;
+	return bad_count_put(txn, dbi, n);
 }
 
 /* ---------------------------------------------------- transactions */
@@ -432,11 +508,67 @@ write_txn(struct cache *c, int (*fn)(MDB_txn *, MDB_dbi, void *),
 	/* Slots left by readers killed with -9 would pin old pages. */
 	check_readers(c);
 	if ((rc = begin(c, 0, &txn, &dbi)) == 0) {
-		rc = fn(txn, dbi, arg);
+		if ((rc = bad_count_ready(txn, dbi)) == 0)
+			rc = fn(txn, dbi, arg);
 		rc = rc == 0 ? end(c, 1) : (end(c, 0), rc);
 	}
 	flock(fd, LOCK_UN);
 	return rc;
+}
+
+/* ------------------------------------------------------------ entries */
+
+/*
+ * The entry of k: 0 with *e filled, 1 if it is there but not ours (not
+ * decodable), or MDB_NOTFOUND, or an LMDB error.
+ */
+static int
+peek_entry(MDB_txn *txn, MDB_dbi dbi, const struct cache_key *k,
+    struct cache_entry *e)
+{
+	struct dbkey ek;
+	MDB_val key, val;
+	int rc;
+
+	entry_dbkey(&ek, k);
+	key.mv_size = ek.len;
+	key.mv_data = ek.data;
+	if ((rc = mdb_get(txn, dbi, &key, &val)) != 0)
+		return rc;
+	return decode_value(&val, e) == 0 ? 0 : 1;
+}
+
+/*
+ * Remove k's entry and its index key, keeping the count of bad entries.
+ * *found says whether there was one.  0 or an LMDB error.
+ */
+static int
+remove_entry(MDB_txn *txn, MDB_dbi dbi, const struct cache_key *k,
+    int *found)
+{
+	struct cache_entry e;
+	struct dbkey ek, xk;
+	MDB_val key, ikey;
+	int rc = peek_entry(txn, dbi, k, &e);
+
+	*found = rc == 0 || rc == 1;
+	if (!*found)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (rc == 0) {
+		expiry_dbkey(&xk, e.expires_ms, k);
+		ikey.mv_size = xk.len;
+		ikey.mv_data = xk.data;
+		rc = mdb_del(txn, dbi, &ikey, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+		if (e.kind == CACHE_BAD &&
+		    (rc = bad_count_add(txn, dbi, -1)) != 0)
+			return rc;
+	}
+	entry_dbkey(&ek, k);
+	key.mv_size = ek.len;
+	key.mv_data = ek.data;
+	return mdb_del(txn, dbi, &key, NULL);
 }
 
 /* Delete the entry index key ik points to, if it is still its entry. */
@@ -445,18 +577,13 @@ drop_expired(MDB_txn *txn, MDB_dbi dbi, const MDB_val *ik)
 {
 	struct cache_entry e;
 	struct cache_key k;
-	struct dbkey ek;
-	MDB_val key, val;
-	int rc;
+	int rc, found;
 
 	if (key_from_db(&k, ik, 9) == 0) {
-		entry_dbkey(&ek, &k);
-		key.mv_size = ek.len;
-		key.mv_data = ek.data;
-		rc = mdb_get(txn, dbi, &key, &val);
-		if (rc == 0 && (decode_value(&val, &e) != 0 ||
-		    e.expires_ms == get_be((unsigned char *)ik->mv_data + 1, 8)))
-			rc = mdb_del(txn, dbi, &key, NULL);
+		rc = peek_entry(txn, dbi, &k, &e);
+		if (rc == 1 || (rc == 0 && e.expires_ms ==
+		    get_be((unsigned char *)ik->mv_data + 1, 8)))
+			rc = remove_entry(txn, dbi, &k, &found);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return rc;
 	}
@@ -816,44 +943,61 @@ struct record_arg {
 	enum cache_kind kind;
 	uint64_t now, ttl;
 	unsigned long purge;		/* expired entries to remove */
+	const struct cache_key *drop;	/* also removed, if not NULL */
+	unsigned long bad_max;		/* 0: no cap */
+	int capped;			/* a bad entry kept out by bad_max */
 };
+
+/* Would a bad entry at k be one too many? */
+static int
+over_cap(MDB_txn *txn, MDB_dbi dbi, const struct record_arg *a, int *rc)
+{
+	struct cache_entry old;
+	uint64_t n;
+
+	*rc = 0;
+	if (a->kind != CACHE_BAD || a->bad_max == 0 ||
+	    (peek_entry(txn, dbi, a->k, &old) == 0 && old.kind == CACHE_BAD))
+		return 0;
+	if ((*rc = bad_count_get(txn, dbi, &n)) != 0)
+		return 0;
+	return n >= a->bad_max;
+}
 
 static int
 record_in(MDB_txn *txn, MDB_dbi dbi, void *arg)
 {
 	struct record_arg *a = arg;
 	unsigned char value[VALUE_SIZE];
-	struct cache_entry old;
 	struct dbkey ek, xk;
-	MDB_val key, val, ikey, none = { 0, NULL };
+	MDB_val key, val, none = { 0, NULL };
 	uint64_t expires = a->ttl > UINT64_MAX - a->now ? UINT64_MAX :
 	    a->now + a->ttl;
 	unsigned long removed;
-	int rc;
+	int rc, found;
 
+	/* Expired entries first: they may make room under the cap. */
+	if ((rc = purge_in(txn, dbi, a->now, a->purge, &removed)) != 0)
+		return rc;
+	if ((a->capped = over_cap(txn, dbi, a, &rc)) || rc != 0)
+		return rc;
+	if ((a->drop && (rc = remove_entry(txn, dbi, a->drop, &found)) != 0) ||
+	    (rc = remove_entry(txn, dbi, a->k, &found)) != 0)
+		return rc;
+	encode_value(value, a->kind, a->now, expires);
 	entry_dbkey(&ek, a->k);
 	key.mv_size = ek.len;
 	key.mv_data = ek.data;
-	rc = mdb_get(txn, dbi, &key, &val);
-	if (rc == 0 && decode_value(&val, &old) == 0) {
-		expiry_dbkey(&xk, old.expires_ms, a->k);
-		ikey.mv_size = xk.len;
-		ikey.mv_data = xk.data;
-		rc = mdb_del(txn, dbi, &ikey, NULL);
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	encode_value(value, a->kind, a->now, expires);
 	val.mv_size = sizeof value;
 	val.mv_data = value;
 	if ((rc = mdb_put(txn, dbi, &key, &val, 0)) != 0)
 		return rc;
 	expiry_dbkey(&xk, expires, a->k);
-	ikey.mv_size = xk.len;
-	ikey.mv_data = xk.data;
-	if ((rc = mdb_put(txn, dbi, &ikey, &none, 0)) != 0)
+	key.mv_size = xk.len;
+	key.mv_data = xk.data;
+	if ((rc = mdb_put(txn, dbi, &key, &none, 0)) != 0)
 		return rc;
-	return purge_in(txn, dbi, a->now, a->purge, &removed);
+	return a->kind == CACHE_BAD ? bad_count_add(txn, dbi, 1) : 0;
 }
 
 struct purge_arg {
@@ -903,17 +1047,39 @@ do_record(struct cache *c, void *arg)
 	return write_txn(c, record_in, a);
 }
 
-int
-cache_record(struct cache *c, const struct cache_key *k,
-    enum cache_kind kind, uint64_t now, uint64_t ttl_ms)
+static int
+record(struct cache *c, struct record_arg *a)
 {
-	struct record_arg a = { k, kind, now, ttl_ms, CACHE_PURGE_PER_WRITE };
-
 	if (!c->write) {
 		set_error(c, "record: %s", "opened for reading only");
 		return -1;
 	}
-	return run(c, "record", do_record, &a);
+	if (run(c, "record", do_record, a) != 0)
+		return -1;
+	return a->capped ? CACHE_CAPPED : 0;
+}
+
+int
+cache_record(struct cache *c, const struct cache_key *k,
+    enum cache_kind kind, uint64_t now, uint64_t ttl_ms)
+{
+	struct record_arg a = { k, kind, now, ttl_ms, CACHE_PURGE_PER_WRITE,
+	    NULL, 0, 0 };
+
+	return record(c, &a);
+}
+
+int
+cache_record_bad(struct cache *c, const struct cache_key *bad,
+    const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
+    unsigned long bad_max)
+{
+	int same = own->len == bad->len &&
+	    memcmp(own->data, bad->data, own->len) == 0;
+	struct record_arg a = { bad, CACHE_BAD, now, ttl_ms,
+	    CACHE_PURGE_PER_WRITE, same ? NULL : own, bad_max, 0 };
+
+	return record(c, &a);
 }
 
 /* ------------------------------------------------------ maintenance */
@@ -923,24 +1089,20 @@ struct scan_arg {
 	void *ctx;
 };
 
+/* Call fn for every entry of ours, in key order, until it returns
+ * nonzero.  0 or an LMDB error. */
 static int
-do_scan(struct cache *c, void *arg)
+scan_in(MDB_txn *txn, MDB_dbi dbi,
+    int (*fn)(void *ctx, const struct cache_entry *e), void *ctx)
 {
-	struct scan_arg *a = arg;
 	unsigned char start = TAG_ENTRY;
 	struct cache_entry e;
 	MDB_cursor *cur;
 	MDB_val key, val;
-	MDB_txn *txn;
-	MDB_dbi dbi;
 	int rc;
 
-	if ((rc = begin(c, MDB_RDONLY, &txn, &dbi)) != 0)
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
 		return rc;
-	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
-		end(c, 0);
-		return rc;
-	}
 	key.mv_size = 1;
 	key.mv_data = &start;
 	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
@@ -951,12 +1113,26 @@ do_scan(struct cache *c, void *arg)
 		if (key_from_db(&e.key, &key, 1) != 0 ||
 		    decode_value(&val, &e) != 0)
 			continue;
-		if (a->fn(a->ctx, &e) != 0)
+		if (fn(ctx, &e) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
-	end(c, 0);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+do_scan(struct cache *c, void *arg)
+{
+	struct scan_arg *a = arg;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
+
+	if ((rc = begin(c, MDB_RDONLY, &txn, &dbi)) != 0)
+		return rc;
+	rc = scan_in(txn, dbi, a->fn, a->ctx);
+	end(c, 0);
+	return rc;
 }
 
 int
@@ -1007,26 +1183,8 @@ static int
 delete_in(MDB_txn *txn, MDB_dbi dbi, void *arg)
 {
 	struct delete_arg *a = arg;
-	struct cache_entry e;
-	struct dbkey ek, xk;
-	MDB_val key, val, ikey;
-	int rc;
 
-	entry_dbkey(&ek, a->k);
-	key.mv_size = ek.len;
-	key.mv_data = ek.data;
-	if ((rc = mdb_get(txn, dbi, &key, &val)) != 0)
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	if (decode_value(&val, &e) == 0) {
-		expiry_dbkey(&xk, e.expires_ms, a->k);
-		ikey.mv_size = xk.len;
-		ikey.mv_data = xk.data;
-		rc = mdb_del(txn, dbi, &ikey, NULL);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return rc;
-	}
-	a->found = 1;
-	return mdb_del(txn, dbi, &key, NULL);
+	return remove_entry(txn, dbi, a->k, &a->found);
 }
 
 static int

@@ -35,6 +35,9 @@
  *    worst case, leave a file that fails to open (an error, see below);
  *  - reader slots of processes killed with -9 are freed (mdb_reader_check)
  *    before every write and when the reader table is full;
+ *  - bad entries are what outsiders can add (one early line each), so
+ *    they are capped: IPv6 ones keyed by /48 at the widest, and at most
+ *    bad_max of them (a count kept in the file makes the check a read);
  *  - expired entries are removed by every write, at most two each (an
  *    index by expiry time makes finding them cheap), and on a full map
  *    before the one retry of the write.  A write adds at most one entry,
@@ -74,6 +77,9 @@
 #define CACHE_PURGE_PER_WRITE 2	/* expired entries removed per write */
 #define CACHE_PURGE_MAP_FULL 4096	/* ... before the retry on a full map */
 #define CACHE_KEY_TEXT_MAX 64		/* "ADDRESS/LEN" with its NUL */
+#define CACHE_BAD_V6LEN 48		/* IPv6 bad entries: at most /48 */
+#define CACHE_BAD_MAX_DEFAULT 100000	/* --bad-max */
+#define CACHE_CAPPED 1		/* cache_record(): kept out by bad_max */
 
 enum cache_kind { CACHE_PASS = 1, CACHE_BAD = 2 };
 
@@ -122,6 +128,14 @@ void cache_key_make(struct cache_key *k, const struct addr *a,
     const struct cache_net *net);
 
 /*
+ * The key a bad entry for a goes under: as cache_key_make(), but an
+ * IPv6 network at most CACHE_BAD_V6LEN long, so that one attacker's
+ * /48 adds one bad entry, not 65 536.
+ */
+void cache_key_make_bad(struct cache_key *k, const struct addr *a,
+    const struct cache_net *net);
+
+/*
  * A key as cache_key_format() writes it ("192.0.2.0/24", no host bits),
  * or a bare address, keyed under net.  0, or -1 if neither.
  */
@@ -161,6 +175,18 @@ int cache_lookup(struct cache *c, const struct cache_key *k, uint64_t now,
  */
 int cache_record(struct cache *c, const struct cache_key *k,
     enum cache_kind kind, uint64_t now, uint64_t ttl_ms);
+
+/*
+ * Record an early talker: a bad entry at bad (cache_key_make_bad()), as
+ * cache_record() does, and in the same transaction remove the entry of
+ * the client's own key own, if that is another key: a pass of its own
+ * no longer stands.  A new bad entry is not recorded while bad_max (0:
+ * no cap) are there after the purge: outsiders must not grow the file,
+ * and a bot left out only waits the delay.  0, CACHE_CAPPED or -1.
+ */
+int cache_record_bad(struct cache *c, const struct cache_key *bad,
+    const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
+    unsigned long bad_max);
 
 /* Close the cache and every descriptor it holds.  c may be NULL. */
 void cache_close(struct cache *c);

@@ -65,22 +65,58 @@ done_with(struct core *c, struct cache *h)
 		cache_close(h);
 }
 
-/* Record a client that passed, or was caught talking early. */
+/*
+ * Record a client that passed, or was caught talking early.  A bad
+ * entry goes under the wider bad key, within --bad-max: outsiders must
+ * not be able to grow the cache.  One kept out is no failure: that bot
+ * only waits the delay next time.
+ */
 static void
 remember(struct core *c, const struct peer *p, struct decision *d,
     enum cache_kind kind)
 {
 	const struct cache_config *cc = &c->cfg->cache;
 	uint64_t ttl = kind == CACHE_PASS ? cc->pass_ttl_ms : cc->bad_ttl_ms;
-	struct cache_key k;
+	struct cache_key k, bad;
 	struct cache *h;
+	int r;
 
 	if (ttl == 0 || (h = cache_for(c, p, d, 1)) == NULL)
 		return;
 	cache_key_make(&k, &p->addr, &cc->net);
-	if (cache_record(h, &k, kind, cache_now_ms(), ttl) != 0)
+	if (kind == CACHE_PASS) {
+		r = cache_record(h, &k, kind, cache_now_ms(), ttl);
+	} else {
+		cache_key_make_bad(&bad, &p->addr, &cc->net);
+		r = cache_record_bad(h, &bad, &k, cache_now_ms(), ttl,
+		    cc->bad_max);
+	}
+	if (r < 0)
 		cache_trouble(p, d, cache_error(h));
 	done_with(c, h);
+}
+
+/*
+ * The live entry for p: its own key first (a pass of its own outweighs
+ * a bad entry of its wider network), then, with --bad-ttl, the bad key.
+ * 1 with *e filled, 0, or -1.
+ */
+static int
+look_up(struct cache *h, const struct peer *p, const struct config *cfg,
+    uint64_t now, struct cache_entry *e)
+{
+	struct cache_key k, bad;
+	int found;
+
+	cache_key_make(&k, &p->addr, &cfg->cache.net);
+	if ((found = cache_lookup(h, &k, now, e)) != 0 ||
+	    cfg->cache.bad_ttl_ms == 0)
+		return found;
+	cache_key_make_bad(&bad, &p->addr, &cfg->cache.net);
+	if (bad.len == k.len && memcmp(bad.data, k.data, k.len) == 0)
+		return 0;
+	found = cache_lookup(h, &bad, now, e);
+	return found > 0 && e->kind != CACHE_BAD ? 0 : found;
 }
 
 /* A client the cache knows skips the wait. */
@@ -89,14 +125,12 @@ consult_cache(struct core *c, const struct peer *p, struct decision *d)
 {
 	uint64_t now = cache_now_ms();
 	struct cache_entry e;
-	struct cache_key k;
 	struct cache *h;
 	int found;
 
 	if ((h = cache_for(c, p, d, 0)) == NULL)
 		return;
-	cache_key_make(&k, &p->addr, &c->cfg->cache.net);
-	if ((found = cache_lookup(h, &k, now, &e)) < 0)
+	if ((found = look_up(h, p, c->cfg, now, &e)) < 0)
 		cache_trouble(p, d, cache_error(h));
 	done_with(c, h);	/* before exec, and before a long wait */
 	if (found <= 0)

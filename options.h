@@ -40,6 +40,7 @@ struct cache_config {
 	size_t map_size;		/* --cache-size; 0: CACHE_MAP_DEFAULT */
 	uint64_t pass_ttl_ms;		/* --pass-ttl */
 	uint64_t bad_ttl_ms;		/* --bad-ttl; 0: off */
+	unsigned bad_max;		/* --bad-max */
 };
 
 struct config {

@@ -338,3 +338,58 @@ def test_innocent_client_behind_a_known_bot_gets_only_a_4xx(sw, tmp_path,
     mta.expect("known-early", ip="198.51.100.7", port="25",
                age=re.compile(r"\d+\.\d{3}"), action="tempfail")
     assert not mta.ran()
+
+
+# ------------------------------ finding 7: the cache filled from outside
+
+def cache_count(plain, cache):
+    rc, out, err = plain(["--cache-count", str(cache)])
+    assert rc == 0, err
+    m = re.fullmatch(r"(\d+) entries: (\d+) pass, (\d+) bad, (\d+) expired\n",
+                     out)
+    assert m, out
+    return tuple(int(x) for x in m.groups())
+
+
+def early_talker(sw, args, ip, word="early"):
+    bot = sw(args + MTA, env=ucspi(ip), early=b"EHLO bot\r\n")
+    bot.client.read_all()
+    assert bot.finish() == 0
+    assert bot.verdict()[0] == word
+    assert bot.errors() == [], bot.log
+
+
+def test_one_ipv6_48_adds_one_bad_entry(sw, plain, tmp_path):
+    """Early talkers from 20 /64s of one /48: one bad entry, not 20; a
+    neighbour in the /48 is turned away (421) unless it passed itself."""
+    cache = cache_dir(tmp_path) / "cache.mdb"
+    args = ["-d", "0.3", "--bad-ttl", "1h", "-c", str(cache)]
+    quiet = sw(args + MTA, env=ucspi("2001:db8:77:ff::25"))
+    quiet.converse()
+    for i in range(20):
+        # The first is caught; the rest are known by their /48 at once.
+        early_talker(sw, args, "2001:db8:77:%x::1" % i,
+                     "known-early" if i else "early")
+    assert cache_count(plain, cache) == (2, 1, 1, 0)
+    stranger = sw(args + MTA, env=ucspi("2001:db8:77:abcd::1"))
+    assert stranger.client.read_all() == KNOWN_EARLY
+    stranger.finish()
+    again = sw(args + MTA, env=ucspi("2001:db8:77:ff::25"))
+    again.converse()
+    assert again.verdict()[0] == "cached"
+
+
+def test_bad_max_caps_the_bad_entries(sw, plain, tmp_path):
+    """Past --bad-max, early talkers are still turned away, just not
+    remembered: no error, no growth; passes are not capped."""
+    cache = cache_dir(tmp_path) / "cache.mdb"
+    args = ["-d", "0.05", "--bad-ttl", "1h", "--bad-max", "5", "-c",
+            str(cache)]
+    for i in range(8):
+        early_talker(sw, args, "192.0.2.%d" % (i + 1))
+    assert cache_count(plain, cache) == (5, 0, 5, 0)
+    c = sw(args + MTA, env=ucspi("198.51.100.1"))
+    c.converse()
+    assert cache_count(plain, cache) == (6, 1, 5, 0)
+    rc, out, err = plain(["-n"] + args + MTA)
+    assert rc == 0 and "bad-max: 5 (IPv6 keys at most /48)\n" in out, out
