@@ -2,6 +2,8 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -72,17 +74,50 @@ peek_input(int fd, char *buf, size_t size, size_t *copied, size_t *waiting)
 	return INPUT_DATA;
 }
 
+/* Wait until fd can take some output or the deadline: 0 or -1. */
+static int
+wait_writable(int fd, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now = mono_ms(), left = deadline > now ? deadline - now : 0;
+		struct pollfd p;
+		int r;
+
+		if (left == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		p.fd = fd;
+		p.events = POLLOUT;
+		r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0)
+			return 0;	/* an error or hang-up: write says which */
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
 int
-send_all(int fd, const char *buf, size_t len)
+send_all(int fd, const char *buf, size_t len, uint64_t deadline)
 {
 	int is_socket = 1;
 
 	while (len > 0) {
-		ssize_t w = is_socket ? send(fd, buf, len, MSG_NOSIGNAL) :
-		    write(fd, buf, len);
+		ssize_t w;
 
+		if (is_socket)
+			w = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		else if (wait_writable(fd, deadline) != 0)
+			return -1;
+		else	/* at most what a writable pipe takes without blocking */
+			w = write(fd, buf, len < PIPE_BUF ? len : PIPE_BUF);
 		if (w < 0 && errno == ENOTSOCK && is_socket) {
 			is_socket = 0;
+			continue;
+		}
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_writable(fd, deadline) != 0)
+				return -1;
 			continue;
 		}
 		if (w < 0) {

@@ -25,6 +25,7 @@
 
 #define PEEK_MAX 256		/* bytes of early input looked at */
 #define DRAIN_MS 2000		/* after our last reply: see close_gently */
+#define SEND_MS 2000		/* for a reply or banner the client must take */
 #define DRAIN_MAX (64 * 1024)
 
 /* ------------------------------------------------------- leaving */
@@ -42,7 +43,7 @@ static void __attribute__((noreturn))
 reply_and_leave(const char *reply, int status)
 {
 	if (reply)
-		send_all(1, reply, strlen(reply));
+		send_all(1, reply, strlen(reply), mono_ms() + SEND_MS);
 	close_gently(0, 1, DRAIN_MS, DRAIN_MAX);
 	exit(status);
 }
@@ -122,7 +123,7 @@ send_banner(const struct config *cfg)
 	if (cfg->banner == NULL)
 		return;
 	len = snprintf(line, sizeof line, "220-%s\r\n", cfg->banner);
-	send_all(1, line, (size_t)len);
+	send_all(1, line, (size_t)len, mono_ms() + SEND_MS);
 }
 
 /* The client said something during the wait: see what, and act. */

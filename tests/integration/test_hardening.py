@@ -9,6 +9,7 @@ sendwrap usually runs); they are skipped otherwise.
 """
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from sw_harness import GREETING, MTA, REPLY_UNAVAILABLE, SLACK, T
+import sw_harness as h
+from sw_harness import MTA, REPLY_UNAVAILABLE, SLACK, T
 
 IS_ROOT = os.geteuid() == 0
 NOBODY = 65534
@@ -393,3 +395,55 @@ def test_bad_max_caps_the_bad_entries(sw, plain, tmp_path):
     assert cache_count(plain, cache) == (6, 1, 5, 0)
     rc, out, err = plain(["-n"] + args + MTA)
     assert rc == 0 and "bad-max: 5 (IPv6 keys at most /48)\n" in out, out
+
+
+# ------------------- finding 4: the tempfail decoy writes with a deadline
+
+def small_buffer_connection():
+    """A loopback connection whose buffers fill after a few replies: the
+    client's receive buffer and the server's send buffer at their least."""
+    with socket.socket() as lst:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        cli = socket.socket()
+        cli.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        cli.connect(lst.getsockname())
+        srv, _ = lst.accept()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024)
+    return cli, srv
+
+
+def test_tempfail_client_that_never_reads(tmp_path):
+    """A client pipelines 1000 commands and never reads a reply: the
+    replies fill the buffers, and the session limit still ends it."""
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    cli, srv = small_buffer_connection()
+    with srv, open(workdir / "stderr", "wb") as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(
+            h.command(workdir, ["--tempfail", "-d", "0",
+                                "--tempfail-commands", "1000",
+                                "--tempfail-max", "2s"]),
+            stdin=srv, stdout=srv, stderr=err, env=h.make_env(workdir, {}))
+    try:
+        greeting = b""
+        cli.settimeout(T)
+        while not greeting.endswith(b"\r\n"):
+            greeting += cli.recv(100)
+        assert greeting.startswith(b"220 "), greeting
+        cli.sendall(b"NOOP\r\n" * 1000)
+        rc = proc.wait(timeout=2 + 1 + 2 + 3 + SLACK)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        cli.close()
+    took = time.monotonic() - t0
+    text = (workdir / "stderr").read_text()
+    h.check_tools(workdir, text)
+    assert rc == 0, text
+    assert 2 <= took, took
+    word, f = h.parse_line(text.strip().splitlines()[-1])
+    assert word == "decoy" and f["end"] == "max-time", text
+    assert 1 <= int(f["commands"]) < 1000, f

@@ -144,7 +144,7 @@ pair(int sv[2])
 static void
 client_send(int fd, const char *s, size_t len)
 {
-	assert_int_equal(send_all(fd, s, len), 0);
+	assert_int_equal(send_all(fd, s, len, mono_ms() + 10000), 0);
 }
 
 /* Everything the server sent, up to its close (or nothing more). */
