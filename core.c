@@ -11,6 +11,7 @@
 #include "smtp.h"
 
 #define FIRST_MAX 64		/* early input shown in the log, in bytes */
+#define RULE_SHOWN (WL_RULE_MAX * 4 + 1)	/* a rule, every byte escaped */
 
 static void
 report_to_log(void *ctx, const char *path, unsigned long line, const char *msg)
@@ -254,15 +255,31 @@ core_own_host(const struct decision *d)
 
 /* ---------------------------------------------------------- verdicts */
 
+/*
+ * The matching rule's text for a rule= field, escaped: it comes from a
+ * file (a compiled list may be damaged, or not made by --compile), and
+ * must not break or forge a line.
+ */
+static const char *
+rule_text(const struct decision *d, char *buf, size_t size)
+{
+	const char *rule = d->match.rule;
+
+	log_escape_word(buf, size, rule, strnlen(rule, sizeof d->match.rule));
+	return buf;
+}
+
 void
 core_allow(const struct core *c, const struct peer *p,
     const struct decision *d)
 {
 	enum mode mode = c->cfg->mode;
+	char rule[RULE_SHOWN];
 
 	log_info("allow ip=%s port=%s reason=%s%s%s%s%s%s", p->ip,
 	    peer_port(p), reason_names[d->reason],
-	    d->match.found ? " rule=" : "", d->match.found ? d->match.rule : "",
+	    d->match.found ? " rule=" : "",
+	    d->match.found ? rule_text(d, rule, sizeof rule) : "",
 	    mode != MODE_WRAP ? " mode=" : "",
 	    mode != MODE_WRAP ? mode_names[mode] : "",
 	    mode != MODE_WRAP ? " reply=421" : "");
@@ -297,7 +314,7 @@ void
 core_pass(struct core *c, const struct peer *p, struct decision *d,
     uint64_t waited_ms)
 {
-	char delay[32], took[32];
+	char delay[32], took[32], rule[RULE_SHOWN];
 
 	duration_format(d->delay_ms, delay, sizeof delay);
 	duration_format(waited_ms, took, sizeof took);
@@ -305,8 +322,8 @@ core_pass(struct core *c, const struct peer *p, struct decision *d,
 	    peer_port(p), delay, took,
 	    d->match.found ? " rule=" : d->reason != REASON_DELAY ?
 	    " reason=" : "",
-	    d->match.found ? d->match.rule : d->reason != REASON_DELAY ?
-	    reason_names[d->reason] : "");
+	    d->match.found ? rule_text(d, rule, sizeof rule) :
+	    d->reason != REASON_DELAY ? reason_names[d->reason] : "");
 	remember(c, p, d, CACHE_PASS);
 }
 

@@ -107,8 +107,9 @@ log_error(const char *fmt, ...)
 	va_end(ap);
 }
 
-size_t
-log_escape(char *dst, size_t size, const char *src, size_t len)
+/* log_escape(), and with word set log_escape_word(). */
+static size_t
+escape(char *dst, size_t size, const char *src, size_t len, int word)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0, i;
@@ -128,7 +129,7 @@ log_escape(char *dst, size_t size, const char *src, size_t len)
 		case '\\': esc[1] = '\\'; break;
 		case '"': esc[1] = '"'; break;
 		default:
-			if (c >= 0x20 && c < 0x7f) {
+			if (c >= 0x20 && c < 0x7f && !(word && c == ' ')) {
 				esc[0] = (char)c;
 				elen = 1;
 			} else {
@@ -145,6 +146,18 @@ log_escape(char *dst, size_t size, const char *src, size_t len)
 	}
 	dst[n] = '\0';
 	return n;
+}
+
+size_t
+log_escape(char *dst, size_t size, const char *src, size_t len)
+{
+	return escape(dst, size, src, len, 0);
+}
+
+size_t
+log_escape_word(char *dst, size_t size, const char *src, size_t len)
+{
+	return escape(dst, size, src, len, 1);
 }
 
 void

@@ -8,8 +8,9 @@
  * On stderr every line starts with "sendwrap: ".
  *
  * Contract: a line is written with one write(2) or syslog(3) call, so
- * lines from concurrent processes do not interleave.  Client bytes must
- * go through log_escape() before they reach a line.  log_close() drops
+ * lines from concurrent processes do not interleave.  Client bytes, and
+ * text read from files (allowlist rules), must go through log_escape()
+ * or log_escape_word() before they reach a line.  log_close() drops
  * the syslog descriptor; call it before exec.
  */
 #ifndef SENDWRAP_LOG_H
@@ -39,6 +40,12 @@ void log_error(const char *fmt, ...)
  * before an escape that would not fit.  Returns the bytes written.
  */
 size_t log_escape(char *dst, size_t size, const char *src, size_t len);
+
+/*
+ * As log_escape(), for a value written bare, unquoted (rule=...): a
+ * space is escaped too (\x20), so that the value stays one word.
+ */
+size_t log_escape_word(char *dst, size_t size, const char *src, size_t len);
 
 void log_close(void);
 
