@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,24 @@
 
 static enum log_mode mode = LOGTO_STDERR;
 static int syslog_open;
+static int fd2_was_closed;
+
+void
+log_init(void)
+{
+	int fd, got;
+
+	/* In order: each open takes the lowest free number, the one due. */
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		if (fd == 2)
+			fd2_was_closed = 1;
+		got = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+		if (got >= 0 && got != fd)
+			close(got);
+	}
+}
 
 int
 log_mode_parse(const char *s, enum log_mode *m)
@@ -35,7 +54,7 @@ stderr_unusable(void)
 	socklen_t len = sizeof ss;
 	struct stat st;
 
-	if (fstat(2, &st) != 0)
+	if (fd2_was_closed || fstat(2, &st) != 0)
 		return 1;
 	if (!S_ISSOCK(st.st_mode))
 		return 0;
@@ -47,7 +66,7 @@ stderr_unusable(void)
 void
 log_open(enum log_mode m)
 {
-	if (m == LOGTO_AUTO)
+	if (m == LOGTO_AUTO || m == LOGTO_STDERR)
 		m = stderr_unusable() ? LOGTO_SYSLOG : LOGTO_STDERR;
 	mode = m;
 }

@@ -1,11 +1,11 @@
 /*
  * log.h - one line per event, to stderr or syslog, never to the client.
  *
- * Under inetd fd 2 is the client's socket, so "auto" sends lines to
- * syslog (ident sendwrap, LOG_PID, facility mail) when fd 2 is closed or
- * is an internet-domain socket, and to stderr otherwise: a pipe to
- * multilog under tcpserver, the journal's AF_UNIX stream under systemd.
- * On stderr every line starts with "sendwrap: ".
+ * Under inetd fd 2 is the client's socket, so "auto" (and "stderr" too)
+ * sends lines to syslog (ident sendwrap, LOG_PID, facility mail) when
+ * fd 2 is closed or is an internet-domain socket, and to stderr
+ * otherwise: a pipe to multilog under tcpserver, the journal's AF_UNIX
+ * stream under systemd.  On stderr every line starts with "sendwrap: ".
  *
  * Contract: a line is written with one write(2) or syslog(3) call, so
  * lines from concurrent processes do not interleave.  Client bytes, and
@@ -20,10 +20,24 @@
 
 #include "names.h"
 
+/*
+ * First thing in main, before anything is opened: puts /dev/null
+ * (close-on-exec) on each of fds 0, 1 and 2 that is closed, so that
+ * nothing opened later (LMDB's lock file, the syslog socket) lands there
+ * and is written to as standard error, while the program exec'd still
+ * gets exactly the descriptors we were given.  Notes whether fd 2 was
+ * closed, for log_open().
+ */
+void log_init(void);
+
 /* Parse "auto", "stderr", "syslog" or "none"; -1 if none of them. */
 int log_mode_parse(const char *s, enum log_mode *mode);
 
-/* Choose the destination; auto is resolved here, once. */
+/*
+ * Choose the destination, once.  auto and stderr alike log to syslog
+ * when fd 2 was closed or is an internet-domain socket (the client,
+ * under inetd): a line must never reach the client, nor nobody.
+ */
 void log_open(enum log_mode mode);
 
 /* A verdict or notice line, printf-style, at LOG_INFO. */

@@ -241,6 +241,7 @@ main(int argc, char **argv)
 	const char *reply;
 	char err[512];
 
+	log_init();
 	if (options_parse(argc, argv, &cfg, sources, err, sizeof err) != 0)
 		usage_error(&cfg, err);
 	if (cfg.command != COMMAND_CONNECTION)

@@ -7,6 +7,7 @@ The built binary runs on real loopback connections (sw_harness), with the
 stand-in MTA as the program.  Tests that plant files need root (as
 sendwrap usually runs); they are skipped otherwise.
 """
+import fcntl
 import os
 import re
 import signal
@@ -622,3 +623,42 @@ def test_decoy_holds_nothing_else(sw, tmp_path, mode, slots):
     assert not fd0_flags(c) & os.O_NONBLOCK
     assert c.finish() == 0
     assert b"sendwrap" not in c.client.data and b"error" not in c.client.data
+
+
+# ------------------------- finding 9: -l stderr, and fds 0-2 closed
+
+@pytest.mark.parametrize("case", ["pass", "early-pass", "early"])
+def test_log_stderr_under_inetd_reaches_no_client(sw, tmp_path, case):
+    """inetd hands the client over on fds 0, 1 and 2: with -l stderr the
+    lines go to syslog, never a byte to the client."""
+    args = {"pass": ["-d", "0.3"], "early-pass": ["-d", "20", "-x", "pass"],
+            "early": ["-d", "20"]}[case]
+    c = sw(["-l", "stderr"] + args + ["-a", str(tmp_path / "missing")] + MTA,
+           fd2="socket", env={"GREETDELAY": "bogus"},
+           early=EHLO if case.startswith("early") else b"")
+    if case == "early":
+        assert c.client.read_all() == h.REPLY_REJECT
+        assert c.finish() == 0
+    else:
+        c.converse()
+        assert c.client.data == h.GREETING + h.BYE
+
+
+def test_log_stderr_with_fd2_closed_writes_into_no_file(sw, tmp_path):
+    """fd 2 closed: the cache's lock file would be the first file opened
+    and land on it; -l stderr would then write lines into it.  Nothing
+    lands there now, and the program still gets fd 2 closed."""
+    d = cache_dir(tmp_path)
+    cache = d / "cache.mdb"
+    lock = Path(str(cache) + "-lock")
+    sw(["-d", "0.05", "-c", str(cache)] + MTA).converse()
+    with open(cache, "rb") as holder:
+        # The write lock held: an error is logged with the cache open.
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        c = sw(["-l", "stderr", "-d", "0.05", "-c", str(cache)] + MTA,
+               fd2="closed", env=ucspi("192.0.2.44"))
+        c.converse()
+    assert b"sendwrap" not in lock.read_bytes()
+    assert b"sendwrap" not in cache.read_bytes()
+    sock = "socket:[%d]" % c.socket_inode
+    assert program_fds(c) == {0: sock, 1: sock}
