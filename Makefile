@@ -12,7 +12,7 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 CLANG ?= clang
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 30
 
 CC ?= cc
 CFLAGS ?= -O2 -g
