@@ -480,10 +480,14 @@ def test_pipe_peer_that_talks_early(sw, action):
 # client is checked instead.
 
 EHLO = b"EHLO early.example\r\n"
+# ASan puts a handler of its own on SIGBUS as it starts, before any code
+# of ours runs: an ignored SIGBUS cannot survive a sanitizer build.
+SANITIZED = "/sanitize/" in h.SENDWRAP
 ALARM_SETS = [
     ((), ()),
     ((signal.SIGALRM, signal.SIGPIPE), (signal.SIGSEGV, signal.SIGUSR1)),
-    ((signal.SIGBUS,), (signal.SIGALRM, signal.SIGBUS)),
+    (() if SANITIZED else (signal.SIGBUS,),
+     (signal.SIGALRM, signal.SIGBUS)),
 ]
 
 
