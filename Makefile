@@ -41,8 +41,8 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = addr allowdb guard whitelist duration names peer conn log decoy slots cache \
-	redis store dnsl \
+MODULES = addr allowdb guard safefile whitelist duration names peer conn log \
+	decoy slots cache redis store dnsl \
 	options admin core listen handover timers ipcount listener
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)

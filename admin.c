@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "duration.h"
 #include "store.h"
+#include "safefile.h"
 
 #define CACHE_MAINT_LOCK_MS 10000	/* an operator can wait for writers */
 
@@ -34,9 +35,7 @@ static unsigned long
 check_decoy(const struct config *cfg)
 {
 	const struct decoy_config *dc = &cfg->decoy;
-	char a[32], b[32];
-	const char *why;
-	struct stat st;
+	char a[32], b[32], why[PATH_MAX + 200];
 
 	if (cfg->mode == MODE_WRAP)
 		return 0;
@@ -56,31 +55,33 @@ check_decoy(const struct config *cfg)
 		return 0;
 	}
 	printf("slots: %u in %s\n", cfg->slots, cfg->slots_dir);
-	/* Lock files are made there on first use: it must be writable. */
-	if (stat(cfg->slots_dir, &st) != 0)
-		why = strerror(errno);
-	else if (!S_ISDIR(st.st_mode))
-		why = "not a directory";
-	else if (access(cfg->slots_dir, W_OK | X_OK) != 0)
-		why = strerror(errno);
-	else
+	/* Lock files are made there on first use: safe, and writable. */
+	if (safe_dir(cfg->slots_dir, why, sizeof why) != 0) {
+		fprintf(stderr, "cannot hold slots there: %s\n", why);
+		return 1;
+	}
+	if (access(cfg->slots_dir, W_OK | X_OK) == 0)
 		return 0;
 	fprintf(stderr, "%s: cannot hold slots there: %s\n", cfg->slots_dir,
-	    why);
+	    strerror(errno));
 	return 1;
 }
 
-/* No cache file yet: can the first writer make one there? */
+/* No cache file yet: can the first writer make one there, safely? */
 static unsigned long
 check_cache_dir(const char *path, int data)
 {
-	char dir[PATH_MAX], *slash;
+	char dir[PATH_MAX], why[PATH_MAX + 200], *slash;
 
 	snprintf(dir, sizeof dir, "%s", path);
 	if ((slash = strrchr(dir, '/')) != NULL)
 		slash[slash == dir] = '\0';
 	else
 		strcpy(dir, ".");
+	if (safe_dir(dir, why, sizeof why) != 0) {
+		fprintf(stderr, "cannot make the cache there: %s\n", why);
+		return 1;
+	}
 	if (access(dir, W_OK | X_OK) != 0) {
 		fprintf(stderr, "%s: cannot make the cache there: %s\n", dir,
 		    strerror(errno));
@@ -116,6 +117,10 @@ check_cache(const struct config *cfg)
 	    "bad-ttl: %s s%s\n", cc->path, cc->net.v4len, cc->net.v6len,
 	    (cc->map_size ? cc->map_size : CACHE_MAP_DEFAULT) >> 20, pass, bad,
 	    cc->bad_ttl_ms ? "" : " (off)");
+	if (cc->bad_ttl_ms)
+		printf("bad-max: %u (IPv6 keys at most /%u)\n", cc->bad_max,
+		    cc->net.v6len < CACHE_BAD_V6LEN ? cc->net.v6len :
+		    CACHE_BAD_V6LEN);
 	snprintf(lock, sizeof lock, "%s-lock", cc->path);
 	if ((data = stat(cc->path, &st) == 0) && stat(lock, &st) == 0) {
 		if ((c = cache_open(cc->path, &o, err, sizeof err)) != NULL &&

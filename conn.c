@@ -4,6 +4,8 @@
 #include "dnsl.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -19,31 +21,46 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-enum wait_result
-wait_readable(int fd, uint64_t deadline)
+/*
+ * Wait until fd has one of events (POLLIN, POLLOUT; an error or hang-up
+ * counts too: the next read or write says which) or mono_ms() reaches
+ * deadline.  1, 0 at the deadline, or -1 with errno.
+ */
+static int
+wait_for(int fd, short events, uint64_t deadline)
 {
 	for (;;) {
 		uint64_t now = mono_ms(), left = deadline > now ? deadline - now : 0;
-		struct timeval tv;
-		fd_set rfds;
+		struct pollfd p;
 		int r;
 
-		tv.tv_sec = (time_t)(left / 1000);
-		tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
-		FD_ZERO(&rfds);
-		FD_SET(fd, &rfds);
-		r = select(fd + 1, &rfds, NULL, NULL, &tv);
+		p.fd = fd;
+		p.events = events;
+		p.revents = 0;
+		r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0 && (p.revents & POLLNVAL)) {
+			errno = EBADF;
+			return -1;
+		}
 		if (r > 0)
-			return WAIT_READABLE;
+			return 1;
 		if (r == 0) {
-			/* select may wake a hair early; only the clock decides. */
+			/* Only the clock decides, never a wake-up a hair early. */
 			if (mono_ms() >= deadline)
-				return WAIT_TIMEOUT;
+				return 0;
 			continue;
 		}
 		if (errno != EINTR)
-			return WAIT_ERROR;
+			return -1;
 	}
+}
+
+enum wait_result
+wait_readable(int fd, uint64_t deadline)
+{
+	int r = wait_for(fd, POLLIN, deadline);
+
+	return r > 0 ? WAIT_READABLE : r == 0 ? WAIT_TIMEOUT : WAIT_ERROR;
 }
 
 enum client_wait
@@ -109,6 +126,17 @@ peek_input(int fd, char *buf, size_t size, size_t *copied, size_t *waiting)
 	return INPUT_DATA;
 }
 
+/* Wait until fd can take some output: 0, or -1 (ETIMEDOUT). */
+static int
+wait_writable(int fd, uint64_t deadline)
+{
+	int r = wait_for(fd, POLLOUT, deadline);
+
+	if (r == 0)
+		errno = ETIMEDOUT;
+	return r > 0 ? 0 : -1;
+}
+
 int
 conn_unsent(int fd)
 {
@@ -118,16 +146,26 @@ conn_unsent(int fd)
 }
 
 int
-send_all(int fd, const char *buf, size_t len)
+send_all(int fd, const char *buf, size_t len, uint64_t deadline)
 {
 	int is_socket = 1;
 
 	while (len > 0) {
-		ssize_t w = is_socket ? send(fd, buf, len, MSG_NOSIGNAL) :
-		    write(fd, buf, len);
+		ssize_t w;
 
+		if (is_socket)
+			w = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		else if (wait_writable(fd, deadline) != 0)
+			return -1;
+		else	/* at most what a writable pipe takes without blocking */
+			w = write(fd, buf, len < PIPE_BUF ? len : PIPE_BUF);
 		if (w < 0 && errno == ENOTSOCK && is_socket) {
 			is_socket = 0;
+			continue;
+		}
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_writable(fd, deadline) != 0)
+				return -1;
 			continue;
 		}
 		if (w < 0) {

@@ -12,6 +12,7 @@
 
 #define FIRST_MAX 64		/* early input shown in the log, in bytes */
 #define DNS_TRY_MS 1000		/* a DNS query's first try; one more follows */
+#define RULE_SHOWN (WL_RULE_MAX * 4 + 1)	/* a rule, every byte escaped */
 
 static void
 report_to_log(void *ctx, const char *path, unsigned long line, const char *msg)
@@ -33,7 +34,12 @@ cache_trouble(void *ctx, const char *why)
 	log_error("ip=%s port=%s cache %s", p->ip, peer_port(p), why);
 }
 
-/* Record a client that passed, or was caught talking early. */
+/*
+ * Record a client that passed, or was caught talking early.  A bad
+ * entry goes under the wider bad key, within --bad-max: outsiders must
+ * not be able to grow the cache.  One kept out is no failure: that bot
+ * only waits the delay next time.
+ */
 static void
 remember(struct core *c, const struct peer *p, struct decision *d,
     enum cache_kind kind)
@@ -41,13 +47,41 @@ remember(struct core *c, const struct peer *p, struct decision *d,
 	const struct cache_config *cc = &c->cfg->cache;
 	uint64_t ttl = kind == CACHE_PASS ? cc->pass_ttl_ms : cc->bad_ttl_ms;
 	struct store_use u = { d->cache_failed, cache_trouble, (void *)p };
-	struct cache_key k;
+	struct cache_key k, bad;
 
 	if (ttl == 0 || !p->known)
 		return;
 	cache_key_make(&k, &p->addr, &cc->net);
-	store_record(&c->store, &k, kind, cache_now_ms(), ttl, &u);
+	if (kind == CACHE_PASS)
+		store_record(&c->store, &k, kind, cache_now_ms(), ttl, &u);
+	else {
+		cache_key_make_bad(&bad, &p->addr, &cc->net);
+		store_record_bad(&c->store, &bad, &k, cache_now_ms(), ttl, &u);
+	}
 	d->cache_failed = u.failed;
+}
+
+/*
+ * The live entry for p: its own key first (a pass of its own outweighs
+ * a bad entry of its wider network), then, with --bad-ttl, the bad key.
+ * 1 with *e filled, or 0.
+ */
+static int
+look_up(struct core *c, const struct peer *p, uint64_t now,
+    struct cache_entry *e, struct store_use *u)
+{
+	const struct cache_config *cc = &c->cfg->cache;
+	struct cache_key k, bad;
+
+	cache_key_make(&k, &p->addr, &cc->net);
+	if (store_lookup(&c->store, &k, now, e, u))
+		return 1;
+	if (cc->bad_ttl_ms == 0)
+		return 0;
+	cache_key_make_bad(&bad, &p->addr, &cc->net);
+	if (bad.len == k.len && memcmp(bad.data, k.data, k.len) == 0)
+		return 0;
+	return store_lookup(&c->store, &bad, now, e, u) && e->kind == CACHE_BAD;
 }
 
 /* A client the cache knows skips the wait. */
@@ -57,13 +91,12 @@ consult_cache(struct core *c, const struct peer *p, struct decision *d)
 	struct store_use u = { d->cache_failed, cache_trouble, (void *)p };
 	uint64_t now = cache_now_ms();
 	struct cache_entry e;
-	struct cache_key k;
 	int found;
 
 	if (!p->known || store_kinds(&c->cfg->cache) == 0)
 		return;
-	cache_key_make(&k, &p->addr, &c->cfg->cache.net);
-	found = store_lookup(&c->store, &k, now, &e, &u);
+	memset(&e, 0, sizeof e);
+	found = look_up(c, p, now, &e, &u);
 	d->cache_failed = u.failed;
 	if (!found)
 		return;
@@ -209,15 +242,31 @@ dns_fields(const struct decision *d, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * The matching rule's text for a rule= field, escaped: it comes from a
+ * file (a compiled list may be damaged, or not made by --compile), and
+ * must not break or forge a line.
+ */
+static const char *
+rule_text(const struct decision *d, char *buf, size_t size)
+{
+	const char *rule = d->match.rule;
+
+	log_escape_word(buf, size, rule, strnlen(rule, sizeof d->match.rule));
+	return buf;
+}
+
 void
 core_allow(const struct core *c, const struct peer *p,
     const struct decision *d)
 {
 	enum mode mode = c->cfg->mode;
+	char rule[RULE_SHOWN];
 
 	log_info("allow ip=%s port=%s reason=%s%s%s%s%s%s", p->ip,
 	    peer_port(p), reason_names[d->reason],
-	    d->match.found ? " rule=" : "", d->match.found ? d->match.rule : "",
+	    d->match.found ? " rule=" : "",
+	    d->match.found ? rule_text(d, rule, sizeof rule) : "",
 	    mode != MODE_WRAP ? " mode=" : "",
 	    mode != MODE_WRAP ? mode_names[mode] : "",
 	    mode != MODE_WRAP ? " reply=421" : "");
@@ -234,22 +283,25 @@ core_cached(const struct core *c, const struct peer *p,
 	log_info("cached ip=%s port=%s age=%s", p->ip, peer_port(p), age);
 }
 
-void
+const char *
 core_known_early(const struct core *c, const struct peer *p,
     const struct decision *d)
 {
+	enum early_action done = c->cfg->early == EARLY_PASS ? EARLY_PASS :
+	    EARLY_TEMPFAIL;
 	char age[32];
 
 	duration_format(d->age_ms, age, sizeof age);
 	log_info("known-early ip=%s port=%s age=%s action=%s", p->ip,
-	    peer_port(p), age, early_names[c->cfg->early]);
+	    peer_port(p), age, early_names[done]);
+	return done == EARLY_PASS ? NULL : REPLY_KNOWN_EARLY;
 }
 
 void
 core_pass(struct core *c, const struct peer *p, struct decision *d,
     uint64_t waited_ms)
 {
-	char delay[32], took[32], dns[LOG_FIELDS_MAX];
+	char delay[32], took[32], dns[LOG_FIELDS_MAX], rule[RULE_SHOWN];
 
 	duration_format(d->delay_ms, delay, sizeof delay);
 	duration_format(waited_ms, took, sizeof took);
@@ -257,8 +309,9 @@ core_pass(struct core *c, const struct peer *p, struct decision *d,
 	    peer_port(p), delay, took,
 	    d->match.found ? " rule=" : d->reason != REASON_DELAY ?
 	    " reason=" : "",
-	    d->match.found ? d->match.rule : d->reason != REASON_DELAY ?
-	    reason_names[d->reason] : "", dns_fields(d, dns, sizeof dns));
+	    d->match.found ? rule_text(d, rule, sizeof rule) :
+	    d->reason != REASON_DELAY ? reason_names[d->reason] : "",
+	    dns_fields(d, dns, sizeof dns));
 	remember(c, p, d, CACHE_PASS);
 }
 

@@ -113,10 +113,17 @@ int core_own_host(const struct decision *d);
 void core_allow(const struct core *c, const struct peer *p,
     const struct decision *d);
 
-/* cached, known-early: the cache decided (also for the action taken). */
+/* cached: the cache knows p passed; run the program at once. */
 void core_cached(const struct core *c, const struct peer *p,
     const struct decision *d);
-void core_known_early(const struct core *c, const struct peer *p,
+
+/*
+ * known-early: the cache knows p's network talked early.  Returns the
+ * reply to send before closing: REPLY_KNOWN_EARLY (421) whatever -x
+ * says, since it judges an earlier client, not this one; or NULL for -x
+ * pass: run the program at once.  The line says which (action=).
+ */
+const char *core_known_early(const struct core *c, const struct peer *p,
     const struct decision *d);
 
 /* pass: waited out the delay; recorded as passed. */

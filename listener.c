@@ -522,8 +522,12 @@ begin(struct loop *l, struct client *c)
 		core_cached(&l->core, &c->peer, &c->d);
 		hand_over(l, c);
 	} else if (c->d.step == STEP_KNOWN_EARLY) {
-		core_known_early(&l->core, &c->peer, &c->d);
-		say_and_drain(l, c, core_early_reply(&l->core));
+		const char *reply = core_known_early(&l->core, &c->peer, &c->d);
+
+		if (reply == NULL)
+			hand_over(l, c);	/* -x pass */
+		else
+			say_and_drain(l, c, reply);
 	} else {
 		/* The wait (-d 0 in --tempfail: none, and the responder). */
 		if (cfg->banner) {

@@ -117,6 +117,10 @@ static const struct optdef table[] = {
 	{ "bad-ttl", 0, K_DURATION, "DURATION", 0, DURATION_MAX_MS,
 	    AT(cache.bad_ttl_ms), NULL, "0", NEEDS_CACHE,
 	    "how long an early talker is remembered (0: not at all)" },
+	{ "bad-max", 0, K_COUNT, "N", 1, 10000000, AT(cache.bad_max), NULL,
+	    SMTP_XSTR(CACHE_BAD_MAX_DEFAULT), NEEDS_CACHE,
+	    "the most early talkers remembered at once (IPv6 ones by /48); "
+	    "past it new ones are not" },
 	{ "cache-net", 0, K_NET, "V4LEN,V6LEN", 0, 0, AT(cache.net), NULL,
 	    "32,64", NEEDS_CACHE_OR_COMMAND,
 	    "the network a cache entry covers" },

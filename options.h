@@ -59,6 +59,7 @@ struct cache_config {
 	const char *redis_password_file;	/* --redis-password-file */
 	uint64_t redis_timeout_ms;	/* --redis-timeout */
 	uint64_t add_ttl_ms;		/* --ttl (--cache-add); 0: the kind's */
+	unsigned bad_max;		/* --bad-max */
 };
 
 struct config {

@@ -42,7 +42,7 @@ static void __attribute__((noreturn))
 reply_and_leave(const char *reply, int status)
 {
 	if (reply)
-		send_all(1, reply, strlen(reply));
+		send_all(1, reply, strlen(reply), mono_ms() + CONN_SEND_MS);
 	close_gently(0, 1, CONN_DRAIN_MS, CONN_DRAIN_MAX);
 	exit(status);
 }
@@ -118,7 +118,7 @@ send_banner(const struct config *cfg)
 	if (cfg->banner == NULL)
 		return;
 	len = snprintf(line, sizeof line, "220-%s\r\n", cfg->banner);
-	send_all(1, line, (size_t)len);
+	send_all(1, line, (size_t)len, mono_ms() + CONN_SEND_MS);
 }
 
 /* The client said something during the wait: see what, and act. */
@@ -242,17 +242,18 @@ static void
 take_slot(struct core *core, const struct peer *p)
 {
 	const struct config *cfg = core->cfg;
+	char why[4096 + 200];
 	unsigned slot;
 	int fd;
 
 	if (cfg->slots == 0)
 		return;
-	fd = slots_take(cfg->slots_dir, cfg->slots, &slot);
+	fd = slots_take(cfg->slots_dir, cfg->slots, &slot, why, sizeof why);
 	if (fd >= 0)
 		return;
 	if (fd == SLOTS_ERROR) {
-		log_error("ip=%s port=%s cannot take a slot in %s: %s", p->ip,
-		    peer_port(p), cfg->slots_dir, strerror(errno));
+		log_error("ip=%s port=%s cannot take a slot: %s", p->ip,
+		    peer_port(p), why);
 		fail_temporarily(EXIT_TEMP, 0);
 	}
 	core_busy(core, p);
@@ -295,8 +296,10 @@ main(int argc, char **argv)
 	struct core core;
 	struct peer p;
 	uint64_t waited;
+	const char *reply;
 	char err[512];
 
+	log_init();
 	if (options_parse(argc, argv, &cfg, sources, err, sizeof err) != 0)
 		usage_error(&cfg, err);
 	if (cfg.command != COMMAND_CONNECTION)
@@ -321,8 +324,9 @@ main(int argc, char **argv)
 		core_cached(&core, &p, &d);
 		run_program(&core, cfg.program);
 	case STEP_KNOWN_EARLY:
-		core_known_early(&core, &p, &d);
-		act_on_early(&core);
+		if ((reply = core_known_early(&core, &p, &d)) == NULL)
+			run_program(&core, cfg.program);
+		reply_and_leave(reply, 0);
 	case STEP_WAIT:
 		break;
 	}

@@ -178,6 +178,23 @@ lmdb_record(struct store *s, const struct cache_key *k, enum cache_kind kind,
 	return !failed;
 }
 
+/* An early talker in LMDB: at the wider bad key, within bad_max. */
+static int
+lmdb_record_bad(struct store *s, const struct cache_key *bad,
+    const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
+    struct store_use *u)
+{
+	struct cache *h = lmdb_for(s, u, 1);
+	int failed;
+
+	if (h == NULL)
+		return 0;
+	failed = cache_record_bad(h, bad, own, now, ttl_ms,
+	    s->cc->bad_max) < 0;
+	lmdb_done(s, h, u, failed);
+	return !failed;
+}
+
 /* ------------------------------------------------------------ Redis */
 
 /* The servers and the password; -1 (reported) if there is no password. */
@@ -345,6 +362,21 @@ store_record(struct store *s, const struct cache_key *k,
 	if (lmdb_record(s, k, kind, now, ttl_ms, u))
 		done |= STORE_LMDB;
 	if (redis_record(s, k, kind, now, ttl_ms, u))
+		done |= STORE_REDIS;
+	return done;
+}
+
+unsigned
+store_record_bad(struct store *s, const struct cache_key *bad,
+    const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
+    struct store_use *u)
+{
+	unsigned done = 0;
+
+	if (lmdb_record_bad(s, bad, own, now, ttl_ms, u))
+		done |= STORE_LMDB;
+	/* Redis keeps its size by its own maxmemory policy. */
+	if (redis_record(s, bad, CACHE_BAD, now, ttl_ms, u))
 		done |= STORE_REDIS;
 	return done;
 }

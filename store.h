@@ -83,6 +83,15 @@ unsigned store_record(struct store *s, const struct cache_key *k,
     enum cache_kind kind, uint64_t now, uint64_t ttl_ms,
     struct store_use *u);
 
+/*
+ * Record an early talker: a bad entry at bad (cache_key_make_bad(): its
+ * network, IPv6 at most a /48), removing the LMDB entry of its own key
+ * own, and kept out of LMDB beyond --bad-max (cache_record_bad()).
+ */
+unsigned store_record_bad(struct store *s, const struct cache_key *bad,
+    const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
+    struct store_use *u);
+
 /* ------------------------------------------- Redis, for the commands */
 
 /*
