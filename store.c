@@ -164,33 +164,22 @@ lmdb_lookup(struct store *s, const struct cache_key *k, uint64_t now,
 	return found > 0;
 }
 
+/*
+ * Record k in LMDB.  An early talker's (own: its own key) goes through
+ * cache_record_bad(): at the wider bad key, within --bad-max.
+ */
 static int
-lmdb_record(struct store *s, const struct cache_key *k, enum cache_kind kind,
-    uint64_t now, uint64_t ttl_ms, struct store_use *u)
+lmdb_record(struct store *s, const struct cache_key *k,
+    const struct cache_key *own, enum cache_kind kind, uint64_t now,
+    uint64_t ttl_ms, struct store_use *u)
 {
 	struct cache *h = lmdb_for(s, u, 1);
 	int failed;
 
 	if (h == NULL)
 		return 0;
-	failed = cache_record(h, k, kind, now, ttl_ms) != 0;
-	lmdb_done(s, h, u, failed);
-	return !failed;
-}
-
-/* An early talker in LMDB: at the wider bad key, within bad_max. */
-static int
-lmdb_record_bad(struct store *s, const struct cache_key *bad,
-    const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
-    struct store_use *u)
-{
-	struct cache *h = lmdb_for(s, u, 1);
-	int failed;
-
-	if (h == NULL)
-		return 0;
-	failed = cache_record_bad(h, bad, own, now, ttl_ms,
-	    s->cc->bad_max) < 0;
+	failed = (own ? cache_record_bad(h, k, own, now, ttl_ms,
+	    s->cc->bad_max) : cache_record(h, k, kind, now, ttl_ms)) < 0;
 	lmdb_done(s, h, u, failed);
 	return !failed;
 }
@@ -348,22 +337,33 @@ store_lookup(struct store *s, const struct cache_key *k, uint64_t now,
 	if (!redis_lookup(s, k, now, e, u))
 		return 0;
 	/* Copied as it is: recorded then, expiring when it does there. */
-	lmdb_record(s, k, e->kind, e->recorded_ms, e->expires_ms -
+	lmdb_record(s, k, NULL, e->kind, e->recorded_ms, e->expires_ms -
 	    e->recorded_ms, u);
 	return 1;
+}
+
+/* Record k in every store; own: an early talker's own key (see
+ * lmdb_record()). */
+static unsigned
+record(struct store *s, const struct cache_key *k,
+    const struct cache_key *own, enum cache_kind kind, uint64_t now,
+    uint64_t ttl_ms, struct store_use *u)
+{
+	unsigned done = 0;
+
+	if (lmdb_record(s, k, own, kind, now, ttl_ms, u))
+		done |= STORE_LMDB;
+	/* Redis keeps its size by its own maxmemory policy. */
+	if (redis_record(s, k, kind, now, ttl_ms, u))
+		done |= STORE_REDIS;
+	return done;
 }
 
 unsigned
 store_record(struct store *s, const struct cache_key *k,
     enum cache_kind kind, uint64_t now, uint64_t ttl_ms, struct store_use *u)
 {
-	unsigned done = 0;
-
-	if (lmdb_record(s, k, kind, now, ttl_ms, u))
-		done |= STORE_LMDB;
-	if (redis_record(s, k, kind, now, ttl_ms, u))
-		done |= STORE_REDIS;
-	return done;
+	return record(s, k, NULL, kind, now, ttl_ms, u);
 }
 
 unsigned
@@ -371,14 +371,7 @@ store_record_bad(struct store *s, const struct cache_key *bad,
     const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
     struct store_use *u)
 {
-	unsigned done = 0;
-
-	if (lmdb_record_bad(s, bad, own, now, ttl_ms, u))
-		done |= STORE_LMDB;
-	/* Redis keeps its size by its own maxmemory policy. */
-	if (redis_record(s, bad, CACHE_BAD, now, ttl_ms, u))
-		done |= STORE_REDIS;
-	return done;
+	return record(s, bad, own, CACHE_BAD, now, ttl_ms, u);
 }
 
 /* ------------------------------------------------- for the commands */
