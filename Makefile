@@ -20,11 +20,12 @@ WARN = -std=c99 -Wall -Wextra
 HARDEN_CFLAGS = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
 ALL_CPPFLAGS = -D_DEFAULT_SOURCE -I. $(CPPFLAGS)
-# The allowlist (cdb), pass cache (LMDB) and gzip (zlib, for --report on
-# rotated logs) libraries are linked in statically: sendwrap must need
+# The allowlist (cdb), pass cache (LMDB), Redis (hiredis: only its reply
+# reader, read.o, is used), resolver (c-ares) and gzip (zlib, for --report
+# on rotated logs) libraries are linked in statically: sendwrap must need
 # nothing but libc at run time (LMDB's pthread calls are in libc since
 # glibc 2.34).
-LIBS = -l:libcdb.a -l:liblmdb.a -l:libz.a
+LIBS = -l:libcdb.a -l:liblmdb.a -l:libhiredis.a -l:libcares.a -l:libz.a
 
 ifeq ($(SANITIZE),1)
 VARIANT = sanitize
@@ -34,12 +35,15 @@ else ifeq ($(STATIC),1)
 VARIANT = static
 HARDEN_CFLAGS = -fstack-protector-strong -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -static -Wl,-z,relro,-z,now
+# Stand-ins for the NSS service lookups c-ares references (static/nss.c).
+STATIC_OBJS = $(B)/static-nss.o
 else
 VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = addr allowdb guard whitelist duration names peer conn log decoy slots cache waiters \
+MODULES = addr allowdb guard safefile whitelist duration names peer conn log \
+	decoy slots cache redis store dnsl waiters \
 	options admin core listen handover timers ipcount listener \
 	report tally reportfmt
 OBJS = $(MODULES:%=$(B)/%.o)
@@ -52,8 +56,8 @@ LINK = $(CC) $(CFLAGS) $(SAN) $(HARDEN_LDFLAGS) $(LDFLAGS)
 export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
-	check-valgrind check-sanitize fuzz demo bench bench-cache bench-stress \
-	bench-report install clean
+	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
+	bench-redis bench-stress bench-report install clean
 
 all: sendwrap
 
@@ -61,8 +65,11 @@ all: sendwrap
 sendwrap: $(B)/sendwrap
 	cp $(B)/sendwrap $@.tmp && mv -f $@.tmp $@
 
-$(B)/sendwrap: $(B)/sendwrap.o $(OBJS)
+$(B)/sendwrap: $(B)/sendwrap.o $(OBJS) $(STATIC_OBJS)
 	$(LINK) -o $@ $^ $(LIBS)
+
+$(B)/static-nss.o: static/nss.c Makefile | $(B)
+	$(COMPILE) -c -o $@ $<
 
 $(B)/%.o: %.c $(wildcard *.h) Makefile | $(B)
 	$(COMPILE) -c -o $@ $<
@@ -139,6 +146,13 @@ bench-stress:
 # How fast --report reads 1 000 000 lines (BENCHMARKS.md).
 bench-report:
 	bench/report.sh
+# What asking DNS lists costs (BENCHMARKS.md).
+bench-dnsl:
+	bench/dnsl-bench
+
+# The pass cache on Redis: a hit through Redis, a local hit with --redis.
+bench-redis:
+	bench/redis-bench
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

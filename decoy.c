@@ -12,6 +12,7 @@
 #include "conn.h"
 
 #define SINK_SIZE 4096		/* tarpit input is read in bites this big */
+#define LAST_REPLY_MS 1000	/* for a closing 421 the client may not read */
 
 static const char reply_ok_mail[] = "250 2.1.0 Ok\r\n";
 static const char reply_ok[] = "250 2.0.0 Ok\r\n";
@@ -58,14 +59,16 @@ discard_input(int in, struct tarpit_result *r)
 	return 1;
 }
 
+/* Send a line, by the end of the hold at the latest; 1 when it is over. */
 static int
-send_line(int out, const char *line, struct tarpit_result *r)
+send_line(int out, const char *line, uint64_t stop, struct tarpit_result *r)
 {
 	if (conn_unsent(out) > DECOY_UNSENT_MAX)
 		return 0;
-	if (send_all(out, line, strlen(line)) == 0)
+	if (send_all(out, line, strlen(line), stop) == 0)
 		return 0;
-	r->end = gone(errno) ? TARPIT_RESET : TARPIT_ERROR;
+	r->end = errno == ETIMEDOUT ? TARPIT_MAX : gone(errno) ?
+	    TARPIT_RESET : TARPIT_ERROR;
 	r->err = errno;
 	return 1;
 }
@@ -90,7 +93,7 @@ tarpit_turn(int in, int out, const char *line, uint64_t interval_ms,
 		*next += interval_ms;
 		if (*next <= now)
 			*next = now + interval_ms;
-		return send_line(out, line, r);
+		return send_line(out, line, stop, r);
 	}
 	switch (wait_readable(in, *next < stop ? *next : stop)) {
 	case WAIT_TIMEOUT:
@@ -254,21 +257,38 @@ keep_helo(struct decoy_result *r, const char *line, size_t len)
 	memcpy(r->helo, line + i, r->helo_len);
 }
 
-/* Send a reply; 1 (session over) if the client is no longer there. */
+/*
+ * Send a reply by deadline; 1 (session over) if the client is no longer
+ * there, or does not take it in time (it sends and never reads: the
+ * session limit holds for writing too).
+ */
 static int
-reply(int out, const char *text, size_t len, struct decoy_result *r)
+reply(int out, const char *text, size_t len, uint64_t deadline,
+    struct decoy_result *r)
 {
-	if (send_all(out, text, len) == 0)
+	if (send_all(out, text, len, deadline) == 0)
 		return 0;
-	r->end = gone(errno) ? END_RESET : END_ERROR;
+	r->end = errno == ETIMEDOUT ? END_TIME : gone(errno) ? END_RESET :
+	    END_ERROR;
 	r->err = errno;
 	return 1;
 }
 
-/* Answer one command line; 1 when the session is over. */
+/* The last word, a 421: sent if the client takes it soon, else dropped. */
+static void
+last_reply(int out, const char *text, size_t len, struct decoy_result *r)
+{
+	enum decoy_end end = r->end;
+
+	reply(out, text, len, mono_ms() + LAST_REPLY_MS, r);
+	r->end = end;
+}
+
+/* Answer one command line by deadline; 1 when the session is over. */
 static int
-answer(int out, const char *host, unsigned max_commands, const char *line,
-    size_t len, enum line_status st, struct decoy_result *r)
+answer(int out, const char *host, unsigned max_commands, uint64_t deadline,
+    const char *line, size_t len, enum line_status st,
+    struct decoy_result *r)
 {
 	enum decoy_cmd cmd = st == LINE_LONG ? CMD_TOO_LONG :
 	    decoy_classify(line, len);
@@ -280,7 +300,7 @@ answer(int out, const char *host, unsigned max_commands, const char *line,
 		keep_helo(r, line, len);
 	if (cmd == CMD_QUIT)
 		r->quit = 1;
-	if (reply(out, text, n, r))
+	if (reply(out, text, n, deadline, r))
 		return 1;
 	if (cmd == CMD_QUIT) {
 		r->end = END_QUIT;
@@ -289,8 +309,8 @@ answer(int out, const char *host, unsigned max_commands, const char *line,
 	if (r->commands < max_commands)
 		return 0;
 	/* A limit, not the client, ends it, even if the 421 is lost. */
-	reply(out, reply_too_many, sizeof reply_too_many - 1, r);
 	r->end = END_COMMANDS;
+	last_reply(out, reply_too_many, sizeof reply_too_many - 1, r);
 	return 1;
 }
 
@@ -306,8 +326,8 @@ end_without_line(int out, enum line_status st, struct decoy_result *r)
 		r->end = END_RESET;
 		break;
 	case LINE_TIMEOUT:
-		reply(out, reply_too_slow, sizeof reply_too_slow - 1, r);
 		r->end = END_TIME;
+		last_reply(out, reply_too_slow, sizeof reply_too_slow - 1, r);
 		break;
 	default:
 		r->end = END_ERROR;
@@ -329,10 +349,10 @@ decoy_serve(int in, int out, const char *host,
 	rd.len = 0;
 	rd.overlong = 0;
 	n = snprintf(greeting, sizeof greeting, "220 %s ESMTP\r\n", host);
-	if (n <= 0 || (size_t)n >= sizeof greeting ||
-	    reply(out, greeting, (size_t)n, r))
-		return;
 	deadline = mono_ms() + cfg->tempfail_max_ms;
+	if (n <= 0 || (size_t)n >= sizeof greeting ||
+	    reply(out, greeting, (size_t)n, deadline, r))
+		return;
 	for (;;) {
 		enum line_status st = read_line(&rd, in, deadline, line, &len);
 
@@ -340,7 +360,8 @@ decoy_serve(int in, int out, const char *host,
 			end_without_line(out, st, r);
 			return;
 		}
-		if (answer(out, host, cfg->max_commands, line, len, st, r))
+		if (answer(out, host, cfg->max_commands, deadline, line, len,
+		    st, r))
 			return;
 	}
 }

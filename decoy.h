@@ -22,7 +22,9 @@
  *
  * Contract: no allocation, no signal handling, no exit.  Client bytes
  * reach the log only through log_escape().  Replies go out with
- * send_all() (MSG_NOSIGNAL: a vanished client raises no SIGPIPE).
+ * send_all() (MSG_NOSIGNAL: a vanished client raises no SIGPIPE) and a
+ * deadline, the end of the hold or of the session: a client that sends
+ * and never reads cannot hold the process past either.
  */
 #ifndef SENDWRAP_DECOY_H
 #define SENDWRAP_DECOY_H

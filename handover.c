@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "conn.h"
+#include "log.h"
 #include "smtp.h"
 
 extern char **environ;
@@ -81,14 +83,13 @@ ucspi_env(char vars[][VAR_MAX], int fd, const struct peer *remote)
 	return k;
 }
 
-/* In the child, between vfork and exec: only what is safe there.  An
- * exec that fails sends its errno down report. */
-static void __attribute__((noreturn))
-become(char **program, int fd, char **env, int report)
+/* Every signal at its default, none blocked, as a program expects. */
+static void
+default_signals(void)
 {
 	struct sigaction dfl;
 	sigset_t none;
-	int sig, err;
+	int sig;
 
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
@@ -96,6 +97,16 @@ become(char **program, int fd, char **env, int report)
 		sigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* In the child, between vfork and exec: only what is safe there.  An
+ * exec that fails sends its errno down report. */
+static void __attribute__((noreturn))
+become(char **program, int fd, char **env, int report)
+{
+	int err;
+
+	default_signals();
 	if (dup2(fd, 0) == 0 && dup2(fd, 1) == 1)
 		execvpe(program[0], program, env);
 	err = errno;
@@ -153,4 +164,21 @@ spawn_program(char **program, int fd, const struct peer *remote)
 		return -1;
 	}
 	return exec_result(pid, report[0]) == 0 ? pid : -1;
+}
+
+pid_t
+spawn_responder(const struct decoy_config *dc, int fd, const struct peer *p)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	default_signals();
+	log_close();
+	if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
+		_exit(EXIT_TEMP);
+	closefrom(3);
+	decoy_tempfail(dc, p);
+	close_gently(0, 1, CONN_DRAIN_MS, CONN_DRAIN_MAX);
+	_exit(0);
 }

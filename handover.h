@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include "decoy.h"
 #include "peer.h"
 
 /* Build the environment children start from: ours, less any UCSPI
@@ -24,5 +25,13 @@ int spawn_init(void);
 /* Run program for the client on fd.  The pid, or -1 with errno; when
  * the program could not be run the client has been told 421 already. */
 pid_t spawn_program(char **program, int fd, const struct peer *remote);
+
+/*
+ * Serve the tempfail responder to the client on fd in a forked child
+ * (no exec: the child lets go of every other descriptor first, then
+ * logs its decoy line and exits).  The pid, or -1 with errno.
+ */
+pid_t spawn_responder(const struct decoy_config *dc, int fd,
+    const struct peer *p);
 
 #endif

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "core.h"
 #include "decoy.h"
+#include "dnsl.h"
 #include "ipcount.h"
 #include "listen.h"
 #include "log.h"
@@ -31,7 +32,9 @@
 #define FD_MARGIN 64		/* descriptors beyond the clients' */
 #define PAUSE_MS 100		/* out of descriptors: accept again after */
 
-enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT };
+enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS };
+
+#define DNS_SOCKETS_MAX 16	/* the resolver's: one a server, and TCP */
 
 /* What a client is waiting for. */
 enum state {
@@ -62,6 +65,8 @@ struct client {
 	int waiting;			/* counted in the loop's waiting */
 	struct peer peer;
 	struct decision d;
+	struct dnsl_lookup *dns;	/* the DNS lists being asked */
+	struct loop *loop;		/* for the lists' news */
 };
 
 struct loop {
@@ -82,6 +87,8 @@ struct loop {
 	struct decoy_config decoy;
 	char line[DECOY_TARPIT_LINE_MAX];	/* the tar pit's */
 	size_t line_len;
+	struct dnsl_resolver *resolver;	/* with --dnsbl, --dnswl */
+	struct listener dns[DNS_SOCKETS_MAX];
 };
 
 /* ------------------------------------------------------------ clients */
@@ -132,6 +139,8 @@ drop(struct loop *l, struct client *c)
 	if (c->state == ST_QUEUED)
 		unqueue(l, c);
 	timers_cancel(&l->timers, &c->timer);
+	dnsl_end(c->dns);
+	c->dns = NULL;
 	/* Explicitly: a child holding the socket keeps it in epoll. */
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -192,40 +201,6 @@ say_and_drain(struct loop *l, struct client *c, const char *reply)
 
 /* ------------------------------------------------------------ children */
 
-static void
-child_signals(void)
-{
-	struct sigaction sa;
-	sigset_t none;
-	int sig;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_DFL;
-	for (sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
-/* A forked child serves the tempfail responder: no exec, so it must let
- * go of everything but the client first. */
-static pid_t
-fork_responder(struct loop *l, struct client *c)
-{
-	pid_t pid = fork();
-
-	if (pid != 0)
-		return pid;
-	child_signals();
-	log_close();
-	if (dup2(c->fd, 0) < 0 || dup2(c->fd, 1) < 0)
-		_exit(EXIT_TEMP);
-	closefrom(3);
-	decoy_tempfail(&l->decoy, &c->peer);
-	close_gently(0, 1, CONN_DRAIN_MS, CONN_DRAIN_MAX);
-	_exit(0);
-}
-
 /* Start the program (or the responder) for c now; 0, or -1 (logged). */
 static int
 start_child(struct loop *l, struct client *c)
@@ -238,7 +213,7 @@ start_child(struct loop *l, struct client *c)
 	if (fl >= 0)
 		fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
 	if (l->cfg->mode == MODE_TEMPFAIL)
-		pid = fork_responder(l, c);
+		pid = spawn_responder(&l->decoy, c->fd, &c->peer);
 	else
 		pid = spawn_program(l->cfg->program, c->fd, &c->peer);
 	if (pid < 0) {
@@ -385,6 +360,96 @@ discard(struct client *c, int *err)
 	return got < 0 && (errno == EAGAIN || errno == EINTR);
 }
 
+/* ------------------------------------------------------------ DNS lists */
+
+/* The resolver opened, changed or closed a socket: watch it. */
+static void
+dns_socket(void *ctx, int fd, int want_read, int want_write)
+{
+	struct loop *l = ctx;
+	struct listener *s = NULL;
+	struct epoll_event ev;
+	size_t i;
+
+	for (i = 0; i < DNS_SOCKETS_MAX; i++)
+		if (l->dns[i].kind == SRC_DNS && l->dns[i].fd == fd)
+			s = &l->dns[i];
+	if (!want_read && !want_write) {
+		if (s) {
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+			s->kind = SRC_LISTENER;	/* free again */
+		}
+		return;
+	}
+	for (i = 0; s == NULL && i < DNS_SOCKETS_MAX; i++)
+		if (l->dns[i].kind != SRC_DNS)
+			s = &l->dns[i];
+	if (s == NULL)
+		return;		/* its queries will time out: not listed */
+	memset(&ev, 0, sizeof ev);
+	ev.events = (want_read ? EPOLLIN : 0) | (want_write ? EPOLLOUT : 0);
+	ev.data.ptr = s;
+	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) != 0)
+		epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev);
+	s->kind = SRC_DNS;
+	s->fd = fd;
+}
+
+static void
+on_dns(struct loop *l, struct listener *s, uint32_t events)
+{
+	dnsl_process_fd(l->resolver, events & (EPOLLIN | EPOLLERR | EPOLLHUP) ?
+	    s->fd : -1, events & EPOLLOUT ? s->fd : -1);
+}
+
+/* What the lists' answers so far mean for a client still waiting. */
+static void
+judge_lists(struct loop *l, struct client *c)
+{
+	char buf[SMTP_LINE_MAX];
+	const char *reply;
+
+	if (c->state != ST_WAIT)
+		return;
+	switch (core_dns_judge(&l->core, &c->d)) {
+	case DNS_BLOCK:
+		reply = core_dnsbl(&l->core, &c->peer, &c->d,
+		    mono_ms() - c->start, buf, sizeof buf);
+		if (reply == NULL)
+			drop(l, c);
+		else
+			say_and_drain(l, c, reply);
+		return;
+	case DNS_ALLOW:
+		core_dnswl(&l->core, &c->peer, &c->d);
+		hand_over(l, c);
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+on_lists_news(void *ctx)
+{
+	struct client *c = ctx;
+
+	judge_lists(c->loop, c);
+}
+
+/* Ask the lists about a client that is to wait, if they are to be asked. */
+static void
+ask_lists(struct loop *l, struct client *c)
+{
+	if (l->resolver == NULL || !c->peer.known ||
+	    !core_wants_dns(&l->core, &c->d))
+		return;
+	c->loop = l;
+	c->dns = dnsl_start(l->resolver, &c->peer.addr, on_lists_news, c);
+	c->d.dns = c->dns;
+	judge_lists(l, c);	/* answers that came at once */
+}
+
 /* ------------------------------------------------------------ events */
 
 static void
@@ -471,8 +536,12 @@ begin(struct loop *l, struct client *c)
 		core_cached(&l->core, &c->peer, &c->d);
 		hand_over(l, c);
 	} else if (c->d.step == STEP_KNOWN_EARLY) {
-		core_known_early(&l->core, &c->peer, &c->d);
-		say_and_drain(l, c, core_early_reply(&l->core));
+		const char *reply = core_known_early(&l->core, &c->peer, &c->d);
+
+		if (reply == NULL)
+			hand_over(l, c);	/* -x pass */
+		else
+			say_and_drain(l, c, reply);
 	} else {
 		/* The wait (-d 0 in --tempfail: none, and the responder). */
 		if (cfg->banner) {
@@ -484,6 +553,7 @@ begin(struct loop *l, struct client *c)
 		c->waiting = 1;
 		l->waiting++;
 		timers_set(&l->timers, &c->timer, now + c->d.delay_ms);
+		ask_lists(l, c);
 	}
 }
 
@@ -646,11 +716,18 @@ next_timeout(const struct loop *l)
 {
 	struct timer *t = timers_first(&l->timers);
 	uint64_t now = mono_ms();
+	int64_t ms = -1;
 
-	if (t == NULL)
-		return -1;
-	return t->deadline <= now ? 0 : t->deadline - now > 60000 ? 60000 :
-	    (int)(t->deadline - now);
+	if (t)
+		ms = t->deadline <= now ? 0 : t->deadline - now > 60000 ?
+		    60000 : (int64_t)(t->deadline - now);
+	if (l->resolver) {
+		int64_t dns = dnsl_timeout_ms(l->resolver);
+
+		if (dns >= 0 && (ms < 0 || dns < ms))
+			ms = dns;
+	}
+	return (int)ms;
 }
 
 static int
@@ -673,9 +750,13 @@ run(struct loop *l)
 			else if (*kind == SRC_SIGNALS) {
 				if (on_signals(l))
 					return 0;
-			} else
+			} else if (*kind == SRC_DNS)
+				on_dns(l, ev[i].data.ptr, ev[i].events);
+			else
 				on_input(l, ev[i].data.ptr);
 		}
+		if (l->resolver)	/* its timeouts */
+			dnsl_process_fd(l->resolver, -1, -1);
 		expire(l);
 		bury(l);
 	}
@@ -764,6 +845,20 @@ set_up(struct loop *l, char *err, size_t errsize)
 	return 0;
 }
 
+static int
+set_up_lists(struct loop *l, char *err, size_t errsize)
+{
+	const char *why;
+
+	l->core.dns.on_socket = dns_socket;
+	l->core.dns.socket_ctx = l;
+	if ((l->resolver = dnsl_resolver_new(&l->core.dns, &why)) == NULL) {
+		snprintf(err, errsize, "DNS lists: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* One line to say where we listen and with which limits. */
 static void
 log_listening(const struct loop *l)
@@ -797,6 +892,9 @@ listener_main(const struct config *cfg)
 	}
 	/* Loaded after giving up root, as the reloads on SIGHUP will be. */
 	core_init(&l.core, cfg, 1);
+	/* Without a resolver the clients wait as without lists. */
+	if (cfg->dns.n > 0 && set_up_lists(&l, err, sizeof err) != 0)
+		log_error("listener: %s; the lists are not asked", err);
 	if (cfg->mode == MODE_TARPIT)
 		l.line_len = decoy_tarpit_line(&l.decoy, l.line, sizeof l.line);
 	log_listening(&l);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "safefile.h"
 
 #define CHECKED 0		/* the time of the last check */
 #define MARKS 8			/* the mark of place K: byte MARKS + K */
@@ -47,62 +48,35 @@ join_path(char *path, size_t size, const char *dir, const char *name)
 	return 0;
 }
 
-/*
- * The one place that checks the state directory and opens a file in it.
- * (safefile.h, when it lands, says the same: safe_dir() and a read-write
- * open of a checked file take the place of this body.)
- */
+/* The state directory and its files, checked as safefile.h says. */
 int
 waiters_open_state(const char *dir, const char *name, int create,
     int dir_ok, char *why, size_t size)
 {
-	uid_t me = geteuid();
 	char path[PATH_MAX];
-	struct stat st;
-	int fd, err;
 
-	if (dir_ok)
-		;
-	else if (stat(dir, &st) != 0)
-		return fail(why, size, errno, "%s: %s", dir, strerror(errno));
-	else if (!S_ISDIR(st.st_mode))
-		return fail(why, size, ENOTDIR, "%s: not a directory", dir);
-	else if ((st.st_uid != me && st.st_uid != 0) ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH)))
-		return fail(why, size, EACCES, "%s: must be owned by root or "
-		    "uid %lu and not writable by group or others", dir,
-		    (unsigned long)me);
+	if (!dir_ok && safe_dir(dir, why, size) != 0)
+		return -1;
 	if (join_path(path, sizeof path, dir, name) != 0)
 		return fail(why, size, ENAMETOOLONG, "%s: name too long", dir);
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK);
-	if (fd < 0 && errno == ENOENT && create)
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0 && errno == EEXIST)	/* made meanwhile by another */
-		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
-		    O_NONBLOCK);
-	if (fd < 0)
-		return fail(why, size, errno, "%s: %s", path, errno == ELOOP ?
-		    "a symbolic link (never followed)" : strerror(errno));
-	if (fstat(fd, &st) != 0)
-		err = fail(why, size, errno, "%s: %s", path, strerror(errno));
-	else if (!S_ISREG(st.st_mode) || st.st_uid != me || st.st_nlink != 1)
-		err = fail(why, size, EINVAL, "%s: must be a regular file of "
-		    "uid %lu with one link", path, (unsigned long)me);
-	else
-		return fd;
-	err = errno;
-	close(fd);
-	errno = err;
-	return -1;
+	if (!create)
+		return safe_file(path, 0, NULL, why, size) == 0 ?
+		    open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+		    O_NONBLOCK) : -1;
+	/* A place is only locked: read-only does for flock. */
+	return dir_ok ? safe_open_lock(path, why, size) :
+	    safe_open_rw(path, why, size);
 }
 
 int
 waiters_check(const char *dir, char *why, size_t size)
 {
-	int fd = waiters_open_state(dir, WAITERS_FILE, 0, 0, why, size);
+	int fd;
 
+	if (safe_dir(dir, why, size) != 0)
+		return -1;
+	/* The files are made on first use: missing is as it should be. */
+	fd = waiters_open_state(dir, WAITERS_FILE, 0, 1, why, size);
 	if (fd >= 0)
 		close(fd);
 	return fd >= 0 || errno == ENOENT ? 0 : -1;

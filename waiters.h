@@ -28,11 +28,11 @@
  * checker), byte 8 + K the mark of place K.  The files are never
  * removed.
  *
- * The directory and the file are checked before use as the cache's are:
- * the directory owned by root or the effective user and not writable by
- * group or others, the file a regular file of ours with one link, made
- * with O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC and mode 0600, never
- * followed (waiters_open_state(), the one place that does it).
+ * The directory and the files are checked before use as the cache's
+ * are (safefile.h): the directory owned by root or the effective user
+ * and not writable by group or others, each file a regular file of ours
+ * with one link, made with O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC and
+ * mode 0600, never followed.
  *
  * Contract: no logging, no allocation, no signals.  The descriptor is
  * O_CLOEXEC; give the place back before an exec all the same, or its
@@ -79,9 +79,11 @@ void waiters_leave(struct waiters *w);
 int waiters_check(const char *dir, char *why, size_t size);
 
 /*
- * The state file dir/name, opened read and write, made if missing
- * (create); the checks above, the directory's too unless dir_ok.  A
- * descriptor, or -1 with errno and why.
+ * The state file dir/name, made if missing (create); the checks above,
+ * the directory's too unless dir_ok (then it is a place's lock file,
+ * opened read-only; otherwise read and write).  Without create, only
+ * checked, and opened read-only if it is there.  A descriptor, or -1
+ * with errno and why.
  */
 int waiters_open_state(const char *dir, const char *name, int create,
     int dir_ok, char *why, size_t size);

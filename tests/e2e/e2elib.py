@@ -15,9 +15,14 @@ import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import proclib  # noqa: E402  (tests/proclib.py: /proc for tests and bench)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -134,34 +139,12 @@ def stop_all():
         fn()
 
 
-def proc_stat(pid):
-    """(comm, state, ppid, pgid) of a process, or None if it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read().decode("ascii", "replace")
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    lp, rp = data.index("("), data.rindex(")")
-    rest = data[rp + 2:].split()
-    return data[lp + 1:rp], rest[0], int(rest[1]), int(rest[2])
-
-
-def all_procs():
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st:
-                out.append((int(name),) + st)
-    return out          # (pid, comm, state, ppid, pgid)
-
-
-def group_members(pgid):
-    return [p for p in all_procs() if p[4] == pgid]
-
-
-def children(ppid):
-    return [p for p in all_procs() if p[3] == ppid]
+# /proc, through the one reader the tests and benchmarks share: a
+# process is a proclib.Stat, whose first fields are (pid, comm, state,
+# ppid, pgid).
+all_procs = proclib.processes
+group_members = proclib.group
+children = proclib.children
 
 
 def wait_until(pred, timeout, step=0.05):
@@ -220,9 +203,9 @@ qualify_domain = sendwrap.test
 log_selector = +smtp_connection
 smtp_enforce_sync = {enforce_sync}
 queue_only = true
-acl_smtp_rcpt = acl_rcpt
+acl_smtp_rcpt = {rcpt_acl}
 acl_smtp_data = acl_data
-
+{main}
 begin acl
 
 acl_rcpt:
@@ -230,11 +213,11 @@ acl_rcpt:
 
 acl_data:
   accept
-
+{acls}
 begin routers
-
+{routers}
 begin transports
-"""
+{transports}"""
 
 SENDER_CONF = EXIM_COMMON + """\
 primary_hostname = sender.sendwrap.test
@@ -339,7 +322,10 @@ class EximReceiver:
     ns = None                   # runs anywhere
 
     def __init__(self, base, name="mx", hostname="mx.sendwrap.test",
-                 enforce_sync=False):
+                 enforce_sync=False, main="", rcpt_acl="acl_rcpt", acls="",
+                 routers="", transports=""):
+        """main, acls, routers, transports: text added to those sections
+        of the configuration; rcpt_acl: the RCPT ACL's name."""
         self.dir = make_workdir(base, name)
         self.spool = exim_dir(os.path.join(self.dir, "spool"))
         self.logdir = exim_dir(os.path.join(self.dir, "log"))
@@ -349,7 +335,9 @@ class EximReceiver:
             f.write(RECEIVER_CONF.format(
                 user=EXIM_USER, spool=self.spool, log=self.logdir,
                 hostname=hostname,
-                enforce_sync="true" if enforce_sync else "false"))
+                enforce_sync="true" if enforce_sync else "false",
+                main=main, rcpt_acl=rcpt_acl, acls=acls, routers=routers,
+                transports=transports))
         r = subprocess.run([EXIM, "-C", self.conf, "-bV"],
                            capture_output=True, env=SERVER_ENV, timeout=30)
         if r.returncode != 0:
@@ -672,7 +660,7 @@ class SyslogListener:
         self.sock.bind(path)
         os.chmod(path, 0o666)
         self.records = []         # (facility, severity, tag, text)
-        self.raw = []             # every datagram as it came
+        self.raw = []             # each datagram as it came
         self.lock = threading.Lock()
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -768,18 +756,7 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
         s.close()
 
 
-def listening(port, v6=False):
-    path = "/proc/net/tcp6" if v6 else "/proc/net/tcp"
-    try:
-        with open(path) as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                if parts[3] == "0A" and int(parts[1].split(":")[1], 16) == port:
-                    return True
-    except FileNotFoundError:
-        pass
-    return False
+listening = proclib.listening
 
 
 class PrivateNS:

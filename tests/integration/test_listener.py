@@ -69,7 +69,9 @@ class Listener:
     def lines(self):
         out = []
         for line in self.text().splitlines():
-            if line.startswith("sendwrap: "):
+            # error lines are free text (errors() reads them)
+            if line.startswith("sendwrap: ") and \
+                    not line.startswith("sendwrap: error "):
                 out.append(parse_line(line))
         return out
 

@@ -249,4 +249,7 @@ def test_check_shows_the_count(plain, state):
     os.chmod(state, 0o777)
     rc, out, err = plain(["-n", "--stress", "20", "--state-dir", state,
                           "/bin/true"])
-    assert rc == 100 and "not writable by group or others" in err, err
+    assert rc == 100 and "writable by group or others" in err, err
+    rc, out, err = plain(["-n", "--stress", "20", "--state-dir",
+                          state + "/missing", "/bin/true"])
+    assert rc == 100 and "No such file" in err, err
