@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,18 +19,6 @@
 #define CHUNK 4096		/* marks read at once */
 
 /* ------------------------------------------------------ the state file */
-
-static int __attribute__((format(printf, 4, 5)))
-fail(char *why, size_t size, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, size, fmt, ap);
-	va_end(ap);
-	errno = err;
-	return -1;
-}
 
 /* dir/name into path (no printf: its first use in a process costs more
  * than the rest of a join).  0, or -1 if it does not fit. */
@@ -57,8 +44,11 @@ waiters_open_state(const char *dir, const char *name, int create,
 
 	if (!dir_ok && safe_dir(dir, why, size) != 0)
 		return -1;
-	if (join_path(path, sizeof path, dir, name) != 0)
-		return fail(why, size, ENAMETOOLONG, "%s: name too long", dir);
+	if (join_path(path, sizeof path, dir, name) != 0) {
+		snprintf(why, size, "%s: name too long", dir);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	if (!create)
 		return safe_file(path, 0, NULL, why, size) == 0 ?
 		    open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
@@ -267,8 +257,11 @@ waiters_join(struct waiters *w, const char *dir, unsigned places,
 
 	w->lock = -1;
 	w->place = places;	/* none */
-	if (places == 0 || places > WAITERS_MAX)
-		return fail(why, size, EINVAL, "%u places", places);
+	if (places == 0 || places > WAITERS_MAX) {
+		snprintf(why, size, "%u places", places);
+		errno = EINVAL;
+		return WAITERS_ERROR;
+	}
 	if ((w->fd = waiters_open_state(dir, WAITERS_FILE, 1, 0, why,
 	    size)) < 0)
 		return WAITERS_ERROR;
@@ -281,7 +274,7 @@ waiters_join(struct waiters *w, const char *dir, unsigned places,
 	if (r == 0 && w->lock >= 0)
 		return WAITERS_IN;
 	if (r != 0)
-		fail(why, size, errno, "%s: %s", dir, strerror(errno));
+		snprintf(why, size, "%s: %s", dir, strerror(errno));
 	waiters_leave(w);
 	*others = places;
 	return r != 0 ? WAITERS_ERROR : WAITERS_FULL;
