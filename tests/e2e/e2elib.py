@@ -570,13 +570,16 @@ class TcpServer(StderrLog):
 
     def __init__(self, base, argv, host="127.0.0.1", rules=None,
                  concurrency=40, backlog=None, opts=(), uid=None, gid=None,
-                 ns=None, stderr=None):
+                 ns=None, stderr=None, localname="0", env=None):
         """stderr: a descriptor to write to instead of the log file (the
-        pipe to a multilog, say; then log() has nothing)."""
+        pipe to a multilog, say; then log() has nothing).  localname: -l's
+        argument; None: no -l, tcpserver looks its address up instead.
+        env: its environment (SERVER_ENV)."""
         self.dir = make_workdir(base, "tcpserver")
         self.logpath = os.path.join(self.dir, "stderr.log")
-        cmd = [TCPSERVER, "-v", "-1", "-H", "-R", "-l0",
-               "-c%d" % concurrency]
+        cmd = [TCPSERVER, "-v", "-1", "-H", "-R"] + (
+            [] if localname is None else ["-l" + localname]) + [
+            "-c%d" % concurrency]
         if backlog:
             cmd.append("-b%d" % backlog)
         if rules:
@@ -590,7 +593,8 @@ class TcpServer(StderrLog):
         self.host = host
         logf = open(self.logpath, "ab")
         self.proc = start_group(cmd, stdout=subprocess.PIPE,
-                                stderr=logf if stderr is None else stderr)
+                                stderr=logf if stderr is None else stderr,
+                                env=dict(env or SERVER_ENV))
         logf.close()
         self.pid = self.proc.pid
         self.port = self._read_port()
@@ -978,6 +982,102 @@ class SocketActivate(StderrLog):
         return [int(c) for c in
                 re.findall(r"^Child \d+ died with code (\d+)$", self.log(),
                            re.M)]
+
+    def stop(self):
+        stop_group(self.proc)
+
+
+# A command run by this prefix is the second process of a PID namespace of
+# its own, under a shell as the namespace's init: it is not PID 1, so it
+# reaps only its own children, as under systemd or a run script.  Every
+# process started in the namespace takes the next PID there, so the last
+# PID of the namespace counts the forks (Listener.forks).
+PIDNS_PREFIX = ["unshare", "--pid", "--fork", "--kill-child", "--",
+                "/bin/sh", "-c", 'unset PWD; "$@" & wait $!', "pidns-init"]
+
+
+class Listener(StderrLog):
+    """sendwrap's own listener mode: sendwrap --listen ADDR ... -l stderr,
+    its log in a file (as from a run script or a unit).  ADDR's port 0
+    lets the kernel choose; the addresses come from its 'listening on='
+    line (self.addrs; self.host and self.port: the first).  It runs in a
+    PID namespace of its own (PIDNS_PREFIX): forks() tells how many
+    processes it started since the last call.  With ns (a PrivateNS) it
+    runs inside that namespace too.  self.proc's exit status is
+    sendwrap's."""
+
+    def __init__(self, base, opts, program=(), listen=("127.0.0.1:0",),
+                 ns=None, env=None):
+        self.dir = make_workdir(base, "listener")
+        self.logpath = os.path.join(self.dir, "stderr.log")
+        cmd = [SENDWRAP]
+        for a in listen:
+            cmd += ["--listen", a]
+        cmd += ["-l", "stderr"] + list(opts)
+        if program:
+            cmd += ["--"] + list(program)
+        with open(self.logpath, "ab") as logf:
+            self.proc = start_group((ns.argv() if ns else []) +
+                                    PIDNS_PREFIX + cmd,
+                                    stdout=logf, stderr=logf,
+                                    env=dict(env or SERVER_ENV))
+        self.pid = self.proc.pid
+        try:
+            self.addrs = self._listening()
+            self.init = self._child(self.pid, lambda p: True)
+            self.sendwrap_pid = self._child(
+                self.init, lambda p: p[1] == SENDWRAP_COMM)
+            self._last = self.last_pid()
+        except BaseException:
+            stop_group(self.proc)
+            raise
+        self.host, self.port = self.addrs[0]
+
+    def _listening(self):
+        lines = self.wait_lines(r"^listening on=\S+ ", timeout=10)
+        if not lines:
+            raise E2EError("sendwrap --listen did not start: %s" % self.log())
+        out = []
+        for a in lines[0].split()[1][len("on="):].split(","):
+            host, _, port = a.rpartition(":")
+            out.append((host.strip("[]"), int(port)))
+        return out
+
+    def _child(self, ppid, pred):
+        found = wait_until(lambda: [p for p in children(ppid) if pred(p)], 10)
+        if len(found or []) != 1:
+            raise E2EError("no single child of %d: %r; %s" % (
+                ppid, found, self.log()))
+        return found[0][0]
+
+    def log(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def last_pid(self):
+        """The last PID taken in the namespace (reading it takes one)."""
+        r = subprocess.run(["nsenter", "-t", str(self.init), "--pid", "cat",
+                            "/proc/sys/kernel/ns_last_pid"],
+                           capture_output=True, timeout=30)
+        if r.returncode != 0:
+            raise E2EError("cannot read ns_last_pid: %r" % r.stderr)
+        return int(r.stdout)
+
+    def forks(self):
+        """Processes started in the namespace since the last call (or the
+        start), less the one each reading takes."""
+        last = self.last_pid()
+        n, self._last = last - self._last - 1, last
+        return n
+
+    def open_fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.sendwrap_pid))
+
+    def children(self):
+        return children(self.sendwrap_pid)
+
+    def signal(self, sig):
+        os.kill(self.sendwrap_pid, sig)
 
     def stop(self):
         stop_group(self.proc)
