@@ -953,16 +953,19 @@ class SocketActivate(StderrLog):
     StandardOutput=socket) the connection is its fd 0 and 1.  Its stderr,
     and the instances', is a JournalStream (StandardError=journal), read
     with log().  With ns (a PrivateNS) it runs inside that namespace.
+
+    With accept False, an Accept=no socket unit and its service: argv is
+    run once, at once, with the listening socket on fd 3 (LISTEN_FDS=1).
     """
 
-    def __init__(self, base, argv, inetd=True, ns=None):
+    def __init__(self, base, argv, inetd=True, ns=None, accept=True):
         self.dir = make_workdir(base, "socket-activate")
         self.journal = JournalStream(os.path.join(self.dir, "journal.log"))
         self.ns = ns
 
         def build(port):
             return ((ns.argv() if ns else []) +
-                    [SOCKET_ACTIVATE, "--accept"] +
+                    [SOCKET_ACTIVATE] + (["--accept"] if accept else []) +
                     (["--inetd"] if inetd else []) +
                     ["-l", "127.0.0.1:%d" % port] + list(argv))
 

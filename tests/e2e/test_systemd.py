@@ -8,16 +8,24 @@ then run for real without systemd as PID 1: `systemd-socket-activate
 fd layout the template service gets (the connection on fds 0 and 1,
 StandardInput=socket, StandardOutput=socket), and its stderr is an
 AF_UNIX stream, as StandardError=journal makes it: there sendwrap logs.
+
+The listener mode's units, examples/systemd/smtp-listener.socket and
+smtp-listener.service (Accept=no, one `sendwrap --listen systemd`), are
+verified the same way and run with `systemd-socket-activate -l
+127.0.0.1:PORT` without --accept: sendwrap gets the listening socket on
+fd 3 (LISTEN_FDS=1, LISTEN_PID), as from systemd.
 """
 
 import os
 import re
 import shlex
+import signal
 import subprocess
 
-from e2elib import (SENDWRAP, SYSTEMD_ANALYZE, EximReceiver, SocketActivate,
-                    adapt, deliver_patiently, greeted_at_once, read_example,
-                    refuse_bot, wait_until)
+from e2elib import (SENDWRAP, SENDWRAP_COMM, SYSTEMD_ANALYZE, EximReceiver,
+                    SocketActivate, adapt, deliver_patiently,
+                    greeted_at_once, group_members, read_example, refuse_bot,
+                    wait_until)
 
 ALLOWED_IP = "127.0.0.3"
 
@@ -37,17 +45,25 @@ def unit_settings(text):
     return out
 
 
-def adapted_units(wd, mta):
-    """The example units for mta, written to wd/units; returns their paths
-    and settings."""
+def adapted_units(wd, mta, listener=False):
+    """The example units for mta (with listener, those of the listener
+    mode), written to wd/units; returns their paths and settings."""
     allowlist = os.path.join(wd, "allowlist")
     with open(allowlist, "w") as f:
         f.write("%s/32\n" % ALLOWED_IP)
     units = os.path.join(wd, "units")
     os.mkdir(units)
+    if listener:
+        sock, service = "smtp-listener.socket", "smtp-listener.service"
+        sock_text = read_example("systemd/smtp-listener.socket")
+        service_text = read_example("systemd/smtp-listener.service")
+    else:
+        sock, service = "smtp.socket", "smtp@.service"
+        sock_text = read_example("systemd/smtp.socket")
+        service_text = read_example("systemd/smtp@.service")
     texts = {
-        "smtp.socket": read_example("systemd/smtp.socket"),
-        "smtp@.service": adapt(read_example("systemd/smtp@.service"), {
+        sock: sock_text,
+        service: adapt(service_text, {
             "/usr/local/sbin/sendwrap": SENDWRAP,
             "/etc/sendwrap/allowlist": allowlist,
             "/usr/sbin/exim4 -bs -odq": " ".join(mta.argv()),
@@ -106,3 +122,59 @@ def test_socket_activation(wd, mta):
     # code (handled without running the MTA), the others the MTA's
     assert wait_until(lambda: len(srv.exit_codes()) == 4, 10), srv.log()
     assert srv.exit_codes() == [0, 0, 0, 0], srv.log()
+
+
+# ------------------------------------------------------------ Accept=no
+
+def test_listener_units_verify(wd):
+    """smtp-listener.socket and .service (the listener mode: Accept=no, one
+    sendwrap --listen systemd) pass systemd-analyze verify."""
+    paths, units = adapted_units(wd, EximReceiver(wd), listener=True)
+    assert sorted(paths) == ["smtp-listener.service", "smtp-listener.socket"]
+    r = subprocess.run([SYSTEMD_ANALYZE, "verify"] + sorted(paths.values()),
+                       capture_output=True, text=True, timeout=60,
+                       cwd=os.path.dirname(paths["smtp-listener.socket"]))
+    assert r.returncode == 0 and r.stdout + r.stderr == "", r
+    assert units["smtp-listener.socket"]["Socket"] == {
+        "ListenStream": "25", "Accept": "no"}
+    service = units["smtp-listener.service"]["Service"]
+    assert shlex.split(service["ExecStart"])[1:3] == ["--listen", "systemd"]
+    assert service["KillMode"] == "mixed"
+    assert service["StandardError"] == "journal"
+    assert "StandardInput" not in service       # no client on fd 0
+
+
+def test_listener_socket_activation(wd, mta):
+    """The listener units run for real: systemd-socket-activate (no
+    --accept) passes the listening socket (LISTEN_FDS) to the one
+    sendwrap, started at the first connection; swaks and a sending exim
+    wait the example's 5 s and deliver, a bot is refused, the allowlisted
+    client is greeted at once, ExecReload's SIGHUP reloads, and SIGTERM
+    ends it, with exit code 0, once the sessions are over."""
+    _, units = adapted_units(wd, mta, listener=True)
+    service = units["smtp-listener.service"]["Service"]
+    argv = shlex.split(service["ExecStart"])
+    srv = SocketActivate(wd, argv, inetd=False, accept=False, ns=mta.ns)
+
+    deliver_patiently(wd, "127.0.0.1", srv.port, mta, "systemd-listener",
+                      5.0)
+    refuse_bot("127.0.0.1", srv.port, tag="systemd-listener-bot")
+    greeted_at_once("127.0.0.1", srv.port, mta, source=ALLOWED_IP)
+    assert mta.connections() == 3           # not for the bot
+
+    # one sendwrap, on the socket systemd-socket-activate bound
+    assert srv.wait_lines(r"^listening on=127\.0\.0\.1:%d " % srv.port)
+    lines = srv.wait_lines(r"^(pass|early|allow) ", count=4)
+    assert sorted(l.split()[0] for l in lines) == \
+        ["allow", "early", "pass", "pass"], srv.log()
+    pids = [p for p in group_members(srv.pid) if p[1] == SENDWRAP_COMM]
+    assert [p[0] for p in pids] == [srv.pid], pids
+
+    reload = shlex.split(service["ExecReload"].replace("$MAINPID",
+                                                       str(srv.pid)))
+    subprocess.run(reload, check=True, timeout=30)
+    assert srv.wait_lines(r"^reload allowlists=1$"), srv.log()
+
+    os.kill(srv.pid, signal.SIGTERM)
+    assert srv.proc.wait(10) == 0, srv.log()
+    assert srv.wait_lines(r"^stopping clients=0 children=0$"), srv.log()
