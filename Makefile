@@ -57,7 +57,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
-	bench-redis bench-stress bench-report install clean
+	bench-redis bench-stress bench-report bench-listener install clean
 
 all: sendwrap
 
@@ -153,6 +153,10 @@ bench-dnsl:
 # The pass cache on Redis: a hit through Redis, a local hit with --redis.
 bench-redis:
 	bench/redis-bench
+
+# The listener mode against one process per connection (BENCHMARKS.md).
+bench-listener:
+	bench/listener.sh
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

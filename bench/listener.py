@@ -1,0 +1,664 @@
+"""bench/listener.py - the listener mode (sendwrap --listen) against one
+process per connection (tcpserver + sendwrap), measured in one run.  Run
+by bench/listener.sh (make bench-listener); see BENCHMARKS.md.
+
+    listener.py ROOT WORKDIR QUICK
+
+1. Memory per waiting client, the kernel's included: the drop of
+   MemAvailable while N clients (bench/crowd.c -H) are held, divided by
+   N; for the listener (-d 300), tcpserver + sendwrap -d 300 (dynamic and
+   static builds), and bench/sink.c (accepts and holds, the floor: the
+   kernel's sockets, both ends, and a descriptor).
+2. CPU per refused bot: bots (a pipelined transaction written at once)
+   against -d 5; the server's CPU (its own, from /proc/PID/schedstat, and
+   its reaped children's, cutime + cstime) per bot.
+3. A passing client at delay 0, the program the static bench/target220.c:
+   throughput with 50 in flight and CPU per connection; latency to the
+   greeting one at a time; against tcpserver + sendwrap and tcpserver
+   alone.
+4. 10 000 clients waiting at once in the listener (-d 15), 2 000 bots
+   arriving meanwhile: every client greeted, every bot refused.
+
+Rounds take the configurations in turn, shuffled, so that a burst of
+load from elsewhere falls on all of them alike; tables give the median
+of the rounds [min-max] and ratios paired round by round.  Everything is
+on loopback; every server runs in a process group of its own, recorded
+in WORKDIR/pgids for the shell's trap.
+"""
+
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT, W, QUICK = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+N_MEM = int(os.environ.get("BENCH_LISTENER_HELD", 1000 if QUICK else 5000))
+N_BOTS = 1000 if QUICK else 5000
+N_PASS = 1000 if QUICK else 5000
+N_LAT = 100 if QUICK else 500
+N_BIG = 2000 if QUICK else 10000
+N_BIG_BOTS = N_BIG // 5
+ROUNDS = 1 if QUICK else 3
+MEM_ROUNDS = 1 if QUICK else 5      # MemAvailable is the noisiest
+HZ = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+CROWD = os.path.join(W, "crowd")
+SINK = os.path.join(W, "sink")
+TARGET = os.path.join(W, "target220")
+DYN = os.path.join(ROOT, "build", "default", "sendwrap")
+STATIC = os.path.join(ROOT, "build", "static", "sendwrap")
+WAITING = {"7", "23", "270", "271"}  # poll, select, pselect6, ppoll
+T0 = time.monotonic()
+
+
+def log(msg):
+    print("[%6.1fs] %s" % (time.monotonic() - T0, msg), file=sys.stderr,
+          flush=True)
+
+
+# ------------------------------------------------------------ /proc
+
+def meminfo():
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":")
+            out[k] = int(v.split()[0])
+    return out
+
+
+def memavail_kb():
+    """MemAvailable, the median of five reads over half a second."""
+    vals = []
+    for _ in range(5):
+        vals.append(meminfo()["MemAvailable"])
+        time.sleep(0.1)
+    return statistics.median(vals)
+
+
+def kernel_kb():
+    """The kernel's memory that held sockets and processes take: slab,
+    kernel stacks, page tables, and the TCP buffer pages (sockstat)."""
+    m = meminfo()
+    tcp = 0
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                tcp = int(line.split("mem")[1].split()[0]) * PAGE // 1024
+    return {"Slab": m["Slab"], "KernelStack": m["KernelStack"],
+            "PageTables": m["PageTables"], "TCP buffers": tcp}
+
+
+def stat_fields(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read()
+    return st[st.rindex(")") + 2:].split()
+
+
+def cpu_s(pid):
+    """CPU seconds of pid (schedstat, in ns) and of the children it has
+    reaped (cutime + cstime)."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        own = int(f.read().split()[0]) / 1e9
+    f = stat_fields(pid)
+    return own + (int(f[13]) + int(f[14])) / HZ
+
+
+def children(ppid):
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if int(stat_fields(int(name))[1]) == ppid:
+                    out.append(int(name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def nfds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return 0
+
+
+def waiting_children(pid, exe):
+    n = 0
+    for k in children(pid):
+        try:
+            if os.readlink("/proc/%d/exe" % k) != exe:
+                continue
+            with open("/proc/%d/syscall" % k) as f:
+                n += f.read().split()[0] in WAITING
+        except OSError:
+            pass
+    return n
+
+
+def pss_kb(pids):
+    tot = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        tot += int(line.split()[1])
+        except OSError:
+            pass
+    return tot
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise SystemExit("bench/listener: timed out waiting for " + what)
+        time.sleep(0.1)
+
+
+# ------------------------------------------------------------ servers
+
+class Server:
+    """A server in a process group of its own; its port from its first
+    line of output (tcpserver -1, sink) or sendwrap's 'listening on='."""
+
+    def __init__(self, name, argv, listener=False):
+        self.name = name
+        self.logpath = os.path.join(W, "server.log")
+        logf = open(self.logpath, "wb")
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=logf, start_new_session=True)
+        logf.close()
+        with open(os.path.join(W, "pgids"), "a") as f:
+            f.write("%d\n" % self.proc.pid)
+        self.pid = self.proc.pid
+        if listener:
+            wait_for(lambda: "listening on=" in self.log(), 10,
+                     "%s to listen" % name)
+            self.port = int(re.search(r"listening on=127\.0\.0\.1:(\d+)",
+                                      self.log()).group(1))
+        else:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise SystemExit("%s did not start: %s" % (name, self.log()))
+            self.port = int(line)
+
+    def log(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(timeout=20)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        # the group's last members (children finishing)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+
+
+def listener(delay, extra=()):
+    return Server("listener", [DYN, "--listen", "127.0.0.1:0", "-d", delay,
+                               "--max-clients", "12000"] + list(extra) +
+                  ["--", TARGET], listener=True)
+
+
+def tcpserver(prog, conc):
+    return ["tcpserver", "-1", "-R", "-H", "-l0", "-c%d" % conc,
+            "-b%d" % min(conc, 4096), "127.0.0.1", "0"] + prog
+
+
+def per_process(build, delay, conc=200):
+    return Server("tcpserver + sendwrap (%s)" % build, tcpserver(
+        [DYN if build == "dynamic" else STATIC, "-d", delay, "--", TARGET],
+        conc))
+
+
+def crowd(port, total, *opts, timeout=300):
+    r = subprocess.run([CROWD] + list(opts) + ["127.0.0.1", str(port),
+                                               str(total)],
+                       capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise SystemExit("crowd failed: %s" % r.stderr)
+    return {k: float(v) for k, v in
+            (kv.split("=") for kv in r.stdout.split())}
+
+
+def median_range(vals):
+    return statistics.median(vals), min(vals), max(vals)
+
+
+# ------------------------------------------------------------ 1. memory
+
+def hold(port, n, source):
+    """Start crowd -H: n clients connected and held; returns the Popen
+    once it says they are."""
+    p = subprocess.Popen([CROWD, "-H", "-s", source, "127.0.0.1", str(port),
+                          str(n)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().split()
+    if not line or line[0] != "held" or int(line[1]) != n:
+        p.kill()
+        raise SystemExit("crowd could not hold %d: %r" % (n, line))
+    return p
+
+
+def release(p):
+    p.stdin.close()
+    p.wait(60)
+
+
+def in_rounds(cfgs, measure, rounds):
+    """measure(name, server) for each (name, start) of cfgs, each round in
+    a shuffled order; {name: [row of each round]}."""
+    res = {name: [] for name, _ in cfgs}
+    for _ in range(rounds):
+        for name, start in random.sample(cfgs, len(cfgs)):
+            srv = start()
+            try:
+                res[name].append(measure(name, srv))
+            finally:
+                srv.stop()
+    return res
+
+
+# Clients held by each server: its descriptors less its own, or its
+# sendwrap children waiting in select.
+HELD = {
+    "sink (accept and hold)": lambda s: nfds(s.pid) - 5,
+    "listener -d 300": lambda s: nfds(s.pid) - 6,
+    "tcpserver + sendwrap -d 300 (dynamic)":
+        lambda s: waiting_children(s.pid, DYN),
+    "tcpserver + sendwrap -d 300 (static)":
+        lambda s: waiting_children(s.pid, STATIC),
+}
+
+
+def memory_round(name, srv):
+    """MemAvailable with the server idle (m0), with N_MEM clients held
+    (m1), and idle again once they are gone (m2): the drop is m1 against
+    the mean of m0 and m2, so that a steady drift from other work on the
+    machine cancels out.  The kernel figures the same way."""
+    held = HELD[name]
+    wait_for(lambda: held(srv) == 0, 10, name + " to start")
+    time.sleep(1)
+    m0, k0 = memavail_kb(), kernel_kb()
+    p0 = pss_kb([srv.pid])
+    c = hold(srv.port, N_MEM, "127.0.5.1/250")
+    try:
+        wait_for(lambda: held(srv) >= N_MEM, 120, name + " to hold")
+        time.sleep(0.5)
+        m1, k1 = memavail_kb(), kernel_kb()
+        p1 = pss_kb([srv.pid] + children(srv.pid))
+    finally:
+        release(c)
+    wait_for(lambda: held(srv) == 0 and not children(srv.pid), 60,
+             name + " to let go")
+    time.sleep(0.5)
+    m2, k2 = memavail_kb(), kernel_kb()
+    row = {"drop": ((m0 + m2) / 2 - m1) / N_MEM, "pss": (p1 - p0) / N_MEM,
+           "drift": (m0 - m2) / N_MEM}
+    row.update({k: (k1[k] - (k0[k] + k2[k]) / 2) / N_MEM for k in k0})
+    log("memory %-38s %.2f kB a client (drift %.2f; Pss %.2f, slab %.2f)"
+        % (name, row["drop"], row["drift"], row["pss"], row["Slab"]))
+    return row
+
+
+def memory():
+    return in_rounds([
+        ("sink (accept and hold)", lambda: Server("sink", [SINK, "0"])),
+        ("listener -d 300", lambda: listener("300")),
+        ("tcpserver + sendwrap -d 300 (dynamic)",
+         lambda: per_process("dynamic", "300", N_MEM + 100)),
+        ("tcpserver + sendwrap -d 300 (static)",
+         lambda: per_process("static", "300", N_MEM + 100)),
+    ], memory_round, MEM_ROUNDS)
+
+
+# ------------------------------------------------------------ 2. bots
+
+def bot_round(name, srv):
+    time.sleep(0.5)
+    c0 = cpu_s(srv.pid)
+    out = crowd(srv.port, N_BOTS, "-s", "127.0.6.1/200", "-c", "50", "-b",
+                "1", "-w", "120")
+    time.sleep(0.5)
+    c1 = cpu_s(srv.pid)
+    if out["right"] != N_BOTS:
+        raise SystemExit("%s: bots not all refused: %r" % (name, out))
+    row = {"cpu_ms": 1000 * (c1 - c0) / N_BOTS,
+           "client_cpu_ms": out["cpums"] / N_BOTS, "rate": out["rate"]}
+    log("bots %-36s %.4f ms CPU a bot, %.0f bots/s"
+        % (name, row["cpu_ms"], row["rate"]))
+    return row
+
+
+def bots():
+    return in_rounds([
+        ("listener -d 5", lambda: listener("5")),
+        ("tcpserver + sendwrap -d 5 (dynamic)",
+         lambda: per_process("dynamic", "5")),
+        ("tcpserver + sendwrap -d 5 (static)",
+         lambda: per_process("static", "5")),
+    ], bot_round, ROUNDS)
+
+
+# ------------------------------------------------------------ 3. passing
+
+def pass_round(name, srv):
+    time.sleep(0.5)
+    lat = crowd(srv.port, N_LAT, "-s", "127.0.7.1/200", "-c", "1")
+    c0 = cpu_s(srv.pid)
+    out = crowd(srv.port, N_PASS, "-s", "127.0.7.1/200", "-c", "50", "-w",
+                "120")
+    time.sleep(0.5)
+    c1 = cpu_s(srv.pid)
+    for o in (lat, out):
+        if o["right"] != o["total"]:
+            raise SystemExit("%s: not all greeted: %r" % (name, o))
+    row = {"rate": out["rate"], "cpu_ms": 1000 * (c1 - c0) / N_PASS,
+           "p50_ms": lat["p50ms"], "p99_ms": lat["p99ms"]}
+    log("pass %-36s %.0f/s, %.3f ms CPU, greeting after %.3f ms"
+        % (name, row["rate"], row["cpu_ms"], row["p50_ms"]))
+    return row
+
+
+def passing():
+    return in_rounds([
+        ("listener -d 0", lambda: listener("0")),
+        ("tcpserver + sendwrap -d 0 (dynamic)",
+         lambda: per_process("dynamic", "0")),
+        ("tcpserver + sendwrap -d 0 (static)",
+         lambda: per_process("static", "0")),
+        ("tcpserver alone",
+         lambda: Server("tcpserver alone", tcpserver([TARGET], 200))),
+    ], pass_round, ROUNDS)
+
+
+# ------------------------------------------------------------ 4. 10 000
+
+def crowd_thread(out, key, *args):
+    def run():
+        out[key] = crowd(*args)
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def big():
+    delay = 15
+    srv = listener(str(delay))
+    peak = {"fds": 0, "rss_kb": 0}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak["fds"] = max(peak["fds"], nfds(srv.pid))
+            try:
+                with open("/proc/%d/status" % srv.pid) as f:
+                    rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+                peak["rss_kb"] = max(peak["rss_kb"], rss)
+            except (OSError, AttributeError):
+                pass
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample)
+    try:
+        time.sleep(1)
+        m0, c0 = memavail_kb(), cpu_s(srv.pid)
+        sampler.start()
+        out = {}
+        t_start = time.monotonic()
+        waiters = crowd_thread(out, "waiters", srv.port, N_BIG, "-s",
+                               "127.0.8.1/%d" % (N_BIG // 10), "-w", "120")
+        wait_for(lambda: nfds(srv.pid) >= N_BIG, 60, "the crowd to connect")
+        connected = time.monotonic() - t_start
+        m1 = memavail_kb()
+        bots = crowd_thread(out, "bots", srv.port, N_BIG_BOTS, "-s",
+                            "127.0.200.1/%d" % (N_BIG_BOTS // 10), "-c",
+                            "200", "-b", "1", "-w", "60")
+        bots.join(120)
+        bots_done = time.monotonic() - t_start
+        waiters.join(180)
+        served = time.monotonic() - t_start
+        c1 = cpu_s(srv.pid)
+        wait_for(lambda: nfds(srv.pid) <= 6 and not children(srv.pid), 30,
+                 "the listener to be idle")
+        m2 = memavail_kb()
+    finally:
+        stop.set()
+        if sampler.is_alive():
+            sampler.join()
+        srv.stop()
+    verdicts = {}
+    for line in srv.log().splitlines():
+        m = re.match(r"sendwrap: (\S+) ", line)
+        if m:
+            verdicts[m.group(1)] = verdicts.get(m.group(1), 0) + 1
+    row = {"clients": N_BIG, "bots": N_BIG_BOTS, "delay": delay,
+           "waiters": out.get("waiters"), "bot_run": out.get("bots"),
+           "connected_s": connected, "bots_done_s": bots_done,
+           "served_s": served, "peak_fds": peak["fds"],
+           "peak_rss_kb": peak["rss_kb"],
+           "memavail_drop_kb": (m0 + m2) / 2 - m1,
+           "cpu_s": c1 - c0, "verdicts": verdicts}
+    log("10k: %r" % row)
+    return row
+
+
+# ------------------------------------------------------------ report
+
+def fmt(vals, f="%.2f"):
+    m, lo, hi = median_range(vals)
+    return (f + " [" + f + "–" + f + "]") % (m, lo, hi)
+
+
+def paired(res, name, ref, key):
+    return [a[key] / b[key] for a, b in zip(res[name], res[ref])]
+
+
+def report(res, info):
+    out = []
+    p = out.append
+    p("Measured %s on %s, load average at start %s, at end %s. %s run, "
+      "%d round%s." % (info["date"], info["machine"], info["load_start"],
+                       info["load_end"], "Quick" if QUICK else "Full",
+                       ROUNDS, "s" if ROUNDS > 1 else ""))
+    mem = res["memory"]
+    ref = "tcpserver + sendwrap -d 300 (dynamic)"
+    p("\n### 1. Memory per waiting client, the kernel's included\n")
+    p("%d clients held at once; MemAvailable before and while they are "
+      "held, the drop divided by %d. The client sockets are on this "
+      "machine too: the sink (accepts and holds, no program) shows what "
+      "the sockets alone take, both ends. *over sink* is the drop less "
+      "the sink's, paired per round: what the server adds. The kernel "
+      "columns are the growth of Slab, KernelStack, PageTables and TCP "
+      "buffer pages (sockstat), and Pss the server's processes' own, per "
+      "client. kB per client.\n" % (N_MEM, N_MEM))
+    p("| server | MemAvailable drop | over sink | ÷ per process "
+      "(dynamic) | Pss | Slab | KernelStack | PageTables | TCP buffers |")
+    p("|---|---|---|---|---|---|---|---|---|")
+    sink = "sink (accept and hold)"
+    for name, rows in mem.items():
+        over = [r["drop"] - s["drop"] for r, s in zip(rows, mem[sink])]
+        p("| %s | %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f |" % (
+            name, fmt([r["drop"] for r in rows], "%.1f"),
+            fmt(over, "%.1f"), fmt(paired(mem, name, ref, "drop")),
+            statistics.median(r["pss"] for r in rows),
+            statistics.median(r["Slab"] for r in rows),
+            statistics.median(r["KernelStack"] for r in rows),
+            statistics.median(r["PageTables"] for r in rows),
+            statistics.median(r["TCP buffers"] for r in rows)))
+
+    b = res["bots"]
+    ref = "tcpserver + sendwrap -d 5 (dynamic)"
+    p("\n### 2. CPU per refused bot\n")
+    p("%d bots per server and round, 50 at once, each writing a pipelined "
+      "transaction as soon as it is connected and reading the 554 and the "
+      "close; the server's CPU (its own, schedstat, and its reaped "
+      "children's) per bot. *client CPU* is the bots' own (bench/crowd.c), "
+      "for scale: on loopback much of the kernel's TCP work is done in "
+      "the sender's time.\n" % N_BOTS)
+    p("| server | server CPU ms per bot | ÷ per process (dynamic) | "
+      "client CPU ms per bot | bots/s |")
+    p("|---|---|---|---|---|")
+    for name, rows in b.items():
+        p("| %s | %s | %s | %s | %s |" % (
+            name, fmt([r["cpu_ms"] for r in rows], "%.4f"),
+            fmt(paired(b, name, ref, "cpu_ms"), "%.3f"),
+            fmt([r["client_cpu_ms"] for r in rows], "%.4f"),
+            fmt([r["rate"] for r in rows], "%.0f")))
+
+    ps = res["passing"]
+    ref = "tcpserver + sendwrap -d 0 (dynamic)"
+    p("\n### 3. A passing client at delay 0\n")
+    p("The program is bench/target220.c (static: writes a 220 line, "
+      "exits). Throughput: %d connections, 50 at once, each reading the "
+      "220 line and the close; the server's CPU (its own and its "
+      "children's) per connection. Latency: %d connections one at a time, "
+      "from connect() to the first byte of the greeting.\n"
+      % (N_PASS, N_LAT))
+    p("| server | connections/s | ÷ per process (dynamic) | CPU ms per "
+      "connection | ÷ per process (dynamic) | greeting p50 ms | ÷ per "
+      "process (dynamic) | greeting p99 ms |")
+    p("|---|---|---|---|---|---|---|---|")
+    for name, rows in ps.items():
+        p("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, fmt([r["rate"] for r in rows], "%.0f"),
+            fmt(paired(ps, name, ref, "rate")),
+            fmt([r["cpu_ms"] for r in rows], "%.3f"),
+            fmt(paired(ps, name, ref, "cpu_ms")),
+            fmt([r["p50_ms"] for r in rows], "%.3f"),
+            fmt(paired(ps, name, ref, "p50_ms")),
+            fmt([r["p99_ms"] for r in rows], "%.3f")))
+
+    g = res["big"]
+    w, bt = g["waiters"], g["bot_run"]
+    p("\n### 4. %d clients waiting at once\n" % g["clients"])
+    p("One listener (-d %d, --max-clients 12000) in front of target220; "
+      "%d quiet clients from %d addresses connect at once, and while they "
+      "wait %d bots (200 at once) write at once.\n" % (
+          g["delay"], g["clients"], g["clients"] // 10, g["bots"]))
+    p("| | |")
+    p("|---|---|")
+    p("| all %d connected and held after | %.2f s |" % (g["clients"],
+                                                        g["connected_s"]))
+    p("| peak descriptors of the listener | %d |" % g["peak_fds"])
+    p("| peak RSS of the listener | %.1f MB (%.2f kB a client) |" % (
+        g["peak_rss_kb"] / 1024, g["peak_rss_kb"] / g["clients"]))
+    p("| MemAvailable drop with all held | %.1f MB (%.2f kB a client, the "
+      "client sockets included) |" % (g["memavail_drop_kb"] / 1024,
+                                      g["memavail_drop_kb"] / g["clients"]))
+    p("| bots refused with 554 | %d of %d, %d wrong, %d errors, %d resets, "
+      "done %.2f s after the start |" % (
+          bt["right"], bt["total"], bt["wrong"], bt["errors"], bt["resets"],
+          g["bots_done_s"]))
+    p("| clients greeted (220 from target220) | %d of %d, %d wrong, %d "
+      "errors, %d resets, all done %.2f s after the start |" % (
+          w["right"], w["total"], w["wrong"], w["errors"], w["resets"],
+          g["served_s"]))
+    p("| greeting latency p50 / max | %.2f s / %.2f s |" % (
+        w["p50ms"] / 1000, w["maxms"] / 1000))
+    p("| listener CPU, the whole run | %.2f s |" % g["cpu_s"])
+    p("| verdict lines | %s |" % ", ".join(
+        "%s %d" % kv for kv in sorted(g["verdicts"].items())))
+
+    p("\n### Targets (issue 13)\n")
+    p("| target | measured | verdict |")
+    p("|---|---|---|")
+
+    def target(what, value, ok):
+        p("| %s | %s | **%s** |" % (what, value, "PASS" if ok else "FAIL"))
+    lst = statistics.median(r["drop"] for r in mem["listener -d 300"])
+    per = statistics.median(paired(mem, "listener -d 300",
+                                   "tcpserver + sendwrap -d 300 (dynamic)",
+                                   "drop"))
+    target("Memory per waiting client, kernel included, ≤ 8 kB",
+           "%.1f kB (MemAvailable drop, the client's socket included)"
+           % lst, lst <= 8)
+    target("… and 10× or more below one process per connection",
+           "%.1f× below (dynamic build)" % (1 / per), per <= 0.1)
+    bot = statistics.median(paired(b, "listener -d 5",
+                                   "tcpserver + sendwrap -d 5 (dynamic)",
+                                   "cpu_ms"))
+    target("A refused bot's CPU ≤ 0.1× tcpserver + sendwrap's", "%.3f×" % bot,
+           bot <= 0.1)
+    cpu = statistics.median(paired(ps, "listener -d 0",
+                                   "tcpserver + sendwrap -d 0 (dynamic)",
+                                   "cpu_ms"))
+    target("A passing client's CPU ≤ tcpserver + sendwrap's", "%.2f×" % cpu,
+           cpu <= 1)
+    lat = statistics.median(paired(ps, "listener -d 0",
+                                   "tcpserver + sendwrap -d 0 (dynamic)",
+                                   "p50_ms"))
+    target("Its latency to the greeting ≤ tcpserver + sendwrap's",
+           "%.2f× (p50)" % lat, lat <= 1)
+    rate = statistics.median(paired(ps, "listener -d 0",
+                                    "tcpserver + sendwrap -d 0 (dynamic)",
+                                    "rate"))
+    target("Throughput at delay 0 ≥ tcpserver + sendwrap's", "%.2f×" % rate,
+           rate >= 1)
+    ok = (w["right"] == w["total"] == g["clients"] and
+          bt["right"] == bt["total"] == g["bots"] and
+          g["peak_fds"] >= g["clients"])
+    target("%d clients waiting at once, all served or refused correctly"
+           % g["clients"], "%d greeted, %d refused, peak %d descriptors"
+           % (w["right"], bt["right"], g["peak_fds"]), ok)
+    return "\n".join(out) + "\n"
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main():
+    info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": "Linux %s, %d cores" % (os.uname().release,
+                                               os.cpu_count()),
+            "load_start": loadavg()}
+    res = {}
+    # BENCH_LISTENER_ONLY=memory,bots,... for development: no report
+    only = os.environ.get("BENCH_LISTENER_ONLY", "").split(",")
+    for key, what, fn in (
+            ("memory", "%d clients held" % N_MEM, memory),
+            ("bots", "%d bots a server and round" % N_BOTS, bots),
+            ("passing", "%d clients a server and round" % N_PASS, passing),
+            ("big", "%d clients at once" % N_BIG, big)):
+        if only != [""] and key not in only:
+            continue
+        log("%s: %s, %d round(s)" % (key, what, ROUNDS))
+        res[key] = fn()
+    if only != [""]:
+        print(json.dumps(res, indent=1))
+        return
+    info["load_end"] = loadavg()
+    res["info"] = info
+    with open(os.path.join(W, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    text = report(res, info)
+    with open(os.path.join(W, "report.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+main()

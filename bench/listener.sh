@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench/listener.sh - the listener mode (sendwrap --listen) against one
+# process per connection (tcpserver + sendwrap), in one run: memory per
+# waiting client (5 000 held), CPU per refused bot, a passing client's
+# cost and throughput at delay 0, and 10 000 clients waiting at once.
+# `make bench-listener` runs it; see BENCHMARKS.md and bench/listener.py.
+#
+#   bench/listener.sh           the full run (about 5 minutes on 2 cores)
+#   bench/listener.sh --quick   small sizes, for development
+#
+# As root on Debian it installs what it lacks (tests/deps bench).  It
+# builds sendwrap (default and STATIC=1) and, into build/bench-listener/,
+# bench/crowd.c (the clients), bench/sink.c (a server that only holds)
+# and the static bench/target220.c (the program).  Loopback only, the
+# clients from 127.0.x.y source addresses; every wait is bounded; every
+# server runs in a process group of its own, recorded, and the trap below
+# kills what is left on any exit.  Results: printed, and in
+# build/bench-listener/ (results.json, report.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+W=$ROOT/build/bench-listener
+QUICK=0
+case "${1:-}" in
+--quick) QUICK=1 ;;
+"") ;;
+*) echo "usage: bench/listener.sh [--quick]" >&2; exit 2 ;;
+esac
+
+tests/deps bench
+tests/deps --verify bench
+
+mkdir -p "$W"
+PGIDS=$W/pgids
+: > "$PGIDS"
+py_pid=
+cleanup() {
+	trap - EXIT INT TERM HUP
+	if [ -n "$py_pid" ]; then
+		kill "$py_pid" 2>/dev/null || true
+		wait "$py_pid" 2>/dev/null || true
+	fi
+	while read -r pg; do
+		case $pg in ''|*[!0-9]*) continue ;; esac
+		kill -KILL -- "-$pg" 2>/dev/null || true
+	done < "$PGIDS"
+	return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+echo "bench/listener.sh: building sendwrap (default and STATIC=1)" >&2
+make -s build/default/sendwrap >&2
+make -s STATIC=1 build/static/sendwrap >&2
+cc -O2 -Wall -Wextra -o "$W/crowd" bench/crowd.c
+cc -O2 -Wall -Wextra -o "$W/sink" bench/sink.c
+cc -O2 -Wall -Wextra -static -o "$W/target220" bench/target220.c
+
+# 10 000 clients and 2 000 bots at once, and the listener's own: as many
+# descriptors as the hard limit allows (crowd and sink raise their own).
+ulimit -n "$(ulimit -Hn)"
+/usr/bin/python3 bench/listener.py "$ROOT" "$W" "$QUICK" &
+py_pid=$!
+wait "$py_pid"
+rc=$?
+py_pid=
+exit "$rc"
