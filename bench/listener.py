@@ -600,8 +600,8 @@ def report(res, info):
     bot = statistics.median(paired(b, "listener -d 5",
                                    "tcpserver + sendwrap -d 5 (dynamic)",
                                    "cpu_ms"))
-    target("A refused bot's CPU ≤ 0.1× tcpserver + sendwrap's", "%.3f×" % bot,
-           bot <= 0.1)
+    target("A refused bot's CPU ≤ 0.1× tcpserver + sendwrap's",
+           "%.3f×" % bot, bot <= 0.1)
     cpu = statistics.median(paired(ps, "listener -d 0",
                                    "tcpserver + sendwrap -d 0 (dynamic)",
                                    "cpu_ms"))

@@ -955,10 +955,13 @@ class SocketActivate(StderrLog):
     with log().  With ns (a PrivateNS) it runs inside that namespace.
 
     With accept False, an Accept=no socket unit and its service: argv is
-    run once, at once, with the listening socket on fd 3 (LISTEN_FDS=1).
+    run once, at the first connection, with the listening socket on fd 3
+    (LISTEN_FDS=1).  host: the address to listen on (::ffff:127.0.0.1:
+    an IPv6 socket taking IPv4 clients, as ListenStream=25 makes one).
     """
 
-    def __init__(self, base, argv, inetd=True, ns=None, accept=True):
+    def __init__(self, base, argv, inetd=True, ns=None, accept=True,
+                 host="127.0.0.1"):
         self.dir = make_workdir(base, "socket-activate")
         self.journal = JournalStream(os.path.join(self.dir, "journal.log"))
         self.ns = ns
@@ -967,7 +970,8 @@ class SocketActivate(StderrLog):
             return ((ns.argv() if ns else []) +
                     [SOCKET_ACTIVATE] + (["--accept"] if accept else []) +
                     (["--inetd"] if inetd else []) +
-                    ["-l", "127.0.0.1:%d" % port] + list(argv))
+                    ["-l", ("[%s]:%d" if ":" in host else "%s:%d") % (
+                        host, port)] + list(argv))
 
         self.proc, self.port = start_listener(
             build, "127.0.0.1", self.journal.child_end())

@@ -36,7 +36,8 @@ import time
 import pytest
 
 from e2elib import (REJECT_554, SENDWRAP, SERVER_ENV, SLACK, Greeting,
-                    Listener, LineReader, TcpServer, assert_delayed,
+                    Listener, LineReader, SocketActivate, TcpServer,
+                    assert_delayed,
                     assert_prompt, bot, bot_payload, check_message, connect,
                     deliver_patiently, greeted_at_once, make_message,
                     refuse_bot, smtp_deliver, swaks, wait_until,
@@ -242,7 +243,7 @@ def no_such_name():
     sock.close()
 
 
-@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+@pytest.mark.parametrize("family", ["ipv4", "ipv6", "ipv4-mapped"])
 def test_the_mta_sees_the_environment_tcpserver_gives_it(wd, family,
                                                         no_such_name):
     """The same client, through tcpserver -> sendwrap and through the
@@ -254,7 +255,11 @@ def test_the_mta_sees_the_environment_tcpserver_gives_it(wd, family,
     local address at start; the listener looks nothing up and sets no
     TCPLOCALHOST, which is what tcpserver does when the lookup finds no
     name.  So tcpserver runs without -l, its DNS queries sent (through
-    djbdns's DNSCACHEIP) to a server of the test's that knows no name."""
+    djbdns's DNSCACHEIP) to a server of the test's that knows no name.
+
+    ipv4-mapped: the listener's socket is an IPv6 one that takes IPv4
+    clients (bound to ::ffff:127.0.0.1), passed by systemd-socket-activate,
+    as a unit's ListenStream=25 makes it: the client is still IPv4."""
     v6 = family == "ipv6"
     if v6:
         assert v6_available(), "no IPv6 loopback (::1) on this machine"
@@ -270,8 +275,17 @@ def test_the_mta_sees_the_environment_tcpserver_gives_it(wd, family,
     ts = TcpServer(wd, [SENDWRAP, "-d", "0", "--", standin,
                         records["tcpserver"]], host=host, localname=None,
                    env=env)
-    lst = Listener(wd, ["-d", "0"], [standin, records["listener"]],
-                   listen=("[::1]:0" if v6 else "127.0.0.1:0",), env=env)
+    if family == "ipv4-mapped":
+        # (it passes the program only the variables -E names)
+        setenv = [a for kv in sorted(env.items())
+                  for a in ("-E", "%s=%s" % kv)]
+        lst = SocketActivate(wd, setenv + [
+            SENDWRAP, "--listen", "systemd", "-d", "0", "--", standin,
+            records["listener"]], inetd=False, accept=False,
+            host="::ffff:127.0.0.1")
+    else:
+        lst = Listener(wd, ["-d", "0"], [standin, records["listener"]],
+                       listen=("[::1]:0" if v6 else "127.0.0.1:0",), env=env)
 
     seen = {}
     for name, port in (("tcpserver", ts.port), ("listener", lst.port)):
