@@ -479,7 +479,7 @@ def test_flood_of_waiters_then_early_talkers(wd, mx, fd_limit):
     1 000 early talkers come and each gets the 554 and an orderly close,
     with no process started and exim never run.  1 990 waiters hang up;
     the last 10 are greeted by exim after the delay."""
-    delay = 12.0
+    delay = 15.0
     fd_limit(4096)
     lst = Listener(wd, ["-d", "%g" % delay], mx.argv())
     t0 = time.monotonic()
