@@ -323,15 +323,19 @@ def memory_round(name, srv):
     return row
 
 
+def contenders(delay, conc=200):
+    """(name, start) of the listener and of tcpserver + sendwrap, both
+    builds, at -d delay."""
+    return [("listener -d %s" % delay, lambda: listener(delay))] + [
+        ("tcpserver + sendwrap -d %s (%s)" % (delay, build),
+         lambda build=build: per_process(build, delay, conc))
+        for build in ("dynamic", "static")]
+
+
 def memory():
-    return in_rounds([
-        (SINK_NAME, lambda: Server("sink", [SINK, "0"])),
-        ("listener -d 300", lambda: listener("300")),
-        ("tcpserver + sendwrap -d 300 (dynamic)",
-         lambda: per_process("dynamic", "300", N_MEM + 100)),
-        ("tcpserver + sendwrap -d 300 (static)",
-         lambda: per_process("static", "300", N_MEM + 100)),
-    ], memory_round, MEM_ROUNDS)
+    return in_rounds([(SINK_NAME, lambda: Server("sink", [SINK, "0"]))] +
+                     contenders("300", N_MEM + 100), memory_round,
+                     MEM_ROUNDS)
 
 
 # ------------------------------------------------------------ 2. bots
@@ -353,13 +357,7 @@ def bot_round(name, srv):
 
 
 def bots():
-    return in_rounds([
-        ("listener -d 5", lambda: listener("5")),
-        ("tcpserver + sendwrap -d 5 (dynamic)",
-         lambda: per_process("dynamic", "5")),
-        ("tcpserver + sendwrap -d 5 (static)",
-         lambda: per_process("static", "5")),
-    ], bot_round, ROUNDS)
+    return in_rounds(contenders("5"), bot_round, ROUNDS)
 
 
 # ------------------------------------------------------------ 3. passing
@@ -383,15 +381,10 @@ def pass_round(name, srv):
 
 
 def passing():
-    return in_rounds([
-        ("listener -d 0", lambda: listener("0")),
-        ("tcpserver + sendwrap -d 0 (dynamic)",
-         lambda: per_process("dynamic", "0")),
-        ("tcpserver + sendwrap -d 0 (static)",
-         lambda: per_process("static", "0")),
+    return in_rounds(contenders("0") + [
         ("tcpserver alone",
-         lambda: Server("tcpserver alone", tcpserver([TARGET], 200))),
-    ], pass_round, ROUNDS)
+         lambda: Server("tcpserver alone", tcpserver([TARGET], 200)))],
+        pass_round, ROUNDS)
 
 
 # ------------------------------------------------------------ 4. 10 000
