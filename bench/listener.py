@@ -22,8 +22,8 @@ by bench/listener.sh (make bench-listener); see BENCHMARKS.md.
 Rounds take the configurations in turn, shuffled, so that a burst of
 load from elsewhere falls on all of them alike; tables give the median
 of the rounds [min-max] and ratios paired round by round.  Everything is
-on loopback; every server runs in a process group of its own, recorded
-in WORKDIR/pgids for the shell's trap.
+on loopback; every server runs in a process group of its own, and every
+group still there is killed on the way out (also on Ctrl-C or SIGTERM).
 """
 
 import json
@@ -55,6 +55,7 @@ DYN = os.path.join(ROOT, "build", "default", "sendwrap")
 STATIC = os.path.join(ROOT, "build", "static", "sendwrap")
 WAITING = {"7", "23", "270", "271"}  # poll, select, pselect6, ppoll
 SINK_NAME = "sink (accept and hold)"
+GROUPS = []                         # the servers' process groups
 T0 = time.monotonic()
 
 
@@ -178,8 +179,7 @@ class Server:
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=logf, start_new_session=True)
         logf.close()
-        with open(os.path.join(W, "pgids"), "a") as f:
-            f.write("%d\n" % self.proc.pid)
+        GROUPS.append(self.proc.pid)
         self.pid = self.proc.pid
         if listener:
             wait_for(lambda: "listening on=" in self.log(), 10,
@@ -672,4 +672,19 @@ def main():
     print(text)
 
 
-main()
+def kill_groups():
+    for pg in GROUPS:
+        try:
+            os.killpg(pg, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
+try:
+    main()
+except KeyboardInterrupt:
+    sys.exit(130)
+finally:
+    kill_groups()

@@ -13,9 +13,9 @@
 # bench/crowd.c (the clients), bench/sink.c (a server that only holds)
 # and the static bench/target220.c (the program).  Loopback only, the
 # clients from 127.0.x.y source addresses; every wait is bounded; every
-# server runs in a process group of its own, recorded, and the trap below
-# kills what is left on any exit.  Results: printed, and in
-# build/bench-listener/ (results.json, report.md).
+# server runs in a process group of its own, which bench/listener.py
+# kills on any way out.  Results: printed, and in build/bench-listener/
+# (results.json, report.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,24 +31,6 @@ tests/deps bench
 tests/deps --verify bench
 
 mkdir -p "$W"
-PGIDS=$W/pgids
-: > "$PGIDS"
-py_pid=
-cleanup() {
-	trap - EXIT INT TERM HUP
-	if [ -n "$py_pid" ]; then
-		kill "$py_pid" 2>/dev/null || true
-		wait "$py_pid" 2>/dev/null || true
-	fi
-	while read -r pg; do
-		case $pg in ''|*[!0-9]*) continue ;; esac
-		kill -KILL -- "-$pg" 2>/dev/null || true
-	done < "$PGIDS"
-	return 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
 echo "bench/listener.sh: building sendwrap (default and STATIC=1)" >&2
 make -s build/default/sendwrap >&2
 make -s STATIC=1 build/static/sendwrap >&2
@@ -59,9 +41,4 @@ cc -O2 -Wall -Wextra -static -o "$W/target220" bench/target220.c
 # 10 000 clients and 2 000 bots at once, and the listener's own: as many
 # descriptors as the hard limit allows (crowd and sink raise their own).
 ulimit -n "$(ulimit -Hn)"
-/usr/bin/python3 bench/listener.py "$ROOT" "$W" "$QUICK" &
-py_pid=$!
-wait "$py_pid"
-rc=$?
-py_pid=
-exit "$rc"
+exec /usr/bin/python3 bench/listener.py "$ROOT" "$W" "$QUICK"
