@@ -37,6 +37,10 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests"))
+import proclib  # noqa: E402  (tests/proclib.py: /proc for tests and bench)
+
 ROOT, W, QUICK = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 N_MEM = int(os.environ.get("BENCH_LISTENER_HELD", 1000 if QUICK else 5000))
 N_BOTS = 1000 if QUICK else 5000
@@ -46,14 +50,12 @@ N_BIG = 2000 if QUICK else 10000
 N_BIG_BOTS = N_BIG // 5
 ROUNDS = 1 if QUICK else 3
 MEM_ROUNDS = 1 if QUICK else 7      # MemAvailable is the noisiest
-HZ = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 CROWD = os.path.join(W, "crowd")
 SINK = os.path.join(W, "sink")
 TARGET = os.path.join(W, "target220")
 DYN = os.path.join(ROOT, "build", "default", "sendwrap")
 STATIC = os.path.join(ROOT, "build", "static", "sendwrap")
-WAITING = {"7", "23", "270", "271"}  # poll, select, pselect6, ppoll
 SINK_NAME = "sink (accept and hold)"
 GROUPS = []                         # the servers' process groups
 # what a held client's memory is made of (SReclaimable is part of Slab)
@@ -112,64 +114,32 @@ def kernel_kb():
             "TCP buffers": tcp}
 
 
-def stat_fields(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        st = f.read()
-    return st[st.rindex(")") + 2:].split()
-
-
 def cpu_s(pid):
     """CPU seconds of pid (schedstat, in ns) and of the children it has
     reaped (cutime + cstime)."""
-    with open("/proc/%d/schedstat" % pid) as f:
-        own = int(f.read().split()[0]) / 1e9
-    f = stat_fields(pid)
-    return own + (int(f[13]) + int(f[14])) / HZ
+    st = proclib.stat(pid)
+    if st is None:
+        raise ProcessLookupError(pid)
+    return proclib.cpu_seconds(pid)[1] + (st.cutime + st.cstime) / proclib.HZ
 
 
 def children(ppid):
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if int(stat_fields(int(name))[1]) == ppid:
-                    out.append(int(name))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
+    return [p.pid for p in proclib.children(ppid)]
 
 
 def nfds(pid):
     try:
-        return len(os.listdir("/proc/%d/fd" % pid))
+        return len(proclib.fd_numbers(pid))
     except OSError:
         return 0
 
 
 def waiting_children(pid, exe):
-    n = 0
-    for k in children(pid):
-        try:
-            if os.readlink("/proc/%d/exe" % k) != exe:
-                continue
-            with open("/proc/%d/syscall" % k) as f:
-                n += f.read().split()[0] in WAITING
-        except OSError:
-            pass
-    return n
+    return len(proclib.waiting_children(pid, exe))
 
 
 def pss_kb(pids):
-    tot = 0
-    for p in pids:
-        try:
-            with open("/proc/%d/smaps_rollup" % p) as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        tot += int(line.split()[1])
-        except OSError:
-            pass
-    return tot
+    return proclib.memory_totals(pids, ["Pss"])[0]["Pss"]
 
 
 def wait_for(pred, timeout, what):
@@ -424,10 +394,9 @@ def big():
         while not stop.is_set():
             peak["fds"] = max(peak["fds"], nfds(srv.pid))
             try:
-                with open("/proc/%d/status" % srv.pid) as f:
-                    rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+                rss = int(proclib.status(srv.pid)["VmRSS"].split()[0])
                 peak["rss_kb"] = max(peak["rss_kb"], rss)
-            except (OSError, AttributeError):
+            except (OSError, KeyError):
                 pass
             time.sleep(0.1)
 
@@ -667,16 +636,11 @@ def report(res, info):
     return "\n".join(out) + "\n"
 
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def main():
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": "Linux %s, %d cores" % (os.uname().release,
                                                os.cpu_count()),
-            "load_start": loadavg()}
+            "load_start": proclib.loadavg()}
     res = {}
     # BENCH_LISTENER_ONLY=memory,bots,... for development: no report
     only = os.environ.get("BENCH_LISTENER_ONLY", "").split(",")
@@ -692,7 +656,7 @@ def main():
     if only != [""]:
         print(json.dumps(res, indent=1))
         return
-    info["load_end"] = loadavg()
+    info["load_end"] = proclib.loadavg()
     res["info"] = info
     with open(os.path.join(W, "results.json"), "w") as f:
         json.dump(res, f, indent=1)

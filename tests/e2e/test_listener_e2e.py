@@ -44,7 +44,7 @@ from e2elib import (REJECT_554, SENDWRAP, SERVER_ENV, SLACK, Greeting,
                     write_swaks_data)
 from test_examples import QMAIL_STANDIN
 from test_ipv6 import v6_available
-from test_passcache import TEMPFAIL_421, cache_list
+from test_passcache import KNOWN_EARLY_421, TEMPFAIL_421, cache_list
 from test_sendmail import queued, swaks_one
 
 TOO_MANY_421 = b"421 4.3.2 Too many connections, try again later\r\n"
@@ -145,7 +145,7 @@ def test_allowlist_file_with_a_per_entry_delay(wd, mx):
 
 def test_cache_greets_at_once_and_refuses_a_known_bot_at_once(wd, mx):
     """-c with --bad-ttl in the listener: swaks waits once, then is greeted
-    at once (cached); a bot gets -x tempfail's 421, then the 421 at once
+    at once (cached); a bot gets -x tempfail's 421, then a 421 at once
     on its next connection (known-early), with no process started for
     it; the cache holds both entries."""
     cache = os.path.join(wd, "cache.mdb")
@@ -168,7 +168,7 @@ def test_cache_greets_at_once_and_refuses_a_known_bot_at_once(wd, mx):
     assert lst.wait_lines(r"^early ip=127\.0\.0\.3 .* action=tempfail$")
     g = Greeting("127.0.0.1", lst.port, source=bot_ip)
     g.reader.read_to_eof(time.monotonic() + 10)
-    assert g.reader.raw == TEMPFAIL_421, g.reader.raw
+    assert g.reader.raw == KNOWN_EARLY_421, g.reader.raw
     assert g.t_final is not None and g.t_final < 1.5, g.lines
     assert lst.wait_lines(r"^known-early ip=127\.0\.0\.3 port=\d+ "
                           r"age=\d+\.\d+ action=tempfail$")
