@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,8 @@ extern char **environ;
 
 static char **base;		/* our environment, UCSPI variables left out */
 static size_t nbase;
+static struct rlimit fd_limit;	/* the descriptor limit we were given */
+static int have_fd_limit;
 
 /* Is e one of the variables a UCSPI server sets for its child? */
 static int
@@ -43,6 +46,7 @@ spawn_init(void)
 		n++;
 	if ((base = calloc(n + UCSPI_VARS + 1, sizeof *base)) == NULL)
 		return -1;
+	have_fd_limit = getrlimit(RLIMIT_NOFILE, &fd_limit) == 0;
 	for (i = 0; i < n; i++)
 		if (!ucspi_var(environ[i]))
 			base[nbase++] = environ[i];
@@ -107,6 +111,8 @@ become(char **program, int fd, char **env, int report)
 	int err;
 
 	default_signals();
+	if (have_fd_limit)	/* not the listener's, raised for its clients */
+		setrlimit(RLIMIT_NOFILE, &fd_limit);
 	if (dup2(fd, 0) == 0 && dup2(fd, 1) == 1)
 		execvpe(program[0], program, env);
 	err = errno;

@@ -18,8 +18,11 @@
 #include "decoy.h"
 #include "peer.h"
 
-/* Build the environment children start from: ours, less any UCSPI
- * variables of our own.  0, or -1 when out of memory. */
+/*
+ * Build the environment children start from: ours, less any UCSPI
+ * variables of our own; and note the descriptor limit they get back (the
+ * listener raises its own for its clients).  0, or -1 when out of memory.
+ */
 int spawn_init(void);
 
 /* Run program for the client on fd.  The pid, or -1 with errno; when

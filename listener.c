@@ -808,6 +808,11 @@ set_up(struct loop *l, char *err, size_t errsize)
 
 	if (open_sockets(l, err, errsize) != 0)
 		return -1;
+	/* Before the limit is raised: children get the one we were given. */
+	if (spawn_init() != 0) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
 	if (raise_fd_limit(l->cfg->max_clients + FD_MARGIN, err, errsize) != 0)
 		return -1;
 	if (ids(l->cfg, &uid, &gid) != 0) {
@@ -816,7 +821,7 @@ set_up(struct loop *l, char *err, size_t errsize)
 	}
 	if (drop_privileges(uid, gid, err, errsize) != 0)
 		return -1;
-	if (spawn_init() != 0 || (l->per_ip = ipcount_new()) == NULL) {
+	if ((l->per_ip = ipcount_new()) == NULL) {
 		snprintf(err, errsize, "out of memory");
 		return -1;
 	}
@@ -883,6 +888,8 @@ listener_main(const struct config *cfg)
 	char err[320];
 
 	l.cfg = cfg;
+	/* One process for every client: a stuck log reader must not stop it. */
+	log_set_wait(0);
 	l.decoy = cfg->decoy;
 	l.decoy.mode = cfg->mode;
 	l.decoy.text = cfg->banner;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 static enum log_mode mode = LOGTO_STDERR;
 static int syslog_open;
 static int fd2_was_closed;
+static int wait_ms = LOG_WAIT_MS;	/* for room on standard error */
+static unsigned long dropped;		/* lines it had no room for */
 
 void
 log_init(void)
@@ -71,6 +74,51 @@ log_open(enum log_mode m)
 	mode = m;
 }
 
+void
+log_set_wait(int ms)
+{
+	wait_ms = ms;
+}
+
+/* Is there room on fd 2 for a line, within wait_ms?  (A pipe with a free
+ * page takes a line of LINE_MAX_BYTES without blocking.) */
+static int
+room(void)
+{
+	struct pollfd p;
+	int r;
+
+	p.fd = 2;
+	p.events = POLLOUT;
+	do
+		r = poll(&p, 1, wait_ms);
+	while (r < 0 && errno == EINTR);
+	return r > 0 && !(p.revents & POLLNVAL);
+}
+
+/* One line on standard error, or none when the reader does not keep up:
+ * a stuck log reader must not stop the connections. */
+static void
+put_line(const char *line, size_t n)
+{
+	char note[96];
+	int len;
+
+	if (!room()) {
+		dropped++;
+		return;
+	}
+	if (dropped) {
+		len = snprintf(note, sizeof note, "sendwrap: error %lu log lines "
+		    "dropped: standard error was full\n", dropped);
+		dropped = 0;
+		while (write(2, note, (size_t)len) < 0 && errno == EINTR)
+			;
+	}
+	while (write(2, line, n) < 0 && errno == EINTR)
+		;
+}
+
 static void
 emit(int priority, const char *prefix, const char *fmt, va_list ap)
 {
@@ -100,8 +148,7 @@ emit(int priority, const char *prefix, const char *fmt, va_list ap)
 		syslog(priority, "%s", line);
 	} else {
 		line[n++] = '\n';
-		while (write(2, line, n) < 0 && errno == EINTR)
-			;
+		put_line(line, n);
 	}
 	errno = saved;
 }

@@ -8,7 +8,8 @@
  * stream under systemd.  On stderr every line starts with "sendwrap: ".
  *
  * Contract: a line is written with one write(2) or syslog(3) call, so
- * lines from concurrent processes do not interleave.  Client bytes, and
+ * lines from concurrent processes do not interleave; on standard error a
+ * line waits at most LOG_WAIT_MS for room (see log_set_wait).  Client bytes, and
  * text read from files (allowlist rules), must go through log_escape()
  * or log_escape_word() before they reach a line.  log_close() drops
  * the syslog descriptor; call it before exec.
@@ -22,6 +23,12 @@
 
 /* Room for the fields a verdict line adds beyond its fixed ones. */
 #define LOG_FIELDS_MAX 512
+/* How long a line waits for room on standard error before it is dropped
+ * (and counted, and the count logged with the next line that fits). */
+#define LOG_WAIT_MS 1000
+
+/* Wait this long instead (the listener: 0, never). */
+void log_set_wait(int ms);
 /*
  * First thing in main, before anything is opened: puts /dev/null
  * (close-on-exec) on each of fds 0, 1 and 2 that is closed, so that

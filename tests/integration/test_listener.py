@@ -4,6 +4,7 @@ stand-in MTA.  Verdicts, limits, the child's state (UCSPI environment,
 descriptors, signals), SIGHUP and SIGTERM, the decoy modes in the loop."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -412,3 +413,74 @@ def test_check_shows_the_listener(plain):
     assert rc == 0, err
     assert "listen: 0.0.0.0:25" in out and "listen: [::]:25" in out
     assert "max-clients: 500" in out
+
+
+# ------------------------------------------------------------ robustness
+
+def test_a_stuck_log_reader_does_not_stop_the_listener(tmp_path):
+    """fd 2 a pipe nobody reads: once it is full, lines are dropped (and
+    counted), never waited for; clients go on being served."""
+    import fcntl
+    rfd, wfd = os.pipe()
+    fcntl.fcntl(wfd, 1031, 4096)            # F_SETPIPE_SZ: one page
+    cmd = [SENDWRAP, "--listen", "127.0.0.1:0", "-l", "stderr", "-d", "0",
+           "--", "/bin/sh", "-c", 'printf "220 x\\r\\n"']
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=wfd,
+                            env=base_env(tmp_path), start_new_session=True)
+    os.close(wfd)
+    try:
+        first = b""
+        while b"listening" not in first or not first.endswith(b"\n"):
+            first += os.read(rfd, 4096)
+        port = int(re.search(rb"on=127\.0\.0\.1:(\d+)", first).group(1))
+        # Far more lines than a one-page pipe holds, nobody reading.
+        for _ in range(100):
+            c = socket.create_connection(("127.0.0.1", port), timeout=T)
+            c.settimeout(T)
+            assert c.recv(100) == b"220 x\r\n"
+            c.close()
+        # Now read: the next line is preceded by the count of the dropped.
+        os.set_blocking(rfd, False)
+        while True:
+            try:
+                if not os.read(rfd, 65536):
+                    break
+            except BlockingIOError:
+                break
+        c = socket.create_connection(("127.0.0.1", port), timeout=T)
+        c.recv(100)
+        c.close()
+        os.set_blocking(rfd, True)
+        tail = b""
+        while b"allow " not in tail:
+            tail += os.read(rfd, 4096)
+        assert re.search(rb"error \d+ log lines dropped", tail), tail
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        os.close(rfd)
+
+
+def test_children_get_the_descriptor_limit_the_listener_was_given(
+        listener, tmp_path):
+    """The listener raises its own limit for --max-clients; the program
+    gets the limit the listener was started with."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        out = tmp_path / "nofile"
+        lst = listener(["-d", "0", "--max-clients", "5000", "--", "/bin/sh",
+                        "-c", 'ulimit -n > "$0"; printf "220 standin\\r\\n"',
+                        str(out)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert int(open("/proc/%d/limits" % lst.proc.pid).read().split(
+        "Max open files")[1].split()[0]) >= 5000
+    greeted(lst.connect())
+    deadline = time.monotonic() + T
+    while not out.exists() or not out.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert int(out.read_text()) == 1024
