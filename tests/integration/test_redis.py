@@ -326,7 +326,7 @@ def test_the_listener_keeps_a_connection_and_backs_off_after_a_failure(
         for c in cs:
             c.close()
         # Generous: a loaded machine adds its own latency to every client.
-    assert all(1.0 <= t <= 1.0 + BUDGET + 2.0 + SLACK for t in ts), ts
+        assert all(1.0 <= t <= 1.0 + BUDGET + 2.0 + SLACK for t in ts), ts
         lst.wait_for("pass", 5)
         errors = lst.errors()
         assert len(errors) == 4, errors
