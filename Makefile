@@ -20,10 +20,10 @@ WARN = -std=c99 -Wall -Wextra
 HARDEN_CFLAGS = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
 ALL_CPPFLAGS = -D_DEFAULT_SOURCE -I. $(CPPFLAGS)
-# The allowlist (cdb) and pass cache (LMDB) libraries are linked in
+# LMDB (the compiled allowlist and the pass cache) is linked in
 # statically: sendwrap must need nothing but libc at run time (LMDB's
 # pthread calls are in libc since glibc 2.34).
-LIBS = -l:libcdb.a -l:liblmdb.a
+LIBS = -l:liblmdb.a
 
 ifeq ($(SANITIZE),1)
 VARIANT = sanitize
@@ -38,7 +38,7 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = addr allowdb guard whitelist duration names peer conn log decoy slots cache \
+MODULES = addr intervals allowdb guard whitelist duration names peer conn log decoy slots cache \
 	options admin core
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
@@ -66,9 +66,10 @@ $(B)/%.o: %.c $(wildcard *.h) Makefile | $(B)
 $(B):
 	mkdir -p $@
 
+# TEST_DATA: the files the suites read (tests/unit/data), wherever they run.
 $(B)/test_%: tests/unit/test_%.c tests/unit/testlib.c tests/unit/testlib.h $(OBJS)
-	$(COMPILE) -Itests/unit -o $@ $< tests/unit/testlib.c $(OBJS) $(LIBS) \
-	    -lcmocka
+	$(COMPILE) -Itests/unit -DTEST_DATA='"$(CURDIR)/tests/unit/data"' \
+	    -o $@ $< tests/unit/testlib.c $(OBJS) $(LIBS) -lcmocka
 
 # Everything CI runs, each suite reported on its own, then one summary line.
 CHECKS = check-unit check-integration check-e2e check-load check-sanitize \
