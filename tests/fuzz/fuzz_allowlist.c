@@ -1,10 +1,9 @@
 /*
  * fuzz_allowlist.c - libFuzzer target for whitelist.c.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE -I. \
- *       tests/fuzz/fuzz_allowlist.c whitelist.c duration.c -lcdb \
- *       -o fuzz_allowlist
- *   ./fuzz_allowlist -max_total_time=60 tests/fuzz/corpus/allowlist
+ *   make fuzz builds it (build/fuzz/fuzz_allowlist: clang with libFuzzer,
+ *   ASan and UBSan, every module of the Makefile, liblmdb.a) and runs it
+ *   on tests/fuzz/corpus/allowlist.
  *
  * Each input is used three ways:
  *   1. as one line for wl_parse_line and as a CIDR for wl_parse_cidr,
