@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -45,6 +46,10 @@
 static const char not_ours[] =
     "not a compiled sendwrap allowlist (make one with sendwrap --compile)";
 static const char corrupt[] = "corrupt compiled allowlist";
+
+/* Far more key comparisons than any lookup makes (a few levels of a
+ * binary search in a page). */
+#define COMPARE_BUDGET 4096
 
 /* Codes of our own, beside GUARD_FAULT, LMDB's (-30800 and up) and
  * errno values. */
@@ -173,6 +178,29 @@ struct allowdb {
 	struct allowdb_stats st;
 };
 
+/*
+ * The order of keys, LMDB's own (bytes, then length), with a budget: a damaged page can make LMDB's binary search loop for ever (a
+ * key count past 2^30 overflows its indices), and every step of it
+ * compares.  Past the budget the lookup faults on purpose, inside
+ * guard_run(), which then returns GUARD_FAULT.
+ */
+static unsigned compares_left;
+
+static int
+key_cmp(const MDB_val *a, const MDB_val *b)
+{
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	int c = 0;
+
+	if (compares_left-- == 0)
+		raise(SIGSEGV);
+	if (n > 0)
+		c = memcmp(a->mv_data, b->mv_data, n);
+	if (c == 0)
+		c = a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
+	return c;
+}
+
 static int
 decode_meta(const MDB_val *v, struct allowdb_stats *st)
 {
@@ -222,8 +250,10 @@ do_open(void *p)
 	if ((rc = mdb_env_open(db->env, a->path, MDB_RDONLY | MDB_NOLOCK |
 	    MDB_NOSUBDIR, 0)) != 0 || (rc = same_file(db->env, a->checked)) != 0)
 		return rc;
+	compares_left = COMPARE_BUDGET;
 	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &db->txn)) != 0 ||
-	    (rc = mdb_dbi_open(db->txn, NULL, 0, &main)) != 0)
+	    (rc = mdb_dbi_open(db->txn, NULL, 0, &main)) != 0 ||
+	    (rc = mdb_set_compare(db->txn, main, key_cmp)) != 0)
 		return rc;
 	if ((rc = mdb_get(db->txn, main, &key, &val)) != 0)
 		return rc == MDB_NOTFOUND ? RC_NOT_OURS : rc;
@@ -237,6 +267,8 @@ do_open(void *p)
 		return RC_CORRUPT;
 	if ((rc = mdb_dbi_open(db->txn, INTERVALS, 0, &db->dbi)) != 0)
 		return rc == MDB_INCOMPATIBLE ? RC_NOT_OURS : rc;
+	if ((rc = mdb_set_compare(db->txn, db->dbi, key_cmp)) != 0)
+		return rc;
 	return mdb_cursor_open(db->txn, db->dbi, &db->cur);
 }
 
@@ -387,6 +419,7 @@ do_find(void *p)
 
 	k[0] = family_byte(f->a->family);
 	memcpy(k + 1, f->a->bytes, key.mv_size - 1);
+	compares_left = COMPARE_BUDGET;
 	rc = mdb_cursor_get(f->db->cur, &key, &val, MDB_SET_RANGE);
 	if (rc == 0)
 		return take(f, &key, &val);

@@ -354,6 +354,50 @@ test_truncated(void **state)
 	free(path);
 }
 
+/*
+ * A page with a key count past 2^30 (its lower bound below the header)
+ * and fixed-size keys (P_LEAF2) sends LMDB's binary search round for
+ * ever: the lookup must give up with an error.  A hang fails by alarm.
+ */
+static void
+test_looping_page(void **state)
+{
+	char *big = malloc(600 * 32), *p = big, *path;
+	unsigned char *good;
+	size_t len, psize, last, pg;
+	struct tally t;
+	int i;
+
+	(void)state;
+	assert_non_null(big);
+	for (i = 0; i < 600; i++)
+		p += sprintf(p, "10.%d.%d.0/24 %d\n", i / 256, i % 256, i % 300);
+	path = compiled("loop.cdb", big);
+	good = slurp(path, &len);
+	lmdb_geometry(path, &psize, &last);
+	memset(&t, 0, sizeof t);
+	alarm(20);
+	for (pg = 2; pg <= last; pg++) {
+		/* The page header: number, 2 bytes, flags, lower, upper. */
+		size_t at = pg * psize + sizeof(size_t) + 2;
+		uint16_t flags = (uint16_t)(good[at] | good[at + 1] << 8);
+		unsigned char head[4] = { 0, 0, 10, 0 };
+
+		flags |= 0x20;		/* P_LEAF2 */
+		head[0] = (unsigned char)flags;
+		head[1] = (unsigned char)(flags >> 8);
+		put_bytes(path, (off_t)at, head, sizeof head);
+		ask(path, &t);
+		put_bytes(path, 0, good, len);
+	}
+	alarm(0);
+	/* Each page was on the way of some lookup, or of opening. */
+	assert_true(t.errors + t.refused >= last - 1);
+	free(good);
+	free(big);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -361,6 +405,7 @@ main(void)
 		cmocka_unit_test(test_every_byte),
 		cmocka_unit_test(test_meta_pages),
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_looping_page),
 	};
 
 	return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
