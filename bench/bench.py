@@ -940,6 +940,10 @@ def report(cfg, meta, P, M, T, S, info, X, LN):
           "build; *decision µs* = minus the same build and peer without -a; "
           "page faults are the minor faults of the whole invocation."
           % (cfg.rounds, cfg.n_scale))
+        if "load_scaling" in meta:
+            a("")
+            a("Load average when this section started: %s (it runs before "
+              "sections 2 and 3)." % meta["load_scaling"])
         a("")
         a("| format | build | entries | wall ms | ÷ empty | decision µs "
           "| page faults |")
@@ -1079,6 +1083,11 @@ def write_md(section):
     os.rename(tmp, MD)
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def meta_info():
     def sh(cmd):
         try:
@@ -1095,11 +1104,9 @@ def meta_info():
                     break
     except OSError:
         pass
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
     return {"date": time.strftime("%Y-%m-%d %H:%M %Z"),
             "host": "Linux " + platform.release(), "cpu": cpu,
-            "cores": os.cpu_count(), "loadavg": load,
+            "cores": os.cpu_count(), "loadavg": loadavg(),
             "commit": sh(["git", "rev-parse", "--short", "HEAD"]) or "?",
             "dirty": " (work tree modified)" if sh(["git", "status", "--porcelain",
                                                     "--untracked-files=no"]) else ""}
@@ -1136,15 +1143,18 @@ def main():
     meta = meta_info()
     P = M = T = S = X = LN = None
     info = {}
+    # Scaling runs before memory and throughput: those start hundreds of
+    # processes, and the load they leave behind takes minutes to settle.
     if "pass" in only:
         P = bench_pass(cfg, perl)
+    if "scaling" in only:
+        meta["load_scaling"] = loadavg()
+        S, info = bench_scaling(cfg)
+        LN = bench_lean(cfg)
     if "memory" in only:
         M = bench_memory(cfg, perl)
     if "throughput" in only:
         T = bench_throughput(cfg, perl)
-    if "scaling" in only:
-        S, info = bench_scaling(cfg)
-        LN = bench_lean(cfg)
     if "extras" in only:
         if "scaling" not in only:
             cfg.sizes = ()
