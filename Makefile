@@ -112,7 +112,8 @@ fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 		    build/fuzz/corpus-$$name tests/fuzz/corpus/$$name; \
 	done
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(MODULES:%=%.c) $(wildcard *.h)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(MODULES:%=%.c) $(wildcard *.h) \
+    $(wildcard tests/fuzz/*.h)
 	mkdir -p build/fuzz
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ALL_CPPFLAGS) \
 	    -o $@ $< $(MODULES:%=%.c) $(LIBS)

@@ -32,10 +32,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "peers.h"
 #include "smtp.h"
 #include "whitelist.h"
 
-static char dir[PATH_MAX], path[PATH_MAX];
+static char dir[256], path[300];
 static int started;
 static struct sigaction segv_before, bus_before;
 
@@ -95,23 +96,10 @@ report(void *ctx, const char *where, unsigned long line, const char *msg)
 static void
 make_peers(const uint8_t *data, size_t size, struct addr *p)
 {
-	static const char *fixed[] = { "10.1.2.3", "192.0.2.1", "::1",
+	static const char *const fixed[] = { "10.1.2.3", "192.0.2.1", "::1",
 	    "2001:db8::1" };
-	unsigned k;
 
-	for (k = 0; k < 4; k++)
-		if (addr_parse(fixed[k], &p[k]) != 0)
-			abort();
-	for (k = 4; k < NPEERS; k++) {
-		size_t i;
-
-		memset(&p[k], 0, sizeof p[k]);
-		p[k].family = k % 2 ? AF_INET6 : AF_INET;
-		for (i = 0; i < 16 && size > 0; i++)
-			p[k].bytes[i] = data[(k * 977 + i) % size];
-		if (p[k].family == AF_INET)
-			memset(p[k].bytes + 4, 0, 12);
-	}
+	fuzz_peers(data, size, fixed, 4, 977, p, NPEERS);
 }
 
 static void

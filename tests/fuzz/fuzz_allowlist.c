@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "duration.h"
+#include "peers.h"
 #include "whitelist.h"
 
 static const char *scratch_base = "/tmp";
@@ -142,27 +143,14 @@ ref_scan(const char *s, size_t size, const struct addr *peers,
 	x->lines = lineno;
 }
 
+/* Four fixed peers, four more from the input's own bytes. */
 static void
 make_peers(const uint8_t *data, size_t size, struct addr *p)
 {
-	static const char *fixed[] = { "10.0.0.1", "192.0.2.1", "::1",
+	static const char *const fixed[] = { "10.0.0.1", "192.0.2.1", "::1",
 	    "2001:db8::1" };
-	unsigned k;
 
-	for (k = 0; k < 4; k++)
-		if (addr_parse(fixed[k], &p[k]) != 0)
-			abort();
-	/* Four more from the input's own bytes, to hit its entries. */
-	for (k = 4; k < NPEERS; k++) {
-		size_t i;
-
-		memset(&p[k], 0, sizeof p[k]);
-		p[k].family = k % 2 ? AF_INET6 : AF_INET;
-		for (i = 0; i < 16 && size > 0; i++)
-			p[k].bytes[i] = data[(k * 16 + i) % size];
-		if (p[k].family == AF_INET)
-			memset(p[k].bytes + 4, 0, 12);
-	}
+	fuzz_peers(data, size, fixed, 4, 16, p, NPEERS);
 }
 
 int

@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -108,13 +107,26 @@ struct tally {
 	unsigned long refused, found, missed, errors;
 };
 
-/* Nothing from the file in a message or a rule: printable ASCII only. */
+/* Nothing from the file in a message: one of allowdb.c's own. */
 static int
-printable(const char *s)
+known_message(const char *why)
 {
-	while (*s != '\0' && isprint((unsigned char)*s) && isascii(*s))
-		s++;
-	return *s == '\0';
+	static const char *const known[] = {
+		("not a compiled sendwrap allowlist "
+		    "(make one with sendwrap --compile)"),
+		"corrupt compiled allowlist",
+		"cannot open allowlist",
+		"cannot read compiled allowlist",
+		"cannot map compiled allowlist",
+		"compiled allowlist replaced while being opened",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strcmp(why, known[i]) == 0)
+			return 1;
+	print_error("unexpected message: %s\n", why);
+	return 0;
 }
 
 /* An answer must be a rule covering the peer, with a delay in range. */
@@ -126,8 +138,7 @@ check_match(const struct wl_match *m, const struct addr *a, const char *peer)
 
 	if (wl_parse_cidr(m->rule, strlen(m->rule), &e, &why) != 0 ||
 	    !wl_entry_matches(&e, a) || m->delay_ms > SMTP_GREETING_WAIT_MS) {
-		print_error("%s: bad answer rule=\"%s\" delay=%llu\n", peer,
-		    printable(m->rule) ? m->rule : "(unprintable)",
+		print_error("%s: bad answer (delay %llu)\n", peer,
 		    (unsigned long long)m->delay_ms);
 		fail();
 	}
@@ -143,7 +154,7 @@ ask(const char *path, struct tally *t)
 
 	if (db == NULL) {
 		assert_non_null(why);
-		assert_true(printable(why));
+		assert_true(known_message(why));
 		t->refused++;
 		return;
 	}
@@ -165,7 +176,7 @@ ask(const char *path, struct tally *t)
 		} else {
 			assert_int_equal(r, -1);
 			assert_non_null(why);
-			assert_true(printable(why));
+			assert_true(known_message(why));
 			t->errors++;
 		}
 	}
