@@ -12,7 +12,7 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 CLANG ?= clang
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 30
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -20,10 +20,11 @@ WARN = -std=c99 -Wall -Wextra
 HARDEN_CFLAGS = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
 ALL_CPPFLAGS = -D_DEFAULT_SOURCE -I. $(CPPFLAGS)
-# LMDB (the compiled allowlist and the pass cache) is linked in
-# statically: sendwrap must need nothing but libc at run time (LMDB's
-# pthread calls are in libc since glibc 2.34).
-LIBS = -l:liblmdb.a
+# The pass cache and the compiled allowlist (LMDB), Redis (hiredis: only
+# its reply reader, read.o, is used) and resolver (c-ares) libraries are
+# linked in statically: sendwrap must need nothing but libc at run time
+# (LMDB's pthread calls are in libc since glibc 2.34).
+LIBS = -l:liblmdb.a -l:libhiredis.a -l:libcares.a
 
 ifeq ($(SANITIZE),1)
 VARIANT = sanitize
@@ -33,13 +34,16 @@ else ifeq ($(STATIC),1)
 VARIANT = static
 HARDEN_CFLAGS = -fstack-protector-strong -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -static -Wl,-z,relro,-z,now
+# Stand-ins for the NSS service lookups c-ares references (static/nss.c).
+STATIC_OBJS = $(B)/static-nss.o
 else
 VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = addr intervals allowdb guard whitelist duration names peer conn log decoy slots cache \
-	options admin core
+MODULES = addr intervals allowdb guard safefile whitelist duration names \
+	peer conn log decoy slots cache redis store dnsl \
+	options admin core listen handover timers ipcount listener
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
@@ -49,16 +53,21 @@ LINK = $(CC) $(CFLAGS) $(SAN) $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
-.PHONY: all check check-unit check-integration check-e2e check-load \
-	check-valgrind check-sanitize fuzz demo bench bench-cache install clean
+.PHONY: all check check-unit check-integration check-docs check-e2e check-load \
+	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
+	bench-redis install clean
 
 all: sendwrap
 
+# Through a rename: a running copy keeps its file.
 sendwrap: $(B)/sendwrap
-	cp $(B)/sendwrap $@
+	cp $(B)/sendwrap $@.tmp && mv -f $@.tmp $@
 
-$(B)/sendwrap: $(B)/sendwrap.o $(OBJS)
+$(B)/sendwrap: $(B)/sendwrap.o $(OBJS) $(STATIC_OBJS)
 	$(LINK) -o $@ $^ $(LIBS)
+
+$(B)/static-nss.o: static/nss.c Makefile | $(B)
+	$(COMPILE) -c -o $@ $<
 
 $(B)/%.o: %.c $(wildcard *.h) Makefile | $(B)
 	$(COMPILE) -c -o $@ $<
@@ -72,8 +81,8 @@ $(B)/test_%: tests/unit/test_%.c tests/unit/testlib.c tests/unit/testlib.h $(OBJ
 	    -o $@ $< tests/unit/testlib.c $(OBJS) $(LIBS) -lcmocka
 
 # Everything CI runs, each suite reported on its own, then one summary line.
-CHECKS = check-unit check-integration check-e2e check-load check-sanitize \
-	check-valgrind fuzz
+CHECKS = check-unit check-integration check-docs check-e2e check-load \
+	check-sanitize check-valgrind fuzz
 
 # On a fresh machine as root tests/deps installs what is missing first
 # (otherwise it stops at once with the apt-get line), so no suite fails
@@ -88,6 +97,9 @@ check-unit: $(UNIT_BINS)
 
 check-integration: $(B)/sendwrap
 	$(PYTHON) -m pytest -q tests/integration
+
+check-docs: $(B)/sendwrap
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/docs
 
 check-e2e: $(B)/sendwrap
 	tests/e2e/run
@@ -129,6 +141,14 @@ bench:
 # The pass cache's cost with 1 000 000 entries (BENCHMARKS.md).
 bench-cache:
 	bench/cache-bench
+
+# What asking DNS lists costs (BENCHMARKS.md).
+bench-dnsl:
+	bench/dnsl-bench
+
+# The pass cache on Redis: a hit through Redis, a local hit with --redis.
+bench-redis:
+	bench/redis-bench
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -10,7 +10,10 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "conn.h"
 #include "duration.h"
+#include "store.h"
+#include "safefile.h"
 
 #define CACHE_MAINT_LOCK_MS 10000	/* an operator can wait for writers */
 
@@ -32,9 +35,7 @@ static unsigned long
 check_decoy(const struct config *cfg)
 {
 	const struct decoy_config *dc = &cfg->decoy;
-	char a[32], b[32];
-	const char *why;
-	struct stat st;
+	char a[32], b[32], why[PATH_MAX + 200];
 
 	if (cfg->mode == MODE_WRAP)
 		return 0;
@@ -54,31 +55,33 @@ check_decoy(const struct config *cfg)
 		return 0;
 	}
 	printf("slots: %u in %s\n", cfg->slots, cfg->slots_dir);
-	/* Lock files are made there on first use: it must be writable. */
-	if (stat(cfg->slots_dir, &st) != 0)
-		why = strerror(errno);
-	else if (!S_ISDIR(st.st_mode))
-		why = "not a directory";
-	else if (access(cfg->slots_dir, W_OK | X_OK) != 0)
-		why = strerror(errno);
-	else
+	/* Lock files are made there on first use: safe, and writable. */
+	if (safe_dir(cfg->slots_dir, why, sizeof why) != 0) {
+		fprintf(stderr, "cannot hold slots there: %s\n", why);
+		return 1;
+	}
+	if (access(cfg->slots_dir, W_OK | X_OK) == 0)
 		return 0;
 	fprintf(stderr, "%s: cannot hold slots there: %s\n", cfg->slots_dir,
-	    why);
+	    strerror(errno));
 	return 1;
 }
 
-/* No cache file yet: can the first writer make one there? */
+/* No cache file yet: can the first writer make one there, safely? */
 static unsigned long
 check_cache_dir(const char *path, int data)
 {
-	char dir[PATH_MAX], *slash;
+	char dir[PATH_MAX], why[PATH_MAX + 200], *slash;
 
 	snprintf(dir, sizeof dir, "%s", path);
 	if ((slash = strrchr(dir, '/')) != NULL)
 		slash[slash == dir] = '\0';
 	else
 		strcpy(dir, ".");
+	if (safe_dir(dir, why, sizeof why) != 0) {
+		fprintf(stderr, "cannot make the cache there: %s\n", why);
+		return 1;
+	}
 	if (access(dir, W_OK | X_OK) != 0) {
 		fprintf(stderr, "%s: cannot make the cache there: %s\n", dir,
 		    strerror(errno));
@@ -114,6 +117,10 @@ check_cache(const struct config *cfg)
 	    "bad-ttl: %s s%s\n", cc->path, cc->net.v4len, cc->net.v6len,
 	    (cc->map_size ? cc->map_size : CACHE_MAP_DEFAULT) >> 20, pass, bad,
 	    cc->bad_ttl_ms ? "" : " (off)");
+	if (cc->bad_ttl_ms)
+		printf("bad-max: %u (IPv6 keys at most /%u)\n", cc->bad_max,
+		    cc->net.v6len < CACHE_BAD_V6LEN ? cc->net.v6len :
+		    CACHE_BAD_V6LEN);
 	snprintf(lock, sizeof lock, "%s-lock", cc->path);
 	if ((data = stat(cc->path, &st) == 0) && stat(lock, &st) == 0) {
 		if ((c = cache_open(cc->path, &o, err, sizeof err)) != NULL &&
@@ -133,6 +140,57 @@ check_cache(const struct config *cfg)
 		return 1;
 	}
 	return check_cache_dir(cc->path, data);
+}
+
+/*
+ * The Redis part of -n: the servers, the password file, and one PING
+ * to each server within --redis-timeout.  Returns the number of problems.
+ */
+static unsigned long
+check_redis(const struct config *cfg)
+{
+	const struct cache_config *cc = &cfg->cache;
+	char t[32], server[REDIS_URL_TEXT_MAX], err[512];
+	unsigned long problems = 0;
+	struct store s;
+	uint64_t start;
+	size_t i;
+	int r;
+
+	if (cc->nredis == 0)
+		return 0;
+	for (i = 0; i < cc->nredis; i++)
+		printf("redis: %s%s%s\n", cc->redis[i].text, cc->redis[i].user[0] ?
+		    " as user " : "", cc->redis[i].user);
+	duration_format(cc->redis_timeout_ms, t, sizeof t);
+	printf("redis-timeout: %s s\nredis-password-file: %s\n", t,
+	    cc->redis_password_file ? cc->redis_password_file : "(none)");
+	if (cc->path == NULL) {
+		duration_format(cc->pass_ttl_ms, t, sizeof t);
+		printf("pass-ttl: %s s\n", t);
+		duration_format(cc->bad_ttl_ms, t, sizeof t);
+		printf("bad-ttl: %s s%s\n", t, cc->bad_ttl_ms ? "" : " (off)");
+	}
+	/* Each server on its own, so that a broken fallback shows too. */
+	for (i = 0; i < cc->nredis; i++) {
+		struct cache_config one = *cc;
+
+		one.redis[0] = cc->redis[i];
+		one.nredis = 1;
+		store_init(&s, &one, 0);
+		start = mono_ms();
+		r = store_redis_ping(&s, cc->redis_timeout_ms, server,
+		    sizeof server, err, sizeof err);
+		duration_format(mono_ms() - start, t, sizeof t);
+		store_close(&s);
+		if (r != 0) {
+			fprintf(stderr, "%s\n", err);
+			problems++;
+		} else {
+			printf("redis ping: PONG from %s in %s s\n", server, t);
+		}
+	}
+	return problems;
 }
 
 static unsigned long
@@ -175,6 +233,44 @@ check_program(const struct config *cfg)
 	return 0;
 }
 
+/* The listener part of -n: the addresses parse (nothing is bound). */
+static unsigned long
+check_listener(const struct config *cfg)
+{
+	size_t i;
+
+	if (cfg->nlisten == 0)
+		return 0;
+	for (i = 0; i < cfg->nlisten; i++)
+		printf("listen: %s\n", cfg->listen[i]);
+	printf("max-clients: %u\nmax-children: %u\nper-ip: %u\n",
+	    cfg->max_clients, cfg->max_children, cfg->per_ip);
+	if (cfg->envuidgid)
+		printf("user: $UID, group: $GID\n");
+	else if (cfg->uid >= 0 || cfg->gid >= 0)
+		printf("user: %ld, group: %ld\n", cfg->uid, cfg->gid);
+	return 0;
+}
+
+/* The DNS lists part of -n. */
+static unsigned long
+check_lists(const struct config *cfg)
+{
+	const struct dns_config *dc = &cfg->dns;
+	size_t i;
+
+	if (dc->n == 0)
+		return 0;
+	for (i = 0; i < dc->n; i++)
+		printf("%s: %s%s weight %d\n", dc->lists[i].allow ? "dnswl" :
+		    "dnsbl", dc->lists[i].zone, dc->lists[i].filtered ?
+		    " (filtered)" : "", dc->lists[i].weight);
+	printf("dns: refuse (%s) at score %d or more, greet at %d or less; "
+	    "server %s\n", early_names[dc->action], dc->block_at,
+	    dc->allow_at, dc->server ? dc->server : "from /etc/resolv.conf");
+	return 0;
+}
+
 static int
 check_config(const struct config *cfg)
 {
@@ -184,8 +280,11 @@ check_config(const struct config *cfg)
 	duration_format(cfg->delay_ms, delay, sizeof delay);
 	printf("delay: %s s\nearly: %s\nbanner: %s\n", delay,
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
+	problems += check_listener(cfg);
+	problems += check_lists(cfg);
 	problems += check_decoy(cfg);
 	problems += check_cache(cfg);
+	problems += check_redis(cfg);
 	problems += check_sources(cfg);
 	problems += check_program(cfg);
 	printf("%s\n", problems ? "configuration has errors" :
@@ -224,29 +323,71 @@ print_entry(void *ctx, const struct cache_entry *e)
 	return 0;
 }
 
-/* Run one maintenance command on the open cache c; 0 or -1. */
+/* --cache-count over Redis's entries. */
+struct tally {
+	uint64_t now;
+	struct cache_counts n;
+};
+
+static int
+count_entry(void *ctx, const struct cache_entry *e)
+{
+	struct tally *t = ctx;
+
+	t->n.total++;
+	if (e->expires_ms <= t->now)
+		t->n.expired++;
+	else if (e->kind == CACHE_PASS)
+		t->n.pass++;
+	else
+		t->n.bad++;
+	return 0;
+}
+
+/* The store a line is about, when there are two: "FILE: ", "redis: ". */
+static const char *
+store_word(const struct config *cfg, unsigned which, char *buf, size_t size)
+{
+	if (store_kinds(&cfg->cache) != (STORE_LMDB | STORE_REDIS))
+		buf[0] = '\0';
+	else
+		snprintf(buf, size, "%s: ", which == STORE_LMDB ?
+		    cfg->cache.path : "redis");
+	return buf;
+}
+
+static void
+print_counts(const char *store, const struct cache_counts *n)
+{
+	printf("%s%lu entries: %lu pass, %lu bad, %lu expired\n", store,
+	    n->total, n->pass, n->bad, n->expired);
+}
+
+/* Run one maintenance command on the open LMDB file c; 0 or -1. */
 static int
 maintain(const struct config *cfg, struct cache *c, const struct cache_key *k)
 {
 	uint64_t now = cache_now_ms();
-	char key[CACHE_KEY_TEXT_MAX];
+	char key[CACHE_KEY_TEXT_MAX], store[PATH_MAX + 8];
 	struct cache_counts n;
 	long purged;
 	int r = 0;
 
+	store_word(cfg, STORE_LMDB, store, sizeof store);
 	switch (cfg->command) {
 	case COMMAND_CACHE_LIST:
+		if (store[0])
+			printf("# %s\n", cfg->cache.path);
 		r = cache_list(c, print_entry, &now);
 		break;
 	case COMMAND_CACHE_COUNT:
 		if ((r = cache_count(c, now, &n)) == 0)
-			printf("%lu entries: %lu pass, %lu bad, %lu expired\n",
-			    n.total, n.pass, n.bad, n.expired);
+			print_counts(store, &n);
 		break;
 	case COMMAND_CACHE_DELETE:
 		cache_key_format(k, key, sizeof key);
 		if ((r = cache_delete(c, k)) >= 0)
-			printf("%s: %s\n", key, r ? "deleted" :
+			printf("%s%s: %s\n", store, key, r ? "deleted" :
 			    "not in the cache");
 		break;
 	default:
@@ -257,23 +398,17 @@ maintain(const struct config *cfg, struct cache *c, const struct cache_key *k)
 	return r < 0 ? -1 : 0;
 }
 
+/* The command on the LMDB file: 0 or EXIT_TEMP. */
 static int
-cache_maintenance(const struct config *cfg)
+lmdb_maintenance(const struct config *cfg, const struct cache_key *k)
 {
 	const struct cache_config *cc = &cfg->cache;
 	struct cache_options o = { 0, cc->map_size, CACHE_MAINT_LOCK_MS };
-	const char *path = cfg->args[0];
-	struct cache_key k;
+	const char *path = cc->path;
 	struct cache *c;
 	char err[320];
 	int r;
 
-	if (cfg->command == COMMAND_CACHE_DELETE &&
-	    cache_key_parse(cfg->args[1], &cc->net, &k) != 0) {
-		fprintf(stderr, "sendwrap: bad key '%s' (an address, or "
-		    "NETWORK/LEN as --cache-list shows it)\n", cfg->args[1]);
-		return EXIT_PERM;
-	}
 	o.write = cfg->command == COMMAND_CACHE_DELETE ||
 	    cfg->command == COMMAND_CACHE_PURGE;
 	/* Maintenance never makes a cache (reading never does). */
@@ -285,14 +420,138 @@ cache_maintenance(const struct config *cfg)
 		fprintf(stderr, "sendwrap: %s\n", err);
 		return EXIT_TEMP;
 	}
-	if ((r = maintain(cfg, c, &k)) < 0)
+	if ((r = maintain(cfg, c, k)) < 0)
 		fprintf(stderr, "sendwrap: %s\n", cache_error(c));
 	cache_close(c);
+	return r < 0 ? EXIT_TEMP : 0;
+}
+
+/* The command on Redis: 0 or EXIT_TEMP. */
+static int
+redis_maintenance(const struct config *cfg, const struct cache_key *k)
+{
+	struct tally t = { cache_now_ms(), { 0, 0, 0, 0 } };
+	char key[CACHE_KEY_TEXT_MAX], store[16], err[512];
+	unsigned long foreign = 0;
+	struct store s;
+	int r;
+
+	store_init(&s, &cfg->cache, 0);
+	store_word(cfg, STORE_REDIS, store, sizeof store);
+	switch (cfg->command) {
+	case COMMAND_CACHE_LIST:
+		if (store[0])
+			printf("# redis\n");
+		r = store_redis_list(&s, print_entry, &t.now, &foreign, err,
+		    sizeof err);
+		break;
+	case COMMAND_CACHE_COUNT:
+		if ((r = store_redis_list(&s, count_entry, &t, &foreign, err,
+		    sizeof err)) == 0)
+			print_counts(store, &t.n);
+		break;
+	default:
+		cache_key_format(k, key, sizeof key);
+		if ((r = store_redis_delete(&s, k, err, sizeof err)) >= 0)
+			printf("%s%s: %s\n", store, key, r ? "deleted" :
+			    "not in the cache");
+	}
+	store_close(&s);
+	if (foreign)
+		fprintf(stderr, "sendwrap: redis: %lu keys under " STORE_PREFIX
+		    " are not entries of this format (left alone)\n", foreign);
+	if (r < 0) {
+		fprintf(stderr, "sendwrap: %s\n", err);
+		return EXIT_TEMP;
+	}
+	return 0;
+}
+
+static void
+to_stderr(void *ctx, const char *why)
+{
+	(void)ctx;
+	fprintf(stderr, "sendwrap: %s\n", why);
+}
+
+/* --cache-add KIND KEY [--ttl DURATION]: into every store given. */
+static int
+cache_add(const struct config *cfg, const struct cache_key *k)
+{
+	const struct cache_config *cc = &cfg->cache;
+	struct store_use u = { 0, to_stderr, NULL };
+	enum cache_kind kind;
+	char key[CACHE_KEY_TEXT_MAX], until[32];
+	uint64_t ttl, now = cache_now_ms();
+	unsigned done, want = store_kinds(cc);
+	struct store s;
+
+	if (strcmp(cfg->args[0], "pass") == 0)
+		kind = CACHE_PASS;
+	else if (strcmp(cfg->args[0], "bad") == 0)
+		kind = CACHE_BAD;
+	else {
+		fprintf(stderr, "sendwrap: --cache-add: KIND is pass or bad, "
+		    "not '%.40s'\n", cfg->args[0]);
+		return EXIT_PERM;
+	}
+	ttl = cc->add_ttl_ms ? cc->add_ttl_ms : kind == CACHE_PASS ?
+	    cc->pass_ttl_ms : cc->bad_ttl_ms;
+	if (ttl == 0) {
+		fprintf(stderr, "sendwrap: --cache-add bad needs --ttl (or "
+		    "--bad-ttl)\n");
+		return EXIT_PERM;
+	}
+	/* Maintenance never makes a cache file. */
+	if (cc->path && access(cc->path, F_OK) != 0) {
+		fprintf(stderr, "sendwrap: %s: %s\n", cc->path,
+		    strerror(errno));
+		u.failed |= STORE_LMDB;
+	}
+	store_init(&s, cc, 0);
+	done = store_record(&s, k, kind, now, ttl, &u);
+	store_close(&s);
+	cache_key_format(k, key, sizeof key);
+	utc(now + ttl, until, sizeof until);
+	if (done & STORE_LMDB)
+		printf("%s %s until %s: %s\n", key, cfg->args[0], until,
+		    cc->path);
+	if (done & STORE_REDIS)
+		printf("%s %s until %s: redis\n", key, cfg->args[0], until);
+	return done == want ? 0 : EXIT_TEMP;
+}
+
+static int
+cache_maintenance(const struct config *cfg)
+{
+	const struct cache_config *cc = &cfg->cache;
+	struct cache_key k;
+	int r = 0, rr = 0;
+
+	memset(&k, 0, sizeof k);
+	if (cfg->command == COMMAND_CACHE_DELETE ||
+	    cfg->command == COMMAND_CACHE_ADD) {
+		const char *key = cfg->args[cfg->command == COMMAND_CACHE_ADD];
+
+		if (cache_key_parse(key, &cc->net, &k) != 0) {
+			fprintf(stderr, "sendwrap: bad key '%.80s' (an address, "
+			    "or NETWORK/LEN as --cache-list shows it)\n", key);
+			return EXIT_PERM;
+		}
+	}
+	if (cfg->command == COMMAND_CACHE_ADD)
+		r = cache_add(cfg, &k);
+	else {
+		if (cc->path)
+			r = lmdb_maintenance(cfg, &k);
+		if (cc->nredis && cfg->command != COMMAND_CACHE_PURGE)
+			rr = redis_maintenance(cfg, &k);
+	}
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "sendwrap: cannot write: %s\n", strerror(errno));
 		return EXIT_TEMP;
 	}
-	return r < 0 ? EXIT_TEMP : 0;
+	return r > rr ? r : rr;
 }
 
 /* ------------------------------------------------------------ the rest */

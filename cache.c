@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,16 +17,21 @@
 
 #include "conn.h"
 #include "guard.h"
+#include "safefile.h"
 
 /*
  * Layout of the one (unnamed) LMDB database:
  *   'n' KEY            -> value (below): the entry of a network
  *   'x' EXPIRES KEY    -> empty: the index by expiry, EXPIRES big-endian
  *                         so that key order is time order
+ *   'c' "bad"          -> the number of bad entries, 8 bytes
+ *                         little-endian (the cap costs a read, not a
+ *                         scan); a file from before it is counted once
  * KEY is struct cache_key's data.  A value is 24 bytes: a format version,
  * the kind, 6 zero bytes, then recorded and expires as little-endian
  * 64-bit milliseconds since the epoch.
  */
+#define TAG_COUNT 'c'
 #define TAG_ENTRY 'n'
 #define TAG_EXPIRY 'x'
 #define VALUE_VERSION 1
@@ -36,6 +42,8 @@
 #define PURGE_CHUNK 64		/* index keys collected, then deleted */
 #define PURGE_BATCH 10000	/* entries per transaction of cache_purge */
 #define PURGE_FULL_TXNS 4	/* transactions of the purge on a full map */
+#define OPEN_FDS 4		/* LMDB opens at most 3: lock, data, meta */
+#define GRAVES 8		/* dead environments kept (cache_close) */
 #define LOCK_PAUSE_MIN_US 50
 #define LOCK_PAUSE_MAX_US 2000
 
@@ -50,7 +58,9 @@ struct cache {
 	MDB_txn *txn;			/* the one begun, until it ends */
 	int txn_write;			/* ... and it is a write txn */
 	size_t map_size;		/* as configured */
-	unsigned lock_ms;
+	unsigned lock_ms;		/* longest wait for any lock */
+	int fds[OPEN_FDS];		/* where LMDB's descriptors can be */
+	struct stat files[2];		/* PATH and PATH-lock, as checked */
 	char err[320];
 	char path[];
 };
@@ -259,6 +269,14 @@ cache_key_make(struct cache_key *k, const struct addr *a,
 	key_set(k, a, a->family == AF_INET ? net->v4len : net->v6len);
 }
 
+void
+cache_key_make_bad(struct cache_key *k, const struct addr *a,
+    const struct cache_net *net)
+{
+	key_set(k, a, a->family == AF_INET ? net->v4len :
+	    net->v6len < CACHE_BAD_V6LEN ? net->v6len : CACHE_BAD_V6LEN);
+}
+
 int
 cache_key_parse(const char *s, const struct cache_net *net,
     struct cache_key *k)
@@ -330,6 +348,70 @@ guarded(struct cache *c, const char *what, op_fn op, void *arg)
 	return rc;
 }
 
+/* ------------------------------------------- the count of bad entries */
+
+static const unsigned char bad_count_key[] = { TAG_COUNT, 'b', 'a', 'd' };
+
+static int
+bad_count_get(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
+{
+	MDB_val key = { sizeof bad_count_key, (void *)bad_count_key }, val;
+	int rc = mdb_get(txn, dbi, &key, &val);
+
+	*n = rc == 0 && val.mv_size == 8 ? get_le(val.mv_data, 8) : 0;
+	return rc;
+}
+
+static int
+bad_count_put(MDB_txn *txn, MDB_dbi dbi, uint64_t n)
+{
+	unsigned char v[8];
+	MDB_val key = { sizeof bad_count_key, (void *)bad_count_key };
+	MDB_val val = { sizeof v, v };
+
+	put_le(v, n, 8);
+	return mdb_put(txn, dbi, &key, &val, 0);
+}
+
+/* One bad entry more (delta 1) or less (-1); never below zero. */
+static int
+bad_count_add(MDB_txn *txn, MDB_dbi dbi, int delta)
+{
+	uint64_t n;
+	int rc = bad_count_get(txn, dbi, &n);
+
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (delta < 0 && n == 0)
+		return 0;
+	return bad_count_put(txn, dbi, delta < 0 ? n - 1 : n + 1);
+}
+
+static int scan_in(MDB_txn *txn, MDB_dbi dbi,
+    int (*fn)(void *ctx, const struct cache_entry *e), void *ctx);
+
+static int
+count_bad(void *ctx, const struct cache_entry *e)
+{
+	if (e->kind == CACHE_BAD)
+		++*(uint64_t *)ctx;
+	return 0;
+}
+
+/* Every write begins here: a file from before the count is counted. */
+static int
+bad_count_ready(MDB_txn *txn, MDB_dbi dbi)
+{
+	uint64_t n = 0;
+	int rc = bad_count_get(txn, dbi, &n);
+
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = scan_in(txn, dbi, count_bad, &n)) != 0)
+		return rc;
+	return bad_count_put(txn, dbi, n);
+}
+
 /* ---------------------------------------------------- transactions */
 
 /* End the transaction begin() started: commit it, or abort it. */
@@ -347,17 +429,31 @@ end(struct cache *c, int commit)
 	return rc;
 }
 
+/* Free the reader slots of dead processes (under the table's mutex). */
+static void
+check_readers(struct cache *c)
+{
+	int dead;
+
+	guard_wait(c->lock_ms);
+	mdb_reader_check(c->env, &dead);
+	guard_waited();
+}
+
 static int
 begin(struct cache *c, unsigned flags, MDB_txn **txn, MDB_dbi *dbi)
 {
-	int rc, dead, tries;
+	int rc, tries;
 
 	for (tries = 0; tries < 2; tries++) {
+		/* The reader table's mutex, or the writer's. */
+		guard_wait(c->lock_ms);
 		rc = mdb_txn_begin(c->env, NULL, flags, txn);
+		guard_waited();
 		if (rc == MDB_MAP_RESIZED)	/* grown by another process */
 			mdb_env_set_mapsize(c->env, 0);
 		else if (rc == MDB_READERS_FULL)	/* slots of dead ones? */
-			mdb_reader_check(c->env, &dead);
+			check_readers(c);
 		else
 			break;
 	}
@@ -403,20 +499,76 @@ write_txn(struct cache *c, int (*fn)(MDB_txn *, MDB_dbi, void *),
 {
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	int fd, rc, dead;
+	int fd, rc;
 
 	if ((rc = mdb_env_get_fd(c->env, &fd)) != 0)
 		return rc;
 	if ((rc = lock_writer(c, fd)) != 0)
 		return rc;
 	/* Slots left by readers killed with -9 would pin old pages. */
-	mdb_reader_check(c->env, &dead);
+	check_readers(c);
 	if ((rc = begin(c, 0, &txn, &dbi)) == 0) {
-		rc = fn(txn, dbi, arg);
+		if ((rc = bad_count_ready(txn, dbi)) == 0)
+			rc = fn(txn, dbi, arg);
 		rc = rc == 0 ? end(c, 1) : (end(c, 0), rc);
 	}
 	flock(fd, LOCK_UN);
 	return rc;
+}
+
+/* ------------------------------------------------------------ entries */
+
+/*
+ * The entry of k: 0 with *e filled, 1 if it is there but not ours (not
+ * decodable), or MDB_NOTFOUND, or an LMDB error.
+ */
+static int
+peek_entry(MDB_txn *txn, MDB_dbi dbi, const struct cache_key *k,
+    struct cache_entry *e)
+{
+	struct dbkey ek;
+	MDB_val key, val;
+	int rc;
+
+	entry_dbkey(&ek, k);
+	key.mv_size = ek.len;
+	key.mv_data = ek.data;
+	if ((rc = mdb_get(txn, dbi, &key, &val)) != 0)
+		return rc;
+	return decode_value(&val, e) == 0 ? 0 : 1;
+}
+
+/*
+ * Remove k's entry and its index key, keeping the count of bad entries.
+ * *found says whether there was one.  0 or an LMDB error.
+ */
+static int
+remove_entry(MDB_txn *txn, MDB_dbi dbi, const struct cache_key *k,
+    int *found)
+{
+	struct cache_entry e;
+	struct dbkey ek, xk;
+	MDB_val key, ikey;
+	int rc = peek_entry(txn, dbi, k, &e);
+
+	*found = rc == 0 || rc == 1;
+	if (!*found)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (rc == 0) {
+		expiry_dbkey(&xk, e.expires_ms, k);
+		ikey.mv_size = xk.len;
+		ikey.mv_data = xk.data;
+		rc = mdb_del(txn, dbi, &ikey, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+		if (e.kind == CACHE_BAD &&
+		    (rc = bad_count_add(txn, dbi, -1)) != 0)
+			return rc;
+	}
+	entry_dbkey(&ek, k);
+	key.mv_size = ek.len;
+	key.mv_data = ek.data;
+	return mdb_del(txn, dbi, &key, NULL);
 }
 
 /* Delete the entry index key ik points to, if it is still its entry. */
@@ -425,18 +577,13 @@ drop_expired(MDB_txn *txn, MDB_dbi dbi, const MDB_val *ik)
 {
 	struct cache_entry e;
 	struct cache_key k;
-	struct dbkey ek;
-	MDB_val key, val;
-	int rc;
+	int rc, found;
 
 	if (key_from_db(&k, ik, 9) == 0) {
-		entry_dbkey(&ek, &k);
-		key.mv_size = ek.len;
-		key.mv_data = ek.data;
-		rc = mdb_get(txn, dbi, &key, &val);
-		if (rc == 0 && (decode_value(&val, &e) != 0 ||
-		    e.expires_ms == get_be((unsigned char *)ik->mv_data + 1, 8)))
-			rc = mdb_del(txn, dbi, &key, NULL);
+		rc = peek_entry(txn, dbi, &k, &e);
+		if (rc == 1 || (rc == 0 && e.expires_ms ==
+		    get_be((unsigned char *)ik->mv_data + 1, 8)))
+			rc = remove_entry(txn, dbi, &k, &found);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return rc;
 	}
@@ -507,7 +654,11 @@ do_open(struct cache *c, void *arg)
 	struct open_arg *a = arg;
 	int rc, fd;
 
-	if ((rc = mdb_env_open(c->env, c->path, a->flags, 0600)) != 0)
+	/* The lock file's fcntl lock, while another process sets it up. */
+	guard_wait(c->lock_ms);
+	rc = mdb_env_open(c->env, c->path, a->flags, 0600);
+	guard_waited();
+	if (rc != 0)
 		return rc;
 	/* LMDB leaves its data file descriptor inheritable. */
 	if (mdb_env_get_fd(c->env, &fd) == 0)
@@ -515,31 +666,141 @@ do_open(struct cache *c, void *arg)
 	return 0;
 }
 
+/*
+ * The directory and both files, checked (and for writing made, empty)
+ * before LMDB sees the path: it opens PATH and PATH-lock with O_CREAT,
+ * following links, and the first opener truncates and writes the lock
+ * file.  So nothing but a file of ours in a directory only we (or root)
+ * can change ever reaches it, and a reader makes nothing: a missing data
+ * file is ENOENT, nothing recorded yet.  0; 1 for a reader when only the
+ * lock file is missing; or -1 with errno and err set.
+ */
+static int
+check_files(const char *path, int write, struct stat *files, char *err,
+    size_t errsize)
+{
+	char lock[PATH_MAX], why[PATH_MAX + 200];
+	const char *rest = why;
+	size_t len = strlen(path);
+	int saved;
+
+	if ((size_t)snprintf(lock, sizeof lock, "%s-lock", path) >= sizeof lock) {
+		snprintf(err, errsize, "%s: %s", path, strerror(ENAMETOOLONG));
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memset(&files[1], 0, sizeof files[1]);
+	if (safe_dir_of(path, why, sizeof why) == 0 &&
+	    safe_file(path, write, &files[0], why, sizeof why) == 0) {
+		if (safe_file(lock, write, &files[1], why, sizeof why) == 0)
+			return 0;
+		if (errno == ENOENT && !write)
+			return 1;
+	}
+	saved = errno;
+	/* why starts with the name at fault: left out when it is path. */
+	if (strncmp(why, path, len) == 0 && strncmp(why + len, ": ", 2) == 0)
+		rest = why + len + 2;
+	snprintf(err, errsize, "%s: %s%s", path, saved == ENOENT && !write ?
+	    "" : "cannot open: ", rest);
+	errno = saved;
+	return -1;
+}
+
+/*
+ * The lowest free descriptors, before LMDB opens its files: its
+ * descriptors will be among them (it opens nothing else meanwhile, and
+ * no thread of ours opens anything).
+ */
+static void
+note_free_fds(int *fds)
+{
+	int fd, n = 0;
+
+	for (fd = 0; n < OPEN_FDS && fd < 65536; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+			fds[n++] = fd;
+	while (n < OPEN_FDS)
+		fds[n++] = -1;
+}
+
+static int
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino != 0 && a->st_dev == b->st_dev &&
+	    a->st_ino == b->st_ino;
+}
+
+/*
+ * Close every descriptor LMDB holds on our files.  After a fault or a
+ * timeout its own close cannot be trusted, and its data file descriptor
+ * is not close-on-exec until do_open() sets it: without this it could
+ * reach the program, or hold the write lock through a long wait.
+ */
+static void
+close_lmdb_fds(const struct cache *c)
+{
+	struct stat st;
+	int i;
+
+	for (i = 0; i < OPEN_FDS; i++)
+		if (c->fds[i] >= 0 && fstat(c->fds[i], &st) == 0 &&
+		    (same_file(&c->files[0], &st) ||
+		    same_file(&c->files[1], &st)))
+			close(c->fds[i]);
+}
+
+/*
+ * A dead environment is never freed: what a fault left half done cannot
+ * be, and its mapping of the lock file must outlive us, for the kernel
+ * to mark a robust mutex we held when we exit or exec.  Kept here (a few
+ * per process at most) rather than lost.  A write transaction LMDB had
+ * allocated when a wait was cut short is lost all the same (a few
+ * hundred bytes, once per dead handle: nothing refers to it).
+ */
+static MDB_env *volatile graves[GRAVES];	/* volatile: kept, never read */
+static unsigned buried;
+
+static void
+bury(struct cache *c)
+{
+	close_lmdb_fds(c);
+	graves[buried++ % GRAVES] = c->env;
+	c->env = NULL;
+}
+
 struct cache *
 cache_open(const char *path, const struct cache_options *o, char *err,
     size_t errsize)
 {
+	struct stat files[2];
 	struct open_arg a;
 	struct cache *c;
-	struct stat st;
 	size_t len = strlen(path);
-	int rc, saved;
+	int rc, nolock;
 
-	if (!o->write && stat(path, &st) != 0) {
-		saved = errno;
-		snprintf(err, errsize, "%s: %s", path, strerror(saved));
-		errno = saved;
+	if ((nolock = check_files(path, o->write, files, err, errsize)) < 0)
 		return NULL;
-	}
 	if ((c = calloc(1, sizeof *c + len + 1)) == NULL) {
 		snprintf(err, errsize, "%s: %s", path, strerror(ENOMEM));
 		errno = ENOMEM;
 		return NULL;
 	}
 	memcpy(c->path, path, len + 1);
+	memcpy(c->files, files, sizeof files);
 	c->write = o->write;
 	c->lock_ms = o->lock_ms ? o->lock_ms : CACHE_LOCK_MS_DEFAULT;
 	a.flags = MDB_NOSUBDIR | MDB_NOSYNC | (o->write ? 0 : MDB_RDONLY);
+	/*
+	 * No lock file: LMDB would make one, and a reader makes nothing.  No
+	 * process has the cache open (each makes it on opening), so read
+	 * without LMDB's locks.  A writer that starts meanwhile cannot see
+	 * this reader, and could reuse pages it reads only after two commits
+	 * of its own; a lookup is over long before, and garbage read would be
+	 * an error, not a crash (guard.h).
+	 */
+	if (nolock)
+		a.flags |= MDB_NOLOCK;
 	if ((rc = mdb_env_create(&c->env)) != 0) {
 		set_error(c, "cannot open: %s", mdb_strerror(rc));
 		goto fail;
@@ -555,13 +816,16 @@ cache_open(const char *path, const struct cache_options *o, char *err,
 	 */
 	mdb_env_set_mapsize(c->env, c->map_size);
 	mdb_env_set_maxreaders(c->env, MAX_READERS);
+	note_free_fds(c->fds);
 	guard_hold();
 	rc = guarded(c, "open", do_open, &a);
 	if (rc == 0)
 		return c;
 	if (rc != RC_FAULT)
 		set_error(c, "cannot open: %s", rc_text(rc));
-	if (!c->dead)
+	if (c->dead)
+		bury(c);
+	else
 		mdb_env_close(c->env);
 	guard_release();
 	c->env = NULL;
@@ -592,25 +856,19 @@ do_cleanup(struct cache *c, void *arg)
 /*
  * A dead handle is closed only if it died reading (LMDB's heap and locks
  * are then as they were), and under the guard.  One that died writing,
- * or faults again, is left as it is: its descriptors are close-on-exec
- * and its locks (the write lock, LMDB's robust mutex) go with the
- * process or its exec; the data file descriptor is closed here so that
- * the write lock goes at once.
+ * or faults again, is buried: its descriptors closed (the write lock
+ * goes at once), the rest left as it is.
  */
 void
 cache_close(struct cache *c)
 {
-	int fd;
-
 	if (c == NULL)
 		return;
 	if (!c->dead)
 		mdb_env_close(c->env);
 	else if ((c->txn && c->txn_write) ||
-	    guarded(c, "close", do_cleanup, NULL) != 0) {
-		if (mdb_env_get_fd(c->env, &fd) == 0)
-			close(fd);
-	}
+	    guarded(c, "close", do_cleanup, NULL) != 0)
+		bury(c);
 	guard_release();
 	free(c);
 }
@@ -685,44 +943,61 @@ struct record_arg {
 	enum cache_kind kind;
 	uint64_t now, ttl;
 	unsigned long purge;		/* expired entries to remove */
+	const struct cache_key *drop;	/* also removed, if not NULL */
+	unsigned long bad_max;		/* 0: no cap */
+	int capped;			/* a bad entry kept out by bad_max */
 };
+
+/* Would a bad entry at k be one too many? */
+static int
+over_cap(MDB_txn *txn, MDB_dbi dbi, const struct record_arg *a, int *rc)
+{
+	struct cache_entry old;
+	uint64_t n;
+
+	*rc = 0;
+	if (a->kind != CACHE_BAD || a->bad_max == 0 ||
+	    (peek_entry(txn, dbi, a->k, &old) == 0 && old.kind == CACHE_BAD))
+		return 0;
+	if ((*rc = bad_count_get(txn, dbi, &n)) != 0)
+		return 0;
+	return n >= a->bad_max;
+}
 
 static int
 record_in(MDB_txn *txn, MDB_dbi dbi, void *arg)
 {
 	struct record_arg *a = arg;
 	unsigned char value[VALUE_SIZE];
-	struct cache_entry old;
 	struct dbkey ek, xk;
-	MDB_val key, val, ikey, none = { 0, NULL };
+	MDB_val key, val, none = { 0, NULL };
 	uint64_t expires = a->ttl > UINT64_MAX - a->now ? UINT64_MAX :
 	    a->now + a->ttl;
 	unsigned long removed;
-	int rc;
+	int rc, found;
 
+	/* Expired entries first: they may make room under the cap. */
+	if ((rc = purge_in(txn, dbi, a->now, a->purge, &removed)) != 0)
+		return rc;
+	if ((a->capped = over_cap(txn, dbi, a, &rc)) || rc != 0)
+		return rc;
+	if ((a->drop && (rc = remove_entry(txn, dbi, a->drop, &found)) != 0) ||
+	    (rc = remove_entry(txn, dbi, a->k, &found)) != 0)
+		return rc;
+	encode_value(value, a->kind, a->now, expires);
 	entry_dbkey(&ek, a->k);
 	key.mv_size = ek.len;
 	key.mv_data = ek.data;
-	rc = mdb_get(txn, dbi, &key, &val);
-	if (rc == 0 && decode_value(&val, &old) == 0) {
-		expiry_dbkey(&xk, old.expires_ms, a->k);
-		ikey.mv_size = xk.len;
-		ikey.mv_data = xk.data;
-		rc = mdb_del(txn, dbi, &ikey, NULL);
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	encode_value(value, a->kind, a->now, expires);
 	val.mv_size = sizeof value;
 	val.mv_data = value;
 	if ((rc = mdb_put(txn, dbi, &key, &val, 0)) != 0)
 		return rc;
 	expiry_dbkey(&xk, expires, a->k);
-	ikey.mv_size = xk.len;
-	ikey.mv_data = xk.data;
-	if ((rc = mdb_put(txn, dbi, &ikey, &none, 0)) != 0)
+	key.mv_size = xk.len;
+	key.mv_data = xk.data;
+	if ((rc = mdb_put(txn, dbi, &key, &none, 0)) != 0)
 		return rc;
-	return purge_in(txn, dbi, a->now, a->purge, &removed);
+	return a->kind == CACHE_BAD ? bad_count_add(txn, dbi, 1) : 0;
 }
 
 struct purge_arg {
@@ -772,17 +1047,39 @@ do_record(struct cache *c, void *arg)
 	return write_txn(c, record_in, a);
 }
 
-int
-cache_record(struct cache *c, const struct cache_key *k,
-    enum cache_kind kind, uint64_t now, uint64_t ttl_ms)
+static int
+record(struct cache *c, struct record_arg *a)
 {
-	struct record_arg a = { k, kind, now, ttl_ms, CACHE_PURGE_PER_WRITE };
-
 	if (!c->write) {
 		set_error(c, "record: %s", "opened for reading only");
 		return -1;
 	}
-	return run(c, "record", do_record, &a);
+	if (run(c, "record", do_record, a) != 0)
+		return -1;
+	return a->capped ? CACHE_CAPPED : 0;
+}
+
+int
+cache_record(struct cache *c, const struct cache_key *k,
+    enum cache_kind kind, uint64_t now, uint64_t ttl_ms)
+{
+	struct record_arg a = { k, kind, now, ttl_ms, CACHE_PURGE_PER_WRITE,
+	    NULL, 0, 0 };
+
+	return record(c, &a);
+}
+
+int
+cache_record_bad(struct cache *c, const struct cache_key *bad,
+    const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
+    unsigned long bad_max)
+{
+	int same = own->len == bad->len &&
+	    memcmp(own->data, bad->data, own->len) == 0;
+	struct record_arg a = { bad, CACHE_BAD, now, ttl_ms,
+	    CACHE_PURGE_PER_WRITE, same ? NULL : own, bad_max, 0 };
+
+	return record(c, &a);
 }
 
 /* ------------------------------------------------------ maintenance */
@@ -792,24 +1089,20 @@ struct scan_arg {
 	void *ctx;
 };
 
+/* Call fn for every entry of ours, in key order, until it returns
+ * nonzero.  0 or an LMDB error. */
 static int
-do_scan(struct cache *c, void *arg)
+scan_in(MDB_txn *txn, MDB_dbi dbi,
+    int (*fn)(void *ctx, const struct cache_entry *e), void *ctx)
 {
-	struct scan_arg *a = arg;
 	unsigned char start = TAG_ENTRY;
 	struct cache_entry e;
 	MDB_cursor *cur;
 	MDB_val key, val;
-	MDB_txn *txn;
-	MDB_dbi dbi;
 	int rc;
 
-	if ((rc = begin(c, MDB_RDONLY, &txn, &dbi)) != 0)
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
 		return rc;
-	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
-		end(c, 0);
-		return rc;
-	}
 	key.mv_size = 1;
 	key.mv_data = &start;
 	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
@@ -820,12 +1113,26 @@ do_scan(struct cache *c, void *arg)
 		if (key_from_db(&e.key, &key, 1) != 0 ||
 		    decode_value(&val, &e) != 0)
 			continue;
-		if (a->fn(a->ctx, &e) != 0)
+		if (fn(ctx, &e) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
-	end(c, 0);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+do_scan(struct cache *c, void *arg)
+{
+	struct scan_arg *a = arg;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
+
+	if ((rc = begin(c, MDB_RDONLY, &txn, &dbi)) != 0)
+		return rc;
+	rc = scan_in(txn, dbi, a->fn, a->ctx);
+	end(c, 0);
+	return rc;
 }
 
 int
@@ -876,26 +1183,8 @@ static int
 delete_in(MDB_txn *txn, MDB_dbi dbi, void *arg)
 {
 	struct delete_arg *a = arg;
-	struct cache_entry e;
-	struct dbkey ek, xk;
-	MDB_val key, val, ikey;
-	int rc;
 
-	entry_dbkey(&ek, a->k);
-	key.mv_size = ek.len;
-	key.mv_data = ek.data;
-	if ((rc = mdb_get(txn, dbi, &key, &val)) != 0)
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	if (decode_value(&val, &e) == 0) {
-		expiry_dbkey(&xk, e.expires_ms, a->k);
-		ikey.mv_size = xk.len;
-		ikey.mv_data = xk.data;
-		rc = mdb_del(txn, dbi, &ikey, NULL);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return rc;
-	}
-	a->found = 1;
-	return mdb_del(txn, dbi, &key, NULL);
+	return remove_entry(txn, dbi, a->k, &a->found);
 }
 
 static int

@@ -13,12 +13,21 @@
  * but cache_now_ms().
  *
  * Backend: one LMDB file (MDB_NOSUBDIR: PATH, and LMDB's PATH-lock),
- * both created mode 0600 by the first writer.  Every process opens the
- * file, does one short transaction and closes it again:
+ * both created mode 0600 by the first writer.  Before LMDB is given the
+ * path, the directory and both files are checked (safefile.h: a
+ * directory only we or root can write, regular files of ours with one
+ * link, never a link followed) and a writer makes missing ones itself;
+ * anything else is a failure of cache_open().  A reader makes nothing:
+ * without a lock file it reads without LMDB's locks.  Every process
+ * opens the file, does one short transaction and closes it again:
  *  - readers never wait: LMDB readers see a snapshot and take no lock;
  *  - writers are serialised, one short write transaction each, behind a
  *    lock with a time limit (flock on the data file, polled), so a stuck
  *    writer costs the others at most lock_ms, never their connection;
+ *  - LMDB's own waits (its lock file's fcntl lock while the first opener
+ *    sets it up, the mutexes of its reader table and writer) are bounded
+ *    by lock_ms too: a holder that is stopped or hung makes the call fail
+ *    like a fault (guard.h), and the handle dead;
  *  - MDB_NOSYNC: a commit reaches the page cache, not the disk.  A crash
  *    or kill -9 of any process loses nothing (the kernel has the pages)
  *    and LMDB's copy-on-write keeps the file consistent at every instant;
@@ -26,6 +35,9 @@
  *    worst case, leave a file that fails to open (an error, see below);
  *  - reader slots of processes killed with -9 are freed (mdb_reader_check)
  *    before every write and when the reader table is full;
+ *  - bad entries are what outsiders can add (one early line each), so
+ *    they are capped: IPv6 ones keyed by /48 at the widest, and at most
+ *    bad_max of them (a count kept in the file makes the check a read);
  *  - expired entries are removed by every write, at most two each (an
  *    index by expiry time makes finding them cheap), and on a full map
  *    before the one retry of the write.  A write adds at most one entry,
@@ -42,7 +54,9 @@
  * Contract: no logging and no output; every failure is a return value
  * with a one-line reason (cache_error(), or the err buffer of
  * cache_open()).  Every descriptor is close-on-exec, and cache_close()
- * closes them all: close the cache before exec.
+ * closes them all, even those of a handle that died (a fault or a
+ * timeout inside LMDB, cache_open() included): close the cache before
+ * exec.
  */
 #ifndef SENDWRAP_CACHE_H
 #define SENDWRAP_CACHE_H
@@ -63,6 +77,9 @@
 #define CACHE_PURGE_PER_WRITE 2	/* expired entries removed per write */
 #define CACHE_PURGE_MAP_FULL 4096	/* ... before the retry on a full map */
 #define CACHE_KEY_TEXT_MAX 64		/* "ADDRESS/LEN" with its NUL */
+#define CACHE_BAD_V6LEN 48		/* IPv6 bad entries: at most /48 */
+#define CACHE_BAD_MAX_DEFAULT 100000	/* --bad-max */
+#define CACHE_CAPPED 1		/* cache_record(): kept out by bad_max */
 
 enum cache_kind { CACHE_PASS = 1, CACHE_BAD = 2 };
 
@@ -92,7 +109,7 @@ struct cache_counts {
 struct cache_options {
 	int write;			/* open for writing; may create PATH */
 	size_t map_size;		/* 0: CACHE_MAP_DEFAULT */
-	unsigned lock_ms;		/* 0: CACHE_LOCK_MS_DEFAULT */
+	unsigned lock_ms;		/* any lock; 0: CACHE_LOCK_MS_DEFAULT */
 };
 
 struct cache;
@@ -111,6 +128,14 @@ void cache_key_make(struct cache_key *k, const struct addr *a,
     const struct cache_net *net);
 
 /*
+ * The key a bad entry for a goes under: as cache_key_make(), but an
+ * IPv6 network at most CACHE_BAD_V6LEN long, so that one attacker's
+ * /48 adds one bad entry, not 65 536.
+ */
+void cache_key_make_bad(struct cache_key *k, const struct addr *a,
+    const struct cache_net *net);
+
+/*
  * A key as cache_key_format() writes it ("192.0.2.0/24", no host bits),
  * or a bare address, keyed under net.  0, or -1 if neither.
  */
@@ -124,8 +149,10 @@ size_t cache_key_format(const struct cache_key *k, char *buf, size_t size);
  * Open the cache at path.  Reading never creates anything: a file that
  * does not exist yet gives NULL with errno ENOENT (nothing recorded yet,
  * not a failure for a lookup).  Writing creates path and path-lock, mode
- * 0600, when they do not exist.  NULL otherwise too, with the reason in
- * err and errno set (EIO for an LMDB error).
+ * 0600, when they do not exist.  A directory or file that is not safe to
+ * use (see above) is a failure: NULL with errno EACCES, ELOOP or EINVAL.
+ * NULL otherwise too, with the reason in err and errno set (EIO for an
+ * LMDB error).
  */
 struct cache *cache_open(const char *path, const struct cache_options *o,
     char *err, size_t errsize);
@@ -148,6 +175,18 @@ int cache_lookup(struct cache *c, const struct cache_key *k, uint64_t now,
  */
 int cache_record(struct cache *c, const struct cache_key *k,
     enum cache_kind kind, uint64_t now, uint64_t ttl_ms);
+
+/*
+ * Record an early talker: a bad entry at bad (cache_key_make_bad()), as
+ * cache_record() does, and in the same transaction remove the entry of
+ * the client's own key own, if that is another key: a pass of its own
+ * no longer stands.  A new bad entry is not recorded while bad_max (0:
+ * no cap) are there after the purge: outsiders must not grow the file,
+ * and a bot left out only waits the delay.  0, CACHE_CAPPED or -1.
+ */
+int cache_record_bad(struct cache *c, const struct cache_key *bad,
+    const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
+    unsigned long bad_max);
 
 /* Close the cache and every descriptor it holds.  c may be NULL. */
 void cache_close(struct cache *c);

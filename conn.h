@@ -10,7 +10,10 @@
  *
  * Contract: no logging, no allocation, no signal handling of its own;
  * writes use MSG_NOSIGNAL on sockets so a vanished client cannot raise
- * SIGPIPE.
+ * SIGPIPE.  Nothing here blocks past the deadline it is given: a client
+ * that sends and never reads cannot hold the process.  The descriptors'
+ * flags (O_NONBLOCK) are never changed: they are shared with the program
+ * and with the superserver.
  */
 #ifndef SENDWRAP_CONN_H
 #define SENDWRAP_CONN_H
@@ -18,7 +21,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CONN_PEEK_MAX 256	/* bytes of early input looked at */
+#define CONN_DRAIN_MS 2000	/* after our last reply: see close_gently() */
+#define CONN_DRAIN_MAX (64 * 1024)
+#define CONN_SEND_MS 2000	/* for a reply or banner the client must take */
+
 enum wait_result { WAIT_TIMEOUT, WAIT_READABLE, WAIT_ERROR };
+/* wait_client() adds one: the resolver has news. */
+enum client_wait { CLIENT_TIMEOUT, CLIENT_READABLE, CLIENT_ERROR,
+	CLIENT_DNS };
 enum input_kind { INPUT_DATA, INPUT_EOF, INPUT_RESET, INPUT_ERROR };
 
 /* Milliseconds on CLOCK_MONOTONIC from an arbitrary origin. */
@@ -26,6 +37,17 @@ uint64_t mono_ms(void);
 
 /* Wait until fd is readable or mono_ms() reaches deadline. */
 enum wait_result wait_readable(int fd, uint64_t deadline);
+
+struct dnsl_resolver;
+
+/*
+ * The same, while the resolver r (if not NULL) does its work: CLIENT_DNS
+ * after it has read answers or handled a timeout, so that the caller can
+ * look at its lookups.  The client comes first: CLIENT_READABLE whenever
+ * fd is readable.
+ */
+enum client_wait wait_client(int fd, uint64_t deadline,
+    struct dnsl_resolver *r);
 
 /*
  * Look at what is waiting on readable fd without consuming it: up to
@@ -37,8 +59,19 @@ enum wait_result wait_readable(int fd, uint64_t deadline);
 enum input_kind peek_input(int fd, char *buf, size_t size, size_t *copied,
     size_t *waiting);
 
-/* Write all of buf to fd.  Returns 0, or -1 with errno. */
-int send_all(int fd, const char *buf, size_t len);
+/*
+ * Bytes written to fd that the client has not yet acknowledged (the
+ * socket's send queue); 0 where that cannot be known (a pipe, say).
+ */
+int conn_unsent(int fd);
+
+/*
+ * Write all of buf to fd by deadline (mono_ms()): a socket with
+ * MSG_DONTWAIT and poll(), anything else (a pipe) only when poll() says
+ * it can take PIPE_BUF bytes.  Returns 0, or -1 with errno (ETIMEDOUT
+ * when the client did not take it in time).
+ */
+int send_all(int fd, const char *buf, size_t len, uint64_t deadline);
 
 /*
  * End the connection so that a reply already written reaches the client:

@@ -10,19 +10,22 @@
  * with one of the core_*() verdict calls, which write the verdict line
  * and record the client in the cache where that is due.
  *
- * Contract: no exit, no exec, no sleep and no socket I/O in here; the
- * only waits are the pass cache's file locks, each bounded (cache.h).
- * The cache never costs mail: its first failure on a connection is
- * logged and the connection goes on as without it.
+ * Contract: no exit, no exec, no sleep and no I/O with the client in
+ * here; the only waits are the pass cache's, each bounded: the file
+ * locks (cache.h) and Redis (--redis-timeout, redis.h).  The cache never
+ * costs mail: the first failure of each of its stores on a connection
+ * is logged and the connection goes on as without that store (store.h).
  */
 #ifndef SENDWRAP_CORE_H
 #define SENDWRAP_CORE_H
 
 #include <stdint.h>
 
+#include "dnsl.h"
 #include "names.h"
 #include "options.h"
 #include "peer.h"
+#include "store.h"
 #include "whitelist.h"
 
 #define CORE_ERRORS_PER_FILE 10	/* per load of a text list; -n shows all */
@@ -47,7 +50,16 @@ struct decision {
 	enum reason reason;
 	struct wl_match match;		/* the allowlist entry, if any */
 	uint64_t age_ms;		/* STEP_CACHED, STEP_KNOWN_EARLY */
-	int cache_failed;		/* logged once: leave it alone now */
+	unsigned cache_failed;		/* stores logged once: left alone now */
+	const struct dnsl_lookup *dns;	/* the DNS lists asked, if they were */
+};
+
+/* What the DNS lists' answers so far say of a waiting client. */
+enum dns_verdict {
+	DNS_UNDECIDED,		/* answers still out could change it */
+	DNS_BLOCK,		/* at or above --dnsbl-threshold: refuse now */
+	DNS_ALLOW,		/* at or below --dnswl-threshold: greet now */
+	DNS_NEUTRAL		/* all in, neither: the wait goes on */
 };
 
 /* How a wait ended, for core_early() and core_hangup(). */
@@ -61,8 +73,9 @@ struct early {
 /* Loaded state, kept for as many connections as the front end likes. */
 struct core {
 	const struct config *cfg;
+	struct dnsl_config dns;		/* the resolver's settings */
 	struct allowlist *allow;	/* NULL: loaded per decision */
-	struct cache *cache;		/* NULL: opened per use */
+	struct store store;		/* the pass cache's stores */
 	int keep;			/* keep allow and cache loaded */
 };
 
@@ -100,10 +113,17 @@ int core_own_host(const struct decision *d);
 void core_allow(const struct core *c, const struct peer *p,
     const struct decision *d);
 
-/* cached, known-early: the cache decided (also for the action taken). */
+/* cached: the cache knows p passed; run the program at once. */
 void core_cached(const struct core *c, const struct peer *p,
     const struct decision *d);
-void core_known_early(const struct core *c, const struct peer *p,
+
+/*
+ * known-early: the cache knows p's network talked early.  Returns the
+ * reply to send before closing: REPLY_KNOWN_EARLY (421) whatever -x
+ * says, since it judges an earlier client, not this one; or NULL for -x
+ * pass: run the program at once.  The line says which (action=).
+ */
+const char *core_known_early(const struct core *c, const struct peer *p,
     const struct decision *d);
 
 /* pass: waited out the delay; recorded as passed. */
@@ -116,9 +136,44 @@ void core_early(struct core *c, const struct peer *p, struct decision *d,
 
 /* hangup: closed (reset = 0) or reset the connection during the wait. */
 void core_hangup(const struct core *c, const struct peer *p,
-    uint64_t after_ms, int reset);
+    const struct decision *d, uint64_t after_ms, int reset);
+
+/* ------------------------------------------------- DNS lists */
+
+/*
+ * Ask the DNS lists about this client?  Only one that is to wait (not
+ * allowlisted, not cached: their lists cannot change what happens), and
+ * only in the wrapper.
+ */
+int core_wants_dns(const struct core *c, const struct decision *d);
+
+/* What the answers so far mean (lists asked with d->dns). */
+enum dns_verdict core_dns_judge(const struct core *c,
+    const struct decision *d);
+
+/*
+ * dnsbl: refused for its score (DNS_BLOCK).  The reply for
+ * --dnsbl-action goes into buf; NULL for drop and pass (pass: the front
+ * end lets the wait go on, and the score shows in the final line).
+ */
+const char *core_dnsbl(const struct core *c, const struct peer *p,
+    const struct decision *d, uint64_t after_ms, char *buf, size_t size);
+
+/* allow reason=dnswl: the wait ends (DNS_ALLOW); recorded as passed. */
+void core_dnswl(struct core *c, const struct peer *p, struct decision *d);
 
 /* busy: no slot was free. */
 void core_busy(const struct core *c, const struct peer *p);
+
+/* busy in the listener: a limit ("max-clients", "per-ip", "max-children",
+ * "shutdown") turned the client away with 421. */
+void core_limit(const struct core *c, const struct peer *p,
+    const char *limit);
+
+/*
+ * The reply an early talker gets (-x): NULL for drop, and for pass
+ * (then the front end runs the program with the input unread).
+ */
+const char *core_early_reply(const struct core *c);
 
 #endif

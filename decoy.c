@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "duration.h"
@@ -13,8 +12,7 @@
 #include "conn.h"
 
 #define SINK_SIZE 4096		/* tarpit input is read in bites this big */
-#define UNSENT_MAX 2048		/* the client has stopped reading the tarpit */
-#define HOST_MAX 256
+#define LAST_REPLY_MS 1000	/* for a closing 421 the client may not read */
 
 static const char reply_ok_mail[] = "250 2.1.0 Ok\r\n";
 static const char reply_ok[] = "250 2.0.0 Ok\r\n";
@@ -61,28 +59,16 @@ discard_input(int in, struct tarpit_result *r)
 	return 1;
 }
 
-/*
- * Has the client left this much of what we sent unread?  Then another
- * line would only pile up, and once the socket buffer is full a send
- * would block past --tarpit-max.  (Where the count cannot be had, a pipe
- * say, there is no such buffer to worry about.)
- */
+/* Send a line, by the end of the hold at the latest; 1 when it is over. */
 static int
-client_not_reading(int out)
+send_line(int out, const char *line, uint64_t stop, struct tarpit_result *r)
 {
-	int pending;
-
-	return ioctl(out, TIOCOUTQ, &pending) == 0 && pending > UNSENT_MAX;
-}
-
-static int
-send_line(int out, const char *line, struct tarpit_result *r)
-{
-	if (client_not_reading(out))
+	if (conn_unsent(out) > DECOY_UNSENT_MAX)
 		return 0;
-	if (send_all(out, line, strlen(line)) == 0)
+	if (send_all(out, line, strlen(line), stop) == 0)
 		return 0;
-	r->end = gone(errno) ? TARPIT_RESET : TARPIT_ERROR;
+	r->end = errno == ETIMEDOUT ? TARPIT_MAX : gone(errno) ?
+	    TARPIT_RESET : TARPIT_ERROR;
 	r->err = errno;
 	return 1;
 }
@@ -107,7 +93,7 @@ tarpit_turn(int in, int out, const char *line, uint64_t interval_ms,
 		*next += interval_ms;
 		if (*next <= now)
 			*next = now + interval_ms;
-		return send_line(out, line, r);
+		return send_line(out, line, stop, r);
 	}
 	switch (wait_readable(in, *next < stop ? *next : stop)) {
 	case WAIT_TIMEOUT:
@@ -271,21 +257,38 @@ keep_helo(struct decoy_result *r, const char *line, size_t len)
 	memcpy(r->helo, line + i, r->helo_len);
 }
 
-/* Send a reply; 1 (session over) if the client is no longer there. */
+/*
+ * Send a reply by deadline; 1 (session over) if the client is no longer
+ * there, or does not take it in time (it sends and never reads: the
+ * session limit holds for writing too).
+ */
 static int
-reply(int out, const char *text, size_t len, struct decoy_result *r)
+reply(int out, const char *text, size_t len, uint64_t deadline,
+    struct decoy_result *r)
 {
-	if (send_all(out, text, len) == 0)
+	if (send_all(out, text, len, deadline) == 0)
 		return 0;
-	r->end = gone(errno) ? END_RESET : END_ERROR;
+	r->end = errno == ETIMEDOUT ? END_TIME : gone(errno) ? END_RESET :
+	    END_ERROR;
 	r->err = errno;
 	return 1;
 }
 
-/* Answer one command line; 1 when the session is over. */
+/* The last word, a 421: sent if the client takes it soon, else dropped. */
+static void
+last_reply(int out, const char *text, size_t len, struct decoy_result *r)
+{
+	enum decoy_end end = r->end;
+
+	reply(out, text, len, mono_ms() + LAST_REPLY_MS, r);
+	r->end = end;
+}
+
+/* Answer one command line by deadline; 1 when the session is over. */
 static int
-answer(int out, const char *host, unsigned max_commands, const char *line,
-    size_t len, enum line_status st, struct decoy_result *r)
+answer(int out, const char *host, unsigned max_commands, uint64_t deadline,
+    const char *line, size_t len, enum line_status st,
+    struct decoy_result *r)
 {
 	enum decoy_cmd cmd = st == LINE_LONG ? CMD_TOO_LONG :
 	    decoy_classify(line, len);
@@ -297,7 +300,7 @@ answer(int out, const char *host, unsigned max_commands, const char *line,
 		keep_helo(r, line, len);
 	if (cmd == CMD_QUIT)
 		r->quit = 1;
-	if (reply(out, text, n, r))
+	if (reply(out, text, n, deadline, r))
 		return 1;
 	if (cmd == CMD_QUIT) {
 		r->end = END_QUIT;
@@ -306,8 +309,8 @@ answer(int out, const char *host, unsigned max_commands, const char *line,
 	if (r->commands < max_commands)
 		return 0;
 	/* A limit, not the client, ends it, even if the 421 is lost. */
-	reply(out, reply_too_many, sizeof reply_too_many - 1, r);
 	r->end = END_COMMANDS;
+	last_reply(out, reply_too_many, sizeof reply_too_many - 1, r);
 	return 1;
 }
 
@@ -323,8 +326,8 @@ end_without_line(int out, enum line_status st, struct decoy_result *r)
 		r->end = END_RESET;
 		break;
 	case LINE_TIMEOUT:
-		reply(out, reply_too_slow, sizeof reply_too_slow - 1, r);
 		r->end = END_TIME;
+		last_reply(out, reply_too_slow, sizeof reply_too_slow - 1, r);
 		break;
 	default:
 		r->end = END_ERROR;
@@ -346,10 +349,10 @@ decoy_serve(int in, int out, const char *host,
 	rd.len = 0;
 	rd.overlong = 0;
 	n = snprintf(greeting, sizeof greeting, "220 %s ESMTP\r\n", host);
-	if (n <= 0 || (size_t)n >= sizeof greeting ||
-	    reply(out, greeting, (size_t)n, r))
-		return;
 	deadline = mono_ms() + cfg->tempfail_max_ms;
+	if (n <= 0 || (size_t)n >= sizeof greeting ||
+	    reply(out, greeting, (size_t)n, deadline, r))
+		return;
 	for (;;) {
 		enum line_status st = read_line(&rd, in, deadline, line, &len);
 
@@ -357,7 +360,8 @@ decoy_serve(int in, int out, const char *host,
 			end_without_line(out, st, r);
 			return;
 		}
-		if (answer(out, host, cfg->max_commands, line, len, st, r))
+		if (answer(out, host, cfg->max_commands, deadline, line, len,
+		    st, r))
 			return;
 	}
 }
@@ -385,26 +389,44 @@ decoy_hostname(char *buf, size_t size)
 		snprintf(buf, size, "localhost");
 }
 
+size_t
+decoy_tarpit_line(const struct decoy_config *cfg, char *buf, size_t size)
+{
+	char host[HOST_MAX];
+	int n;
+
+	if (cfg->text)
+		n = snprintf(buf, size, "220-%s\r\n", cfg->text);
+	else {
+		decoy_hostname(host, sizeof host);
+		n = snprintf(buf, size, "220-%s ESMTP\r\n", host);
+	}
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+void
+decoy_log_tarpit(const struct peer *p, const struct tarpit_result *r)
+{
+	char held[32];
+
+	duration_format(r->held_ms, held, sizeof held);
+	if (r->end == TARPIT_ERROR)
+		log_error("ip=%s port=%s tarpit: %s", p->ip, peer_port(p),
+		    strerror(r->err));
+	log_info("tarpit ip=%s port=%s held=%s bytes=%llu end=%s", p->ip,
+	    peer_port(p), held, (unsigned long long)r->bytes,
+	    tarpit_end_name(r->end));
+}
+
 void
 decoy_tarpit(const struct decoy_config *cfg, const struct peer *p)
 {
-	char host[HOST_MAX], line[GREETING_TEXT_MAX + HOST_MAX + 16], held[32];
+	char line[DECOY_TARPIT_LINE_MAX];
 	struct tarpit_result r;
 
-	if (cfg->text)
-		snprintf(line, sizeof line, "220-%s\r\n", cfg->text);
-	else {
-		decoy_hostname(host, sizeof host);
-		snprintf(line, sizeof line, "220-%s ESMTP\r\n", host);
-	}
+	decoy_tarpit_line(cfg, line, sizeof line);
 	tarpit_hold(0, 1, line, cfg->interval_ms, cfg->tarpit_max_ms, &r);
-	duration_format(r.held_ms, held, sizeof held);
-	if (r.end == TARPIT_ERROR)
-		log_error("ip=%s port=%s tarpit: %s", p->ip, peer_port(p),
-		    strerror(r.err));
-	log_info("tarpit ip=%s port=%s held=%s bytes=%llu end=%s", p->ip,
-	    peer_port(p), held, (unsigned long long)r.bytes,
-	    tarpit_end_name(r.end));
+	decoy_log_tarpit(p, &r);
 }
 
 void

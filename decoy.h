@@ -22,7 +22,9 @@
  *
  * Contract: no allocation, no signal handling, no exit.  Client bytes
  * reach the log only through log_escape().  Replies go out with
- * send_all() (MSG_NOSIGNAL: a vanished client raises no SIGPIPE).
+ * send_all() (MSG_NOSIGNAL: a vanished client raises no SIGPIPE) and a
+ * deadline, the end of the hold or of the session: a client that sends
+ * and never reads cannot hold the process past either.
  */
 #ifndef SENDWRAP_DECOY_H
 #define SENDWRAP_DECOY_H
@@ -36,6 +38,14 @@
 
 #define DECOY_LINE_MAX SMTP_LINE_MAX	/* with its CRLF */
 #define DECOY_HELO_MAX 64	/* bytes of the HELO/EHLO argument kept */
+#define HOST_MAX 256		/* this host's name in a greeting */
+/*
+ * A client that leaves this much of the tar pit's lines unread has
+ * stopped reading: another line would only pile up, and once the socket
+ * buffer is full a send would block past --tarpit-max.
+ */
+#define DECOY_UNSENT_MAX 2048
+#define DECOY_TARPIT_LINE_MAX (GREETING_TEXT_MAX + HOST_MAX + 16)
 
 struct decoy_config {
 	enum mode mode;			/* MODE_TARPIT or MODE_TEMPFAIL */
@@ -111,6 +121,14 @@ void decoy_serve(int in, int out, const char *host,
 
 /* This host's name for the greeting, made safe to send (no CR, LF...). */
 void decoy_hostname(char *buf, size_t size);
+
+/* The tar pit's line: "220-TEXT\r\n", or this host's name and ESMTP.
+ * Its length (0 if it did not fit). */
+size_t decoy_tarpit_line(const struct decoy_config *cfg, char *buf,
+    size_t size);
+
+/* The verdict line of a hold: "tarpit ip= port= held= bytes= end=". */
+void decoy_log_tarpit(const struct peer *p, const struct tarpit_result *r);
 
 /* Hold the client on fds 0/1 and log "tarpit ip= port= held= ...". */
 void decoy_tarpit(const struct decoy_config *cfg, const struct peer *p);

@@ -1,4 +1,5 @@
-/* guard.c - faults inside LMDB become errors; see guard.h. */
+/* guard.c - faults and endless waits inside LMDB become errors; see
+ * guard.h. */
 #include "guard.h"
 
 #include <lmdb.h>
@@ -6,13 +7,20 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#define NSIGNALS 3
+
+static const int signals[NSIGNALS] = { SIGSEGV, SIGBUS, SIGALRM };
 static sigjmp_buf fault_jump;
-static volatile sig_atomic_t fault_armed;
+static volatile sig_atomic_t fault_armed, wait_armed;
 static char assert_msg[128];
-static unsigned users;
-static struct sigaction saved_segv, saved_bus;
+static unsigned users, wait_ms;
+static struct sigaction saved[NSIGNALS];
 static sigset_t were_blocked;
+static int any_were_blocked;
+static timer_t timer;
+static int have_timer;
 
 static void
 on_fault(int sig)
@@ -23,6 +31,17 @@ on_fault(int sig)
 	}
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/* Only a bounded wait inside guard_run() is cut short. */
+static void
+on_alarm(int sig)
+{
+	if (fault_armed && wait_armed) {
+		fault_armed = 0;
+		wait_armed = 0;
+		siglongjmp(fault_jump, sig);
+	}
 }
 
 void
@@ -40,37 +59,107 @@ void
 guard_hold(void)
 {
 	struct sigaction sa;
-	sigset_t faults, old;
+	sigset_t ours, old;
+	int i;
 
 	if (users++ > 0)
 		return;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_fault;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, &saved_segv);
-	sigaction(SIGBUS, &sa, &saved_bus);
-	/* A blocked fault signal would kill outright: unblock them. */
-	sigemptyset(&faults);
-	sigaddset(&faults, SIGSEGV);
-	sigaddset(&faults, SIGBUS);
-	sigprocmask(SIG_UNBLOCK, &faults, &old);
+	sigemptyset(&ours);
 	sigemptyset(&were_blocked);
-	if (sigismember(&old, SIGSEGV))
-		sigaddset(&were_blocked, SIGSEGV);
-	if (sigismember(&old, SIGBUS))
-		sigaddset(&were_blocked, SIGBUS);
+	for (i = 0; i < NSIGNALS; i++) {
+		memset(&sa, 0, sizeof sa);
+		sigemptyset(&sa.sa_mask);
+		sa.sa_handler = signals[i] == SIGALRM ? on_alarm : on_fault;
+		/* A stray alarm that returns must not make a call fail. */
+		sa.sa_flags = signals[i] == SIGALRM ? SA_RESTART : 0;
+		sigaction(signals[i], &sa, &saved[i]);
+		sigaddset(&ours, signals[i]);
+	}
+	/* A blocked fault signal would kill outright: unblock them. */
+	sigprocmask(SIG_UNBLOCK, &ours, &old);
+	any_were_blocked = 0;
+	for (i = 0; i < NSIGNALS; i++)
+		if (sigismember(&old, signals[i])) {
+			sigaddset(&were_blocked, signals[i]);
+			any_were_blocked = 1;
+		}
 }
 
 void
 guard_release(void)
 {
+	int i;
+
 	if (--users > 0)
 		return;
-	if (sigismember(&were_blocked, SIGSEGV) ||
-	    sigismember(&were_blocked, SIGBUS))
+	if (have_timer) {
+		timer_delete(timer);
+		have_timer = 0;
+	}
+	if (any_were_blocked)
 		sigprocmask(SIG_BLOCK, &were_blocked, NULL);
-	sigaction(SIGSEGV, &saved_segv, NULL);
-	sigaction(SIGBUS, &saved_bus, NULL);
+	for (i = 0; i < NSIGNALS; i++)
+		sigaction(signals[i], &saved[i], NULL);
+}
+
+static void
+set_timer(unsigned ms)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof its);
+	its.it_value.tv_sec = (time_t)(ms / 1000);
+	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
+	timer_settime(timer, 0, &its, NULL);
+}
+
+void
+guard_wait(unsigned ms)
+{
+	struct sigevent ev;
+
+	if (!have_timer) {
+		memset(&ev, 0, sizeof ev);
+		ev.sigev_notify = SIGEV_SIGNAL;
+		ev.sigev_signo = SIGALRM;
+		if (timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0)
+			return;
+		have_timer = 1;
+	}
+	wait_ms = ms ? ms : 1;
+	wait_armed = 1;
+	set_timer(wait_ms);
+}
+
+void
+guard_waited(void)
+{
+	wait_armed = 0;
+	if (have_timer)
+		set_timer(0);
+}
+
+/* What made guard_run() jump back, as a reason. */
+static void
+jumped(int sig, char *why, size_t size)
+{
+	sigset_t s;
+
+	if (sig < 0) {
+		snprintf(why, size, "LMDB assertion failed (%s): corrupt file?",
+		    assert_msg);
+		return;
+	}
+	/* The handler's jump left its signal blocked. */
+	sigemptyset(&s);
+	sigaddset(&s, sig);
+	sigprocmask(SIG_UNBLOCK, &s, NULL);
+	if (sig == SIGALRM)
+		snprintf(why, size, "LMDB waited %u ms for a lock another "
+		    "process holds (stopped or hung?)", wait_ms);
+	else
+		snprintf(why, size, "%s reading the file: corrupt file?",
+		    sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
 }
 
 int
@@ -82,20 +171,11 @@ guard_run(int (*fn)(void *arg), void *arg, char *why, size_t size)
 		fault_armed = 1;
 		rc = fn(arg);
 		fault_armed = 0;
+		if (wait_armed)		/* fn left a wait bounded */
+			guard_waited();
 		return rc;
 	}
-	if (sig < 0) {
-		snprintf(why, size, "LMDB assertion failed (%s): corrupt file?",
-		    assert_msg);
-	} else {
-		sigset_t s;
-
-		/* The handler's jump left its signal blocked. */
-		sigemptyset(&s);
-		sigaddset(&s, sig);
-		sigprocmask(SIG_UNBLOCK, &s, NULL);
-		snprintf(why, size, "%s reading the file: corrupt file?",
-		    sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
-	}
+	guard_waited();
+	jumped(sig, why, size);
 	return GUARD_FAULT;
 }

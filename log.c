@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,24 @@
 
 static enum log_mode mode = LOGTO_STDERR;
 static int syslog_open;
+static int fd2_was_closed;
+
+void
+log_init(void)
+{
+	int fd, got;
+
+	/* In order: each open takes the lowest free number, the one due. */
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		if (fd == 2)
+			fd2_was_closed = 1;
+		got = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+		if (got >= 0 && got != fd)
+			close(got);
+	}
+}
 
 int
 log_mode_parse(const char *s, enum log_mode *m)
@@ -35,7 +54,7 @@ stderr_unusable(void)
 	socklen_t len = sizeof ss;
 	struct stat st;
 
-	if (fstat(2, &st) != 0)
+	if (fd2_was_closed || fstat(2, &st) != 0)
 		return 1;
 	if (!S_ISSOCK(st.st_mode))
 		return 0;
@@ -47,7 +66,7 @@ stderr_unusable(void)
 void
 log_open(enum log_mode m)
 {
-	if (m == LOGTO_AUTO)
+	if (m == LOGTO_AUTO || m == LOGTO_STDERR)
 		m = stderr_unusable() ? LOGTO_SYSLOG : LOGTO_STDERR;
 	mode = m;
 }
@@ -107,8 +126,9 @@ log_error(const char *fmt, ...)
 	va_end(ap);
 }
 
-size_t
-log_escape(char *dst, size_t size, const char *src, size_t len)
+/* log_escape(), and with word set log_escape_word(). */
+static size_t
+escape(char *dst, size_t size, const char *src, size_t len, int word)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0, i;
@@ -128,7 +148,7 @@ log_escape(char *dst, size_t size, const char *src, size_t len)
 		case '\\': esc[1] = '\\'; break;
 		case '"': esc[1] = '"'; break;
 		default:
-			if (c >= 0x20 && c < 0x7f) {
+			if (c >= 0x20 && c < 0x7f && !(word && c == ' ')) {
 				esc[0] = (char)c;
 				elen = 1;
 			} else {
@@ -145,6 +165,18 @@ log_escape(char *dst, size_t size, const char *src, size_t len)
 	}
 	dst[n] = '\0';
 	return n;
+}
+
+size_t
+log_escape(char *dst, size_t size, const char *src, size_t len)
+{
+	return escape(dst, size, src, len, 0);
+}
+
+size_t
+log_escape_word(char *dst, size_t size, const char *src, size_t len)
+{
+	return escape(dst, size, src, len, 1);
 }
 
 void

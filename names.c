@@ -5,9 +5,9 @@
 
 const char *const verdict_names[VERDICT_COUNT + 1] = { "pass", "allow",
 	"early", "hangup", "cached", "known-early", "tarpit", "decoy", "busy",
-	"error", NULL };
+	"dnsbl", "error", NULL };
 const char *const reason_names[REASON_COUNT + 1] = { "delay", "allowlist",
-	"GREETDELAY", "RELAYCLIENT", NULL };
+	"GREETDELAY", "RELAYCLIENT", "dnswl", NULL };
 const char *const early_names[EARLY_COUNT + 1] = { "reject", "tempfail",
 	"drop", "pass", NULL };
 const char *const mode_names[MODE_COUNT + 1] = { "wrap", "tarpit",

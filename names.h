@@ -22,6 +22,7 @@ enum verdict {
 	VERDICT_TARPIT,		/* held by the tar pit */
 	VERDICT_DECOY,		/* served by the tempfail responder */
 	VERDICT_BUSY,		/* no slot free */
+	VERDICT_DNSBL,		/* refused for its DNS lists' score */
 	VERDICT_ERROR,		/* a problem, beside the verdict */
 	VERDICT_COUNT
 };
@@ -32,6 +33,7 @@ enum reason {
 	REASON_ALLOWLIST,	/* an allowlist entry */
 	REASON_GREETDELAY,	/* $GREETDELAY from tcprules */
 	REASON_RELAYCLIENT,	/* $RELAYCLIENT from tcprules */
+	REASON_DNSWL,		/* the DNS allow lists */
 	REASON_COUNT
 };
 

@@ -25,13 +25,26 @@ enum kind {
 	K_ALLOWLIST,		/* -a: a source */
 	K_CIDR,			/* -A: a source */
 	K_NET,			/* --cache-net V4LEN,V6LEN */
-	K_SIZE			/* bytes with K, M, G or T; at least min */
+	K_SIZE,			/* bytes with K, M, G or T; at least min */
+	K_LISTEN,		/* --listen: one more address */
+	K_REDIS,		/* --redis: one more server */
+	K_ID,			/* -u, -g: a number, min to max; long */
+	K_DNSL,			/* --dnsbl, --dnswl (min: 1 for an allow list) */
+	K_SCORE,		/* a whole number, -DNSL_SCORE_MAX to it; int */
+	K_DNS_SERVER		/* --dns-server ADDR[:PORT] */
 };
+
+#define DNSL_SCORE_MAX 1000
 
 /* What an option given needs of the rest of the command line. */
 enum needs {
 	NEEDS_TARPIT = 1, NEEDS_TEMPFAIL = 2, NEEDS_DECOY = 4,
-	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32
+	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32,
+	NEEDS_LISTEN = 64, NOT_LISTEN = 128, NEEDS_REDIS = 256, NEEDS_ADD = 512,
+	NEEDS_DNSL = 2048,
+	/* not a need: a command whose first word (a cache FILE) may be left
+	 * out, when -c or --redis names the stores */
+	FILE_OPTIONAL = 1024
 };
 
 struct optdef {
@@ -39,7 +52,8 @@ struct optdef {
 	int letter;			/* the short form, or 0 */
 	enum kind kind;
 	const char *arg;		/* the argument's name in --help */
-	uint64_t min, max;		/* limits; K_COMMAND, K_MODE: values */
+	uint64_t min, max;		/* limits; K_MODE: the mode; K_COMMAND:
+					 * the command, then its words */
 	size_t at;			/* offset of the value in struct config */
 	const char *const *choices;	/* K_CHOICE */
 	const char *dflt;		/* the default, as it would be written */
@@ -85,12 +99,28 @@ static const struct optdef table[] = {
 	{ "cache", 'c', K_PATH, "FILE", 0, 0, AT(cache.path), NULL, NULL,
 	    NEEDS_WRAP, "the pass cache, an LMDB file: a client that waited "
 	    "once is greeted at once until --pass-ttl" },
+	{ "redis", 0, K_REDIS, "URL", 0, 0, 0, NULL, NULL, NEEDS_WRAP,
+	    "the pass cache in Redis (or Valkey), shared by several hosts: "
+	    "redis://[USER@]HOST[:PORT][/DB] or unix:/PATH[?db=N]; "
+	    "repeatable: fallbacks, tried in order; with -c, the LMDB file "
+	    "is asked first" },
+	{ "redis-password-file", 0, K_PATH, "FILE", 0, 0,
+	    AT(cache.redis_password_file), NULL, NULL, NEEDS_REDIS,
+	    "the Redis password: the first line of FILE, which group and "
+	    "others must not read" },
+	{ "redis-timeout", 0, K_DURATION, "DURATION", 1, 10000,
+	    AT(cache.redis_timeout_ms), NULL, "100ms", NEEDS_REDIS,
+	    "the most one exchange with Redis may take, connect included" },
 	{ "pass-ttl", 0, K_DURATION, "DURATION", 1, DURATION_MAX_MS,
 	    AT(cache.pass_ttl_ms), NULL, "1d", NEEDS_CACHE,
 	    "how long a pass is remembered" },
 	{ "bad-ttl", 0, K_DURATION, "DURATION", 0, DURATION_MAX_MS,
 	    AT(cache.bad_ttl_ms), NULL, "0", NEEDS_CACHE,
 	    "how long an early talker is remembered (0: not at all)" },
+	{ "bad-max", 0, K_COUNT, "N", 1, 10000000, AT(cache.bad_max), NULL,
+	    SMTP_XSTR(CACHE_BAD_MAX_DEFAULT), NEEDS_CACHE,
+	    "the most early talkers remembered at once (IPv6 ones by /48); "
+	    "past it new ones are not" },
 	{ "cache-net", 0, K_NET, "V4LEN,V6LEN", 0, 0, AT(cache.net), NULL,
 	    "32,64", NEEDS_CACHE_OR_COMMAND,
 	    "the network a cache entry covers" },
@@ -98,15 +128,24 @@ static const struct optdef table[] = {
 	    AT(cache.map_size), NULL, NULL, NEEDS_CACHE_OR_COMMAND,
 	    "the most the cache file may grow to; default 1G (256M on "
 	    "32-bit systems)" },
-	{ "cache-list", 0, K_COMMAND, "FILE", COMMAND_CACHE_LIST, 1, 0,
-	    NULL, NULL, 0, "print every entry of the cache FILE" },
-	{ "cache-count", 0, K_COMMAND, "FILE", COMMAND_CACHE_COUNT, 1, 0,
-	    NULL, NULL, 0, "count the entries of the cache FILE" },
-	{ "cache-delete", 0, K_COMMAND, "FILE KEY", COMMAND_CACHE_DELETE, 2,
-	    0, NULL, NULL, 0,
-	    "delete KEY (an address, or NETWORK/LEN as listed) from FILE" },
-	{ "cache-purge", 0, K_COMMAND, "FILE", COMMAND_CACHE_PURGE, 1, 0,
-	    NULL, NULL, 0, "remove every expired entry of the cache FILE" },
+	{ "cache-list", 0, K_COMMAND, "[FILE]", COMMAND_CACHE_LIST, 1, 0,
+	    NULL, NULL, FILE_OPTIONAL, "print every entry of the cache FILE "
+	    "(or of -c and --redis)" },
+	{ "cache-count", 0, K_COMMAND, "[FILE]", COMMAND_CACHE_COUNT, 1, 0,
+	    NULL, NULL, FILE_OPTIONAL, "count the entries of the cache FILE "
+	    "(or of -c and --redis)" },
+	{ "cache-delete", 0, K_COMMAND, "[FILE] KEY", COMMAND_CACHE_DELETE, 2,
+	    0, NULL, NULL, FILE_OPTIONAL, "delete KEY (an address, or "
+	    "NETWORK/LEN as listed) from FILE (or from -c and --redis)" },
+	{ "cache-purge", 0, K_COMMAND, "[FILE]", COMMAND_CACHE_PURGE, 1, 0,
+	    NULL, NULL, FILE_OPTIONAL, "remove every expired entry of the "
+	    "cache FILE (or of -c)" },
+	{ "cache-add", 0, K_COMMAND, "KIND ADDRESS", COMMAND_CACHE_ADD, 2, 0,
+	    NULL, NULL, 0, "record ADDRESS (or NETWORK/LEN) as pass or bad in "
+	    "-c and --redis, e.g. for fail2ban or the MTA" },
+	{ "ttl", 0, K_DURATION, "DURATION", 1, DURATION_MAX_MS,
+	    AT(cache.add_ttl_ms), NULL, NULL, NEEDS_ADD, "how long the entry "
+	    "of --cache-add lasts; default --pass-ttl or --bad-ttl" },
 
 	{ "tarpit", 0, K_MODE, NULL, MODE_TARPIT, 0, 0, NULL, NULL, 0,
 	    "decoy MX: hold the client with 220- lines, run no program" },
@@ -125,10 +164,53 @@ static const struct optdef table[] = {
 	    AT(decoy.tempfail_max_ms), NULL, "60s", NEEDS_TEMPFAIL,
 	    "the longest session, from the greeting" },
 	{ "slots", 0, K_COUNT, "N", 1, SLOTS_MAX, AT(slots), NULL, NULL,
-	    NEEDS_DECOY, "at most N connections held at once, across "
-	    "every sendwrap using --slots-dir" },
+	    NEEDS_DECOY | NOT_LISTEN, "at most N connections held at once, "
+	    "across every sendwrap using --slots-dir" },
 	{ "slots-dir", 0, K_PATH, "DIR", 0, 0, AT(slots_dir), NULL, NULL,
-	    NEEDS_DECOY, "where the slots' lock files live" },
+	    NEEDS_DECOY | NOT_LISTEN, "where the slots' lock files live" },
+
+	{ "dnsbl", 0, K_DNSL, "ZONE[=FILTER][*WEIGHT]", 0, 0, 0, NULL, NULL,
+	    NEEDS_WRAP, "a DNS block list, asked while the client waits; "
+	    "a listed client adds WEIGHT (default 1) to its score "
+	    "(repeatable)" },
+	{ "dnswl", 0, K_DNSL, "ZONE[=FILTER][*WEIGHT]", 1, 0, 0, NULL, NULL,
+	    NEEDS_WRAP, "a DNS allow list: as --dnsbl, WEIGHT -1 by default "
+	    "(repeatable)" },
+	{ "dnsbl-threshold", 0, K_SCORE, "N", 0, 0, AT(dns.block_at), NULL,
+	    "1", NEEDS_DNSL, "a score at or above N is refused at once" },
+	{ "dnswl-threshold", 0, K_SCORE, "N", 0, 0, AT(dns.allow_at), NULL,
+	    "-1", NEEDS_DNSL, "a score at or below N ends the wait as soon as "
+	    "the answers are in" },
+	{ "dnsbl-action", 0, K_CHOICE, "ACTION", 0, 0, AT(dns.action),
+	    early_names, "reject", NEEDS_DNSL, "for a client over "
+	    "--dnsbl-threshold: reject (554 5.7.1), tempfail (421 4.7.1), "
+	    "drop, or pass (log its score only)" },
+	{ "dns-server", 0, K_DNS_SERVER, "ADDR[:PORT]", 0, 0, AT(dns.server),
+	    NULL, NULL, NEEDS_DNSL, "ask this server, not those of "
+	    "/etc/resolv.conf" },
+	{ "dnsbl-reply", 0, K_TEXT, "TEXT", 1, GREETING_TEXT_MAX,
+	    AT(dns.reply), NULL, NULL, NEEDS_DNSL, "the list named to a "
+	    "refused client, in place of its zone" },
+
+	{ "listen", 0, K_LISTEN, "ADDR:PORT", 0, 0, 0, NULL, NULL, 0,
+	    "listener mode: accept on ADDR:PORT (0.0.0.0:25, [::]:25; "
+	    "repeatable), or on the sockets systemd passes (systemd); one "
+	    "process holds every waiting client" },
+	{ "max-clients", 0, K_COUNT, "N", 1, 1000000, AT(max_clients), NULL,
+	    "10000", NEEDS_LISTEN, "clients held at once; more get 421" },
+	{ "max-children", 0, K_COUNT, "N", 1, 100000, AT(max_children),
+	    NULL, "40", NEEDS_LISTEN,
+	    "programs running at once; a client that passes waits for one" },
+	{ "per-ip", 0, K_COUNT, "N", 1, 1000000, AT(per_ip), NULL, "20",
+	    NEEDS_LISTEN, "clients held at once from one IPv4 address or "
+	    "IPv6 /64; more get 421" },
+	{ "uid", 'u', K_ID, "UID", 0, 4294967294u, AT(uid), NULL, NULL,
+	    NEEDS_LISTEN, "run as this user id once the sockets are bound" },
+	{ "gid", 'g', K_ID, "GID", 0, 4294967294u, AT(gid), NULL, NULL,
+	    NEEDS_LISTEN, "run as this group id (the only group) once the "
+	    "sockets are bound" },
+	{ "envuidgid", 'U', K_FLAG, NULL, 0, 0, AT(envuidgid), NULL, NULL,
+	    NEEDS_LISTEN, "-u $UID -g $GID, as envuidgid sets them" },
 };
 
 #define NOPTS (sizeof table / sizeof table[0])
@@ -136,10 +218,16 @@ static const struct optdef table[] = {
 static const char synopsis[] =
     "usage: sendwrap [options] [--] program [arg ...]\n"
     "       sendwrap --tarpit|--tempfail [options]\n"
+    "       sendwrap --listen addr:port [...] [options] [--] program [arg ...]\n"
     "       sendwrap -n [options] [program [arg ...]]\n"
     "       sendwrap --compile allowlist.txt allowlist.cdb\n"
     "       sendwrap --cache-list|--cache-count|--cache-purge file\n"
-    "       sendwrap --cache-delete file address|net/len\n";
+    "       sendwrap --cache-delete file address|net/len\n"
+    "       sendwrap [-c file] [--redis url ...] --cache-list|--cache-count\n"
+    "       sendwrap [-c file] [--redis url ...] --cache-delete address|net/len\n"
+    "       sendwrap [-c file] [--redis url ...] --cache-add pass|bad "
+    "address[/len]\n"
+    "           [--ttl duration]\n";
 
 /* ------------------------------------------------------------ words */
 
@@ -221,6 +309,10 @@ range_words(const struct optdef *o, char *buf, size_t size)
 		break;
 	case K_CIDR:
 		snprintf(buf, size, "an IPv4 or IPv6 address or network");
+		break;
+	case K_SCORE:
+		snprintf(buf, size, "a whole number, -%d to %d", DNSL_SCORE_MAX,
+		    DNSL_SCORE_MAX);
 		break;
 	default:
 		buf[0] = '\0';
@@ -319,12 +411,67 @@ add_source(struct parse *ps, const struct optdef *o, const char *arg)
 }
 
 static int
-set_command(struct parse *ps, const struct optdef *o, const char *arg,
-    int argc, char **argv)
+add_listen(struct parse *ps, const struct optdef *o, const char *arg)
+{
+	struct sockaddr_storage ss;
+	const char *why = NULL;
+	socklen_t len;
+
+	if (strcmp(arg, LISTEN_SYSTEMD) != 0 &&
+	    listen_parse(arg, &ss, &len, &why) != 0)
+		return bad_value(ps, o, arg, why);
+	if (ps->cfg->nlisten == LISTEN_MAX)
+		return fail(ps, "--listen: at most %d addresses", LISTEN_MAX);
+	ps->cfg->listen[ps->cfg->nlisten++] = arg;
+	return 0;
+}
+
+static int
+add_dnsl(struct parse *ps, const struct optdef *o, const char *arg)
+{
+	struct dns_config *dc = &ps->cfg->dns;
+	const char *why;
+
+	if (dc->n == DNSL_MAX)
+		return fail(ps, "at most %d DNS lists", DNSL_MAX);
+	if (dnsl_parse(arg, (int)o->min, &dc->lists[dc->n], &why) != 0)
+		return bad_value(ps, o, arg, why);
+	dc->n++;
+	return 0;
+}
+
+static int
+set_score(struct parse *ps, const struct optdef *o, const char *arg,
+    void *field)
+{
+	const char *p = arg + (arg[0] == '-');
+	uint64_t v;
+
+	if (parse_count(p, &v) != 0 || v > DNSL_SCORE_MAX)
+		return bad_value(ps, o, arg, NULL);
+	*(int *)field = arg[0] == '-' ? -(int)v : (int)v;
+	return 0;
+}
+
+/* A user or group id: a number, as tcpserver takes it. */
+static int
+set_id(struct parse *ps, const struct optdef *o, const char *arg, void *field)
+{
+	uint64_t v;
+
+	if (parse_count(arg, &v) != 0 || v > o->max)
+		return bad_value(ps, o, arg, "a number (e.g. $(id -u mail))");
+	*(long *)field = (long)v;
+	return 0;
+}
+
+static int
+set_command(struct parse *ps, const struct optdef *o, int argc, char **argv)
 {
 	struct config *cfg = ps->cfg;
 	enum command c = (enum command)o->min;
 	char name[64];
+	size_t n, i;
 
 	/* Help and version answer whatever else was asked. */
 	if (cfg->command == COMMAND_HELP || cfg->command == COMMAND_VERSION)
@@ -334,14 +481,42 @@ set_command(struct parse *ps, const struct optdef *o, const char *arg,
 		return fail(ps, "one command at a time (%s with another)",
 		    display(o, name, sizeof name));
 	cfg->command = c;
-	if (o->max >= 1)
-		cfg->args[0] = arg;
-	if (o->max < 2)
-		return 0;
-	if (optind >= argc)
+	/*
+	 * Its words follow it, up to max of them and up to the next option;
+	 * with FILE_OPTIONAL the first, a cache FILE, may be left out.
+	 */
+	for (n = 0; n < o->max && optind + (int)n < argc &&
+	    argv[optind + n][0] != '-'; n++)
+		;
+	if (n < o->max && !((o->needs & FILE_OPTIONAL) && n + 1 == o->max))
 		return fail(ps, "--%s needs %s", o->name, o->arg);
-	cfg->args[1] = argv[optind++];
+	argv += optind;
+	optind += (int)n;
+	if ((o->needs & FILE_OPTIONAL) && n == o->max) {
+		cfg->file = *argv++;
+		n--;
+	}
+	for (i = 0; i < n; i++)
+		cfg->args[i] = argv[i];
 	return 0;
+}
+
+static int
+add_redis(struct parse *ps, const struct optdef *o, const char *arg)
+{
+	struct cache_config *cc = &ps->cfg->cache;
+	const char *why;
+
+	if (cc->nredis == REDIS_URLS_MAX)
+		return fail(ps, "--redis: at most %d servers", REDIS_URLS_MAX);
+	if (redis_url_parse(arg, &cc->redis[cc->nredis], &why) == 0) {
+		cc->nredis++;
+		return 0;
+	}
+	/* Whatever stands before an '@' may be a password: not shown. */
+	if (strchr(arg, '@') != NULL)
+		return fail(ps, "bad --redis (%s)", why);
+	return bad_value(ps, o, arg, why);
 }
 
 /* Give option o its argument. */
@@ -351,6 +526,7 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 {
 	struct config *cfg = ps->cfg;
 	void *field = (char *)cfg + o->at;
+	const char *why;
 	int i;
 
 	switch (o->kind) {
@@ -358,7 +534,7 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 		*(int *)field = 1;
 		return 0;
 	case K_COMMAND:
-		return set_command(ps, o, arg, argc, argv);
+		return set_command(ps, o, argc, argv);
 	case K_MODE:
 		if (cfg->mode != MODE_WRAP && cfg->mode != (enum mode)o->min)
 			return fail(ps, "--tarpit and --tempfail exclude each "
@@ -391,6 +567,21 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 	case K_SIZE:
 		return cache_size_parse(arg, field) == 0 ? 0 :
 		    bad_value(ps, o, arg, NULL);
+	case K_LISTEN:
+		return add_listen(ps, o, arg);
+	case K_REDIS:
+		return add_redis(ps, o, arg);
+	case K_ID:
+		return set_id(ps, o, arg, field);
+	case K_DNSL:
+		return add_dnsl(ps, o, arg);
+	case K_SCORE:
+		return set_score(ps, o, arg, field);
+	case K_DNS_SERVER:
+		if (dnsl_server_parse(arg, &why) != 0)
+			return bad_value(ps, o, arg, why);
+		*(const char **)field = arg;
+		return 0;
 	}
 	return -1;
 }
@@ -419,6 +610,7 @@ static const char *
 missing_need(const struct config *cfg, const struct optdef *o)
 {
 	int maintenance = cfg->command >= COMMAND_CACHE_LIST;
+	int stores = cfg->cache.path != NULL || cfg->cache.nredis > 0;
 
 	if ((o->needs & NEEDS_TARPIT) && cfg->mode != MODE_TARPIT)
 		return "needs --tarpit";
@@ -426,15 +618,53 @@ missing_need(const struct config *cfg, const struct optdef *o)
 		return "needs --tempfail";
 	if ((o->needs & NEEDS_DECOY) && cfg->mode == MODE_WRAP)
 		return "needs --tarpit or --tempfail";
-	if ((o->needs & NEEDS_CACHE) && cfg->cache.path == NULL)
-		return "needs -c (--cache)";
-	if ((o->needs & NEEDS_CACHE_OR_COMMAND) && cfg->cache.path == NULL &&
-	    !maintenance)
-		return "needs -c (--cache) or a cache maintenance command";
+	if ((o->needs & NEEDS_CACHE) && !stores)
+		return "needs -c (--cache) or --redis";
+	if ((o->needs & NEEDS_CACHE_OR_COMMAND) && !stores && !maintenance)
+		return "needs -c (--cache), --redis or a cache maintenance "
+		    "command";
+	if ((o->needs & NEEDS_REDIS) && cfg->cache.nredis == 0)
+		return "needs --redis";
+	if ((o->needs & NEEDS_ADD) && cfg->command != COMMAND_CACHE_ADD)
+		return "needs --cache-add";
 	if ((o->needs & NEEDS_WRAP) && cfg->mode != MODE_WRAP)
 		return "is for wrapping a program: not with --tarpit or "
 		    "--tempfail";
+	if ((o->needs & NEEDS_LISTEN) && cfg->nlisten == 0)
+		return "needs --listen";
+	if ((o->needs & NEEDS_DNSL) && cfg->dns.n == 0)
+		return "needs --dnsbl or --dnswl";
+	if ((o->needs & NOT_LISTEN) && cfg->nlisten > 0)
+		return "is for one process per connection: with --listen, "
+		    "--max-clients is the cap";
 	return NULL;
+}
+
+/* The cache commands' FILE is -c's; the stores they work on. */
+static int
+command_stores(struct parse *ps)
+{
+	struct config *cfg = ps->cfg;
+	const struct optdef *o;
+	char name[64];
+
+	if (cfg->command < COMMAND_CACHE_LIST)
+		return 0;
+	for (o = table; (enum command)o->min != cfg->command ||
+	    o->kind != K_COMMAND; o++)
+		;
+	display(o, name, sizeof name);
+	if (cfg->file && cfg->cache.path)
+		return fail(ps, "%s: the cache FILE, or -c FILE: not both", name);
+	if (cfg->file)
+		cfg->cache.path = cfg->file;
+	if (cfg->cache.path == NULL && cfg->cache.nredis == 0)
+		return fail(ps, "%s needs a cache: %s-c FILE or --redis URL",
+		    name, o->needs & FILE_OPTIONAL ? "FILE, " : "");
+	if (cfg->command == COMMAND_CACHE_PURGE && cfg->cache.path == NULL)
+		return fail(ps, "%s is for the LMDB file (Redis removes expired "
+		    "entries itself): give FILE or -c FILE", name);
+	return 0;
 }
 
 /* What the options given need of each other and of the rest. */
@@ -446,12 +676,29 @@ cross_check(struct parse *ps)
 	const char *why;
 	size_t i;
 
+	for (i = 0; i < cfg->cache.nredis; i++)
+		if (cfg->cache.redis[i].user[0] &&
+		    cfg->cache.redis_password_file == NULL)
+			return fail(ps, "--redis %s names a user: its password "
+			    "goes in --redis-password-file",
+			    cfg->cache.redis[i].text);
+
 	for (i = 0; i < NOPTS; i++)
 		if (ps->given[i] && (why = missing_need(cfg, &table[i])) != NULL)
 			return fail(ps, "%s %s", display(&table[i], name,
 			    sizeof name), why);
+	/* After the needs: a command's FILE does not make -c's options
+	 * (--pass-ttl...) mean anything. */
+	if (command_stores(ps) != 0)
+		return -1;
 	if (given(ps, "slots") != given(ps, "slots-dir"))
 		return fail(ps, "--slots and --slots-dir go together");
+	if (cfg->dns.allow_at >= cfg->dns.block_at)
+		return fail(ps, "--dnswl-threshold must be below "
+		    "--dnsbl-threshold");
+	if (cfg->envuidgid && (given(ps, "uid") || given(ps, "gid")))
+		return fail(ps, "-U takes the ids from $UID and $GID: not with "
+		    "-u or -g");
 	if (cfg->mode == MODE_WRAP)
 		return 0;
 	/* A program here is a mistake worth stopping at: it would not run. */
@@ -485,7 +732,9 @@ getopt_tables(char *shortopts, struct option *longopts)
 	shortopts[n++] = '+';	/* stop at the program: its options are its own */
 	shortopts[n++] = ':';	/* a missing argument is ':' */
 	for (i = 0; i < NOPTS; i++) {
-		int has_arg = table[i].arg != NULL;
+		/* A command takes its words itself (set_command). */
+		int has_arg = table[i].arg != NULL &&
+		    table[i].kind != K_COMMAND;
 
 		longopts[i].name = table[i].name;
 		longopts[i].has_arg = has_arg ? required_argument : no_argument;
@@ -538,6 +787,7 @@ options_parse(int argc, char **argv, struct config *cfg,
 
 	memset(cfg, 0, sizeof *cfg);
 	memset(&ps, 0, sizeof ps);
+	cfg->uid = cfg->gid = -1;
 	cfg->sources = sources;
 	ps.cfg = cfg;
 	ps.err = err;

@@ -20,7 +20,10 @@
 
 #include "cache.h"
 #include "decoy.h"
+#include "dnsl.h"
+#include "listen.h"
 #include "names.h"
+#include "redis.h"
 #include "whitelist.h"
 
 /* What this run of sendwrap does. */
@@ -30,21 +33,39 @@ enum command {
 	COMMAND_HELP, COMMAND_VERSION, COMMAND_LIST_OPTIONS,
 	COMMAND_COMPILE,	/* --compile TEXT CDB */
 	COMMAND_CACHE_LIST, COMMAND_CACHE_COUNT, COMMAND_CACHE_DELETE,
-	COMMAND_CACHE_PURGE
+	COMMAND_CACHE_PURGE, COMMAND_CACHE_ADD	/* the cache's: last */
 };
 
-/* The pass cache's settings (-c and the options that tune it). */
+/* The DNS lists (--dnsbl, --dnswl and the options that tune them). */
+struct dns_config {
+	struct dnsl_list lists[DNSL_MAX];
+	size_t n;
+	int block_at;			/* --dnsbl-threshold */
+	int allow_at;			/* --dnswl-threshold */
+	enum early_action action;	/* --dnsbl-action */
+	const char *server;		/* --dns-server */
+	const char *reply;		/* --dnsbl-reply, or NULL: the zone */
+};
+
+/* The pass cache's settings (-c, --redis and the options that tune it). */
 struct cache_config {
-	const char *path;		/* -c; NULL: no cache */
+	const char *path;		/* -c; NULL: no LMDB file */
 	struct cache_net net;		/* --cache-net */
 	size_t map_size;		/* --cache-size; 0: CACHE_MAP_DEFAULT */
 	uint64_t pass_ttl_ms;		/* --pass-ttl */
 	uint64_t bad_ttl_ms;		/* --bad-ttl; 0: off */
+	struct redis_url redis[REDIS_URLS_MAX];	/* --redis, in order */
+	size_t nredis;			/* 0: no Redis */
+	const char *redis_password_file;	/* --redis-password-file */
+	uint64_t redis_timeout_ms;	/* --redis-timeout */
+	uint64_t add_ttl_ms;		/* --ttl (--cache-add); 0: the kind's */
+	unsigned bad_max;		/* --bad-max */
 };
 
 struct config {
 	enum command command;
 	const char *args[2];		/* the command's own arguments */
+	const char *file;		/* a cache command's FILE, if given */
 	int check;			/* -n, with or without a command */
 	enum mode mode;
 	uint64_t delay_ms;		/* -d */
@@ -57,6 +78,14 @@ struct config {
 	unsigned slots;			/* --slots; 0: no cap */
 	const char *slots_dir;
 	struct cache_config cache;
+	struct dns_config dns;
+	const char *listen[LISTEN_MAX];	/* --listen: the listener mode */
+	size_t nlisten;
+	unsigned max_clients;		/* --max-clients */
+	unsigned max_children;		/* --max-children */
+	unsigned per_ip;		/* --per-ip */
+	long uid, gid;			/* -u, -g, -U; -1: keep */
+	int envuidgid;			/* -U */
 	char **program;			/* NULL-terminated, or NULL */
 };
 

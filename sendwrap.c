@@ -4,7 +4,9 @@
  *
  * Launched once per connection by inetd, xinetd, systemd or tcpserver
  * with the client on fds 0 and 1.  main() is the story of that one
- * connection: find the peer, decide (core.h), wait, act.  See sendwrap.8.
+ * connection: find the peer, decide (core.h), wait, act.  With --listen
+ * the listener (listener.h) holds many connections instead.  See
+ * sendwrap.8.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,15 +19,13 @@
 #include "conn.h"
 #include "core.h"
 #include "decoy.h"
+#include "dnsl.h"
+#include "listener.h"
 #include "log.h"
 #include "options.h"
 #include "peer.h"
 #include "slots.h"
 #include "smtp.h"
-
-#define PEEK_MAX 256		/* bytes of early input looked at */
-#define DRAIN_MS 2000		/* after our last reply: see close_gently */
-#define DRAIN_MAX (64 * 1024)
 
 /* ------------------------------------------------------- leaving */
 
@@ -42,8 +42,8 @@ static void __attribute__((noreturn))
 reply_and_leave(const char *reply, int status)
 {
 	if (reply)
-		send_all(1, reply, strlen(reply));
-	close_gently(0, 1, DRAIN_MS, DRAIN_MAX);
+		send_all(1, reply, strlen(reply), mono_ms() + CONN_SEND_MS);
+	close_gently(0, 1, CONN_DRAIN_MS, CONN_DRAIN_MAX);
 	exit(status);
 }
 
@@ -90,17 +90,13 @@ run_program(struct core *core, char **program)
 static void __attribute__((noreturn))
 act_on_early(struct core *core)
 {
-	switch (core->cfg->early) {
-	case EARLY_PASS:
+	const char *reply = core_early_reply(core);
+
+	if (core->cfg->early == EARLY_PASS)
 		run_program(core, core->cfg->program);
-	case EARLY_REJECT:
-		reply_and_leave(REPLY_REJECT, 0);
-	case EARLY_TEMPFAIL:
-		reply_and_leave(REPLY_TEMPFAIL, 0);
-	case EARLY_DROP:
-	default:
+	if (reply == NULL)
 		exit(0);
-	}
+	reply_and_leave(reply, 0);
 }
 
 /* ------------------------------------------------------- waiting */
@@ -122,7 +118,7 @@ send_banner(const struct config *cfg)
 	if (cfg->banner == NULL)
 		return;
 	len = snprintf(line, sizeof line, "220-%s\r\n", cfg->banner);
-	send_all(1, line, (size_t)len);
+	send_all(1, line, (size_t)len, mono_ms() + CONN_SEND_MS);
 }
 
 /* The client said something during the wait: see what, and act. */
@@ -130,7 +126,7 @@ static void __attribute__((noreturn))
 handle_input(struct core *core, const struct peer *p, struct decision *d,
     uint64_t after)
 {
-	char input[PEEK_MAX];
+	char input[CONN_PEEK_MAX];
 	struct early e = { after, input, 0, 0 };
 
 	enum input_kind k = peek_input(0, input, sizeof input, &e.len,
@@ -141,7 +137,7 @@ handle_input(struct core *core, const struct peer *p, struct decision *d,
 		act_on_early(core);
 	}
 	if (k == INPUT_EOF || k == INPUT_RESET) {
-		core_hangup(core, p, after, k == INPUT_RESET);
+		core_hangup(core, p, d, after, k == INPUT_RESET);
 		exit(0);
 	}
 	log_error("ip=%s port=%s cannot read from the client: %s", p->ip,
@@ -149,26 +145,89 @@ handle_input(struct core *core, const struct peer *p, struct decision *d,
 	exit(EXIT_TEMP);
 }
 
-/* The greeting delay proper: returns the time waited if the client
- * kept quiet. */
+/*
+ * Start asking the DNS lists about p, if they are to be asked; the
+ * resolver to watch, or NULL.  A resolver that cannot be had costs the
+ * lists, never the client.
+ */
+static struct dnsl_resolver *
+start_lists(struct core *core, const struct peer *p, struct decision *d)
+{
+	struct dnsl_resolver *r;
+	const char *why;
+
+	if (!core_wants_dns(core, d) || !p->known)
+		return NULL;
+	if ((r = dnsl_resolver_new(&core->dns, &why)) == NULL ||
+	    (d->dns = dnsl_start(r, &p->addr, NULL, NULL)) == NULL) {
+		log_error("ip=%s port=%s DNS lists not asked: %s", p->ip,
+		    peer_port(p), r ? "out of memory" : why);
+		dnsl_resolver_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* What the lists' answers so far mean for p: 1 once they say no more. */
+static int
+judge_lists(struct core *core, const struct peer *p, struct decision *d,
+    uint64_t start)
+{
+	const char *reply;
+	char buf[SMTP_LINE_MAX];
+
+	switch (core_dns_judge(core, d)) {
+	case DNS_BLOCK:
+		reply = core_dnsbl(core, p, d, mono_ms() - start, buf,
+		    sizeof buf);
+		if (reply == NULL)
+			exit(0);
+		reply_and_leave(reply, 0);
+	case DNS_ALLOW:
+		core_dnswl(core, p, d);
+		run_program(core, core->cfg->program);
+	case DNS_UNDECIDED:
+		return 0;
+	case DNS_NEUTRAL:
+		break;
+	}
+	return 1;
+}
+
+/*
+ * The greeting delay proper, with the DNS lists asked meanwhile: returns
+ * the time waited if the client kept quiet and no list decided.
+ */
 static uint64_t
 wait_out_delay(struct core *core, const struct peer *p, struct decision *d)
 {
-	uint64_t start = mono_ms();
+	uint64_t start = mono_ms(), deadline = start + d->delay_ms;
+	struct dnsl_resolver *r = start_lists(core, p, d);
 
 	send_banner(core->cfg);
-	switch (wait_readable(0, start + d->delay_ms)) {
-	case WAIT_TIMEOUT:
-		break;
-	case WAIT_ERROR:
-		/* We cannot watch this descriptor; let the MTA have it. */
-		log_error("ip=%s port=%s cannot wait on the client: %s",
-		    p->ip, peer_port(p), strerror(errno));
-		break;
-	case WAIT_READABLE:
-		handle_input(core, p, d, mono_ms() - start);
+	for (;;) {
+		switch (wait_client(0, deadline, r)) {
+		case CLIENT_DNS:
+			if (judge_lists(core, p, d, start)) {
+				/* Answered: the resolver's memory goes back
+				 * for the rest of the wait (d->dns stays). */
+				dnsl_resolver_free(r);
+				r = NULL;
+			}
+			continue;
+		case CLIENT_TIMEOUT:
+			break;
+		case CLIENT_ERROR:
+			/* We cannot watch this descriptor; let the MTA have
+			 * it. */
+			log_error("ip=%s port=%s cannot wait on the client: %s",
+			    p->ip, peer_port(p), strerror(errno));
+			break;
+		case CLIENT_READABLE:
+			handle_input(core, p, d, mono_ms() - start);
+		}
+		return mono_ms() - start;
 	}
-	return mono_ms() - start;
 }
 
 /* ------------------------------------------------------- decoys */
@@ -183,17 +242,18 @@ static void
 take_slot(struct core *core, const struct peer *p)
 {
 	const struct config *cfg = core->cfg;
+	char why[4096 + 200];
 	unsigned slot;
 	int fd;
 
 	if (cfg->slots == 0)
 		return;
-	fd = slots_take(cfg->slots_dir, cfg->slots, &slot);
+	fd = slots_take(cfg->slots_dir, cfg->slots, &slot, why, sizeof why);
 	if (fd >= 0)
 		return;
 	if (fd == SLOTS_ERROR) {
-		log_error("ip=%s port=%s cannot take a slot in %s: %s", p->ip,
-		    peer_port(p), cfg->slots_dir, strerror(errno));
+		log_error("ip=%s port=%s cannot take a slot: %s", p->ip,
+		    peer_port(p), why);
 		fail_temporarily(EXIT_TEMP, 0);
 	}
 	core_busy(core, p);
@@ -236,16 +296,20 @@ main(int argc, char **argv)
 	struct core core;
 	struct peer p;
 	uint64_t waited;
+	const char *reply;
 	char err[512];
 
+	log_init();
 	if (options_parse(argc, argv, &cfg, sources, err, sizeof err) != 0)
 		usage_error(&cfg, err);
 	if (cfg.command != COMMAND_CONNECTION)
 		return admin_run(&cfg);
 	if (cfg.program == NULL && cfg.mode == MODE_WRAP)
 		usage_error(&cfg, "no program to run");
-
 	log_open(cfg.log);
+	if (cfg.nlisten > 0)
+		return listener_main(&cfg);	/* another front end */
+
 	peer_find(&p, 0);
 	core_init(&core, &cfg, 0);
 	read_marks(&marks);
@@ -260,8 +324,9 @@ main(int argc, char **argv)
 		core_cached(&core, &p, &d);
 		run_program(&core, cfg.program);
 	case STEP_KNOWN_EARLY:
-		core_known_early(&core, &p, &d);
-		act_on_early(&core);
+		if ((reply = core_known_early(&core, &p, &d)) == NULL)
+			run_program(&core, cfg.program);
+		reply_and_leave(reply, 0);
 	case STEP_WAIT:
 		break;
 	}

@@ -2,27 +2,26 @@
 #include "slots.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
-/* Open (creating if need be) the lock file of slot k. */
+#include "safefile.h"
+
+/* Open (creating if need be, safely: safefile.h) slot k's lock file. */
 static int
-open_slot(const char *dir, unsigned k)
+open_slot(const char *dir, unsigned k, char *why, size_t size)
 {
 	char path[4096];
-	int fd, n = snprintf(path, sizeof path, "%s/slot.%u", dir, k);
+	int n = snprintf(path, sizeof path, "%s/slot.%u", dir, k);
 
 	if (n < 0 || (size_t)n >= sizeof path) {
+		snprintf(why, size, "%s: %s", dir, strerror(ENAMETOOLONG));
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	do
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
-		    O_NOCTTY, 0600);
-	while (fd < 0 && errno == EINTR);
-	return fd;
+	return safe_open_lock(path, why, size);
 }
 
 /* 1 if we now hold fd's lock, 0 if another process does, -1 on error. */
@@ -40,13 +39,16 @@ try_lock(int fd)
 }
 
 int
-slots_take(const char *dir, unsigned n, unsigned *slot)
+slots_take(const char *dir, unsigned n, unsigned *slot, char *why,
+    size_t size)
 {
 	unsigned start = n ? (unsigned)getpid() % n : 0, i;
 
+	if (safe_dir(dir, why, size) != 0)
+		return SLOTS_ERROR;
 	for (i = 0; i < n; i++) {
 		unsigned k = (start + i) % n;
-		int fd = open_slot(dir, k), got;
+		int fd = open_slot(dir, k, why, size), got;
 
 		if (fd < 0)
 			return SLOTS_ERROR;
@@ -58,6 +60,8 @@ slots_take(const char *dir, unsigned n, unsigned *slot)
 		if (got < 0) {
 			int err = errno;
 
+			snprintf(why, size, "%s/slot.%u: %s", dir, k,
+			    strerror(err));
 			close(fd);
 			errno = err;
 			return SLOTS_ERROR;

@@ -2,8 +2,11 @@
  * smtp.h - the facts of SMTP that sendwrap relies on, and the replies it
  * sends of its own (the decoy responder's are in decoy.c).
  *
- * Every reply here is temporary (4xx) except reply_reject: sendwrap
+ * Every reply here is temporary (4xx) except REPLY_REJECT: sendwrap
  * refuses for good only what this client did itself, on this connection.
+ * A known early talker (the pass cache) is refused for what an earlier
+ * client did, perhaps a neighbour behind the same address or network:
+ * always temporarily, whatever -x says.
  */
 #ifndef SENDWRAP_SMTP_H
 #define SENDWRAP_SMTP_H
@@ -28,6 +31,10 @@
 #define REPLY_TEMPFAIL "421 4.5.1 SMTP protocol violation: input before " \
     "greeting, try again later\r\n"
 #define REPLY_BUSY "421 4.7.0 Too busy, try again later\r\n"
+#define REPLY_TOO_MANY "421 4.3.2 Too many connections, try again later\r\n"
+#define REPLY_SHUTDOWN "421 4.3.2 Service shutting down, try again later\r\n"
+#define REPLY_KNOWN_EARLY "421 4.7.1 Service temporarily unavailable, " \
+    "try again later\r\n"
 #define REPLY_OWN_HOST \
     "421 4.7.0 Not a mail server for this client, try another MX\r\n"
 

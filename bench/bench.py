@@ -35,6 +35,9 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import proclib  # noqa: E402  (tests/proclib.py: /proc for tests and bench)
+
 W = os.path.join(ROOT, "build", "bench")
 LISTS = os.path.join(W, "lists")
 MD = os.path.join(ROOT, "BENCHMARKS.md")
@@ -53,7 +56,6 @@ RBLSMTPD = "/usr/bin/rblsmtpd"
 TCPSERVER = "/usr/bin/tcpserver"
 
 VARIANTS = ("default", "static")
-HZ = os.sysconf("SC_CLK_TCK")
 VNAME = {"default": "dynamic", "static": "static"}
 
 T0 = time.monotonic()
@@ -134,20 +136,6 @@ def free_port():
     return port
 
 
-def listening(port):
-    want = ":%04X" % port
-    try:
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                if parts[1].endswith(want) and parts[3] == "0A":
-                    return True
-    except OSError:
-        pass
-    return False
-
-
 def start_tcpserver(port, argv, env, conns, backlog):
     cmd = [TCPSERVER, "-q", "-H", "-R", "-l0", "-c", str(conns), "-b",
            str(backlog), "127.0.0.1", str(port)] + argv
@@ -156,7 +144,7 @@ def start_tcpserver(port, argv, env, conns, backlog):
                          start_new_session=True)
     SERVERS.append(p)
     deadline = time.monotonic() + 5
-    while not listening(port):
+    while not proclib.listening(port):
         if p.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("tcpserver did not start: %s" % cmd)
         time.sleep(0.02)
@@ -174,22 +162,6 @@ def stop_tcpserver(p):
     kill_group(p, signal.SIGKILL)
     if p in SERVERS:
         SERVERS.remove(p)
-
-
-def children_of(ppid):
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid:
-            kids.append(int(d))
-    return kids
 
 
 def passbench_run(cmds, n, family6=False, limit=120, extra=()):
@@ -308,19 +280,6 @@ def bench_pass(cfg, perl):
 
 # ---------------------------------------------------------------- 2. memory
 
-WAITING_SYSCALLS = {"7", "23", "270", "271"}    # poll, select, pselect6, ppoll
-
-
-def smaps(pid):
-    vals = {}
-    with open("/proc/%d/smaps_rollup" % pid) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 3 and parts[2] == "kB":
-                vals[parts[0].rstrip(":")] = int(parts[1])
-    return vals
-
-
 def hold_measure(argv, env, n, exe):
     """Hold n idle connections; per-connection kB over the waiting processes."""
     port = free_port()
@@ -333,32 +292,10 @@ def hold_measure(argv, env, n, exe):
                 break
             socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
         # Wait until every child is the wrapper itself, sleeping in select.
-        ready = []
-        while time.monotonic() < deadline:
-            kids = children_of(p.pid)
-            ready = []
-            for k in kids:
-                try:
-                    if os.readlink("/proc/%d/exe" % k) != exe:
-                        continue
-                    with open("/proc/%d/syscall" % k) as f:
-                        if f.read().split()[0] in WAITING_SYSCALLS:
-                            ready.append(k)
-                except OSError:
-                    pass
-            if len(ready) >= len(socks):
-                break
-            time.sleep(0.1)
-        tot = {"Rss": 0, "Pss": 0, "Private_Dirty": 0, "Pss_Anon": 0}
-        counted = 0
-        for k in ready:
-            try:
-                s = smaps(k)
-            except OSError:
-                continue
-            counted += 1
-            for key in tot:
-                tot[key] += s.get(key, 0)
+        ready = proclib.wait_waiting_children(p.pid, exe, len(socks),
+                                              deadline - time.monotonic())
+        tot, counted = proclib.memory_totals(
+            ready, ("Rss", "Pss", "Private_Dirty", "Pss_Anon"))
         per = {key: (val / counted if counted else float("nan"))
                for key, val in tot.items()}
         per["n"] = counted
@@ -368,9 +305,7 @@ def hold_measure(argv, env, n, exe):
         for s in socks:
             s.close()
         # The wrappers see EOF and leave; give them a bounded moment.
-        end = time.monotonic() + 10
-        while children_of(p.pid) and time.monotonic() < end:
-            time.sleep(0.1)
+        proclib.wait_childless(p.pid, 10)
         stop_tcpserver(p)
 
 
@@ -411,15 +346,6 @@ def bench_memory(cfg, perl):
 
 
 # ---------------------------------------------------------------- 3. throughput
-
-def tree_cpu_ticks(pid):
-    """utime + stime + cutime + cstime of a server: itself and the children
-    it has reaped (the wrappers and targets), in clock ticks."""
-    with open("/proc/%d/stat" % pid) as f:
-        st = f.read()
-    fields = st[st.rindex(")") + 2:].split()
-    return sum(int(x) for x in fields[11:15])
-
 
 def loadgen(port, total, inflight, secs):
     r = subprocess.run([LOADGEN, "127.0.0.1", str(port), str(total),
@@ -466,18 +392,20 @@ def bench_throughput(cfg, perl):
                     limit = cfg.tp_secs_perl / cfg.tp_chunks if k == "perl" \
                         else cfg.tp_secs
                     pid = servers[k][1].pid
-                    c0 = tree_cpu_ticks(pid)
+                    # The server and the children it has reaped (the
+                    # wrappers and targets).
+                    c0 = proclib.tree_cpu_ticks(pid)
                     o, e, t = loadgen(servers[k][0], chunk, cfg.tp_inflight,
                                       limit)
                     time.sleep(0.05)    # let the server reap the last children
-                    ticks[k] += tree_cpu_ticks(pid) - c0
+                    ticks[k] += proclib.tree_cpu_ticks(pid) - c0
                     ok[k] += o
                     errors[k] += e
                     secs[k] += t
             for k in progs:
                 rates[k].append(ok[k] / secs[k] if secs[k] else 0.0)
-                cpu[k].append(ticks[k] * 1000.0 / HZ / ok[k] if ok[k] else
-                              float("nan"))
+                cpu[k].append(ticks[k] * 1000.0 / proclib.HZ / ok[k]
+                              if ok[k] else float("nan"))
             log("throughput round %d/%d done" % (r + 1, cfg.tp_rounds))
     finally:
         for port, p in servers.values():
@@ -1083,11 +1011,6 @@ def write_md(section):
     os.rename(tmp, MD)
 
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def meta_info():
     def sh(cmd):
         try:
@@ -1095,18 +1018,10 @@ def meta_info():
                                   stderr=subprocess.DEVNULL, text=True).stdout.strip()
         except OSError:
             return ""
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     return {"date": time.strftime("%Y-%m-%d %H:%M %Z"),
-            "host": "Linux " + platform.release(), "cpu": cpu,
-            "cores": os.cpu_count(), "loadavg": loadavg(),
+            "host": "Linux " + platform.release(),
+            "cpu": proclib.cpu_model() or "unknown CPU",
+            "cores": os.cpu_count(), "loadavg": proclib.loadavg(),
             "commit": sh(["git", "rev-parse", "--short", "HEAD"]) or "?",
             "dirty": " (work tree modified)" if sh(["git", "status", "--porcelain",
                                                     "--untracked-files=no"]) else ""}
@@ -1148,7 +1063,7 @@ def main():
     if "pass" in only:
         P = bench_pass(cfg, perl)
     if "scaling" in only:
-        meta["load_scaling"] = loadavg()
+        meta["load_scaling"] = proclib.loadavg()
         S, info = bench_scaling(cfg)
         LN = bench_lean(cfg)
     if "memory" in only:

@@ -11,7 +11,8 @@
  * of (recorded last, and as of two days ago, so that the fill's own
  * writes leave them).  Then each ADDRESS, as a pass for 1 day (the
  * clients whose cached path is measured).  Linked with sendwrap's
- * objects (cache.o, whitelist.o, wait.o) and LMDB.
+ * objects (cache.o and what it uses: addr.o, conn.o, guard.o, safefile.o)
+ * and LMDB.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -81,13 +81,14 @@ import json, os, selectors, signal, socket, subprocess, sys, threading, time
 
 ROOT, W, QUICK, FLOOR = sys.argv[1], sys.argv[2], sys.argv[3] == "1", \
     sys.argv[4] == "yes"
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import proclib  # noqa: E402  (tests/proclib.py: /proc for tests and bench)
+
 N_MEM = 100 if QUICK else 500
 N_CPU = 50 if QUICK else 200
 CPU_SECS = 10 if QUICK else 30
 CPU_INTERVAL = 1.0                  # seconds between two 220- lines
 DEFAULT_INTERVAL = 10.0
-HZ = os.sysconf("SC_CLK_TCK")
-WAITING = {"7", "23", "270", "271"}  # poll, select, pselect6, ppoll
 T0 = time.monotonic()
 
 
@@ -133,60 +134,6 @@ def stop_server(p):
             pass
 
 
-def children(ppid):
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                st = f.read()
-        except OSError:
-            continue
-        if int(st[st.rindex(")") + 2:].split()[1]) == ppid:
-            out.append(int(name))
-    return out
-
-
-def waiting(pid, exe):
-    try:
-        if os.readlink("/proc/%d/exe" % pid) != exe:
-            return False
-        with open("/proc/%d/syscall" % pid) as f:
-            return f.read().split()[0] in WAITING
-    except OSError:
-        return False
-
-
-def vmpte(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmPTE:"):
-                return int(line.split()[1])
-    return 0
-
-
-def smaps(pid):
-    vals = {}
-    with open("/proc/%d/smaps_rollup" % pid) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 3 and parts[2] == "kB":
-                vals[parts[0].rstrip(":")] = int(parts[1])
-    return vals
-
-
-def cpu(pid):
-    """(utime + stime in seconds, schedstat run time in seconds)."""
-    with open("/proc/%d/stat" % pid) as f:
-        st = f.read()
-    fields = st[st.rindex(")") + 2:].split()
-    ticks = int(fields[11]) + int(fields[12])
-    with open("/proc/%d/schedstat" % pid) as f:
-        ns = int(f.read().split()[0])
-    return ticks / HZ, ns / 1e9
-
-
 class Holder:
     """n client connections, held open; a thread reads and counts lines."""
 
@@ -227,13 +174,8 @@ def hold(argv, exe, n):
     """Start the server, hold n connections until all n wait in select."""
     p, port = start_server(argv)
     h = Holder(port, n)
-    exe = os.path.realpath(exe)
-    deadline = time.monotonic() + 60
-    while True:
-        kids = [k for k in children(p.pid) if waiting(k, exe)]
-        if len(kids) >= n or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    kids = proclib.wait_waiting_children(p.pid, os.path.realpath(exe), n, 60,
+                                         step=0.2)
     if len(kids) < n:
         log("only %d of %d waiting: %s" % (len(kids), n, argv))
     time.sleep(1)
@@ -242,25 +184,15 @@ def hold(argv, exe, n):
 
 def release(p, h):
     h.close()
-    end = time.monotonic() + 15
-    while children(p.pid) and time.monotonic() < end:
-        time.sleep(0.1)
+    proclib.wait_childless(p.pid, 15)
     stop_server(p)
 
 
 def memory(label, build, argv, exe):
     p, h, kids = hold(argv, exe, N_MEM)
     try:
-        tot, counted = {"Pss": 0, "Private_Dirty": 0, "Rss": 0, "VmPTE": 0}, 0
-        for k in kids:
-            try:
-                s = smaps(k)
-                s["VmPTE"] = vmpte(k)
-            except OSError:
-                continue
-            counted += 1
-            for key in tot:
-                tot[key] += s.get(key, 0)
+        tot, counted = proclib.memory_totals(
+            kids, ("Pss", "Private_Dirty", "Rss", "VmPTE"))
     finally:
         release(p, h)
     row = {"label": label, "build": build, "held": counted}
@@ -273,14 +205,14 @@ def memory(label, build, argv, exe):
 def cpu_hold(label, argv, exe):
     p, h, kids = hold(argv, exe, N_CPU)
     try:
-        before = {k: cpu(k) for k in kids}
+        before = {k: proclib.cpu_seconds(k) for k in kids}
         lines0, t0 = h.lines, time.monotonic()
         time.sleep(CPU_SECS)
         secs, lines = time.monotonic() - t0, h.lines - lines0
         after = {}
         for k in kids:
             try:
-                after[k] = cpu(k)
+                after[k] = proclib.cpu_seconds(k)
             except OSError:
                 pass
     finally:

@@ -27,7 +27,8 @@ def pytest_sessionstart(session):
         problems.append("no sendwrap binary at %s (set SENDWRAP or run make)"
                         % e2elib.SENDWRAP)
     for tool in (e2elib.EXIM, e2elib.TCPSERVER, e2elib.TCPRULES,
-                 e2elib.INETD, e2elib.SWAKS):
+                 e2elib.INETD, e2elib.SWAKS, e2elib.XINETD, e2elib.SENDMAIL,
+                 e2elib.SOCKET_ACTIVATE, e2elib.SYSTEMD_ANALYZE, e2elib.M4):
         if not os.access(tool, os.X_OK):
             problems.append("missing %s" % tool)
     if problems:
@@ -77,6 +78,15 @@ def wd(base, request):
 @pytest.fixture
 def mx(wd):
     return e2elib.EximReceiver(wd)
+
+
+@pytest.fixture(params=["exim", "sendmail"])
+def mta(request, wd):
+    """Each MTA in turn: exim, and sendmail (whose servers must run in
+    its namespace, mta.ns)."""
+    if request.param == "exim":
+        return e2elib.EximReceiver(wd)
+    return e2elib.Sendmail(wd)
 
 
 def sendwrap_argv(*opts, mta):

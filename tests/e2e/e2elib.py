@@ -15,9 +15,14 @@ import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import proclib  # noqa: E402  (tests/proclib.py: /proc for tests and bench)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -28,6 +33,18 @@ TCPSERVER = shutil.which("tcpserver") or "/usr/bin/tcpserver"
 TCPRULES = shutil.which("tcprules") or "/usr/bin/tcprules"
 INETD = "/usr/sbin/inetd"
 SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
+SOCKET_ACTIVATE = "/usr/bin/systemd-socket-activate"
+SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze"
+M4 = "/usr/bin/m4"
+# Unpacked from Debian's packages into build/ by tests/deps (each conflicts
+# with a package the other tests need installed: see tests/deps).
+XINETD = os.path.join(REPO, "build", "xinetd", "usr", "sbin", "xinetd")
+SENDMAIL_ROOT = os.path.join(REPO, "build", "sendmail")
+SENDMAIL = os.path.join(SENDMAIL_ROOT, "usr", "libexec", "sendmail",
+                        "sendmail")
+SENDMAIL_CF_M4 = os.path.join(SENDMAIL_ROOT, "usr", "share", "sendmail",
+                              "cf", "m4", "cf.m4")
+EXAMPLES = os.path.join(REPO, "examples")
 EXIM_USER = "Debian-exim"
 # what /proc/PID/stat shows for a sendwrap that has not exec'd yet
 SENDWRAP_COMM = os.path.basename(SENDWRAP)[:15]
@@ -41,6 +58,22 @@ REJECT_554 = b"554 5.5.1 SMTP protocol violation: input before greeting\r\n"
 UNAVAILABLE_421 = b"421 4.3.0 Service temporarily unavailable\r\n"
 
 PGID_FILE = os.environ.get("E2E_PGID_FILE")
+
+# Timing bounds: never before 90 % of the delay (the client's clock starts
+# before sendwrap's, so this is generous), and within the delay plus 8 s
+# of slack for a loaded machine.
+SLACK = 8.0
+
+
+def assert_delayed(t, delay):
+    assert t is not None, "no greeting"
+    assert 0.9 * delay <= t <= delay + SLACK, \
+        "greeting after %.3f s for a %.1f s delay" % (t, delay)
+
+
+def assert_prompt(t, limit=2.0):
+    assert t is not None, "no greeting"
+    assert t < limit, "greeting after %.3f s, expected at once" % t
 
 
 class E2EError(Exception):
@@ -85,41 +118,33 @@ def stop_group(p, grace=3.0):
             _groups.remove(p)
 
 
+_at_stop = []           # closers of listeners that outlive one server
+
+
+def at_stop(fn):
+    """Call fn once the test's servers are stopped (stop_all)."""
+    with _groups_lock:
+        _at_stop.append(fn)
+
+
 def stop_all():
     with _groups_lock:
         groups = list(_groups)
     for p in reversed(groups):
         stop_group(p)
+    with _groups_lock:
+        closers = list(_at_stop)
+        del _at_stop[:]
+    for fn in reversed(closers):
+        fn()
 
 
-def proc_stat(pid):
-    """(comm, state, ppid, pgid) of a process, or None if it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read().decode("ascii", "replace")
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    lp, rp = data.index("("), data.rindex(")")
-    rest = data[rp + 2:].split()
-    return data[lp + 1:rp], rest[0], int(rest[1]), int(rest[2])
-
-
-def all_procs():
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st:
-                out.append((int(name),) + st)
-    return out          # (pid, comm, state, ppid, pgid)
-
-
-def group_members(pgid):
-    return [p for p in all_procs() if p[4] == pgid]
-
-
-def children(ppid):
-    return [p for p in all_procs() if p[3] == ppid]
+# /proc, through the one reader the tests and benchmarks share: a
+# process is a proclib.Stat, whose first fields are (pid, comm, state,
+# ppid, pgid).
+all_procs = proclib.processes
+group_members = proclib.group
+children = proclib.children
 
 
 def wait_until(pred, timeout, step=0.05):
@@ -178,9 +203,9 @@ qualify_domain = sendwrap.test
 log_selector = +smtp_connection
 smtp_enforce_sync = {enforce_sync}
 queue_only = true
-acl_smtp_rcpt = acl_rcpt
+acl_smtp_rcpt = {rcpt_acl}
 acl_smtp_data = acl_data
-
+{main}
 begin acl
 
 acl_rcpt:
@@ -188,11 +213,11 @@ acl_rcpt:
 
 acl_data:
   accept
-
+{acls}
 begin routers
-
+{routers}
 begin transports
-"""
+{transports}"""
 
 SENDER_CONF = EXIM_COMMON + """\
 primary_hostname = sender.sendwrap.test
@@ -291,8 +316,16 @@ def read_spool_message(input_dir, mid):
 class EximReceiver:
     """exim -bs in queue-only mode with its own config, spool and log."""
 
+    name = "exim"
+    program = "exim4"           # its name in /proc/PID/stat
+    greeting = re.compile(rb"^220 mx\.sendwrap\.test ESMTP Exim \d")
+    ns = None                   # runs anywhere
+
     def __init__(self, base, name="mx", hostname="mx.sendwrap.test",
-                 enforce_sync=False):
+                 enforce_sync=False, main="", rcpt_acl="acl_rcpt", acls="",
+                 routers="", transports=""):
+        """main, acls, routers, transports: text added to those sections
+        of the configuration; rcpt_acl: the RCPT ACL's name."""
         self.dir = make_workdir(base, name)
         self.spool = exim_dir(os.path.join(self.dir, "spool"))
         self.logdir = exim_dir(os.path.join(self.dir, "log"))
@@ -302,7 +335,9 @@ class EximReceiver:
             f.write(RECEIVER_CONF.format(
                 user=EXIM_USER, spool=self.spool, log=self.logdir,
                 hostname=hostname,
-                enforce_sync="true" if enforce_sync else "false"))
+                enforce_sync="true" if enforce_sync else "false",
+                main=main, rcpt_acl=rcpt_acl, acls=acls, routers=routers,
+                transports=transports))
         r = subprocess.run([EXIM, "-C", self.conf, "-bV"],
                            capture_output=True, env=SERVER_ENV, timeout=30)
         if r.returncode != 0:
@@ -338,6 +373,131 @@ class EximReceiver:
         return len(re.findall(
             r"^\S+ \S+ SMTP connection from \[[^\]]+\](?::\d+)? "
             r"\(via inetd\)$", self.mainlog(), re.M))
+
+
+SENDMAIL_MC = """\
+divert(-1)
+# sendmail for the e2e tests: it takes mail for sendwrap.test into its
+# own queue, to be relayed from there (the tests only queue, -odq), and
+# relays for nobody else.  Every file it reads is the test's.
+divert(0)dnl
+include(`{cfm4}')dnl
+VERSIONID(`sendwrap e2e')dnl
+OSTYPE(`linux')dnl
+define(`QUEUE_DIR', `{queue}')dnl
+define(`STATUS_FILE', `{dir}/statistics')dnl
+define(`ALIAS_FILE', `')dnl
+define(`confCW_FILE', `{dir}/local-host-names')dnl
+define(`confSERVICE_SWITCH_FILE', `{dir}/service.switch')dnl
+define(`confHOSTS_FILE', `{dir}/hosts')dnl
+define(`confDONT_PROBE_INTERFACES', `True')dnl
+define(`confLOG_LEVEL', `20')dnl
+FEATURE(`nocanonify')dnl
+FEATURE(`accept_unresolvable_domains')dnl
+RELAY_DOMAIN(`sendwrap.test')dnl
+MAILER(`smtp')dnl
+"""
+
+
+def read_sendmail_queue_file(queue, qid):
+    """Parse sendmail's qf (control) and df (body) files (sendmail's
+    doc/op, "The Queue"): sender, recipients, the unconditional headers
+    (a ?flags? header is only added for some mailers), the $ macros."""
+    with open(os.path.join(queue, "qf" + qid), "rb") as f:
+        lines = f.read().decode("utf-8", "replace").split("\n")
+    with open(os.path.join(queue, "df" + qid), "rb") as f:
+        body = f.read()
+    sender, recipients, headers, macros = None, [], [], {}
+    keep = None             # the header being read: True, False (skipped)
+    for line in lines:
+        if line[:1] in (" ", "\t") and keep is not None:
+            if keep:
+                name, value = headers[-1]
+                headers[-1] = (name, value + "\n" + line)
+            continue
+        keep = None
+        if line == ".":
+            break
+        kind, rest = line[:1], line[1:]
+        if kind == "S":
+            sender = rest.strip("<>")
+        elif kind == "R":
+            recipients.append(rest.split(":", 1)[1].strip("<>"))
+        elif kind == "H":
+            m = re.match(r"^\?([^?]*)\?(.*)$", rest) or re.match(
+                r"^()(.*)$", rest)
+            keep = not m.group(1)
+            if keep:
+                name, _, value = m.group(2).partition(":")
+                headers.append((name, value))
+        elif kind == "$":
+            m = re.match(r"^(\{[^}]*\}|.)(.*)$", rest)
+            macros[m.group(1)] = m.group(2)
+    if sender is None:
+        raise E2EError("no sender in qf%s" % qid)
+    headers = [(n, re.sub(r"\n[ \t]", " ", v).strip()) for n, v in headers]
+    msg = Message(qid, sender, recipients, headers, body)
+    msg.macros = macros
+    return msg
+
+
+class Sendmail:
+    """Debian's sendmail 8.17 (unpacked in build/sendmail by tests/deps) as
+    sendmail -bs -C CF -odq, with a configuration built here with m4 from
+    its cf/m4 (SENDMAIL_MC), its own queue, and a PrivateNS (self.ns) that
+    every server in front of it must run in: sendmail wants a qualified
+    host name, and logs (LogLevel 20: each session's connect and every
+    command and reply) to syslog, which self.ns.syslog receives.
+    """
+
+    name = "sendmail"
+    program = "sendmail"
+    greeting = re.compile(rb"^220 mx\.sendwrap\.test ESMTP Sendmail 8\.")
+
+    def __init__(self, base, name="sendmail", hostname="mx.sendwrap.test"):
+        self.dir = make_workdir(base, name)
+        self.hostname = hostname
+        self.queue = os.path.join(self.dir, "mqueue")
+        os.mkdir(self.queue, 0o700)
+        for n, text in (("local-host-names", ""),
+                        ("service.switch", "hosts files\n"),
+                        ("hosts", "127.0.0.1 %s\n" % hostname)):
+            with open(os.path.join(self.dir, n), "w") as f:
+                f.write(text)
+        self.mc = os.path.join(self.dir, "sendmail.mc")
+        self.cf = os.path.join(self.dir, "sendmail.cf")
+        with open(self.mc, "w") as f:
+            f.write(SENDMAIL_MC.format(cfm4=SENDMAIL_CF_M4, dir=self.dir,
+                                       queue=self.queue))
+        r = subprocess.run([M4, self.mc], capture_output=True, timeout=30)
+        if r.returncode != 0 or r.stderr or b"\nCw" not in r.stdout:
+            raise E2EError("m4 could not build sendmail.cf: %r" % r.stderr)
+        with open(self.cf, "wb") as f:
+            f.write(r.stdout)
+        self.ns = PrivateNS(base, hostname=hostname)
+
+    def argv(self):
+        return [SENDMAIL, "-bs", "-C", self.cf, "-odq"]
+
+    def message_ids(self, queue=None):
+        q = queue or self.queue
+        return sorted(n[2:] for n in os.listdir(q) if n.startswith("qf"))
+
+    def messages(self, queue=None):
+        q = queue or self.queue
+        return [read_sendmail_queue_file(q, i) for i in self.message_ids(q)]
+
+    def log(self):
+        return [r[4] for r in self.ns.syslog.tagged("sendmail")]
+
+    def connections(self):
+        """How many SMTP sessions sendmail has started (its 'connect from'
+        line, logged at the start of each)."""
+        return sum(1 for t in self.log()
+                   if re.match(r"^NOQUEUE: connect from ", t))
+
+    def queue_listing(self):
+        return "%s: %s" % (self.queue, sorted(os.listdir(self.queue)))
 
 
 class EximSender:
@@ -385,15 +545,32 @@ class EximSender:
 
 # ---------------------------------------------------------------- servers
 
-class TcpServer:
+class StderrLog:
+    """sendwrap's lines in a server's log (self.log(): the text)."""
+
+    def sendwrap_lines(self):
+        return [l[len("sendwrap: "):] for l in self.log().splitlines()
+                if l.startswith("sendwrap: ")]
+
+    def wait_lines(self, pattern, count=1, timeout=10):
+        rx = re.compile(pattern)
+        return wait_until(
+            lambda: (lambda m: m if len(m) >= count else None)(
+                [l for l in self.sendwrap_lines() if rx.search(l)]),
+            timeout) or []
+
+
+class TcpServer(StderrLog):
     """ucspi-tcp(-ipv6) tcpserver on a loopback address, port chosen by it.
 
     Its stderr (and so the stderr of sendwrap, which inherits it, like the
-    pipe to multilog in a real run script) goes to a log file.
+    pipe to multilog in a real run script) goes to a log file.  With ns (a
+    PrivateNS) it runs inside that namespace.
     """
 
     def __init__(self, base, argv, host="127.0.0.1", rules=None,
-                 concurrency=40, backlog=None, opts=(), uid=None, gid=None):
+                 concurrency=40, backlog=None, opts=(), uid=None, gid=None,
+                 ns=None):
         self.dir = make_workdir(base, "tcpserver")
         self.logpath = os.path.join(self.dir, "stderr.log")
         cmd = [TCPSERVER, "-v", "-1", "-H", "-R", "-l0",
@@ -405,6 +582,9 @@ class TcpServer:
         if uid is not None:
             cmd += ["-u%d" % uid, "-g%d" % gid]
         cmd += list(opts) + [host, "0"] + list(argv)
+        if ns:
+            cmd = ns.argv() + cmd
+        self.ns = ns
         self.host = host
         logf = open(self.logpath, "ab")
         self.proc = start_group(cmd, stdout=subprocess.PIPE, stderr=logf)
@@ -433,17 +613,6 @@ class TcpServer:
     def log(self):
         with open(self.logpath, "rb") as f:
             return f.read().decode("utf-8", "replace")
-
-    def sendwrap_lines(self):
-        return [l[len("sendwrap: "):] for l in self.log().splitlines()
-                if l.startswith("sendwrap: ")]
-
-    def wait_lines(self, pattern, count=1, timeout=10):
-        rx = re.compile(pattern)
-        return wait_until(
-            lambda: (lambda m: m if len(m) >= count else None)(
-                [l for l in self.sendwrap_lines() if rx.search(l)]),
-            timeout) or []
 
     def end_statuses(self):
         """{pid: raw wait status} from tcpserver -v 'end PID status N'."""
@@ -488,6 +657,7 @@ class SyslogListener:
         self.sock.bind(path)
         os.chmod(path, 0o666)
         self.records = []         # (facility, severity, tag, text)
+        self.raw = []             # each datagram as it came
         self.lock = threading.Lock()
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -506,6 +676,7 @@ class SyslogListener:
                 break
             m = rx.match(data.rstrip(b"\n\0"))
             with self.lock:
+                self.raw.append(data)
                 if m:
                     pri = int(m.group(1))
                     self.records.append((pri >> 3, pri & 7,
@@ -518,14 +689,17 @@ class SyslogListener:
                                          data.decode("utf-8", "replace")))
 
     def sendwrap_records(self):
-        with self.lock:
-            return [r for r in self.records if r[2] == "sendwrap"]
+        return self.tagged("sendwrap")
 
-    def wait_lines(self, pattern, count=1, timeout=10):
+    def tagged(self, tag):
+        with self.lock:
+            return [r for r in self.records if r[2] == tag]
+
+    def wait_lines(self, pattern, count=1, timeout=10, tag="sendwrap"):
         rx = re.compile(pattern)
         return wait_until(
             lambda: (lambda m: m if len(m) >= count else None)(
-                [r for r in self.sendwrap_records() if rx.search(r[4])]),
+                [r for r in self.tagged(tag) if rx.search(r[4])]),
             timeout) or []
 
     def close(self):
@@ -540,10 +714,17 @@ class SyslogListener:
 
 # /dev/log for inetd's children: inside a private mount namespace, /dev is
 # a small tmpfs with the few device nodes bound in from the real /dev and
-# /dev/log a symlink to the test's listener.  Nothing outside changes.
+# /dev/log a symlink to the test's listener.  Given a host name (in a
+# private UTS namespace too), it also sets the host name and binds the
+# test's hosts and nsswitch.conf over /etc's.  Nothing outside changes.
 NS_SETUP = r"""
 set -e
-w=$1 sock=$2; shift 2
+w=$1 sock=$2 name=$3; shift 3
+if [ "$name" != - ]; then
+    hostname "$name"
+    mount --bind "$w/hosts" /etc/hosts
+    mount --bind "$w/nsswitch.conf" /etc/nsswitch.conf
+fi
 mkdir -p "$w/hostdev"
 mount --bind /dev "$w/hostdev"
 mount -t tmpfs -o mode=0755,size=1m sendwrap-e2e-dev /dev
@@ -572,64 +753,85 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
         s.close()
 
 
-def listening(port, v6=False):
-    path = "/proc/net/tcp6" if v6 else "/proc/net/tcp"
-    try:
-        with open(path) as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                if parts[3] == "0A" and int(parts[1].split(":")[1], 16) == port:
-                    return True
-    except FileNotFoundError:
-        pass
-    return False
+listening = proclib.listening
 
 
-class Inetd:
-    """openbsd-inetd in debug mode (-d, foreground) with a test config.
+class PrivateNS:
+    """A private mount namespace (see NS_SETUP) for a server and its
+    children, whose /dev/log is self.syslog, a listener of the test.
 
-    service_argv: the program path followed by its argv (argv[0] first),
-    as in an inetd.conf line.  Its children log to syslog through a
-    listener that only they see as /dev/log.
+    With a hostname, also a private UTS namespace with that host name, and
+    a hosts file that names it for 127.0.0.1 and ::1 and an nsswitch.conf
+    that looks host names up there only (no DNS): sendmail wants a
+    qualified name of its own (it sleeps 60 s at start without one) and
+    looks the client's address up.  The machine is not touched.
     """
 
-    def __init__(self, base, service_argv, v6=False):
-        self.dir = make_workdir(base, "inetd")
-        self.syslog = SyslogListener(os.path.join(self.dir, "log.sock"))
-        self.nsscript = os.path.join(self.dir, "ns-setup.sh")
-        with open(self.nsscript, "w") as f:
+    def __init__(self, base, hostname=None):
+        # short: the socket's path must fit in sun_path (108 bytes)
+        self.dir = make_workdir(base, "ns")
+        self.syslog = SyslogListener(os.path.join(self.dir, "log"))
+        self.hostname = hostname
+        self.script = os.path.join(self.dir, "ns-setup.sh")
+        with open(self.script, "w") as f:
             f.write(NS_SETUP)
-        os.chmod(self.nsscript, 0o755)
-        self.conf = os.path.join(self.dir, "inetd.conf")
-        self.logpath = os.path.join(self.dir, "inetd.out")
-        self.v6 = v6
-        self.host = "::1" if v6 else "127.0.0.1"
-        last = None
-        for _ in range(5):
-            port = free_port(socket.AF_INET6 if v6 else socket.AF_INET,
-                             self.host)
-            with open(self.conf, "w") as f:
-                f.write("%s:%d stream %s nowait root %s\n" % (
-                    "[::1]" if v6 else "127.0.0.1", port,
-                    "tcp6" if v6 else "tcp4", " ".join(service_argv)))
-            logf = open(self.logpath, "ab")
-            self.proc = start_group(
-                ["unshare", "--mount", "--propagation", "private",
-                 "/bin/sh", self.nsscript, self.dir, self.syslog.path,
-                 INETD, "-d", self.conf],
-                stdout=logf, stderr=subprocess.STDOUT)
-            logf.close()
-            ok = wait_until(lambda: self.proc.poll() is not None or
-                            listening(port, v6), 10)
-            if ok and self.proc.poll() is None:
-                self.port = port
-                self.pid = self.proc.pid
-                return
-            last = self.log()
-            stop_group(self.proc)
+        if hostname:
+            short = hostname.split(".")[0]
+            with open(os.path.join(self.dir, "hosts"), "w") as f:
+                f.write("127.0.0.1 %s %s localhost\n"
+                        "::1 %s %s localhost ip6-localhost\n"
+                        % (hostname, short, hostname, short))
+            with open("/etc/nsswitch.conf") as f:
+                conf = [l for l in f.read().splitlines()
+                        if not l.startswith("hosts:")]
+            with open(os.path.join(self.dir, "nsswitch.conf"), "w") as f:
+                f.write("\n".join(conf + ["hosts: files"]) + "\n")
+        at_stop(self.close)
+
+    def argv(self):
+        """The prefix that runs a command inside the namespace."""
+        return (["unshare", "--mount", "--propagation", "private"] +
+                (["--uts"] if self.hostname else []) +
+                ["/bin/sh", self.script, self.dir, self.syslog.path,
+                 self.hostname or "-"])
+
+    def close(self):
         self.syslog.close()
-        raise E2EError("inetd did not start: %s" % last)
+
+
+def start_listener(build, port_host, logf, v6=False, tries=5, stdout=None):
+    """Start build(port) (an argv) as a process group on a free loopback
+    port, trying other ports if it cannot listen; returns (Popen, port).
+
+    logf: the file (or descriptor) for its stderr, and stdout unless
+    stdout is given.
+    """
+    argv = status = None
+    for _ in range(tries):
+        port = free_port(socket.AF_INET6 if v6 else socket.AF_INET,
+                         port_host)
+        argv = build(port)
+        p = start_group(argv, stdout=stdout or logf, stderr=logf)
+        ok = wait_until(lambda: p.poll() is not None or
+                        listening(port) or listening(port, True), 10)
+        if ok and p.poll() is None:
+            return p, port
+        status = p.returncode
+        stop_group(p)
+    raise E2EError("%r did not listen (status %r)" % (argv, status))
+
+
+class Launched:
+    """A server started by start_listener on a free loopback port, its
+    output in self.logpath."""
+
+    def _start(self, build, host="127.0.0.1", v6=False):
+        with open(self.logpath, "ab") as logf:
+            try:
+                self.proc, self.port = start_listener(build, host, logf, v6)
+            except E2EError as e:
+                raise E2EError("%s; its output: %s" % (e, self.log()))
+        self.pid = self.proc.pid
 
     def log(self):
         with open(self.logpath, "rb") as f:
@@ -637,7 +839,145 @@ class Inetd:
 
     def stop(self):
         stop_group(self.proc)
-        self.syslog.close()
+
+
+class Superserver(Launched):
+    """inetd or xinetd with a configuration file of the test's, in a
+    PrivateNS (its own, or ns): its children log to syslog through a
+    listener that only they see as /dev/log (self.syslog)."""
+
+    def __init__(self, base, name, ns):
+        self.dir = make_workdir(base, name)
+        self.ns = ns or PrivateNS(base)
+        self.syslog = self.ns.syslog
+        self.conf = os.path.join(self.dir, name + ".conf")
+        self.logpath = os.path.join(self.dir, name + ".out")
+
+
+class Inetd(Superserver):
+    """openbsd-inetd in debug mode (-d, foreground) with a test config.
+
+    service_argv: the program path followed by its argv (argv[0] first),
+    as in an inetd.conf line; or line: a whole inetd.conf line whose first
+    field (the service) is "{listen}".
+    """
+
+    def __init__(self, base, service_argv=None, v6=False, ns=None,
+                 line=None):
+        super().__init__(base, "inetd", ns)
+        self.v6 = v6
+        self.host = "::1" if v6 else "127.0.0.1"
+        if line is None:
+            line = "{listen} stream %s nowait root %s" % (
+                "tcp6" if v6 else "tcp4", " ".join(service_argv))
+
+        def build(port):
+            with open(self.conf, "w") as f:
+                f.write(line.format(listen="%s:%d" % (
+                    "[::1]" if v6 else "127.0.0.1", port)) + "\n")
+            return self.ns.argv() + [INETD, "-d", self.conf]
+
+        self._start(build, self.host, v6)
+
+
+class Xinetd(Superserver):
+    """Debian's xinetd (unpacked in build/xinetd) in the foreground
+    (-dontfork): config(port) returns its configuration's text for a
+    listener on that port (127.0.0.1, or ::ffff:127.0.0.1 with flags =
+    IPv6).  xinetd's own log goes to self.syslog too (tag xinetd).
+    """
+
+    def __init__(self, base, config, ns=None):
+        super().__init__(base, "xinetd", ns)
+
+        def build(port):
+            with open(self.conf, "w") as f:
+                f.write(config(port))
+            return self.ns.argv() + [
+                XINETD, "-dontfork", "-f", self.conf,
+                "-pidfile", os.path.join(self.dir, "xinetd.pid")]
+
+        self._start(build)
+
+
+class JournalStream:
+    """What a unit's StandardError=journal gives its process: fd 2 on an
+    AF_UNIX stream socket, whose other end (journald's, here a thread of
+    the test) collects the lines into a file."""
+
+    def __init__(self, path):
+        self.path = path
+        self.ours, self.theirs = socket.socketpair(socket.AF_UNIX,
+                                                   socket.SOCK_STREAM)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        at_stop(self.close)
+
+    def _run(self):
+        with open(self.path, "ab") as f:
+            while True:
+                try:
+                    chunk = self.ours.recv(65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                f.write(chunk)
+                f.flush()
+
+    def child_end(self):
+        return self.theirs.fileno()
+
+    def close(self):
+        for s in (self.theirs, self.ours):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(2)
+        self.ours.close()
+        self.theirs.close()
+
+
+class SocketActivate(StderrLog):
+    """systemd-socket-activate --accept on 127.0.0.1: an Accept=yes socket
+    unit and its template service, run without systemd as PID 1.  One
+    instance of argv per connection; with inetd (StandardInput=socket,
+    StandardOutput=socket) the connection is its fd 0 and 1.  Its stderr,
+    and the instances', is a JournalStream (StandardError=journal), read
+    with log().  With ns (a PrivateNS) it runs inside that namespace.
+    """
+
+    def __init__(self, base, argv, inetd=True, ns=None):
+        self.dir = make_workdir(base, "socket-activate")
+        self.journal = JournalStream(os.path.join(self.dir, "journal.log"))
+        self.ns = ns
+
+        def build(port):
+            return ((ns.argv() if ns else []) +
+                    [SOCKET_ACTIVATE, "--accept"] +
+                    (["--inetd"] if inetd else []) +
+                    ["-l", "127.0.0.1:%d" % port] + list(argv))
+
+        self.proc, self.port = start_listener(
+            build, "127.0.0.1", self.journal.child_end())
+        self.pid = self.proc.pid
+
+    def log(self):
+        try:
+            with open(self.journal.path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def exit_codes(self):
+        """[code] from the 'Child PID died with code N' lines."""
+        return [int(c) for c in
+                re.findall(r"^Child \d+ died with code (\d+)$", self.log(),
+                           re.M)]
+
+    def stop(self):
+        stop_group(self.proc)
 
 
 # ---------------------------------------------------------------- clients
@@ -866,3 +1206,116 @@ def smtp_lines_only(stream):
         if line and not re.match(rb"^[2-5]\d\d[ -]", line):
             return False
     return stream.endswith(b"\r\n") or stream == b""
+
+
+# ---------------------------------------------------------------- examples
+
+def read_example(name):
+    with open(os.path.join(EXAMPLES, name)) as f:
+        return f.read()
+
+
+def adapt(text, changes):
+    """text with each key of changes replaced by its value; a key that is
+    not in text is an error, so that a changed example fails its test
+    instead of being tested half-adapted."""
+    for old, new in changes.items():
+        if old not in text:
+            raise E2EError("%r is not in the example any more" % old)
+        text = text.replace(old, new)
+    return text
+
+
+class RunScript(StderrLog, Launched):
+    """A daemontools/runit run script (examples/*.run), adapted by the
+    test: script(port) returns its text for a listener on that port.  It
+    is run with /bin/sh, its output (exec 2>&1) going to a log file."""
+
+    def __init__(self, base, script, name="run"):
+        self.dir = make_workdir(base, name)
+        self.path = os.path.join(self.dir, "run")
+        self.logpath = os.path.join(self.dir, "log")
+
+        def build(port):
+            with open(self.path, "w") as f:
+                f.write(script(port))
+            os.chmod(self.path, 0o755)
+            return ["/bin/sh", self.path]
+
+        self._start(build)
+
+
+# ---------------------------------------------------------------- scenarios
+
+def deliver_patiently(wd, host, port, mta, tag, delay):
+    """A patient swaks and a sending exim deliver a message each, at the
+    same time, through host:port.  Checks that swaks was greeted by mta
+    after the delay (at least 90 % of it), that exim's queue run took that
+    long and emptied its queue (one delivery), and that each message is in
+    mta's queue once, intact.  Returns {X-E2E-Tag: Message}."""
+    raw1, headers1, body1 = make_message(tag + "-swaks", 1)
+    raw2, headers2, body2 = make_message(tag + "-exim", 2)
+    data = write_swaks_data(os.path.join(wd, tag + "-swaks.eml"), raw1)
+    sender = EximSender(wd, host, port)
+    sender.submit("relay@sender.sendwrap.test", headers2["To"], raw2)
+    ran = {}
+
+    def queue_run():
+        try:
+            ran["took"] = sender.run_queue()
+        except Exception as e:          # reported below
+            ran["error"] = e
+
+    t = threading.Thread(target=queue_run)
+    t.start()
+    try:
+        rc, out, greet, _ = swaks(host, port, headers1["To"], data_file=data)
+    finally:
+        t.join(90)
+    assert rc == 0, out
+    assert_delayed(greet, delay)
+    greeting = [l[4:] for l in out.splitlines() if l.startswith("<-  220")]
+    assert greeting and mta.greeting.match(greeting[-1].encode()), out
+    assert "error" not in ran, ran
+    assert ran["took"] >= 0.9 * delay, "exim delivered after %.3f s" % (
+        ran["took"])
+    assert sender.queue_count() == 0, sender.mainlog()
+    assert len(re.findall(r"^\S+ \S+ \S+ => %s " % re.escape(headers2["To"]),
+                          sender.mainlog(), re.M)) == 1, sender.mainlog()
+
+    msgs = {}
+    for m in mta.messages():
+        msgs.setdefault(m.header("X-E2E-Tag"), []).append(m)
+    for (headers, body), who in (((headers1, body1), "swaks"),
+                                 ((headers2, body2), "exim")):
+        got = msgs.get(headers["X-E2E-Tag"], [])
+        assert len(got) == 1, "%s's message queued %d times: %s" % (
+            who, len(got), mta.queue_listing())
+        check_message(got[0], headers, body)
+        assert got[0].recipients == [headers["To"]]
+    assert msgs[headers1["X-E2E-Tag"]][0].sender == \
+        "swaks@client.sendwrap.test"
+    assert msgs[headers2["X-E2E-Tag"]][0].sender == \
+        "relay@sender.sendwrap.test"
+    return {k: v[0] for k, v in msgs.items()}
+
+
+def refuse_bot(host, port, source=None, tag="bot", before=b""):
+    """A blind-pipelining bot gets sendwrap's own 554 (not an MTA's: no
+    220 greeting, no MTA's reply text) and an orderly close."""
+    got, took, reset = bot(host, port, bot_payload(tag), source=source,
+                           wait_first_line=bool(before))
+    assert got == before + REJECT_554, got
+    assert not reset, "the stream ended in a reset"
+    return took
+
+
+def greeted_at_once(host, port, mta, source=None):
+    """A client (an allowlisted one) is greeted by mta at once, says QUIT,
+    and the stream holds SMTP replies only: no log text."""
+    g = Greeting(host, port, source=source)
+    assert_prompt(g.t_final)
+    assert mta.greeting.match(g.final()), g.lines
+    reply, _ = g.quit()
+    assert reply and reply[0].startswith(b"221 "), reply
+    assert smtp_lines_only(g.reader.raw), g.reader.raw

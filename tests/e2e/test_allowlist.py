@@ -10,7 +10,7 @@ import threading
 
 from e2elib import (TcpServer, check_message, compile_tcprules, make_message,
                     smtp_deliver, swaks, write_swaks_data)
-from test_tcpserver import assert_delayed, assert_prompt
+from e2elib import assert_delayed, assert_prompt
 
 
 def deliver_from(sources, port, tag):

@@ -12,7 +12,7 @@ import time
 from e2elib import (EXIM, UNAVAILABLE_421, EximSender, LineReader, TcpServer,
                     check_message, connect, exim_ids, group_members,
                     make_message, swaks, wait_until, write_swaks_data)
-from test_tcpserver import assert_delayed
+from e2elib import assert_delayed
 
 EXIT_TEMP = 111
 

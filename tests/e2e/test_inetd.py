@@ -14,7 +14,7 @@ import time
 from e2elib import (REJECT_554, SENDWRAP, UNAVAILABLE_421, Greeting, Inetd, bot, bot_payload,
                     check_message, make_message, smtp_deliver,
                     smtp_lines_only, swaks, write_swaks_data)
-from test_tcpserver import assert_delayed, assert_prompt
+from e2elib import assert_delayed, assert_prompt
 
 LOG_MAIL = 2            # syslog facility "mail"
 LOG_INFO = 6

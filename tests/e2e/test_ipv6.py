@@ -23,7 +23,7 @@ import pytest
 from e2elib import (SENDWRAP, SERVER_ENV, E2EError, TcpServer, check_message,
                     make_message, smtp_deliver, swaks, write_swaks_data,
                     start_group, stop_group, wait_until)
-from test_tcpserver import assert_delayed, assert_prompt
+from e2elib import assert_delayed, assert_prompt
 
 
 def v6_available():

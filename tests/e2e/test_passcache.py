@@ -21,8 +21,11 @@ import time
 from e2elib import (SENDWRAP, EximSender, Greeting, Inetd, TcpServer,
                     all_procs, bot, bot_payload, check_message, make_message,
                     swaks, write_swaks_data)
-from test_tcpserver import assert_delayed, assert_prompt
+from e2elib import assert_delayed, assert_prompt
 
+# A known early talker is told to come back later, whatever -x says.
+KNOWN_EARLY_421 = (b"421 4.7.1 Service temporarily unavailable, try again "
+                   b"later\r\n")
 TEMPFAIL_421 = (b"421 4.5.1 SMTP protocol violation: input before greeting, "
                 b"try again later\r\n")
 REJECT_554 = b"554 5.5.1 SMTP protocol violation: input before greeting\r\n"
@@ -64,14 +67,14 @@ def test_swaks_waits_once_and_a_bot_is_refused_twice(wd, mx, sw):
         r"cached ip=127\.0\.0\.1 port=\d+ age=\d+\.\d+", cached[0]), cached
 
     # The bot talks before the greeting and gets the 421; known, it gets
-    # the 421 at once on its next connection, before it says anything
+    # a 421 at once on its next connection, before it says anything
     # (a stranger that kept quiet would wait 3 s and meet exim).
     got, _, _ = bot("127.0.0.1", srv.port, bot_payload("c1"), source=BOT_IP)
     assert got == TEMPFAIL_421, got
     assert srv.wait_lines(r"^early ip=127\.0\.0\.3 .* action=tempfail$")
     g = Greeting("127.0.0.1", srv.port, source=BOT_IP)
     g.reader.read_to_eof(time.monotonic() + 10)
-    assert g.reader.raw == TEMPFAIL_421, g.reader.raw
+    assert g.reader.raw == KNOWN_EARLY_421, g.reader.raw
     assert g.t_final is not None and g.t_final < AT_ONCE, g.lines
     known = srv.wait_lines(r"^known-early ")
     assert len(known) == 1 and re.fullmatch(

@@ -2,6 +2,8 @@
 import os
 import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -28,11 +30,13 @@ def pytest_report_header(config):
 
 @pytest.fixture
 def sw(tmp_path):
-    """sw(args, **options) starts sendwrap on a fresh connection."""
+    """sw(args, **options) starts sendwrap on a fresh connection (see
+    sw_harness.Sendwrap); its files go to a new directory under workdir
+    (default: the test's)."""
     runs = []
 
-    def start(args, **kw):
-        run = h.Sendwrap(tmp_path / ("run%d" % len(runs)), args, **kw)
+    def start(args, workdir=tmp_path, **kw):
+        run = h.Sendwrap(Path(workdir) / ("run%d" % len(runs)), args, **kw)
         runs.append(run)
         return run
 
@@ -43,10 +47,21 @@ def sw(tmp_path):
 
 @pytest.fixture
 def plain(tmp_path):
-    """plain(args) runs sendwrap without a connection: (rc, out, err)."""
-    def run(args, **kw):
-        return h.run_plain(tmp_path / "plain", args, **kw)
+    """plain(args, **options) runs sendwrap without a connection (see
+    sw_harness.run_plain): (rc, out, err).  Its files go to workdir
+    (default: plain/ in the test's directory)."""
+    def run(args, workdir=tmp_path / "plain", **kw):
+        return h.run_plain(workdir, args, **kw)
     return run
+
+
+@pytest.fixture
+def shared():
+    """A scratch directory h.NOBODY can reach (pytest's is root-only)."""
+    d = tempfile.mkdtemp(prefix="sendwrap-test-")
+    os.chmod(d, 0o755)
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -22,16 +22,7 @@ import time
 import traceback
 
 LIMIT = 30.0        # never hang a test run for longer than this
-
-
-def list_fds():
-    fds = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[name] = os.readlink("/proc/self/fd/" + name)
-        except OSError:
-            pass        # the descriptor listdir used, closed by now
-    return fds
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def read_file(path):
@@ -49,17 +40,19 @@ def write_all(fd, data):
 
 
 def main():
+    # Here, not at the top: a failure to import goes to standin.err.
+    sys.path.insert(0, os.path.dirname(HERE))
+    import proclib      # tests/proclib.py
+
     d = os.environ["STANDIN_DIR"]
+    # The descriptor listdir used is closed by the time it is read: left out.
     rec = {"t_start": time.monotonic(), "argv": sys.argv[1:],
-           "fds": list_fds()}
+           "fds": proclib.fds("self")}
     rec["fd0_blocking"] = os.get_blocking(0)
     env = read_file(os.path.join(d, "environ"))
     rec["environ"] = [e.decode("latin-1") for e in env.split(b"\0")[:-1]]
     status = read_file(os.path.join(d, "status")).decode("latin-1")
-    for line in status.splitlines():
-        key, _, value = line.partition(":")
-        if key in ("SigIgn", "SigBlk"):
-            rec[key] = int(value.strip(), 16)
+    rec.update(proclib.signal_masks(proclib.parse_status(status)))
     deadline = time.monotonic() + LIMIT
 
     before = b""
@@ -82,7 +75,8 @@ def main():
         after += chunk
     rec["after"] = after.decode("latin-1")
 
-    tmp = os.path.join(d, "record.json.tmp")
+    # A name of its own: several may run at once under the listener.
+    tmp = os.path.join(d, "record.json.%d" % os.getpid())
     with open(tmp, "w") as f:
         json.dump(rec, f)
     os.rename(tmp, os.path.join(d, "record.json"))

@@ -28,6 +28,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import termios
 import time
 from pathlib import Path
@@ -35,10 +36,16 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import proclib  # noqa: E402  (tests/proclib.py, /proc for tests and bench)
+
 SENDWRAP = os.environ.get("SENDWRAP") or str(HERE.parent.parent / "sendwrap")
 VALGRIND = os.environ.get("SENDWRAP_VALGRIND", "") not in ("", "0")
 STANDIN = str(HERE / "standin_mta")
 MTA = [STANDIN]
+# The same greeting and bye, nothing recorded (light_mta.sh): for many
+# connections at once or in a row, where the stand-in's cost adds up.
+LIGHT_MTA = [str(HERE / "light_mta.sh")]
 
 # Extra seconds for things that depend on how fast sendwrap starts: under
 # valgrind that is most of a second, more on a loaded machine.
@@ -46,6 +53,8 @@ SLACK = 15.0 if VALGRIND else 0.0
 # Patience for anything that should happen soon; only a failing test
 # waits this long.
 T = 10.0 + SLACK
+# A bound for what should happen at once (no delay), on a loaded machine.
+SOON = 3.0 + SLACK
 
 VALGRIND_CMD = ["valgrind", "-q", "--error-exitcode=97", "--leak-check=full",
                 "--show-leak-kinds=definite",
@@ -70,6 +79,17 @@ REPLY_TEMPFAIL = (b"421 4.5.1 SMTP protocol violation: input before "
 REPLY_UNAVAILABLE = b"421 4.3.0 Service temporarily unavailable\r\n"
 
 
+# The user the tests run sendwrap as to meet a "Permission denied" as
+# root; running as root is told by IS_ROOT.
+NOBODY = 65534
+IS_ROOT = os.geteuid() == 0
+
+# Many processes at once: slow and pointless under valgrind, so run in
+# the plain suite only.
+load_test = pytest.mark.skipif(VALGRIND, reason="load tests run in the "
+                               "plain suite, not under valgrind")
+
+
 def ipv6_loopback_works():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
@@ -81,6 +101,21 @@ def ipv6_loopback_works():
 
 needs_ipv6 = pytest.mark.skipif(not ipv6_loopback_works(),
                                 reason="no IPv6 loopback")
+
+
+def ucspi_env(ip, port="2525"):
+    """The environment tcpserver gives a client from ip (PROTO and
+    TCPREMOTEIP, or TCP6REMOTEIP for an IPv6 address)."""
+    if ":" in ip:
+        return {"PROTO": "TCP6", "TCP6REMOTEIP": ip, "TCP6REMOTEPORT": port}
+    return {"PROTO": "TCP", "TCPREMOTEIP": ip, "TCPREMOTEPORT": port}
+
+
+def drop_to(uid):
+    """In a child before exec: become uid (its group too, no others)."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
 
 
 def sig_bits(signals):
@@ -276,23 +311,13 @@ def connect(kind):
 
 # ------------------------------------------------------ the child's setup
 
-def read_sig_state(path="/proc/self/status"):
-    """{'SigIgn': bits, 'SigBlk': bits} from a /proc/PID/status file."""
-    state = {}
-    with open(path) as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("SigIgn", "SigBlk"):
-                state[key] = int(value.strip(), 16)
-    return state
-
-
-def _child_setup(workdir, extra_fds, close_fd2, ignore, block):
+def _child_setup(workdir, extra_fds, close_fd2, ignore, block, user):
     """Runs in the child between fork and exec (see module doc).
 
     The signal state sendwrap starts with is written to spawn.json: the
     C library keeps two signals (32 and 33) out of reach, so whatever
     disposition they were inherited with (make ignores them) stays.
+    Last, with user set, the child becomes that user.
     """
     high = {t: fcntl.fcntl(src, fcntl.F_DUPFD_CLOEXEC, 100)
             for t, src in extra_fds.items()}
@@ -307,8 +332,7 @@ def _child_setup(workdir, extra_fds, close_fd2, ignore, block):
         os.dup2(fd, VALGRIND_LOG_FD)
         os.close(fd)
         keep.add(VALGRIND_LOG_FD)
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
+    for fd in proclib.fd_numbers("self"):
         if fd in keep:
             continue
         try:
@@ -324,7 +348,9 @@ def _child_setup(workdir, extra_fds, close_fd2, ignore, block):
             pass                            # KILL, STOP, libc's own
     signal.pthread_sigmask(signal.SIG_SETMASK, block)
     with open(os.path.join(workdir, "spawn.json"), "w") as f:
-        json.dump(read_sig_state(), f)
+        json.dump(proclib.sig_state("self"), f)
+    if user is not None:
+        drop_to(user)
 
 
 def base_env(workdir):
@@ -384,13 +410,22 @@ class Sendwrap:
            closed.
     extra_fds: {target fd: fd} inherited besides 0, 1, 2.
     ignore, block: signals ignored / blocked when sendwrap starts.
+    user:  a uid to run sendwrap as (when root); workdir is made
+           writable for it, and its parents must let it through.
+    known_state: False spawns without the setup between fork and exec
+           (no spawn.json; signals and mask as Popen leaves them, fds 0,
+           1, 2 only): a spawn without a fork of the test process, ten
+           times quicker, for hundreds of processes at once.  Not with
+           extra_fds, ignore, block, user or fd2="closed".
     """
 
     def __init__(self, workdir, args, env=None, peer="ipv4", early=b"",
                  hangup=None, fd2="file", extra_fds=None, ignore=(),
-                 block=()):
+                 block=(), user=None, known_state=True):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True)
+        if user is not None:
+            self.dir.chmod(0o777)
         self.args = list(args)
         self.env = make_env(self.dir, env)
         self.peer = peer
@@ -453,24 +488,34 @@ class Sendwrap:
 
         ignore = frozenset(int(s) for s in ignore)
         block = frozenset(int(s) for s in block)
+        if known_state:
+            spawn = dict(close_fds=False, restore_signals=False,
+                         preexec_fn=lambda: _child_setup(
+                             str(self.dir), extra_fds, fd2 == "closed",
+                             ignore, block, user))
+        else:
+            assert not (extra_fds or ignore or block or user is not None or
+                        fd2 == "closed"), "these need known_state"
+            spawn = dict(close_fds=True)
         self.t0 = time.monotonic()
         try:
             self.proc = subprocess.Popen(
-                command(self.dir, self.args, log_fd=True), stdin=stdin, stdout=stdout,
-                stderr=stderr, env=self.env, close_fds=False,
-                restore_signals=False,
-                preexec_fn=lambda: _child_setup(str(self.dir), extra_fds,
-                                                fd2 == "closed", ignore,
-                                                block))
+                command(self.dir, self.args, log_fd=known_state),
+                stdin=stdin, stdout=stdout, stderr=stderr, env=self.env,
+                **spawn)
         finally:
             for close in closers:
                 close()
 
     # -- the conversation
 
+    def until(self, want, timeout=T):
+        """Read until want has arrived; seconds from the start to then."""
+        return self.client.recv_until(want, timeout) - self.t0
+
     def greeted(self, timeout=T):
         """Wait for the stand-in's greeting; seconds since the start."""
-        return self.client.recv_until(GREETING, timeout) - self.t0
+        return self.until(GREETING, timeout)
 
     def converse(self, timeout=T):
         """A whole session with the MTA: greeting, one command, QUIT.
@@ -486,8 +531,14 @@ class Sendwrap:
         assert rec["after"] == "NOOP after greeting\r\nQUIT\r\n", rec
         return t
 
-    def finish(self, timeout=T):
-        """Close the client, wait for the process, check the tools' logs."""
+    def finish(self, timeout=T, quit=False):
+        """Close the client, wait for the process, check the tools' logs.
+
+        quit: if the MTA has greeted, say QUIT and read its bye first.
+        """
+        if quit and GREETING in self.client.data:
+            self.client.send(b"QUIT\r\n")
+            self.client.recv_until(BYE, timeout)
         self.client.close()
         return self.wait(timeout)
 
@@ -586,6 +637,15 @@ class Sendwrap:
         """Did sendwrap exec the program?"""
         return (self.dir / "status").exists()
 
+    def mta_fds(self):
+        """The descriptors the program was handed, {fd: target}, less
+        valgrind's own log file."""
+        fds = {int(k): v for k, v in self.record()["fds"].items()}
+        if VALGRIND:
+            fds = {k: v for k, v in fds.items()
+                   if not v.startswith(str(self.dir / "valgrind."))}
+        return fds
+
     def record(self):
         path = self.dir / "record.json"
         assert path.exists(), "the program did not run (or did not finish)" \
@@ -593,14 +653,38 @@ class Sendwrap:
         return json.loads(path.read_text())
 
 
-def run_plain(workdir, args, env=None, stdin=subprocess.DEVNULL, timeout=T):
-    """Run sendwrap with no connection (-n, --compile, -h, -V)."""
+def run_plain(workdir, args, env=None, stdin=subprocess.DEVNULL, timeout=T,
+              user=None):
+    """Run sendwrap with no connection (-n, --compile, -h, -V); user: a
+    uid to run it as (workdir is made writable for it)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        workdir.chmod(0o777)
     r = subprocess.run(command(workdir, args), stdin=stdin,
                        capture_output=True, env=make_env(workdir, env),
-                       timeout=timeout)
+                       timeout=timeout,
+                       preexec_fn=None if user is None else
+                       lambda: drop_to(user))
     out = r.stdout.decode("latin-1")
     err = r.stderr.decode("latin-1")
     check_tools(workdir, out + err)
     return r.returncode, out, err
+
+
+def greet_all(runs, deadline):
+    """Many connections at once: read each one's greeting (or whatever it
+    gets up to its end of file), then QUIT and finish every one; all by
+    deadline (a time.monotonic() value)."""
+    pending = {r.client.rfd: r for r in runs}
+    while pending:
+        left = deadline - time.monotonic()
+        assert left > 0, "%d connections not greeted" % len(pending)
+        ready, _, _ = select.select(list(pending), [], [], min(left, 1))
+        for fd in ready:
+            r = pending[fd]
+            r.client._read(deadline)
+            if GREETING in r.client.data or r.client.eof:
+                del pending[fd]
+    for r in runs:
+        r.finish(max(1, deadline - time.monotonic()), quit=True)

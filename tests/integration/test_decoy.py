@@ -13,7 +13,7 @@ import time
 import pytest
 
 from sw_harness import (MTA, REPLY_REJECT, REPLY_TEMPFAIL,
-                        REPLY_UNAVAILABLE, SECONDS, SLACK, T, unescape)
+                        REPLY_UNAVAILABLE, SECONDS, SLACK, SOON, T, unescape)
 
 TARPIT = ["--tarpit", "--tarpit-interval", "0.3"]
 TEMPFAIL = ["--tempfail", "-d", "0.3"]
@@ -22,8 +22,6 @@ BUSY = b"421 4.7.0 Too busy, try again later\r\n"
 OWN_HOST = re.compile(rb"421 4\.7\.0 [\x20-\x7e]+\r\n")
 GREETING = re.compile(rb"220 [A-Za-z0-9.-]+ ESMTP\r\n")
 HELO_REPLY = re.compile(rb"250 [A-Za-z0-9.-]+\r\n")
-# Something that should happen at once: a few seconds on a loaded box.
-SOON = 3.0 + SLACK
 
 
 def lines_until(client, n, timeout=T, origin=None):

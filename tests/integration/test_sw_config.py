@@ -5,10 +5,8 @@ import re
 
 import pytest
 
-from sw_harness import (MTA, REPLY_UNAVAILABLE, SECONDS, SENDWRAP, SLACK,
+from sw_harness import (MTA, REPLY_UNAVAILABLE, SECONDS, SENDWRAP, SOON,
                         STANDIN)
-
-SOON = 3.0 + SLACK
 
 
 # ----------------------------------------------------------- usage errors

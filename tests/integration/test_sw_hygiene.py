@@ -5,6 +5,7 @@ import signal
 
 import pytest
 
+from proclib import fd_target
 from sw_harness import (BYE, GREETING, MTA, REPLY_REJECT, REPLY_UNAVAILABLE,
                         SECONDS, VALGRIND, VALGRIND_ENV, needs_ipv6, sig_bits)
 
@@ -38,19 +39,6 @@ SCENARIOS = ["pass", "allow", "banner", "allowlist-text", "allowlist-errors",
              "allowlist-cdb", "allowlist-cdb-allow", "syslog", "early-pass"]
 
 
-def _target(fd):
-    return os.readlink("/proc/self/fd/%d" % fd)
-
-
-def _mta_fds(c):
-    """The program's descriptors, less valgrind's own log file."""
-    fds = {int(k): v for k, v in c.record()["fds"].items()}
-    if VALGRIND:
-        fds = {k: v for k, v in fds.items()
-               if not v.startswith(str(c.dir / "valgrind."))}
-    return fds
-
-
 # ------------------------------------------------------------ descriptors
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -60,7 +48,7 @@ def test_program_gets_exactly_the_inherited_fds(sw, write, tmp_path, plain,
     r, w = os.pipe()
     extra = open(tmp_path / "fd7", "ab")
     try:
-        want6, want7 = _target(r), _target(extra.fileno())
+        want6, want7 = fd_target(r), fd_target(extra.fileno())
         c = sw(args + MTA, extra_fds={6: r, 7: extra.fileno()}, **opts)
     finally:
         os.close(r)
@@ -68,7 +56,7 @@ def test_program_gets_exactly_the_inherited_fds(sw, write, tmp_path, plain,
         extra.close()
     c.converse()
     sock = "socket:[%d]" % c.socket_inode
-    assert _mta_fds(c) == {0: sock, 1: sock, 2: str(c.stderr_path),
+    assert c.mta_fds() == {0: sock, 1: sock, 2: str(c.stderr_path),
                            6: want6, 7: want7}
     assert c.record()["fd0_blocking"] is True
 
@@ -84,14 +72,14 @@ def test_program_gets_no_fd2_when_fd2_was_closed(sw, write, tmp_path, plain,
     c = sw(args + MTA, fd2="closed", env=env, **opts)
     c.converse()
     sock = "socket:[%d]" % c.socket_inode
-    assert _mta_fds(c) == {0: sock, 1: sock}
+    assert c.mta_fds() == {0: sock, 1: sock}
 
 
 def test_inetd_fds(sw):
     c = sw(["-d", "0.3", *MTA], fd2="socket")
     c.converse()
     sock = "socket:[%d]" % c.socket_inode
-    assert _mta_fds(c) == {0: sock, 1: sock, 2: sock}
+    assert c.mta_fds() == {0: sock, 1: sock, 2: sock}
 
 
 # ---------------------------------------------------------------- signals

@@ -3,10 +3,8 @@ ${PROTO}REMOTEPORT), then getpeername() on IPv4, IPv6 and IPv4-mapped
 sockets, else "unknown"."""
 import pytest
 
-from sw_harness import (ANY, GREETING, MTA, REPLY_REJECT, SECONDS, SLACK,
+from sw_harness import (ANY, GREETING, MTA, REPLY_REJECT, SECONDS, SOON,
                         needs_ipv6)
-
-SOON = 3.0 + SLACK
 
 
 # ------------------------------------------------------------------ UCSPI

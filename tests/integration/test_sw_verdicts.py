@@ -8,12 +8,11 @@ import time
 import pytest
 
 from sw_harness import (ANY, BYE, GREETING, MTA, REPLY_REJECT,
-                        REPLY_TEMPFAIL, REPLY_UNAVAILABLE, SECONDS, SLACK, T,
-                        VALGRIND, unescape)
+                        REPLY_TEMPFAIL, REPLY_UNAVAILABLE, SECONDS, SLACK,
+                        SOON, T, VALGRIND, unescape)
 
-# A client that is not waited for gets its greeting within this long
-# (the alternative in these tests is a -d 20 wait).
-SOON = 3.0 + SLACK
+# SOON: a client that is not waited for gets its greeting within this
+# long (the alternative in these tests is a -d 20 wait).
 
 
 # ------------------------------------------------------------------ pass

@@ -40,7 +40,7 @@ no_report(void *ctx, const char *path, unsigned long line, const char *msg)
 static char *
 compiled(const char *name, const char *text)
 {
-	char *txt = scratch_path("source.txt"), *out = scratch_path(name);
+	char *txt = scratch_file("source.txt"), *out = scratch_file(name);
 	FILE *f = fopen(txt, "w");
 
 	assert_non_null(f);

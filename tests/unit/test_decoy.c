@@ -144,7 +144,7 @@ pair(int sv[2])
 static void
 client_send(int fd, const char *s, size_t len)
 {
-	assert_int_equal(send_all(fd, s, len), 0);
+	assert_int_equal(send_all(fd, s, len, mono_ms() + 10000), 0);
 }
 
 /* Everything the server sent, up to its close (or nothing more). */
@@ -430,6 +430,7 @@ test_serve_helo_truncated(void **state)
 /* -------------------------------------------------------------- slots */
 
 static char slot_dir[] = "/tmp/test_decoy_slots.XXXXXX";
+static char why[512];		/* slots_take()'s reason for an error */
 
 static int
 slots_setup(void **state)
@@ -462,7 +463,7 @@ test_slots_several_holders(void **state)
 
 	(void)state;
 	for (i = 0; i < 3; i++) {
-		fds[i] = slots_take(slot_dir, 3, &slot);
+		fds[i] = slots_take(slot_dir, 3, &slot, why, sizeof why);
 		assert_true(fds[i] >= 0);
 		assert_true(slot < 3);
 		assert_false(seen & (1u << slot));	/* each a slot of its own */
@@ -470,13 +471,15 @@ test_slots_several_holders(void **state)
 		/* Never handed on to an exec'd program. */
 		assert_true(fcntl(fds[i], F_GETFD) & FD_CLOEXEC);
 	}
-	assert_int_equal(slots_take(slot_dir, 3, &slot), SLOTS_NONE);
+	assert_int_equal(slots_take(slot_dir, 3, &slot, why, sizeof why),
+	    SLOTS_NONE);
 	slots_release(fds[1]);
-	again = slots_take(slot_dir, 3, &slot);
+	again = slots_take(slot_dir, 3, &slot, why, sizeof why);
 	assert_true(again >= 0);
-	assert_int_equal(slots_take(slot_dir, 3, &slot), SLOTS_NONE);
+	assert_int_equal(slots_take(slot_dir, 3, &slot, why, sizeof why),
+	    SLOTS_NONE);
 	/* A larger cap over the same directory has room again. */
-	fds[1] = slots_take(slot_dir, 4, &slot);
+	fds[1] = slots_take(slot_dir, 4, &slot, why, sizeof why);
 	assert_true(fds[1] >= 0);
 	assert_int_equal(slot, 3);
 	for (i = 0; i < 3; i++)
@@ -497,7 +500,7 @@ test_slots_freed_when_holder_killed(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (slots_take(slot_dir, 1, &slot) < 0)
+		if (slots_take(slot_dir, 1, &slot, why, sizeof why) < 0)
 			_exit(1);
 		if (write(ready[1], "x", 1) != 1)
 			_exit(1);
@@ -507,10 +510,11 @@ test_slots_freed_when_holder_killed(void **state)
 	close(ready[1]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	close(ready[0]);
-	assert_int_equal(slots_take(slot_dir, 1, &slot), SLOTS_NONE);
+	assert_int_equal(slots_take(slot_dir, 1, &slot, why, sizeof why),
+	    SLOTS_NONE);
 	kill(pid, SIGKILL);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	fd = slots_take(slot_dir, 1, &slot);
+	fd = slots_take(slot_dir, 1, &slot, why, sizeof why);
 	assert_true(fd >= 0);
 	assert_int_equal(slot, 0);
 	slots_release(fd);
@@ -524,8 +528,8 @@ test_slots_errors(void **state)
 
 	(void)state;
 	errno = 0;
-	assert_int_equal(slots_take("/nonexistent/slots", 2, &slot),
-	    SLOTS_ERROR);
+	assert_int_equal(slots_take("/nonexistent/slots", 2, &slot, why,
+	    sizeof why), SLOTS_ERROR);
 	assert_int_equal(errno, ENOENT);
 	/* A lock file planted as a symlink is not followed. */
 	snprintf(path, sizeof path, "%s/slot.0", slot_dir);
@@ -533,7 +537,8 @@ test_slots_errors(void **state)
 	unlink(path);
 	assert_int_equal(symlink(target, path), 0);
 	errno = 0;
-	assert_int_equal(slots_take(slot_dir, 1, &slot), SLOTS_ERROR);
+	assert_int_equal(slots_take(slot_dir, 1, &slot, why, sizeof why),
+	    SLOTS_ERROR);
 	assert_int_equal(errno, ELOOP);
 	assert_int_equal(access(target, F_OK), -1);
 	unlink(path);

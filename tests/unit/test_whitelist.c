@@ -38,7 +38,7 @@
 static char *
 write_file_len(const char *name, const char *data, size_t len)
 {
-	char *p = scratch_path(name);
+	char *p = scratch_file(name);
 	FILE *f = fopen(p, "wb");
 
 	assert_non_null(f);
@@ -1071,9 +1071,9 @@ test_comments_blank_crlf(void **state)
 static void
 test_unreadable_files(void **state)
 {
-	char *missing = scratch_path("no-such-file.txt");
-	char *dir = scratch_path("a-directory");
-	char *missing_cdb = scratch_path("no-such-file.cdb");
+	char *missing = scratch_file("no-such-file.txt");
+	char *dir = scratch_file("a-directory");
+	char *missing_cdb = scratch_file("no-such-file.cdb");
 	char *good = write_file("good.txt", "192.0.2.0/24 4\n");
 	struct wl_source src[4];
 	struct wl_match m;
@@ -1240,8 +1240,8 @@ static void
 test_no_descriptor_leak(void **state)
 {
 	char *txt = write_file("fd.txt", "192.0.2.0/24 1\n");
-	char *cdb = scratch_path("fd.cdb");
-	char *missing = scratch_path("fd-missing.txt");
+	char *cdb = scratch_file("fd.cdb");
+	char *missing = scratch_file("fd-missing.txt");
 	struct wl_source src[3];
 	struct wl_match m;
 	struct addr a = addr("192.0.2.1");
@@ -1338,7 +1338,7 @@ test_compile_same_answers(void **state)
 	    "::/0 8\n"
 	    "0.0.0.0/0 7\n"
 	    "203.0.113.0/24 13\n");	/* shadowed by /0 */
-	char *cdb = scratch_path("ordered.cdb");
+	char *cdb = scratch_file("ordered.cdb");
 	struct reports rs;
 	size_t count;
 
@@ -1395,7 +1395,7 @@ test_compiled_in_source_order(void **state)
 {
 	char *txt = write_file("src-order.txt", "10.0.0.0/8 1\n192.0.2.0/24 2\n");
 	char *other = write_file("src-other.txt", "10.1.0.0/16 3\n");
-	char *cdb = scratch_path("src-order.cdb");
+	char *cdb = scratch_file("src-order.cdb");
 	struct wl_source src[3];
 	struct wl_match m;
 
@@ -1499,7 +1499,7 @@ test_compile_random(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	cdb = scratch_path("random.cdb");
+	cdb = scratch_file("random.cdb");
 	for (round = 0; round < 3; round++) {
 		p = buf;
 		for (i = 0; i < NENT; i++) {
@@ -1637,7 +1637,7 @@ test_compile_edges(void **state)
 	    "2001:db8:0:1::1 16\n"	/* likewise */
 	    "::/0 17\n"
 	    "0.0.0.0/0 18\n");
-	char *cdb = scratch_path("edges.cdb");
+	char *cdb = scratch_file("edges.cdb");
 	struct allowdb_stats st;
 
 	(void)state;
@@ -1729,9 +1729,9 @@ test_compile_refused(void **state)
 	    "10.0.0.0/8 1\n"
 	    "10.0.0.1/8\n"
 	    "198.51.100.0/24 400\n");
-	char *missing = scratch_path("refuse-missing.txt");
-	char *cdb = scratch_path("refuse.cdb");
-	char *nodir = scratch_path("no-such-dir/x.cdb");
+	char *missing = scratch_file("refuse-missing.txt");
+	char *cdb = scratch_file("refuse.cdb");
+	char *nodir = scratch_file("no-such-dir/x.cdb");
 	char *before, *after;
 	size_t blen, alen;
 	struct stat sb, sa;
@@ -1816,12 +1816,12 @@ test_foreign_cdb(void **state)
 {
 	/* Made by an earlier sendwrap, on tinycdb: the old format. */
 	const char *old = TEST_DATA "/old-format.cdb";
-	char *foreign = scratch_path("foreign.cdb");
-	char *wrongmeta = scratch_path("wrongmeta.cdb");
-	char *nointervals = scratch_path("nointervals.cdb");
+	char *foreign = scratch_file("foreign.cdb");
+	char *wrongmeta = scratch_file("wrongmeta.cdb");
+	char *nointervals = scratch_file("nointervals.cdb");
 	char *tiny = write_file("tiny.cdb", "10.0.0.0/8\n");
 	char *empty = write_file("empty.cdb", "");
-	char *text_named_cdb = scratch_path("text.cdb");
+	char *text_named_cdb = scratch_file("text.cdb");
 	char *good = write_file("after-foreign.txt", "10.0.0.0/8 3\n");
 	static const char meta[36] = { 2 };
 	struct wl_source src[6];

@@ -35,7 +35,7 @@ remove_tree(const char *dir)
 }
 
 char *
-scratch_path(const char *name)
+scratch_file(const char *name)
 {
 	size_t len = strlen(scratch_dir) + strlen(name) + 2;
 	char *p = malloc(len);

@@ -18,7 +18,7 @@ int scratch_setup(void **state);
 
 /* The path of name in scratch_dir, from malloc (the caller frees it);
  * aborts when out of memory. */
-char *scratch_path(const char *name);
+char *scratch_file(const char *name);
 
 /* Remove scratch_dir and everything below it. */
 int scratch_teardown(void **state);

@@ -1,0 +1,885 @@
+/* listener.c - the listener front end; see listener.h. */
+#define _GNU_SOURCE		/* accept4 */
+#include "listener.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "conn.h"
+#include "core.h"
+#include "decoy.h"
+#include "dnsl.h"
+#include "ipcount.h"
+#include "listen.h"
+#include "log.h"
+#include "smtp.h"
+#include "handover.h"
+#include "timers.h"
+
+#define ACCEPT_BATCH 64		/* accepts per wakeup, for fairness */
+#define EVENTS_MAX 256
+#define FD_MARGIN 64		/* descriptors beyond the clients' */
+#define PAUSE_MS 100		/* out of descriptors: accept again after */
+
+enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS };
+
+#define DNS_SOCKETS_MAX 16	/* the resolver's: one a server, and TCP */
+
+/* What a client is waiting for. */
+enum state {
+	ST_WAIT,		/* the greeting delay */
+	ST_QUEUED,		/* passed; a child to run the program */
+	ST_TARPIT,		/* held by the tar pit */
+	ST_DRAIN,		/* our last reply sent: reading until it is out */
+	ST_DEAD			/* dropped: freed once this turn's events are done */
+};
+
+/* Every epoll source starts with its kind. */
+struct listener {
+	enum source kind;
+	int fd;
+	struct timer pause;		/* out of descriptors: until then */
+};
+
+struct client {
+	enum source kind;		/* SRC_CLIENT */
+	int fd;
+	enum state state;
+	struct timer timer;
+	struct client *prev_all, *next_all;	/* every client held */
+	struct client *next;		/* in the queue for a child; the dead */
+	uint64_t start;			/* accepted; or the tar pit's first line */
+	uint64_t next_line;		/* the tar pit's next line */
+	uint64_t bytes;			/* read and thrown away */
+	struct peer peer;
+	struct decision d;
+	struct dnsl_lookup *dns;	/* the DNS lists being asked */
+	struct loop *loop;		/* for the lists' news */
+};
+
+struct loop {
+	const struct config *cfg;
+	struct core core;
+	int ep;
+	struct listener listeners[LISTEN_MAX];
+	size_t nlisteners;
+	struct listener signals;
+	struct timers timers;
+	struct ipcount *per_ip;
+	unsigned long clients, children;
+	struct client *all;		/* every client held */
+	struct client *queue, *queue_end;
+	struct client *dead;		/* dropped this turn */
+	int stopping;
+	struct decoy_config decoy;
+	char line[DECOY_TARPIT_LINE_MAX];	/* the tar pit's */
+	size_t line_len;
+	struct dnsl_resolver *resolver;	/* with --dnsbl, --dnswl */
+	struct listener dns[DNS_SOCKETS_MAX];
+};
+
+/* ------------------------------------------------------------ clients */
+
+static void
+watch(struct loop *l, struct client *c, uint32_t events, int op)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.events = events;
+	ev.data.ptr = c;
+	epoll_ctl(l->ep, op, c->fd, &ev);
+}
+
+static void
+unqueue(struct loop *l, struct client *c)
+{
+	struct client **cp = &l->queue;
+
+	while (*cp && *cp != c)
+		cp = &(*cp)->next;
+	if (*cp == NULL)
+		return;
+	*cp = c->next;
+	if (l->queue_end == c) {
+		l->queue_end = NULL;
+		for (c = l->queue; c; c = c->next)
+			l->queue_end = c;
+	}
+}
+
+/* Forget the client: its descriptor, its timer, its place.  It is
+ * freed at the end of the turn: events for it may still be pending. */
+static void
+drop(struct loop *l, struct client *c)
+{
+	if (c->state == ST_QUEUED)
+		unqueue(l, c);
+	timers_cancel(&l->timers, &c->timer);
+	dnsl_end(c->dns);
+	c->dns = NULL;
+	/* Explicitly: a child holding the socket keeps it in epoll. */
+	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->peer.known)
+		ipcount_remove(l->per_ip, &c->peer.addr);
+	if (c->prev_all)
+		c->prev_all->next_all = c->next_all;
+	else
+		l->all = c->next_all;
+	if (c->next_all)
+		c->next_all->prev_all = c->prev_all;
+	l->clients--;
+	c->state = ST_DEAD;
+	c->next = l->dead;
+	l->dead = c;
+}
+
+static void
+bury(struct loop *l)
+{
+	while (l->dead) {
+		struct client *c = l->dead;
+
+		l->dead = c->next;
+		free(c);
+	}
+}
+
+/* A reply that fits the empty socket buffer goes out whole or not at all:
+ * a client that cannot take a hundred bytes has stopped reading. */
+static void
+say(const struct client *c, const char *reply)
+{
+	if (reply)
+		while (send(c->fd, reply, strlen(reply),
+		    MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EINTR)
+			;
+}
+
+/*
+ * Say reply (if any), then close gently: shut the write side and read
+ * what the client still sends for a while, so that a reset does not
+ * destroy the reply in flight.
+ */
+static void
+say_and_drain(struct loop *l, struct client *c, const char *reply)
+{
+	say(c, reply);
+	shutdown(c->fd, SHUT_WR);
+	if (c->state == ST_QUEUED)
+		unqueue(l, c);
+	c->state = ST_DRAIN;
+	c->bytes = 0;
+	watch(l, c, EPOLLIN, EPOLL_CTL_MOD);
+	timers_set(&l->timers, &c->timer, mono_ms() + CONN_DRAIN_MS);
+}
+
+/* ------------------------------------------------------------ children */
+
+/* Start the program (or the responder) for c now; 0, or -1 (logged). */
+static int
+start_child(struct loop *l, struct client *c)
+{
+	int fl = fcntl(c->fd, F_GETFL);
+	pid_t pid;
+
+	/* The program gets the socket blocking, as from tcpserver or inetd
+	 * (the flag is the socket's: the parent's copy goes right after). */
+	if (fl >= 0)
+		fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+	if (l->cfg->mode == MODE_TEMPFAIL)
+		pid = spawn_responder(&l->decoy, c->fd, &c->peer);
+	else
+		pid = spawn_program(l->cfg->program, c->fd, &c->peer);
+	if (pid < 0) {
+		log_error("ip=%s port=%s cannot run %s: %s", c->peer.ip,
+		    peer_port(&c->peer), l->cfg->mode == MODE_TEMPFAIL ?
+		    "the responder" : l->cfg->program[0], strerror(errno));
+		return -1;
+	}
+	l->children++;
+	return 0;
+}
+
+/* Give c to a child, or queue it until one ends. */
+static void
+hand_over(struct loop *l, struct client *c)
+{
+	if (l->children >= l->cfg->max_children) {
+		c->state = ST_QUEUED;
+		c->next = NULL;
+		if (l->queue_end)
+			l->queue_end->next = c;
+		else
+			l->queue = c;
+		l->queue_end = c;
+		/* Its input is the program's: watch only for a hang-up. */
+		watch(l, c, EPOLLRDHUP, EPOLL_CTL_MOD);
+		timers_set(&l->timers, &c->timer, mono_ms() + LISTENER_QUEUE_MS);
+		return;
+	}
+	/* A program that cannot run has answered 421 from the child. */
+	if (start_child(l, c) != 0 && l->cfg->mode == MODE_TEMPFAIL) {
+		say_and_drain(l, c, REPLY_UNAVAILABLE);
+		return;
+	}
+	drop(l, c);
+}
+
+static void
+reap(struct loop *l)
+{
+	int status;
+
+	while (waitpid(-1, &status, WNOHANG) > 0)
+		if (l->children > 0)
+			l->children--;
+	while (l->queue && l->children < l->cfg->max_children) {
+		struct client *c = l->queue;
+
+		unqueue(l, c);
+		c->state = ST_WAIT;
+		hand_over(l, c);
+	}
+}
+
+/* ------------------------------------------------------------ verdicts */
+
+/* c talked during the wait: the early verdict, then -x. */
+static void
+early(struct loop *l, struct client *c, const char *input, size_t copied,
+    size_t waiting)
+{
+	struct early e = { mono_ms() - c->start, input, copied, waiting };
+
+	core_early(&l->core, &c->peer, &c->d, &e);
+	if (l->cfg->early == EARLY_PASS && l->cfg->mode == MODE_WRAP)
+		hand_over(l, c);
+	else if (l->cfg->early == EARLY_DROP)
+		drop(l, c);
+	else
+		say_and_drain(l, c, core_early_reply(&l->core));
+}
+
+/* The delay is over and c kept quiet. */
+static void
+passed(struct loop *l, struct client *c)
+{
+	uint64_t waited = mono_ms() - c->start;
+
+	if (l->cfg->mode != MODE_TEMPFAIL)
+		core_pass(&l->core, &c->peer, &c->d, waited);
+	hand_over(l, c);
+}
+
+/* ------------------------------------------------------------ tar pit */
+
+static void
+tarpit_end(struct loop *l, struct client *c, enum tarpit_end end, int err)
+{
+	struct tarpit_result r;
+
+	memset(&r, 0, sizeof r);
+	r.held_ms = mono_ms() - c->start;
+	r.bytes = c->bytes;
+	r.end = end;
+	r.err = err;
+	decoy_log_tarpit(&c->peer, &r);
+	if (end == TARPIT_MAX)
+		say_and_drain(l, c, NULL);
+	else
+		drop(l, c);
+}
+
+/* The tar pit's timer: the next line, or the end of the hold. */
+static void
+tarpit_tick(struct loop *l, struct client *c)
+{
+	uint64_t now = mono_ms(), stop = c->start + l->decoy.tarpit_max_ms;
+
+	if (now >= stop) {
+		tarpit_end(l, c, TARPIT_MAX, 0);
+		return;
+	}
+	if (now >= c->next_line) {
+		/* A client that stopped reading gets no more lines. */
+		if (conn_unsent(c->fd) <= DECOY_UNSENT_MAX &&
+		    send(c->fd, l->line, l->line_len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno != EAGAIN && errno != EINTR) {
+			tarpit_end(l, c, errno == EPIPE || errno == ECONNRESET ?
+			    TARPIT_RESET : TARPIT_ERROR, errno);
+			return;
+		}
+		c->next_line += l->decoy.interval_ms;
+		if (c->next_line <= now)
+			c->next_line = now + l->decoy.interval_ms;
+	}
+	timers_set(&l->timers, &c->timer,
+	    c->next_line < stop ? c->next_line : stop);
+}
+
+/* Read what the client sent and forget it: 1 while there is more to come. */
+static int
+discard(struct client *c, int *err)
+{
+	char sink[4096];
+	ssize_t got = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT);
+
+	*err = got < 0 ? errno : 0;
+	if (got > 0) {
+		c->bytes += (uint64_t)got;
+		return 1;
+	}
+	return got < 0 && (errno == EAGAIN || errno == EINTR);
+}
+
+/* ------------------------------------------------------------ DNS lists */
+
+/* The resolver opened, changed or closed a socket: watch it. */
+static void
+dns_socket(void *ctx, int fd, int want_read, int want_write)
+{
+	struct loop *l = ctx;
+	struct listener *s = NULL;
+	struct epoll_event ev;
+	size_t i;
+
+	for (i = 0; i < DNS_SOCKETS_MAX; i++)
+		if (l->dns[i].kind == SRC_DNS && l->dns[i].fd == fd)
+			s = &l->dns[i];
+	if (!want_read && !want_write) {
+		if (s) {
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+			s->kind = SRC_LISTENER;	/* free again */
+		}
+		return;
+	}
+	for (i = 0; s == NULL && i < DNS_SOCKETS_MAX; i++)
+		if (l->dns[i].kind != SRC_DNS)
+			s = &l->dns[i];
+	if (s == NULL)
+		return;		/* its queries will time out: not listed */
+	memset(&ev, 0, sizeof ev);
+	ev.events = (want_read ? EPOLLIN : 0) | (want_write ? EPOLLOUT : 0);
+	ev.data.ptr = s;
+	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) != 0)
+		epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev);
+	s->kind = SRC_DNS;
+	s->fd = fd;
+}
+
+static void
+on_dns(struct loop *l, struct listener *s, uint32_t events)
+{
+	dnsl_process_fd(l->resolver, events & (EPOLLIN | EPOLLERR | EPOLLHUP) ?
+	    s->fd : -1, events & EPOLLOUT ? s->fd : -1);
+}
+
+/* What the lists' answers so far mean for a client still waiting. */
+static void
+judge_lists(struct loop *l, struct client *c)
+{
+	char buf[SMTP_LINE_MAX];
+	const char *reply;
+
+	if (c->state != ST_WAIT)
+		return;
+	switch (core_dns_judge(&l->core, &c->d)) {
+	case DNS_BLOCK:
+		reply = core_dnsbl(&l->core, &c->peer, &c->d,
+		    mono_ms() - c->start, buf, sizeof buf);
+		if (reply == NULL)
+			drop(l, c);
+		else
+			say_and_drain(l, c, reply);
+		return;
+	case DNS_ALLOW:
+		core_dnswl(&l->core, &c->peer, &c->d);
+		hand_over(l, c);
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+on_lists_news(void *ctx)
+{
+	struct client *c = ctx;
+
+	judge_lists(c->loop, c);
+}
+
+/* Ask the lists about a client that is to wait, if they are to be asked. */
+static void
+ask_lists(struct loop *l, struct client *c)
+{
+	if (l->resolver == NULL || !c->peer.known ||
+	    !core_wants_dns(&l->core, &c->d))
+		return;
+	c->loop = l;
+	c->dns = dnsl_start(l->resolver, &c->peer.addr, on_lists_news, c);
+	c->d.dns = c->dns;
+	judge_lists(l, c);	/* answers that came at once */
+}
+
+/* ------------------------------------------------------------ events */
+
+static void
+on_input(struct loop *l, struct client *c)
+{
+	char input[CONN_PEEK_MAX];
+	size_t copied, waiting;
+	enum input_kind k;
+	int err;
+
+	switch (c->state) {
+	case ST_WAIT:
+		k = peek_input(c->fd, input, sizeof input, &copied, &waiting);
+		if (k == INPUT_DATA)
+			early(l, c, input, copied, waiting);
+		else if (k == INPUT_EOF || k == INPUT_RESET) {
+			core_hangup(&l->core, &c->peer, &c->d,
+			    mono_ms() - c->start, k == INPUT_RESET);
+			drop(l, c);
+		} else {
+			log_error("ip=%s port=%s cannot read from the client: "
+			    "%s", c->peer.ip, peer_port(&c->peer),
+			    strerror(errno));
+			drop(l, c);
+		}
+		return;
+	case ST_TARPIT:
+		if (!discard(c, &err))
+			tarpit_end(l, c, err == 0 ? TARPIT_CLOSED :
+			    err == ECONNRESET ? TARPIT_RESET : TARPIT_ERROR, err);
+		return;
+	case ST_DRAIN:
+		if (!discard(c, &err) || c->bytes > CONN_DRAIN_MAX)
+			drop(l, c);
+		return;
+	case ST_QUEUED:
+		drop(l, c);	/* it hung up before its turn */
+		return;
+	case ST_DEAD:
+		return;
+	}
+}
+
+static void
+on_timer(struct loop *l, struct client *c)
+{
+	switch (c->state) {
+	case ST_WAIT:
+		passed(l, c);
+		return;
+	case ST_QUEUED:
+		core_limit(&l->core, &c->peer, "max-children");
+		say_and_drain(l, c, REPLY_TOO_MANY);
+		return;
+	case ST_TARPIT:
+		tarpit_tick(l, c);
+		return;
+	case ST_DRAIN:
+		drop(l, c);
+		return;
+	case ST_DEAD:
+		return;
+	}
+}
+
+/* What to do with a client just accepted, once it is decided. */
+static void
+begin(struct loop *l, struct client *c)
+{
+	const struct config *cfg = l->cfg;
+	uint64_t now = mono_ms();
+
+	if (cfg->mode != MODE_WRAP && core_own_host(&c->d)) {
+		core_allow(&l->core, &c->peer, &c->d);
+		say_and_drain(l, c, REPLY_OWN_HOST);
+	} else if (cfg->mode == MODE_TARPIT) {
+		c->state = ST_TARPIT;
+		c->next_line = now;
+		tarpit_tick(l, c);
+	} else if (cfg->mode == MODE_WRAP && c->d.step == STEP_ALLOW) {
+		core_allow(&l->core, &c->peer, &c->d);
+		hand_over(l, c);
+	} else if (c->d.step == STEP_CACHED) {
+		core_cached(&l->core, &c->peer, &c->d);
+		hand_over(l, c);
+	} else if (c->d.step == STEP_KNOWN_EARLY) {
+		const char *reply = core_known_early(&l->core, &c->peer, &c->d);
+
+		if (reply == NULL)
+			hand_over(l, c);	/* -x pass */
+		else
+			say_and_drain(l, c, reply);
+	} else {
+		/* The wait (-d 0 in --tempfail: none, and the responder). */
+		if (cfg->banner) {
+			char line[GREETING_TEXT_MAX + 8];
+
+			snprintf(line, sizeof line, "220-%s\r\n", cfg->banner);
+			say(c, line);
+		}
+		timers_set(&l->timers, &c->timer, now + c->d.delay_ms);
+		ask_lists(l, c);
+	}
+}
+
+/* Turn a client away at once for a limit. */
+static void
+refuse(struct loop *l, int fd, const struct peer *p, const char *limit)
+{
+	core_limit(&l->core, p, limit);
+	send(fd, REPLY_TOO_MANY, sizeof REPLY_TOO_MANY - 1,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void
+admit(struct loop *l, int fd, const struct sockaddr *sa)
+{
+	static const struct marks none = { NULL, 0 };
+	struct client *c;
+	struct peer p;
+
+	peer_from_sockaddr(&p, sa);
+	if (l->clients >= l->cfg->max_clients) {
+		refuse(l, fd, &p, "max-clients");
+		return;
+	}
+	if (p.known && ipcount_add(l->per_ip, &p.addr) > l->cfg->per_ip) {
+		ipcount_remove(l->per_ip, &p.addr);
+		refuse(l, fd, &p, "per-ip");
+		return;
+	}
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		if (p.known)
+			ipcount_remove(l->per_ip, &p.addr);
+		refuse(l, fd, &p, "memory");
+		return;
+	}
+	c->kind = SRC_CLIENT;
+	c->fd = fd;
+	c->state = ST_WAIT;
+	c->peer = p;
+	c->start = mono_ms();
+	c->next_all = l->all;
+	if (l->all)
+		l->all->prev_all = c;
+	l->all = c;
+	l->clients++;
+	watch(l, c, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
+	core_decide(&l->core, &c->peer, &none, &c->d);
+	begin(l, c);
+}
+
+static void
+on_accept(struct loop *l, struct listener *s)
+{
+	int i;
+
+	for (i = 0; i < ACCEPT_BATCH && !l->stopping; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		int fd = accept4(s->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			admit(l, fd, (struct sockaddr *)&ss);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Leave them in the queue a moment, not in a spin. */
+			log_error("cannot accept: %s", strerror(errno));
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, s->fd, NULL);
+			timers_set(&l->timers, &s->pause, mono_ms() + PAUSE_MS);
+		}
+		return;
+	}
+}
+
+/* ------------------------------------------------------------ stopping */
+
+static void
+stop(struct loop *l)
+{
+	size_t i;
+
+	l->stopping = 1;
+	for (i = 0; i < l->nlisteners; i++) {
+		timers_cancel(&l->timers, &l->listeners[i].pause);
+		close(l->listeners[i].fd);
+	}
+	while (l->all) {
+		struct client *c = l->all;
+
+		if (c->state != ST_DRAIN) {
+			core_limit(&l->core, &c->peer, "shutdown");
+			say(c, REPLY_SHUTDOWN);
+		}
+		drop(l, c);
+	}
+}
+
+static int
+on_signals(struct loop *l)
+{
+	struct signalfd_siginfo si;
+
+	while (read(l->signals.fd, &si, sizeof si) == sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(l);
+			break;
+		case SIGHUP:
+			if (core_reload(&l->core) == 0)
+				log_info("reload allowlists=%zu",
+				    l->cfg->nsources);
+			else
+				log_error("allowlists not reloaded: the old "
+				    "ones stay in use");
+			break;
+		default:
+			if (l->stopping)
+				return 1;
+			log_info("stopping clients=%lu children=%lu",
+			    l->clients, l->children);
+			stop(l);
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static void
+expire(struct loop *l)
+{
+	struct timer *t;
+	uint64_t now = mono_ms();
+	size_t i;
+
+	while ((t = timers_first(&l->timers)) != NULL && t->deadline <= now) {
+		timers_cancel(&l->timers, t);
+		for (i = 0; i < l->nlisteners; i++)
+			if (t == &l->listeners[i].pause)
+				break;
+		if (i < l->nlisteners) {
+			struct epoll_event ev = { EPOLLIN,
+			    { .ptr = &l->listeners[i] } };
+
+			epoll_ctl(l->ep, EPOLL_CTL_ADD, l->listeners[i].fd,
+			    &ev);
+			continue;
+		}
+		on_timer(l, (struct client *)((char *)t -
+		    offsetof(struct client, timer)));
+	}
+}
+
+static int
+next_timeout(const struct loop *l)
+{
+	struct timer *t = timers_first(&l->timers);
+	uint64_t now = mono_ms();
+	int64_t ms = -1;
+
+	if (t)
+		ms = t->deadline <= now ? 0 : t->deadline - now > 60000 ?
+		    60000 : (int64_t)(t->deadline - now);
+	if (l->resolver) {
+		int64_t dns = dnsl_timeout_ms(l->resolver);
+
+		if (dns >= 0 && (ms < 0 || dns < ms))
+			ms = dns;
+	}
+	return (int)ms;
+}
+
+static int
+run(struct loop *l)
+{
+	struct epoll_event ev[EVENTS_MAX];
+
+	while (!l->stopping || l->children > 0) {
+		int n = epoll_wait(l->ep, ev, EVENTS_MAX, next_timeout(l)), i;
+
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			return EXIT_TEMP;
+		}
+		for (i = 0; i < n; i++) {
+			enum source *kind = ev[i].data.ptr;
+
+			if (*kind == SRC_LISTENER)
+				on_accept(l, ev[i].data.ptr);
+			else if (*kind == SRC_SIGNALS) {
+				if (on_signals(l))
+					return 0;
+			} else if (*kind == SRC_DNS)
+				on_dns(l, ev[i].data.ptr, ev[i].events);
+			else
+				on_input(l, ev[i].data.ptr);
+		}
+		if (l->resolver)	/* its timeouts */
+			dnsl_process_fd(l->resolver, -1, -1);
+		expire(l);
+		bury(l);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ setting up */
+
+static int
+open_sockets(struct loop *l, char *err, size_t errsize)
+{
+	int fds[LISTEN_MAX];
+	size_t i;
+
+	for (i = 0; i < l->cfg->nlisten; i++)
+		if (listen_open(l->cfg->listen[i], fds, &l->nlisteners,
+		    LISTEN_MAX, err, errsize) != 0)
+			return -1;
+	for (i = 0; i < l->nlisteners; i++) {
+		l->listeners[i].kind = SRC_LISTENER;
+		l->listeners[i].fd = fds[i];
+	}
+	return 0;
+}
+
+static int
+ids(const struct config *cfg, long *uid, long *gid)
+{
+	const char *u = getenv("UID"), *g = getenv("GID");
+
+	*uid = cfg->uid;
+	*gid = cfg->gid;
+	if (!cfg->envuidgid)
+		return 0;
+	if (u == NULL || g == NULL || *u < '0' || *u > '9' || *g < '0' ||
+	    *g > '9')
+		return -1;
+	*uid = atol(u);
+	*gid = atol(g);
+	return 0;
+}
+
+static int
+set_up(struct loop *l, char *err, size_t errsize)
+{
+	sigset_t sigs;
+	long uid, gid;
+	size_t i;
+
+	if (open_sockets(l, err, errsize) != 0)
+		return -1;
+	if (raise_fd_limit(l->cfg->max_clients + FD_MARGIN, err, errsize) != 0)
+		return -1;
+	if (ids(l->cfg, &uid, &gid) != 0) {
+		snprintf(err, errsize, "-U: $UID and $GID must be set");
+		return -1;
+	}
+	if (drop_privileges(uid, gid, err, errsize) != 0)
+		return -1;
+	if (spawn_init() != 0 || (l->per_ip = ipcount_new()) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGCHLD);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	l->signals.kind = SRC_SIGNALS;
+	l->signals.fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (l->signals.fd < 0 || l->ep < 0) {
+		snprintf(err, errsize, "cannot set up the loop: %s",
+		    strerror(errno));
+		return -1;
+	}
+	for (i = 0; i <= l->nlisteners; i++) {
+		struct listener *s = i < l->nlisteners ? &l->listeners[i] :
+		    &l->signals;
+		struct epoll_event ev = { EPOLLIN, { .ptr = s } };
+
+		epoll_ctl(l->ep, EPOLL_CTL_ADD, s->fd, &ev);
+	}
+	return 0;
+}
+
+static int
+set_up_lists(struct loop *l, char *err, size_t errsize)
+{
+	const char *why;
+
+	l->core.dns.on_socket = dns_socket;
+	l->core.dns.socket_ctx = l;
+	if ((l->resolver = dnsl_resolver_new(&l->core.dns, &why)) == NULL) {
+		snprintf(err, errsize, "DNS lists: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* One line to say where we listen and with which limits. */
+static void
+log_listening(const struct loop *l)
+{
+	char names[LISTEN_MAX * 56] = "";
+	size_t i, n = 0;
+
+	for (i = 0; i < l->nlisteners && n + 56 < sizeof names; i++) {
+		if (i > 0)
+			names[n++] = ',';
+		n += listen_name(l->listeners[i].fd, names + n,
+		    sizeof names - n);
+	}
+	log_info("listening on=%s clients=%u children=%u perip=%u",
+	    names, l->cfg->max_clients, l->cfg->max_children, l->cfg->per_ip);
+}
+
+int
+listener_main(const struct config *cfg)
+{
+	static struct loop l;	/* static: its arrays are large */
+	char err[320];
+
+	l.cfg = cfg;
+	l.decoy = cfg->decoy;
+	l.decoy.mode = cfg->mode;
+	l.decoy.text = cfg->banner;
+	if (set_up(&l, err, sizeof err) != 0) {
+		log_error("listener: %s", err);
+		return EXIT_TEMP;
+	}
+	/* Loaded after giving up root, as the reloads on SIGHUP will be. */
+	core_init(&l.core, cfg, 1);
+	/* Without a resolver the clients wait as without lists. */
+	if (cfg->dns.n > 0 && set_up_lists(&l, err, sizeof err) != 0)
+		log_error("listener: %s; the lists are not asked", err);
+	if (cfg->mode == MODE_TARPIT)
+		l.line_len = decoy_tarpit_line(&l.decoy, l.line, sizeof l.line);
+	log_listening(&l);
+	return run(&l);
+}

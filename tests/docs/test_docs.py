@@ -1,0 +1,101 @@
+"""The documents agree with the program: every option the program knows
+(sendwrap --list-options) is in sendwrap.8 and README.md, every line word
+the code can log is in sendwrap.8's LOGGING section, every suite make
+check runs is in README.md's Tests section, and no user document speaks
+of the project's development history."""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SENDWRAP = os.environ.get("SENDWRAP") or str(REPO / "sendwrap")
+MAN = (REPO / "sendwrap.8").read_text()
+README = (REPO / "README.md").read_text()
+
+
+def run(args):
+    return subprocess.run([SENDWRAP] + args, capture_output=True, text=True,
+                          timeout=10, check=True).stdout
+
+
+def options():
+    """[(short or None, long)] from the program's own table."""
+    out = []
+    for line in run(["--list-options"]).splitlines():
+        m = re.fullmatch(r"(?:-(\w) )?--([a-z0-9-]+)(?: .*)?", line)
+        assert m, "unexpected --list-options line %r" % line
+        out.append((m.group(1), m.group(2)))
+    assert len(out) >= 20, out
+    return out
+
+
+def section(text, start, end):
+    m = re.search(start + r"(.*?)(?:" + end + r"|\Z)", text, re.S)
+    assert m, "no section %r" % start
+    return m.group(1)
+
+
+def logged_words():
+    """The first word of every line the C code logs with log_info()."""
+    words = set()
+    for src in REPO.glob("*.c"):
+        for m in re.finditer(r'log_info\(\s*"([a-z][a-z-]*)\b',
+                             src.read_text()):
+            words.add(m.group(1))
+    assert {"pass", "allow", "early", "hangup"} <= words, words
+    return sorted(words | {"error"})
+
+
+@pytest.mark.parametrize("short,long", options(),
+                         ids=lambda x: str(x))
+def test_option_in_the_man_page(short, long):
+    assert re.search(r"\bFl (?:\w , )?-%s\b" % re.escape(long), MAN), \
+        "sendwrap.8 does not document --%s" % long
+    if short:
+        assert re.search(r"\bFl %s\b" % short, MAN), \
+            "sendwrap.8 does not give -%s as the short form of --%s" % (
+                short, long)
+
+
+@pytest.mark.parametrize("short,long", options(), ids=lambda x: str(x))
+def test_option_in_the_readme(short, long):
+    assert "--" + long in README, "README.md does not mention --%s" % long
+
+
+def test_help_shows_every_long_form():
+    text = run(["--help"])
+    for short, long in options():
+        assert "--" + long in text, long
+        if short:
+            assert "-%s, --%s" % (short, long) in text, long
+
+
+@pytest.mark.parametrize("word", logged_words())
+def test_logged_word_in_the_logging_section(word):
+    logging = section(MAN, r"\.Sh LOGGING", r"\.Sh ")
+    assert re.search(r"\bLi %s\b" % re.escape(word), logging), \
+        "sendwrap.8's LOGGING section does not describe %r lines" % word
+
+
+def test_every_suite_in_the_readme():
+    makefile = (REPO / "Makefile").read_text()
+    checks = re.search(r"^CHECKS = ((?:.*\\\n)*.*)$", makefile, re.M)
+    suites = checks.group(1).replace("\\\n", " ").split()
+    assert len(suites) >= 5, suites
+    tests = section(README, r"\n## Tests\n", r"\n## ")
+    for s in suites:
+        assert s in tests, "README.md's Tests section does not list %s" % s
+
+
+TRACKER = re.compile(r"\b(issue|seed)s?\s+#?\d+|\bseed\s+\d{3}\b", re.I)
+
+
+@pytest.mark.parametrize("name", ["README.md", "sendwrap.8", "--help"])
+def test_no_development_history_in_user_documents(name):
+    text = run(["--help"]) if name == "--help" else \
+        (REPO / name).read_text()
+    found = [m.group(0) for m in TRACKER.finditer(text)]
+    assert not found, "%s speaks of %s" % (name, found)
