@@ -20,12 +20,12 @@ WARN = -std=c99 -Wall -Wextra
 HARDEN_CFLAGS = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
 ALL_CPPFLAGS = -D_DEFAULT_SOURCE -I. $(CPPFLAGS)
-# The allowlist (cdb), pass cache (LMDB), Redis (hiredis: only its reply
-# reader, read.o, is used), resolver (c-ares) and gzip (zlib, for --report
-# on rotated logs) libraries are linked in statically: sendwrap must need
-# nothing but libc at run time (LMDB's pthread calls are in libc since
-# glibc 2.34).
-LIBS = -l:libcdb.a -l:liblmdb.a -l:libhiredis.a -l:libcares.a -l:libz.a
+# The pass cache and the compiled allowlist (LMDB), Redis (hiredis: only
+# its reply reader, read.o, is used), resolver (c-ares) and gzip (zlib,
+# for --report on rotated logs) libraries are linked in statically:
+# sendwrap must need nothing but libc at run time (LMDB's pthread calls
+# are in libc since glibc 2.34).
+LIBS = -l:liblmdb.a -l:libhiredis.a -l:libcares.a -l:libz.a
 
 ifeq ($(SANITIZE),1)
 VARIANT = sanitize
@@ -42,8 +42,8 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = addr allowdb guard safefile whitelist duration names peer conn log \
-	decoy slots cache redis store dnsl waiters \
+MODULES = addr intervals allowdb guard safefile whitelist duration names \
+	peer conn log decoy slots cache redis store dnsl waiters \
 	options admin core listen handover timers ipcount listener \
 	report tally reportfmt
 OBJS = $(MODULES:%=$(B)/%.o)
@@ -77,9 +77,10 @@ $(B)/%.o: %.c $(wildcard *.h) Makefile | $(B)
 $(B):
 	mkdir -p $@
 
+# TEST_DATA: the files the suites read (tests/unit/data), wherever they run.
 $(B)/test_%: tests/unit/test_%.c tests/unit/testlib.c tests/unit/testlib.h $(OBJS)
-	$(COMPILE) -Itests/unit -o $@ $< tests/unit/testlib.c $(OBJS) $(LIBS) \
-	    -lcmocka
+	$(COMPILE) -Itests/unit -DTEST_DATA='"$(CURDIR)/tests/unit/data"' \
+	    -o $@ $< tests/unit/testlib.c $(OBJS) $(LIBS) -lcmocka
 
 # Everything CI runs, each suite reported on its own, then one summary line.
 CHECKS = check-unit check-integration check-docs check-e2e check-load \
@@ -114,15 +115,19 @@ check-sanitize:
 check-valgrind: $(B)/sendwrap
 	SENDWRAP_VALGRIND=1 $(PYTHON) -m pytest -q tests/integration
 
+# Inputs up to 2 KiB, but whole compiled allowlists (fuzz_allowdb) up to
+# 64 KiB: LMDB's pages are 4 KiB, and its smallest file has three.
 fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 	@set -e; for f in $^; do \
 		name=$${f##*/fuzz_}; mkdir -p build/fuzz/corpus-$$name; \
+		case $$name in allowdb) len=65536 ;; *) len=2048 ;; esac; \
 		echo "== $$f for $(FUZZ_SECONDS) s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
 		    build/fuzz/corpus-$$name tests/fuzz/corpus/$$name; \
 	done
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(MODULES:%=%.c) $(wildcard *.h)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(MODULES:%=%.c) $(wildcard *.h) \
+    $(wildcard tests/fuzz/*.h)
 	mkdir -p build/fuzz
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ALL_CPPFLAGS) \
 	    -o $@ $< $(MODULES:%=%.c) $(LIBS)

@@ -25,7 +25,6 @@ struct loaded {
 	size_t nitems;
 	const struct wl_entry *single;	/* -A: the source's own entry */
 	struct allowdb *db;		/* compiled */
-	int fd;				/* compiled: its descriptor, or -1 */
 };
 
 struct allowlist {
@@ -273,25 +272,29 @@ wl_is_compiled(const char *path)
 }
 
 static void
-load_file(struct scan *sc, struct loaded *ld)
+load_compiled(struct scan *sc, struct loaded *ld)
 {
 	const char *why;
-	int fd = open(sc->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	if (fd < 0) {
-		report_errno(sc, "cannot open allowlist", errno);
+	if ((ld->db = allowdb_open(sc->path, &why)) != NULL)
 		return;
-	}
-	if (!wl_is_compiled(sc->path)) {
-		load_text(sc, ld, fd);
-		close(fd);
-	} else if ((ld->db = allowdb_open(fd, &why)) != NULL) {
-		ld->fd = fd;
+	if (errno == EINVAL)
+		problem(sc, 0, why);
+	else
+		report_errno(sc, why, errno);
+}
+
+static void
+load_file(struct scan *sc, struct loaded *ld)
+{
+	int fd;
+
+	if (wl_is_compiled(sc->path)) {
+		load_compiled(sc, ld);
+	} else if ((fd = open(sc->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		report_errno(sc, "cannot open allowlist", errno);
 	} else {
-		if (errno == EINVAL)
-			problem(sc, 0, why);
-		else
-			report_errno(sc, why, errno);
+		load_text(sc, ld, fd);
 		close(fd);
 	}
 	if (sc->max_errors != 0 && sc->problems > sc->max_errors) {
@@ -322,7 +325,6 @@ wl_load(const struct wl_source *src, size_t n, unsigned max_errors,
 		struct scan sc = { src[i].path, max_errors, report, ctx, 0 };
 
 		ld->path = src[i].path;
-		ld->fd = -1;
 		if (src[i].path == NULL) {
 			ld->single = &src[i].entry;
 			continue;
@@ -403,8 +405,6 @@ wl_free(struct allowlist *l)
 		return;
 	for (i = 0; i < l->n; i++) {
 		allowdb_close(l->src[i].db);
-		if (l->src[i].fd >= 0)
-			close(l->src[i].fd);
 		free(l->src[i].items);
 	}
 	free(l);
@@ -482,19 +482,22 @@ copy_entries(int ifd, struct allowdb_writer *w, unsigned long *lineno,
 	return got < 0 ? r.err : 0;
 }
 
-/* Write the compiled form of in (open on ifd) to ofd and close it;
- * 0 or an errno. */
+/* Write the compiled form of in (open on ifd) to tmp (just created,
+ * open on ofd), sync and close it; 0 or an errno. */
 static int
-write_compiled(int ifd, int ofd, unsigned long *lineno, long *count)
+write_compiled(int ifd, int ofd, const char *tmp, unsigned long *lineno,
+    long *count)
 {
 	struct allowdb_writer *w;
+	struct allowdb_stats st;
 	int err = 0;
 
-	if ((w = allowdb_write_start(ofd)) == NULL)
-		err = errno ? errno : ENOMEM;
+	if ((w = allowdb_write_start()) == NULL)
+		err = ENOMEM;
 	else if ((err = copy_entries(ifd, w, lineno, count)) != 0)
 		allowdb_write_abort(w);
-	else if (allowdb_write_finish(w) != 0 || fsync(ofd) != 0)
+	else if (allowdb_write_finish(w, ofd, tmp, &st) != 0 ||
+	    fsync(ofd) != 0)
 		err = errno ? errno : EIO;
 	if (close(ofd) != 0 && err == 0)
 		err = errno;
@@ -530,7 +533,7 @@ wl_compile(const char *in, const char *out, wl_report_fn report, void *ctx)
 		close(ifd);
 		return -1;
 	}
-	err = write_compiled(ifd, ofd, &lineno, &entries);
+	err = write_compiled(ifd, ofd, tmp, &lineno, &entries);
 	close(ifd);
 	if (err == 0 && rename(tmp, out) != 0)
 		err = errno;

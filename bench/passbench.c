@@ -5,9 +5,10 @@
  * and reports the wall time from fork to reaped exit, and the peak RSS
  * (ru_maxrss of wait4: the largest of the images the process ran, the
  * wrapper or the target it exec'd).  Each run must exit 0 and its client
- * must read a line starting "220 ".
+ * must read a line starting "220 " (with -q: the target writes nothing,
+ * only the exit status counts).
  *
- *   passbench [-6] [-n N] [-t SECONDS] -- COMMAND [::: COMMAND ...]
+ *   passbench [-6] [-q] [-r] [-n N] [-t SECONDS] -- COMMAND [::: COMMAND ...]
  *   COMMAND = [every=K] [VAR=value ...] /path/to/program [arg ...]
  *
  * Several commands are interleaved invocation by invocation (A B C A B C
@@ -17,7 +18,10 @@
  * figures per command (times in microseconds, RSS in kB, minflt the
  * minor page faults of the invocation, fork to exit, cpu_us its user +
  * system CPU time from wait4).  -t bounds the
- * whole run in time (default 60 s); -6 connects over ::1.
+ * whole run in time (default 60 s); -6 connects over ::1.  -r adds, for
+ * each command, its invocations in the order they ran: raw_us (wall time)
+ * and raw_flt (minor faults), comma-separated, so that commands can be
+ * paired invocation by invocation.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -89,11 +93,13 @@ got_greeting(int fd)
 struct command {
 	char **argv;		/* program and arguments, NULL-terminated */
 	char **env;		/* VAR=value to add, NULL-terminated */
-	int every;
+	int index, every;
 	int done, ok, failed;
 	double *times, *cpu, sum;
 	long *rss, *minflt;
 };
+
+static int quiet_target;	/* -q: no greeting to wait for */
 
 static int
 run_one(struct command *c, int lfd, const struct sockaddr_storage *ss,
@@ -134,12 +140,28 @@ run_one(struct command *c, int lfd, const struct sockaddr_storage *ss,
 	c->minflt[c->done] = ru.ru_minflt;
 	c->sum += t1 - t0;
 	c->done++;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && got_greeting(cfd))
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    (quiet_target || got_greeting(cfd)))
 		c->ok++;
 	else
 		c->failed++;
 	close(cfd);
 	return 0;
+}
+
+/* The invocations in the order they ran, before they are sorted. */
+static void
+print_raw(const struct command *cm)
+{
+	int i;
+
+	printf("cmd=%d raw_us=", cm->index);
+	for (i = 0; i < cm->done; i++)
+		printf("%s%.1f", i ? "," : "", cm->times[i]);
+	printf(" raw_flt=");
+	for (i = 0; i < cm->done; i++)
+		printf("%s%ld", i ? "," : "", cm->minflt[i]);
+	printf("\n");
 }
 
 int
@@ -148,19 +170,21 @@ main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof ss;
 	int family = AF_INET, n = 100, limit_s = 60, c, lfd, devnull, i, j;
-	int ncmd = 0, failed = 0;
+	int ncmd = 0, failed = 0, raw = 0;
 	struct command *cmds;
 	double start;
 
-	while ((c = getopt(argc, argv, "+6n:t:")) != -1)
+	while ((c = getopt(argc, argv, "+6n:qrt:")) != -1)
 		switch (c) {
 		case '6': family = AF_INET6; break;
+		case 'q': quiet_target = 1; break;
+		case 'r': raw = 1; break;
 		case 'n': n = atoi(optarg); break;
 		case 't': limit_s = atoi(optarg); break;
 		default: return 2;
 		}
 	if (optind >= argc || n < 1) {
-		fprintf(stderr, "usage: passbench [-6] [-n N] [-t S] -- "
+		fprintf(stderr, "usage: passbench [-6] [-q] [-r] [-n N] [-t S] -- "
 		    "[every=K] [VAR=value ...] program [arg ...] [::: ...]\n");
 		return 2;
 	}
@@ -172,6 +196,7 @@ main(int argc, char **argv)
 		struct command *cm = &cmds[ncmd++];
 		int k = i;
 
+		cm->index = ncmd - 1;
 		cm->every = 1;
 		if (strncmp(argv[k], "every=", 6) == 0)
 			cm->every = atoi(argv[k++] + 6);
@@ -244,6 +269,8 @@ main(int argc, char **argv)
 			failed++;
 			continue;
 		}
+		if (raw)
+			print_raw(cm);
 		qsort(cm->times, (size_t)d, sizeof *cm->times, cmp_double);
 		qsort(cm->rss, (size_t)d, sizeof *cm->rss, cmp_long);
 		qsort(cm->minflt, (size_t)d, sizeof *cm->minflt, cmp_long);

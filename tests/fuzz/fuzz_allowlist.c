@@ -1,10 +1,9 @@
 /*
  * fuzz_allowlist.c - libFuzzer target for whitelist.c.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE -I. \
- *       tests/fuzz/fuzz_allowlist.c whitelist.c duration.c -lcdb \
- *       -o fuzz_allowlist
- *   ./fuzz_allowlist -max_total_time=60 tests/fuzz/corpus/allowlist
+ *   make fuzz builds it (build/fuzz/fuzz_allowlist: clang with libFuzzer,
+ *   ASan and UBSan, every module of the Makefile, liblmdb.a) and runs it
+ *   on tests/fuzz/corpus/allowlist.
  *
  * Each input is used three ways:
  *   1. as one line for wl_parse_line and as a CIDR for wl_parse_cidr,
@@ -31,6 +30,7 @@
 #include <unistd.h>
 
 #include "duration.h"
+#include "peers.h"
 #include "whitelist.h"
 
 static const char *scratch_base = "/tmp";
@@ -143,27 +143,14 @@ ref_scan(const char *s, size_t size, const struct addr *peers,
 	x->lines = lineno;
 }
 
+/* Four fixed peers, four more from the input's own bytes. */
 static void
 make_peers(const uint8_t *data, size_t size, struct addr *p)
 {
-	static const char *fixed[] = { "10.0.0.1", "192.0.2.1", "::1",
+	static const char *const fixed[] = { "10.0.0.1", "192.0.2.1", "::1",
 	    "2001:db8::1" };
-	unsigned k;
 
-	for (k = 0; k < 4; k++)
-		if (addr_parse(fixed[k], &p[k]) != 0)
-			abort();
-	/* Four more from the input's own bytes, to hit its entries. */
-	for (k = 4; k < NPEERS; k++) {
-		size_t i;
-
-		memset(&p[k], 0, sizeof p[k]);
-		p[k].family = k % 2 ? AF_INET6 : AF_INET;
-		for (i = 0; i < 16 && size > 0; i++)
-			p[k].bytes[i] = data[(k * 16 + i) % size];
-		if (p[k].family == AF_INET)
-			memset(p[k].bytes + 4, 0, 12);
-	}
+	fuzz_peers(data, size, fixed, 4, 16, p, NPEERS);
 }
 
 int

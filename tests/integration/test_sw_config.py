@@ -260,6 +260,35 @@ def test_not_a_compiled_allowlist(sw, write):
     assert any(fake in e for e in c.errors()), c.log
 
 
+# A compiled allowlist made by an older sendwrap (tinycdb), kept with the
+# unit tests.
+OLD_FORMAT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          os.pardir, "unit", "data", "old-format.cdb")
+
+
+def test_old_compiled_format_is_named(sw, plain, write):
+    good = write("good.txt", "127.0.0.1 0.3\n")
+    c = sw(["-d", "20", "-a", OLD_FORMAT, "-a", good, *MTA])
+    c.converse()
+    c.expect("pass", delay="0.300", waited=SECONDS, rule="127.0.0.1")
+    want = ("%s: not a compiled sendwrap allowlist (make one with "
+            "sendwrap --compile)" % OLD_FORMAT)
+    assert any(e.endswith(want) for e in c.errors()), c.log
+    rc, out, err = plain(["-n", "-a", OLD_FORMAT])
+    assert rc == 100 and want in out + err, out + err
+
+
+def test_compile_drops_repeats_keeps_first_match(sw, plain, write, tmp_path):
+    text = write("list.txt", "127.0.0.1 0.3\n127.0.0.0/8\n127.0.0.1 5\n"
+                 "127.0.0.1 0.3\n")
+    cdb = str(tmp_path / "list.cdb")
+    rc, out, err = plain(["--compile", text, cdb])
+    assert rc == 0 and re.search(r"\b4 entries", out), out + err
+    c = sw(["-d", "20", "-a", cdb, *MTA])
+    c.converse()
+    c.expect("pass", delay="0.300", waited=SECONDS, rule="127.0.0.1")
+
+
 # --------------------------------------------------- POSIX option parsing
 
 @pytest.mark.parametrize("args,argv", [

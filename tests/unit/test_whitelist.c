@@ -1,7 +1,8 @@
 /*
  * test_whitelist.c - cmocka tests for whitelist.c: address parsing,
  * CIDR and line parsing, matching, lookup order, error reporting with
- * line numbers, the error cap, wl_check_file and the compiled (.cdb) form.
+ * line numbers, the error cap, wl_check_file and the compiled (.cdb) form
+ * (tests/unit/test_allowdb.c has its damaged and hostile files).
  *
  * Files are made in a mkdtemp() directory that the group teardown removes.
  */
@@ -12,11 +13,11 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <cdb.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <lmdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "allowdb.h"
 #include "duration.h"
 #include "whitelist.h"
 #include "testlib.h"
@@ -33,22 +35,10 @@
 /* ------------------------------------------------------------------ */
 /* Scratch directory and files                                          */
 
-
-/* A path in the scratch directory; the caller frees it. */
-static char *
-tpath(const char *name)
-{
-	char *p = malloc(strlen(scratch_dir) + strlen(name) + 2);
-
-	assert_non_null(p);
-	sprintf(p, "%s/%s", scratch_dir, name);
-	return p;
-}
-
 static char *
 write_file_len(const char *name, const char *data, size_t len)
 {
-	char *p = tpath(name);
+	char *p = scratch_file(name);
 	FILE *f = fopen(p, "wb");
 
 	assert_non_null(f);
@@ -1081,9 +1071,9 @@ test_comments_blank_crlf(void **state)
 static void
 test_unreadable_files(void **state)
 {
-	char *missing = tpath("no-such-file.txt");
-	char *dir = tpath("a-directory");
-	char *missing_cdb = tpath("no-such-file.cdb");
+	char *missing = scratch_file("no-such-file.txt");
+	char *dir = scratch_file("a-directory");
+	char *missing_cdb = scratch_file("no-such-file.cdb");
 	char *good = write_file("good.txt", "192.0.2.0/24 4\n");
 	struct wl_source src[4];
 	struct wl_match m;
@@ -1250,8 +1240,8 @@ static void
 test_no_descriptor_leak(void **state)
 {
 	char *txt = write_file("fd.txt", "192.0.2.0/24 1\n");
-	char *cdb = tpath("fd.cdb");
-	char *missing = tpath("fd-missing.txt");
+	char *cdb = scratch_file("fd.cdb");
+	char *missing = scratch_file("fd-missing.txt");
 	struct wl_source src[3];
 	struct wl_match m;
 	struct addr a = addr("192.0.2.1");
@@ -1348,7 +1338,7 @@ test_compile_same_answers(void **state)
 	    "::/0 8\n"
 	    "0.0.0.0/0 7\n"
 	    "203.0.113.0/24 13\n");	/* shadowed by /0 */
-	char *cdb = tpath("ordered.cdb");
+	char *cdb = scratch_file("ordered.cdb");
 	struct reports rs;
 	size_t count;
 
@@ -1405,7 +1395,7 @@ test_compiled_in_source_order(void **state)
 {
 	char *txt = write_file("src-order.txt", "10.0.0.0/8 1\n192.0.2.0/24 2\n");
 	char *other = write_file("src-other.txt", "10.1.0.0/16 3\n");
-	char *cdb = tpath("src-order.cdb");
+	char *cdb = scratch_file("src-order.cdb");
 	struct wl_source src[3];
 	struct wl_match m;
 
@@ -1509,7 +1499,7 @@ test_compile_random(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	cdb = tpath("random.cdb");
+	cdb = scratch_file("random.cdb");
 	for (round = 0; round < 3; round++) {
 		p = buf;
 		for (i = 0; i < NENT; i++) {
@@ -1602,6 +1592,119 @@ test_compile_random(void **state)
 	free(cdb);
 }
 
+/* What the compiled file at path says of its text. */
+static struct allowdb_stats
+compiled_stats(const char *path)
+{
+	struct allowdb_stats st;
+	const char *why = NULL;
+	struct allowdb *db = allowdb_open(path, &why);
+
+	if (db == NULL) {
+		print_error("allowdb_open(%s): %s\n", path, why);
+		fail();
+	}
+	allowdb_stats(db, &st);
+	assert_int_equal(allowdb_count(db), st.entries);
+	allowdb_close(db);
+	return st;
+}
+
+/* The edges of the interval table: neighbours, nesting both ways, the
+ * first and last addresses, whole families, repeats. */
+static void
+test_compile_edges(void **state)
+{
+	static const char *top6 = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+	char *txt = write_file("edges.txt",
+	    "10.0.0.0/25 1\n"
+	    "10.0.0.128/25 2\n"		/* a neighbour, another delay */
+	    "10.0.1.0/25 3\n"
+	    "10.0.1.128/25 3\n"		/* a neighbour, the same delay */
+	    "172.16.0.0/12 4\n"		/* shorter and earlier: wins over */
+	    "172.16.5.0/24 5\n"		/* a longer later one everywhere */
+	    "192.168.1.0/24 6\n"	/* longer and earlier: wins where */
+	    "192.168.0.0/16 7\n"	/* it holds, the shorter elsewhere */
+	    "198.51.100.0/24 8\n"
+	    "198.51.100.0/24 9\n"	/* an exact repeat */
+	    "0.0.0.0 10\n"		/* the first address */
+	    "255.255.255.255 11\n"	/* the last */
+	    "::ffff:192.0.2.0/120 12\n"	/* IPv6 as written: no IPv4 peer */
+	    "::\n"
+	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 13\n"
+	    "2001:db8::/32 14\n"
+	    "2001:db8:0:1::/64 15\n"	/* inside an earlier one: shadowed */
+	    "2001:db8:0:1::1 16\n"	/* likewise */
+	    "::/0 17\n"
+	    "0.0.0.0/0 18\n");
+	char *cdb = scratch_file("edges.cdb");
+	struct allowdb_stats st;
+
+	(void)state;
+	assert_int_equal(wl_compile(txt, cdb, no_report, NULL), 20);
+	same_answer(txt, cdb, "10.0.0.127", "10.0.0.0/25", 1000);
+	same_answer(txt, cdb, "10.0.0.128", "10.0.0.128/25", 2000);
+	same_answer(txt, cdb, "10.0.1.127", "10.0.1.0/25", 3000);
+	same_answer(txt, cdb, "10.0.1.128", "10.0.1.128/25", 3000);
+	same_answer(txt, cdb, "10.0.2.0", "0.0.0.0/0", 18000);
+	same_answer(txt, cdb, "172.16.5.1", "172.16.0.0/12", 4000);
+	same_answer(txt, cdb, "172.31.255.255", "172.16.0.0/12", 4000);
+	same_answer(txt, cdb, "172.32.0.0", "0.0.0.0/0", 18000);
+	same_answer(txt, cdb, "192.168.1.255", "192.168.1.0/24", 6000);
+	same_answer(txt, cdb, "192.168.0.255", "192.168.0.0/16", 7000);
+	same_answer(txt, cdb, "192.168.2.0", "192.168.0.0/16", 7000);
+	same_answer(txt, cdb, "198.51.100.1", "198.51.100.0/24", 8000);
+	same_answer(txt, cdb, "0.0.0.0", "0.0.0.0", 10000);
+	same_answer(txt, cdb, "0.0.0.1", "0.0.0.0/0", 18000);
+	same_answer(txt, cdb, "255.255.255.255", "255.255.255.255", 11000);
+	same_answer(txt, cdb, "255.255.255.254", "0.0.0.0/0", 18000);
+	same_answer(txt, cdb, "::ffff:192.0.2.1", "0.0.0.0/0", 18000);
+	same_answer(txt, cdb, "::", "::", 0);
+	same_answer(txt, cdb, "::1", "::/0", 17000);
+	same_answer(txt, cdb, top6, top6, 13000);
+	same_answer(txt, cdb, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe",
+	    "::/0", 17000);
+	same_answer(txt, cdb, "2001:db8:0:1::1", "2001:db8::/32", 14000);
+	same_answer(txt, cdb, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+	    "2001:db8::/32", 14000);
+	same_answer(txt, cdb, "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff",
+	    "::/0", 17000);
+	same_answer(txt, cdb, "2001:db9::", "::/0", 17000);
+	st = compiled_stats(cdb);
+	assert_int_equal(st.entries, 20);
+	assert_int_equal(st.repeats, 1);
+	assert_int_equal(st.shadowed, 3);
+	free(txt);
+
+	/* Only IPv6, only IPv4, nothing but one whole family. */
+	txt = write_file("edges6.txt", "::/0 1\n");
+	assert_int_equal(wl_compile(txt, cdb, no_report, NULL), 1);
+	same_answer(txt, cdb, "::", "::/0", 1000);
+	same_answer(txt, cdb, top6, "::/0", 1000);
+	same_answer(txt, cdb, "0.0.0.0", NULL, 0);
+	same_answer(txt, cdb, "255.255.255.255", NULL, 0);
+	free(txt);
+	txt = write_file("edges4.txt", "0.0.0.0/0 1\n");
+	assert_int_equal(wl_compile(txt, cdb, no_report, NULL), 1);
+	same_answer(txt, cdb, "255.255.255.255", "0.0.0.0/0", 1000);
+	same_answer(txt, cdb, "::", NULL, 0);
+	same_answer(txt, cdb, top6, NULL, 0);
+	free(txt);
+
+	/* A network split by a later one inside it is one interval again. */
+	txt = write_file("edges-join.txt",
+	    "10.0.0.0/8 1\n10.5.0.0/16 2\n10.5.0.0/16 3\n10.0.0.0/8 4\n");
+	assert_int_equal(wl_compile(txt, cdb, no_report, NULL), 4);
+	same_answer(txt, cdb, "10.5.0.1", "10.0.0.0/8", 1000);
+	st = compiled_stats(cdb);
+	assert_int_equal(st.entries, 4);
+	assert_int_equal(st.repeats, 2);
+	assert_int_equal(st.shadowed, 1);
+	assert_int_equal(st.intervals, 1);
+	free(txt);
+	free(cdb);
+}
+
 static int
 tmp_leftovers(void)
 {
@@ -1626,9 +1729,9 @@ test_compile_refused(void **state)
 	    "10.0.0.0/8 1\n"
 	    "10.0.0.1/8\n"
 	    "198.51.100.0/24 400\n");
-	char *missing = tpath("refuse-missing.txt");
-	char *cdb = tpath("refuse.cdb");
-	char *nodir = tpath("no-such-dir/x.cdb");
+	char *missing = scratch_file("refuse-missing.txt");
+	char *cdb = scratch_file("refuse.cdb");
+	char *nodir = scratch_file("no-such-dir/x.cdb");
 	char *before, *after;
 	size_t blen, alen;
 	struct stat sb, sa;
@@ -1685,42 +1788,56 @@ test_compile_refused(void **state)
 	free(nodir);
 }
 
+/* An LMDB file at path with one record in the main database, or in a
+ * database named db; key and value are strings. */
+static void
+make_lmdb(const char *path, const char *db, const char *key, const char *val,
+    size_t vlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { strlen(key), (void *)key }, v = { vlen, (void *)val };
+
+	unlink(path);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 2), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK,
+	    0644), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, MDB_CREATE, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
 static void
 test_foreign_cdb(void **state)
 {
-	char *foreign = tpath("foreign.cdb");
-	char *wrongmeta = tpath("wrongmeta.cdb");
+	/* Made by an earlier sendwrap, on tinycdb: the old format. */
+	const char *old = TEST_DATA "/old-format.cdb";
+	char *foreign = scratch_file("foreign.cdb");
+	char *wrongmeta = scratch_file("wrongmeta.cdb");
+	char *nointervals = scratch_file("nointervals.cdb");
 	char *tiny = write_file("tiny.cdb", "10.0.0.0/8\n");
-	char *text_named_cdb = tpath("text.cdb");
+	char *empty = write_file("empty.cdb", "");
+	char *text_named_cdb = scratch_file("text.cdb");
 	char *good = write_file("after-foreign.txt", "10.0.0.0/8 3\n");
-	static const char meta[] = "\377sendwrap-allowlist-v1";
-	struct cdb_make cm;
-	struct wl_source src[4];
+	static const char meta[36] = { 2 };
+	struct wl_source src[6];
 	struct wl_match m;
 	struct addr a = addr("10.1.1.1");
 	struct reports rs;
-	size_t count;
-	int fd;
+	size_t count, i;
 	char *big;
 
 	(void)state;
-	/* A valid cdb from someone else (say, a tcprules database). */
-	fd = open(foreign, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(cdb_make_start(&cm, fd), 0);
-	assert_int_equal(cdb_make_add(&cm, "10.", 3, "+", 1), 0);
-	assert_int_equal(cdb_make_add(&cm, "\004\010\012\000\000\000", 6,
-	    "xxxxxxxxxxxxxxxx", 16), 0);
-	assert_int_equal(cdb_make_finish(&cm), 0);
-	close(fd);
-
-	/* A cdb with our key but the wrong record size. */
-	fd = open(wrongmeta, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(cdb_make_start(&cm, fd), 0);
-	assert_int_equal(cdb_make_add(&cm, meta, sizeof meta - 1, "x", 1), 0);
-	assert_int_equal(cdb_make_finish(&cm), 0);
-	close(fd);
+	/* A valid LMDB file from someone else (say, a pass cache). */
+	make_lmdb(foreign, NULL, "n\004\010\012", "xxxxxxxxxxxxxxxx", 16);
+	/* Our meta key with the wrong record size. */
+	make_lmdb(wrongmeta, NULL, "sendwrap-allowlist", "x", 1);
+	/* The right meta record, but no table of intervals. */
+	make_lmdb(nointervals, NULL, "sendwrap-allowlist", meta, sizeof meta);
 
 	/* A text allowlist large enough to be mapped, but named .cdb. */
 	big = malloc(4096);
@@ -1730,34 +1847,40 @@ test_foreign_cdb(void **state)
 	free(write_file_len("text.cdb", big, 4096));
 	free(big);
 
-	src[0] = src_file(foreign);
-	src[1] = src_file(wrongmeta);
-	src[2] = src_file(text_named_cdb);
-	src[3] = src_file(good);
+	src[0] = src_file(old);
+	src[1] = src_file(foreign);
+	src[2] = src_file(wrongmeta);
+	src[3] = src_file(nointervals);
+	src[4] = src_file(text_named_cdb);
+	src[5] = src_file(good);
 	memset(&rs, 0, sizeof rs);
-	assert_int_equal(wl_lookup(src, 4, &a, &m, 0, collect, &rs), 3);
-	assert_int_equal(rs.n, 3);
-	expect_rep(&rs, 0, foreign, 0, "not a compiled sendwrap allowlist");
-	expect_rep(&rs, 1, wrongmeta, 0, "not a compiled sendwrap allowlist");
-	expect_rep(&rs, 2, text_named_cdb, 0, "not a compiled sendwrap allowlist");
+	assert_int_equal(wl_lookup(src, 6, &a, &m, 0, collect, &rs), 5);
+	assert_int_equal(rs.n, 5);
+	for (i = 0; i < 5; i++)
+		expect_rep(&rs, i, src[i].path, 0, "not a compiled sendwrap "
+		    "allowlist (make one with sendwrap --compile)");
 	expect_match(&m, "10.0.0.0/8", 3000, good, 1);
 
-	/* Too small to be any cdb: reported too, lookup carries on. */
+	/* Too small to be any compiled file: reported too, lookup carries on. */
 	src[0] = src_file(tiny);
-	src[1] = src_file(good);
+	src[1] = src_file(empty);
+	src[2] = src_file(good);
 	memset(&rs, 0, sizeof rs);
-	assert_int_equal(wl_lookup(src, 2, &a, &m, 0, collect, &rs), 1);
+	assert_int_equal(wl_lookup(src, 3, &a, &m, 0, collect, &rs), 2);
 	expect_rep(&rs, 0, tiny, 0, "");
+	expect_rep(&rs, 1, empty, 0, "");
 	expect_match(&m, "10.0.0.0/8", 3000, good, 1);
 
 	memset(&rs, 0, sizeof rs);
-	assert_int_equal(wl_check_file(foreign, &count, collect, &rs), 1);
-	expect_rep(&rs, 0, foreign, 0, "not a compiled sendwrap allowlist");
+	assert_int_equal(wl_check_file(old, &count, collect, &rs), 1);
+	expect_rep(&rs, 0, old, 0, "not a compiled sendwrap allowlist");
 	assert_int_equal(count, 0);
 
 	free(foreign);
 	free(wrongmeta);
+	free(nointervals);
 	free(tiny);
+	free(empty);
 	free(text_named_cdb);
 	free(good);
 }
@@ -1788,6 +1911,7 @@ main(void)
 		cmocka_unit_test(test_compile_same_answers),
 		cmocka_unit_test(test_compiled_in_source_order),
 		cmocka_unit_test(test_compile_random),
+		cmocka_unit_test(test_compile_edges),
 		cmocka_unit_test(test_compile_refused),
 		cmocka_unit_test(test_foreign_cdb),
 	};

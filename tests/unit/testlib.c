@@ -34,6 +34,18 @@ remove_tree(const char *dir)
 	return rmdir(dir);
 }
 
+char *
+scratch_file(const char *name)
+{
+	size_t len = strlen(scratch_dir) + strlen(name) + 2;
+	char *p = malloc(len);
+
+	if (p == NULL)
+		abort();
+	snprintf(p, len, "%s/%s", scratch_dir, name);
+	return p;
+}
+
 int
 scratch_setup(void **state)
 {

@@ -16,6 +16,10 @@ extern char scratch_dir[PATH_MAX];
  * running as root can hand files to "nobody". */
 int scratch_setup(void **state);
 
+/* The path of name in scratch_dir, from malloc (the caller frees it);
+ * aborts when out of memory. */
+char *scratch_file(const char *name);
+
 /* Remove scratch_dir and everything below it. */
 int scratch_teardown(void **state);
 
