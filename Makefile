@@ -112,6 +112,9 @@ check-load: $(B)/sendwrap
 check-sanitize:
 	$(MAKE) SANITIZE=1 check-unit check-integration
 
+# Each test function once, every case only where cases take paths of
+# their own (tests/integration/conftest.py): valgrind costs a second or
+# more a process.
 check-valgrind: $(B)/sendwrap
 	SENDWRAP_VALGRIND=1 $(PYTHON) -m pytest -q tests/integration
 
@@ -126,11 +129,16 @@ fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 		    build/fuzz/corpus-$$name tests/fuzz/corpus/$$name; \
 	done
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(MODULES:%=%.c) $(wildcard *.h) \
-    $(wildcard tests/fuzz/*.h)
-	mkdir -p build/fuzz
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ALL_CPPFLAGS) \
-	    -o $@ $< $(MODULES:%=%.c) $(LIBS)
+# The modules are compiled for fuzzing once, and every target links them.
+FUZZ_CC = $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ALL_CPPFLAGS)
+FUZZ_OBJS = $(MODULES:%=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: %.c $(wildcard *.h) Makefile
+	@mkdir -p build/fuzz/obj
+	$(FUZZ_CC) -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard tests/fuzz/*.h)
+	$(FUZZ_CC) -o $@ $< $(FUZZ_OBJS) $(LIBS)
 
 # The demo brings in its packages (tests/deps demo), so it must not need
 # a build first.

@@ -23,6 +23,38 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("\n".join(problems))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "no_valgrind: left out of the "
+                            "valgrind suite (load tests, limits valgrind "
+                            "changes)")
+    config.addinivalue_line("markers", "every_case_under_valgrind: each "
+                            "parameter set is a code path of its own")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under valgrind every process costs a second or more, so the suite
+    runs each test function once (its first parameter set: the others
+    mostly vary data along the same code path), every case only where the
+    cases take different paths (every_case_under_valgrind), and nothing
+    marked no_valgrind.  What is left out is deselected, never skipped:
+    it runs in the plain and sanitizer suites."""
+    if not h.VALGRIND:
+        return
+    seen, keep, drop = set(), [], []
+    for item in items:
+        function = item.nodeid.split("[")[0]
+        if item.get_closest_marker("no_valgrind") or (
+                function in seen and
+                not item.get_closest_marker("every_case_under_valgrind")):
+            drop.append(item)
+            continue
+        seen.add(function)
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_report_header(config):
     return "sendwrap: %s%s" % (h.SENDWRAP,
                                " (under valgrind)" if h.VALGRIND else "")

@@ -86,8 +86,13 @@ IS_ROOT = os.geteuid() == 0
 
 # Many processes at once: slow and pointless under valgrind, so run in
 # the plain suite only.
-load_test = pytest.mark.skipif(VALGRIND, reason="load tests run in the "
-                               "plain suite, not under valgrind")
+# Under valgrind (make check-valgrind) a test marked no_valgrind is left
+# out, not skipped: load tests and tests of limits valgrind changes run in
+# the plain and sanitizer suites.  See conftest.py for the rest of the
+# selection.
+load_test = pytest.mark.no_valgrind
+no_valgrind = pytest.mark.no_valgrind
+every_case_under_valgrind = pytest.mark.every_case_under_valgrind
 
 
 def ipv6_loopback_works():

@@ -111,6 +111,9 @@ def test_banner_and_cached(sw, tmp_path):
     assert second.verdict()[0] == "cached"
 
 
+# Timed to the second: valgrind is too slow for it (plain and sanitizer
+# suites).
+@pytest.mark.no_valgrind
 def test_pass_ttl_expires_and_is_not_extended(sw, tmp_path):
     cache = tmp_path / "ttl.mdb"
     args = ["-d", "0.3", "--pass-ttl", "2s", "-c", cache]

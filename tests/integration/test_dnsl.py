@@ -103,6 +103,7 @@ def test_allow_list_ends_the_wait_and_is_cached(sw, dns, tmp_path):
     verdict(c, "cached")
 
 
+@pytest.mark.every_case_under_valgrind
 @pytest.mark.parametrize("trouble", ["stopped", "frozen", "servfail"])
 def test_dns_trouble_delays_never_refuses(sw, dns, trouble):
     zone = "fail.test" if trouble == "servfail" else "bl.test"
@@ -140,6 +141,7 @@ def test_ipv6_client_uses_the_nibble_form(sw, dns):
     assert dns.queried("1" + ".0" * 31 + ".bl.test")
 
 
+@pytest.mark.every_case_under_valgrind
 @pytest.mark.parametrize("action,reply", [
     ("tempfail", b"421 4.7.1 Service unavailable; client [127.0.0.1] "
                  b"blocked using bl.test\r\n"),

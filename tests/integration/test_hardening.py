@@ -81,6 +81,7 @@ def cache_fds(c, d):
 
 # ------------------------------------ finding 1: cache and lock files
 
+@pytest.mark.every_case_under_valgrind
 @as_root
 @pytest.mark.parametrize("kind", ["symlink", "hardlink", "fifo"])
 @pytest.mark.parametrize("at", ["data", "lock"])
@@ -453,6 +454,7 @@ def test_tempfail_client_that_never_reads(tmp_path):
 
 # ------------------- finding 3: first= holds only bytes read from the client
 
+@pytest.mark.every_case_under_valgrind
 @pytest.mark.parametrize("action", ["reject", "pass"])
 def test_pipe_peer_that_talks_early(sw, action):
     """fd 0 a pipe (sslserver, stunnel): nothing can be peeked at, only

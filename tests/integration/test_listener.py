@@ -462,6 +462,9 @@ def test_a_stuck_log_reader_does_not_stop_the_listener(tmp_path):
         os.close(rfd)
 
 
+# valgrind keeps the descriptor limit to itself (plain and sanitizer
+# suites).
+@pytest.mark.no_valgrind
 def test_children_get_the_descriptor_limit_the_listener_was_given(
         listener, tmp_path):
     """The listener raises its own limit for --max-clients; the program

@@ -190,6 +190,7 @@ FAILURES = {
 }
 
 
+@pytest.mark.every_case_under_valgrind
 @pytest.mark.parametrize("how", sorted(FAILURES))
 def test_a_failing_redis_costs_at_most_the_budget_and_one_line(
         sw, redis, tmp_path, how):

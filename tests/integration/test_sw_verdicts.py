@@ -42,6 +42,7 @@ def test_default_delay_is_five_seconds(sw):
 
 # ----------------------------------------------------------------- allow
 
+@pytest.mark.every_case_under_valgrind
 @pytest.mark.parametrize("args,env,reason", [
     (["-d", "0"], {}, "delay"),
     (["--delay", "0ms"], {}, "delay"),
@@ -173,6 +174,7 @@ def test_invalid_greetdelay_cannot_forge_a_log_line(sw):
 EHLO = b"EHLO bot.example\r\n"
 
 
+@pytest.mark.every_case_under_valgrind
 @pytest.mark.parametrize("opts,action,reply", [
     ([], "reject", REPLY_REJECT),
     (["-x", "reject"], "reject", REPLY_REJECT),
