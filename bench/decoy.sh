@@ -27,21 +27,7 @@
 # recorded, and the trap below kills what is left on any exit.  Results:
 # printed, and build/bench-decoy/results.json.  Needs root only to
 # install ucspi-tcp-ipv6 when it is missing.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-W=$ROOT/build/bench-decoy
-QUICK=0
-case "${1:-}" in
---quick) QUICK=1 ;;
-"") ;;
-*) echo "usage: bench/decoy.sh [--quick]" >&2; exit 2 ;;
-esac
-
-tests/deps bench
-tests/deps --verify bench
-
-mkdir -p "$W"
+. "$(dirname "$0")/prelude.sh" decoy "$@"
 PGIDS=$W/pgids
 : > "$PGIDS"
 py_pid=

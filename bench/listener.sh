@@ -16,21 +16,7 @@
 # server runs in a process group of its own, which bench/listener.py
 # kills on any way out.  Results: printed, and in build/bench-listener/
 # (results.json, report.md).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-W=$ROOT/build/bench-listener
-QUICK=0
-case "${1:-}" in
---quick) QUICK=1 ;;
-"") ;;
-*) echo "usage: bench/listener.sh [--quick]" >&2; exit 2 ;;
-esac
-
-tests/deps bench
-tests/deps --verify bench
-
-mkdir -p "$W"
+. "$(dirname "$0")/prelude.sh" listener "$@"
 echo "bench/listener.sh: building sendwrap (default and STATIC=1)" >&2
 make -s build/default/sendwrap >&2
 make -s STATIC=1 build/static/sendwrap >&2

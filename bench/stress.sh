@@ -30,20 +30,7 @@
 # Loopback and socketpairs only; every wait bounded; the holders are
 # killed on any exit.  Results: printed, and build/bench-stress/results-FS.json (FS: the
 # state directory's file system type).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-W=$ROOT/build/bench-stress
-QUICK=0
-case "${1:-}" in
---quick) QUICK=1 ;;
-"") ;;
-*) echo "usage: bench/stress.sh [--quick]" >&2; exit 2 ;;
-esac
-
-tests/deps bench
-tests/deps --verify bench
-mkdir -p "$W"
+. "$(dirname "$0")/prelude.sh" stress "$@"
 echo "bench/stress.sh: building sendwrap, floor 1, the target, passbench" >&2
 make -s build/default/sendwrap >&2
 eval "$(make -s --no-print-directory -f Makefile -f bench/flags.mk \
