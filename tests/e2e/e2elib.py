@@ -1271,6 +1271,18 @@ def smtp_deliver(host, port, raw, mail_from, rcpt, source=None, timeout=60):
     return greet
 
 
+def swaks_message(wd, host, port, tag, n, source=None):
+    """Send make_message(tag, n) with swaks (its data file in wd) and
+    check that swaks succeeded.  Returns (transcript, greeting latency,
+    wall time, headers, body)."""
+    raw, headers, body = make_message(tag, n)
+    data = write_swaks_data(os.path.join(wd, "%s-%d.eml" % (tag, n)), raw)
+    rc, out, greet, wall = swaks(host, port, headers["To"], data_file=data,
+                                 source=source)
+    assert rc == 0, out
+    return out, greet, wall, headers, body
+
+
 def write_swaks_data(path, raw):
     """swaks ends DATA with CRLF.CRLF itself: leave the last CRLF out."""
     assert raw.endswith(b"\r\n")

@@ -8,9 +8,9 @@ import os
 import re
 import threading
 
-from e2elib import (TcpServer, check_message, compile_tcprules, make_message,
-                    smtp_deliver, swaks, write_swaks_data)
-from e2elib import assert_delayed, assert_prompt
+from e2elib import (TcpServer, assert_delayed, assert_prompt, check_message,
+                    compile_tcprules, make_message, smtp_deliver,
+                    swaks_message)
 
 
 def deliver_from(sources, port, tag):
@@ -53,11 +53,8 @@ def test_tcprules_greetdelay_and_relayclient(wd, mx, sw):
 
     def client(src):
         try:
-            raw, headers, body = make_message("rules", int(src[-1]))
-            data = write_swaks_data(os.path.join(wd, src + ".eml"), raw)
-            rc, out, greet, _ = swaks("127.0.0.1", srv.port, headers["To"],
-                                      data_file=data, source=src)
-            assert rc == 0, out
+            _, greet, _, headers, body = swaks_message(
+                wd, "127.0.0.1", srv.port, "rules", int(src[-1]), source=src)
             results[src] = (greet, headers, body)
         except Exception as e:
             errors.append((src, e))

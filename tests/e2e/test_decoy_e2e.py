@@ -21,12 +21,11 @@ host list, as it does for MX records, so these tests put the decoy on
 import re
 import time
 
-from e2elib import (SENDWRAP, EximSender, Greeting, Inetd, TcpServer, bot,
-                    bot_payload, make_message, smtp_lines_only, swaks)
+from e2elib import (SENDWRAP, SLACK, EximSender, Greeting, Inetd, TcpServer,
+                    bot, bot_payload, make_message, smtp_lines_only, swaks)
 
 DECOY_IP, REAL_IP = "127.0.0.2", "127.0.0.3"
 LATER = b"451 4.7.1 Service temporarily unavailable, try again later"
-SLACK = 8.0
 
 
 def decoy(*opts):

@@ -10,9 +10,9 @@ import struct
 import time
 
 from e2elib import (EXIM, UNAVAILABLE_421, EximSender, LineReader, TcpServer,
-                    check_message, connect, exim_ids, group_members,
-                    make_message, swaks, wait_until, write_swaks_data)
-from e2elib import assert_delayed
+                    assert_delayed, check_message, connect, exim_ids,
+                    make_message, swaks_message, wait_until)
+import proclib  # tests/proclib.py, on the path through e2elib
 
 EXIT_TEMP = 111
 
@@ -21,10 +21,10 @@ def no_leftovers(srv, timeout=10):
     """Only tcpserver is left in its process group: every sendwrap (and
     any MTA) has exited and been reaped (no zombie)."""
     def clean():
-        members = group_members(srv.pid)
+        members = proclib.group(srv.pid)
         return [m for m in members if m[0] != srv.pid] == []
     wait_until(clean, timeout)
-    members = [m for m in group_members(srv.pid) if m[0] != srv.pid]
+    members = [m for m in proclib.group(srv.pid) if m[0] != srv.pid]
     assert members == [], "left over (pid, comm, state, ppid, pgid): %r" % (
         members,)
 
@@ -149,11 +149,8 @@ def test_unreadable_and_missing_allowlists_do_not_stop_mail(wd, mx, sw):
                            mta=mx.argv()), uid=uid, gid=gid)
     assert os.stat(unreadable).st_mode & 0o777 == 0
 
-    raw, headers, body = make_message("unreadable", 1)
-    data = write_swaks_data(os.path.join(wd, "u.eml"), raw)
-    rc, out, greet, _ = swaks("127.0.0.1", srv.port, headers["To"],
-                              data_file=data)
-    assert rc == 0, out
+    _, greet, _, headers, body = swaks_message(wd, "127.0.0.1", srv.port,
+                                               "unreadable", 1)
     assert_delayed(greet, 2.0)          # the lists were skipped, not obeyed
     msgs = mx.messages()
     assert len(msgs) == 1

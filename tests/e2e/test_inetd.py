@@ -11,10 +11,10 @@ import os
 import re
 import time
 
-from e2elib import (REJECT_554, SENDWRAP, UNAVAILABLE_421, Greeting, Inetd, bot, bot_payload,
+from e2elib import (REJECT_554, SENDWRAP, UNAVAILABLE_421, Greeting, Inetd,
+                    assert_delayed, assert_prompt, bot, bot_payload,
                     check_message, make_message, smtp_deliver,
-                    smtp_lines_only, swaks, write_swaks_data)
-from e2elib import assert_delayed, assert_prompt
+                    smtp_lines_only, swaks_message)
 
 LOG_MAIL = 2            # syslog facility "mail"
 LOG_INFO = 6
@@ -42,11 +42,8 @@ def test_inetd_delivery_bot_and_no_log_on_the_socket(wd, mx):
     assert b"sendwrap" not in g.reader.raw.replace(b"sendwrap.test", b"")
 
     # swaks delivers
-    raw, headers, body = make_message("inetd-swaks", 1)
-    data = write_swaks_data(os.path.join(wd, "i.eml"), raw)
-    rc, out, greet, _ = swaks("127.0.0.1", inetd.port, headers["To"],
-                              data_file=data)
-    assert rc == 0, out
+    out, greet, _, headers, body = swaks_message(wd, "127.0.0.1", inetd.port,
+                                                 "inetd-swaks", 1)
     assert_delayed(greet, 2.0)
     assert not re.search(r"sendwrap[:\[]| ip=127", out), out
 

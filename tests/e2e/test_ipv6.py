@@ -15,15 +15,13 @@ the accepted socket on fds 0 and 1 and no UCSPI variables.
 import os
 import re
 import socket
-import subprocess
 import threading
 
 import pytest
 
-from e2elib import (SENDWRAP, SERVER_ENV, E2EError, TcpServer, check_message,
-                    make_message, smtp_deliver, swaks, write_swaks_data,
-                    start_group, stop_group, wait_until)
-from e2elib import assert_delayed, assert_prompt
+from e2elib import (SERVER_ENV, TcpServer, assert_delayed, assert_prompt,
+                    check_message, make_message, smtp_deliver, start_group,
+                    stop_group, swaks_message, wait_until)
 
 
 def v6_available():
@@ -48,10 +46,8 @@ def test_ipv6_client_matched_by_ipv6_entry(wd, mx, sw):
         f.write("127.0.0.0/8\n::1/128\n")
     srv = TcpServer(wd, sw("-d", "4", "-a", path, mta=mx.argv()), host="::1")
 
-    raw, headers, body = make_message("v6-swaks", 1)
-    data = write_swaks_data(os.path.join(wd, "v6.eml"), raw)
-    rc, out, greet, _ = swaks("::1", srv.port, headers["To"], data_file=data)
-    assert rc == 0, out
+    _, greet, _, headers, body = swaks_message(wd, "::1", srv.port,
+                                               "v6-swaks", 1)
     assert_prompt(greet)
     raw2, headers2, body2 = make_message("v6-smtplib", 2)
     greet2 = smtp_deliver("::1", srv.port, raw2, "v6@client.sendwrap.test",

@@ -19,9 +19,9 @@ import subprocess
 import time
 
 from e2elib import (SENDWRAP, EximSender, Greeting, Inetd, TcpServer,
-                    all_procs, bot, bot_payload, check_message, make_message,
-                    swaks, write_swaks_data)
-from e2elib import assert_delayed, assert_prompt
+                    assert_delayed, assert_prompt, bot, bot_payload,
+                    check_message, make_message, swaks_message)
+import proclib  # tests/proclib.py, on the path through e2elib
 
 # A known early talker is told to come back later, whatever -x says.
 KNOWN_EARLY_421 = (b"421 4.7.1 Service temporarily unavailable, try again "
@@ -43,24 +43,17 @@ def cache_list(path):
     return {f[0]: f[1] for f in (l.split() for l in r.stdout.splitlines())}
 
 
-def swaks_deliver(wd, srv, n):
-    raw, headers, body = make_message("cache-swaks", n)
-    data = write_swaks_data(os.path.join(wd, "m%d.eml" % n), raw)
-    rc, out, greet, _ = swaks("127.0.0.1", srv.port, headers["To"],
-                              data_file=data)
-    assert rc == 0, out
-    return greet, headers, body
-
-
 def test_swaks_waits_once_and_a_bot_is_refused_twice(wd, mx, sw):
     cache = os.path.join(wd, "cache.mdb")
     srv = TcpServer(wd, sw("-d", "3", "-c", cache, "-x", "tempfail",
                            "--bad-ttl", "10m", mta=mx.argv()))
 
-    greet1, h1, b1 = swaks_deliver(wd, srv, 1)
+    _, greet1, _, h1, b1 = swaks_message(wd, "127.0.0.1", srv.port,
+                                         "cache-swaks", 1)
     assert_delayed(greet1, 3.0)
     assert srv.wait_lines(r"^pass ip=127\.0\.0\.1 "), srv.log()
-    greet2, h2, b2 = swaks_deliver(wd, srv, 2)
+    _, greet2, _, h2, b2 = swaks_message(wd, "127.0.0.1", srv.port,
+                                         "cache-swaks", 2)
     assert_prompt(greet2, AT_ONCE)
     cached = srv.wait_lines(r"^cached ")
     assert len(cached) == 1 and re.fullmatch(
@@ -127,7 +120,7 @@ def test_sending_exim_waits_once(wd, mx, sw):
 def exim_sessions(conf):
     """PIDs of running exim processes started with -C conf."""
     pids = []
-    for pid, comm, *_ in all_procs():
+    for pid, comm, *_ in proclib.processes():
         if not comm.startswith("exim"):
             continue
         try:

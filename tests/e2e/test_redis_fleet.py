@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 
-from e2elib import (EXAMPLES, EXIM_USER, SENDWRAP, EximReceiver, Greeting,
+from e2elib import (EXAMPLES, SENDWRAP, EximReceiver, Greeting,
                     LineReader, PrivateNS, TcpServer, assert_prompt, bot,
                     bot_payload, check_message, connect, exim_ids,
                     make_message, make_workdir, start_group, stop_group,

@@ -1,24 +1,20 @@
 """tcpserver -> sendwrap -> exim -bs: delivery, the bot, the banner."""
 
-import os
 import re
 import threading
 
 from e2elib import (REJECT_554, SLACK, EximSender, Greeting, TcpServer,
-                    assert_delayed, bot, bot_payload,
-                    check_message, make_message, smtp_deliver, swaks,
-                    write_swaks_data, smtp_lines_only)
+                    assert_delayed, bot, bot_payload, check_message,
+                    make_message, smtp_deliver, smtp_lines_only,
+                    swaks_message)
 
 
 def test_swaks_waits_and_delivers_intact(wd, mx, sw):
     """Scenario 1: delay 2 s; swaks and smtplib deliver, byte for byte."""
     srv = TcpServer(wd, sw("-d", "2", mta=mx.argv()))
 
-    raw, headers, body = make_message("swaks", 1)
-    data = write_swaks_data(os.path.join(wd, "swaks.eml"), raw)
-    rc, out, greet, wall = swaks("127.0.0.1", srv.port, headers["To"],
-                                 data_file=data)
-    assert rc == 0, out
+    out, greet, _, headers, body = swaks_message(wd, "127.0.0.1", srv.port,
+                                                 "swaks", 1)
     assert_delayed(greet, 2.0)
     assert re.search(r"<-  220 mx\.sendwrap\.test ESMTP Exim", out), out
     assert not re.search(r"sendwrap[:\[]| ip=127", out), out
@@ -111,11 +107,8 @@ def test_real_mta_and_swaks_deliver_through_banner(wd, mx, sw):
     assert got == ("220-%s\r\n" % banner).encode() + REJECT_554, got
 
     # swaks
-    raw, headers, body = make_message("banner-swaks", 3)
-    data = write_swaks_data(os.path.join(wd, "b.eml"), raw)
-    rc, out, greet, _ = swaks("127.0.0.1", srv.port, headers["To"],
-                              data_file=data)
-    assert rc == 0, out
+    out, greet, _, headers, body = swaks_message(wd, "127.0.0.1", srv.port,
+                                                 "banner-swaks", 3)
     assert "<-  220-" + banner in out, out
     assert_delayed(greet, 4.0)
 
