@@ -514,18 +514,22 @@ def test_map_full(sw, tmp_path):
     once the entries expire, a write purges them and succeeds."""
     cache = tmp_path / "full.mdb"
     size = 1 << 20
-    # Long enough to fill the rest of the map before they expire, even
-    # with a slow (sanitizer) build.
-    expires = int(time.time() * 1000) + 6000
+    # How many entries fit (an entry's size does not depend on its
+    # expiry), found with entries that outlive the test ...
+    later = int(time.time() * 1000) + 3600 * 1000
     lo, hi = 1000, 40000        # fits, does not
-    assert load_entries(cache, lo, expires, size)
-    assert not load_entries(cache, hi, expires, size)
+    assert load_entries(cache, lo, later, size)
+    assert not load_entries(cache, hi, later, size)
     while hi - lo > 5:
         mid = (lo + hi) // 2
-        if load_entries(cache, mid, expires, size):
+        if load_entries(cache, mid, later, size):
             lo = mid
         else:
             hi = mid
+    # ... then the map filled for the test, with entries that live long
+    # enough to fill the rest of it, even with a slow (sanitizer) build
+    # on a busy machine, and no longer: the test waits for them.
+    expires = int(time.time() * 1000) + 6000
     assert load_entries(cache, lo, expires, size)
     args = ["-d", "0.05", "--cache-size", "1M", "-c", cache]
     for i in range(250):
