@@ -313,6 +313,15 @@ def read_spool_message(input_dir, mid):
     return Message(mid, sender, recipients, headers, body)
 
 
+def exim_mainlog(logdir):
+    """The text of an exim's mainlog ("" before its first line)."""
+    try:
+        with open(os.path.join(logdir, "mainlog"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
 class EximReceiver:
     """exim -bs in queue-only mode with its own config, spool and log."""
 
@@ -362,11 +371,7 @@ class EximReceiver:
         return r.stdout.decode("utf-8", "replace")
 
     def mainlog(self):
-        try:
-            with open(os.path.join(self.logdir, "mainlog"), "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return exim_mainlog(self.logdir)
 
     def connections(self):
         """How many SMTP sessions exim has started (log_selector +smtp_connection)."""
@@ -536,11 +541,7 @@ class EximSender:
         return time.monotonic() - t0
 
     def mainlog(self):
-        try:
-            with open(os.path.join(self.logdir, "mainlog"), "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return exim_mainlog(self.logdir)
 
 
 # ---------------------------------------------------------------- servers
