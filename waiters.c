@@ -20,56 +20,49 @@
 
 /* ------------------------------------------------------ the state file */
 
-/* dir/name into path (no printf: its first use in a process costs more
- * than the rest of a join).  0, or -1 if it does not fit. */
+/* dir/name into path (PATH_MAX bytes), or -1 with why.  (No printf on
+ * the way: its first use in a process costs more than the join.) */
 static int
-join_path(char *path, size_t size, const char *dir, const char *name)
+state_path(char *path, const char *dir, const char *name, char *why,
+    size_t size)
 {
 	size_t d = strlen(dir), n = strlen(name);
 
-	if (d + 1 + n + 1 > size)
+	if (d + 1 + n + 1 > PATH_MAX) {
+		snprintf(why, size, "%s: name too long", dir);
+		errno = ENAMETOOLONG;
 		return -1;
+	}
 	memcpy(path, dir, d);
 	path[d] = '/';
 	memcpy(path + d + 1, name, n + 1);
 	return 0;
 }
 
-/* The state directory and its files, checked as safefile.h says. */
-int
-waiters_open_state(const char *dir, const char *name, int create,
-    int dir_ok, char *why, size_t size)
+/* DIR/waiting, made if missing, after checking DIR and it as safefile.h
+ * says: open for reading and writing, or -1 with errno and why. */
+static int
+open_state(const char *dir, char *why, size_t size)
 {
 	char path[PATH_MAX];
 
-	if (!dir_ok && safe_dir(dir, why, size) != 0)
+	if (safe_dir(dir, why, size) != 0 ||
+	    state_path(path, dir, WAITERS_FILE, why, size) != 0)
 		return -1;
-	if (join_path(path, sizeof path, dir, name) != 0) {
-		snprintf(why, size, "%s: name too long", dir);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (!create)
-		return safe_file(path, 0, NULL, why, size) == 0 ?
-		    open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
-		    O_NONBLOCK) : -1;
-	/* A place is only locked: read-only does for flock. */
-	return dir_ok ? safe_open_lock(path, why, size) :
-	    safe_open_rw(path, why, size);
+	return safe_open_rw(path, why, size);
 }
 
 int
 waiters_check(const char *dir, char *why, size_t size)
 {
-	int fd;
+	char path[PATH_MAX];
 
-	if (safe_dir(dir, why, size) != 0)
+	if (safe_dir(dir, why, size) != 0 ||
+	    state_path(path, dir, WAITERS_FILE, why, size) != 0)
 		return -1;
 	/* The files are made on first use: missing is as it should be. */
-	fd = waiters_open_state(dir, WAITERS_FILE, 0, 1, why, size);
-	if (fd >= 0)
-		close(fd);
-	return fd >= 0 || errno == ENOENT ? 0 : -1;
+	return safe_file(path, 0, NULL, why, size) == 0 || errno == ENOENT ?
+	    0 : -1;
 }
 
 /* ------------------------------------------------------------ places */
@@ -90,7 +83,7 @@ try_lock(int fd)
 static int
 lock_place(const char *dir, unsigned k)
 {
-	char name[32] = "place.", digits[12], why[8];
+	char name[32] = "place.", digits[12], why[8], path[PATH_MAX];
 	size_t n = 0;
 	int fd, err;
 
@@ -100,7 +93,10 @@ lock_place(const char *dir, unsigned k)
 	for (k = 6; n > 0; )
 		name[k++] = digits[--n];
 	name[k] = '\0';
-	if ((fd = waiters_open_state(dir, name, 1, 1, why, sizeof why)) < 0)
+	/* The directory was checked with the state file; a place is only
+	 * locked, and read-only does for flock. */
+	if (state_path(path, dir, name, why, sizeof why) != 0 ||
+	    (fd = safe_open_lock(path, why, sizeof why)) < 0)
 		return -1;
 	if (try_lock(fd) == 0)
 		return fd;
@@ -262,8 +258,7 @@ waiters_join(struct waiters *w, const char *dir, unsigned places,
 		errno = EINVAL;
 		return WAITERS_ERROR;
 	}
-	if ((w->fd = waiters_open_state(dir, WAITERS_FILE, 1, 0, why,
-	    size)) < 0)
+	if ((w->fd = open_state(dir, why, size)) < 0)
 		return WAITERS_ERROR;
 	r = scan(w, dir, places, 1, &marked);
 	/* Counted again only if stale marks were looked for. */

@@ -78,14 +78,4 @@ void waiters_leave(struct waiters *w);
  */
 int waiters_check(const char *dir, char *why, size_t size);
 
-/*
- * The state file dir/name, made if missing (create); the checks above,
- * the directory's too unless dir_ok (then it is a place's lock file,
- * opened read-only; otherwise read and write).  Without create, only
- * checked, and opened read-only if it is there.  A descriptor, or -1
- * with errno and why.
- */
-int waiters_open_state(const char *dir, const char *name, int create,
-    int dir_ok, char *why, size_t size);
-
 #endif
