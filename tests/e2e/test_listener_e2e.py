@@ -37,14 +37,14 @@ import pytest
 
 from e2elib import (REJECT_554, SENDWRAP, SERVER_ENV, SLACK, Greeting,
                     Listener, LineReader, SocketActivate, TcpServer,
-                    assert_delayed,
-                    assert_prompt, bot, bot_payload, check_message, connect,
+                    assert_delayed, assert_prompt, bot_payload,
+                    check_message, connect,
                     deliver_patiently, greeted_at_once, make_message,
                     refuse_bot, smtp_deliver, swaks, wait_until,
                     write_swaks_data)
 from test_examples import QMAIL_STANDIN
 from test_ipv6 import v6_available
-from test_passcache import KNOWN_EARLY_421, TEMPFAIL_421, cache_list
+from test_passcache import bot_then_known_early, cache_list
 from test_sendmail import queued, swaks_one
 
 TOO_MANY_421 = b"421 4.3.2 Too many connections, try again later\r\n"
@@ -163,13 +163,7 @@ def test_cache_greets_at_once_and_refuses_a_known_bot_at_once(wd, mx):
         check_message(queued(mx, headers), headers, body)
 
     lst.forks()
-    got, _, _ = bot("127.0.0.1", lst.port, bot_payload("lc"), source=bot_ip)
-    assert got == TEMPFAIL_421, got
-    assert lst.wait_lines(r"^early ip=127\.0\.0\.3 .* action=tempfail$")
-    g = Greeting("127.0.0.1", lst.port, source=bot_ip)
-    g.reader.read_to_eof(time.monotonic() + 10)
-    assert g.reader.raw == KNOWN_EARLY_421, g.reader.raw
-    assert g.t_final is not None and g.t_final < 1.5, g.lines
+    bot_then_known_early(lst, "lc", bot_ip)
     assert lst.wait_lines(r"^known-early ip=127\.0\.0\.3 port=\d+ "
                           r"age=\d+\.\d+ action=tempfail$")
     assert lst.forks() == 0

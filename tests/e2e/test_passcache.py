@@ -35,6 +35,20 @@ BOT_IP = "127.0.0.3"
 AT_ONCE = 1.5
 
 
+def bot_then_known_early(srv, tag, bot_ip=BOT_IP):
+    """A bot from bot_ip talks before the greeting at srv (whose log says
+    so) and gets the tempfail 421; its next connection gets the
+    known-early 421 at once, before it says anything."""
+    got, _, _ = bot("127.0.0.1", srv.port, bot_payload(tag), source=bot_ip)
+    assert got == TEMPFAIL_421, got
+    assert srv.wait_lines(r"^early ip=%s .* action=tempfail$" %
+                          re.escape(bot_ip))
+    g = Greeting("127.0.0.1", srv.port, source=bot_ip)
+    g.reader.read_to_eof(time.monotonic() + 10)
+    assert g.reader.raw == KNOWN_EARLY_421, g.reader.raw
+    assert g.t_final is not None and g.t_final < AT_ONCE, g.lines
+
+
 def cache_list(path):
     """{key: kind} from sendwrap --cache-list."""
     r = subprocess.run([SENDWRAP, "--cache-list", path], capture_output=True,
@@ -62,13 +76,7 @@ def test_swaks_waits_once_and_a_bot_is_refused_twice(wd, mx, sw):
     # The bot talks before the greeting and gets the 421; known, it gets
     # a 421 at once on its next connection, before it says anything
     # (a stranger that kept quiet would wait 3 s and meet exim).
-    got, _, _ = bot("127.0.0.1", srv.port, bot_payload("c1"), source=BOT_IP)
-    assert got == TEMPFAIL_421, got
-    assert srv.wait_lines(r"^early ip=127\.0\.0\.3 .* action=tempfail$")
-    g = Greeting("127.0.0.1", srv.port, source=BOT_IP)
-    g.reader.read_to_eof(time.monotonic() + 10)
-    assert g.reader.raw == KNOWN_EARLY_421, g.reader.raw
-    assert g.t_final is not None and g.t_final < AT_ONCE, g.lines
+    bot_then_known_early(srv, "c1")
     known = srv.wait_lines(r"^known-early ")
     assert len(known) == 1 and re.fullmatch(
         r"known-early ip=127\.0\.0\.3 port=\d+ age=\d+\.\d+ "
