@@ -611,24 +611,23 @@ def report(res, info):
            "%.0f× below (MemAvailable with the per-CPU lists), %.0f× "
            "(server side, attributed)" % (1 / per, 1 / per_side),
            per <= 0.1 and per_side <= 0.1)
-    bot = statistics.median(paired(b, "listener -d 5",
-                                   "tcpserver + sendwrap -d 5 (dynamic)",
-                                   "cpu_ms"))
+    def against_tcpserver(res, delay, key):
+        """The listener's key over tcpserver + sendwrap's at delay, paired
+        round by round: the median."""
+        return statistics.median(paired(
+            res, "listener -d %d" % delay,
+            "tcpserver + sendwrap -d %d (dynamic)" % delay, key))
+
+    bot = against_tcpserver(b, 5, "cpu_ms")
     target("A refused bot's CPU ≤ 0.1× tcpserver + sendwrap's",
            "%.3f×" % bot, bot <= 0.1)
-    cpu = statistics.median(paired(ps, "listener -d 0",
-                                   "tcpserver + sendwrap -d 0 (dynamic)",
-                                   "cpu_ms"))
+    cpu = against_tcpserver(ps, 0, "cpu_ms")
     target("A passing client's CPU ≤ tcpserver + sendwrap's", "%.2f×" % cpu,
            cpu <= 1)
-    lat = statistics.median(paired(ps, "listener -d 0",
-                                   "tcpserver + sendwrap -d 0 (dynamic)",
-                                   "p50_ms"))
+    lat = against_tcpserver(ps, 0, "p50_ms")
     target("Its latency to the greeting ≤ tcpserver + sendwrap's",
            "%.2f× (p50)" % lat, lat <= 1)
-    rate = statistics.median(paired(ps, "listener -d 0",
-                                    "tcpserver + sendwrap -d 0 (dynamic)",
-                                    "rate"))
+    rate = against_tcpserver(ps, 0, "rate")
     target("Throughput at delay 0 ≥ tcpserver + sendwrap's", "%.2f×" % rate,
            rate >= 1)
     ok = (w["right"] == w["total"] == g["clients"] and
