@@ -58,7 +58,7 @@ check_decoy(const struct config *cfg)
 	}
 	printf("slots: %u in %s\n", cfg->slots, cfg->slots_dir);
 	/* Lock files are made there on first use: safe, and writable. */
-	if (safe_dir(cfg->slots_dir, why, sizeof why) != 0) {
+	if (safe_dir(cfg->slots_dir, NULL, why, sizeof why) != 0) {
 		fprintf(stderr, "cannot hold slots there: %s\n", why);
 		return 1;
 	}
@@ -74,6 +74,7 @@ static unsigned long
 check_waiting(const struct config *cfg)
 {
 	char delay[32], why[320];
+	unsigned waiting;
 
 	if (cfg->mode != MODE_WRAP)
 		return 0;
@@ -86,9 +87,12 @@ check_waiting(const struct config *cfg)
 		printf("slots: %u waiting at most\n", cfg->slots);
 	if (cfg->state_dir == NULL)
 		return 0;
-	printf("state-dir: %s\n", cfg->state_dir);
-	if (waiters_check(cfg->state_dir, why, sizeof why) == 0)
+	if (waiters_check(cfg->state_dir, &waiting, why, sizeof why) == 0) {
+		printf("state-dir: %s (%u waiting now)\n", cfg->state_dir,
+		    waiting);
 		return 0;
+	}
+	printf("state-dir: %s\n", cfg->state_dir);
 	fprintf(stderr, "%s\n", why);
 	return 1;
 }
@@ -104,7 +108,7 @@ check_cache_dir(const char *path, int data)
 		slash[slash == dir] = '\0';
 	else
 		strcpy(dir, ".");
-	if (safe_dir(dir, why, sizeof why) != 0) {
+	if (safe_dir(dir, NULL, why, sizeof why) != 0) {
 		fprintf(stderr, "cannot make the cache there: %s\n", why);
 		return 1;
 	}

@@ -182,15 +182,16 @@ static const struct optdef table[] = {
 	{ "slots", 0, K_COUNT, "N", 1, SLOTS_MAX, AT(slots), NULL, NULL,
 	    NOT_LISTEN, "at most N connections held at once, across every "
 	    "sendwrap using --slots-dir (decoys) or --state-dir (the "
-	    "delay: N waiting)" },
+	    "delay: N waiting, at most " SMTP_XSTR(WAITERS_MAX) ")" },
 	{ "slots-dir", 0, K_PATH, "DIR", 0, 0, AT(slots_dir), NULL, NULL,
 	    NEEDS_DECOY | NOT_LISTEN, "where the slots' lock files live" },
 	{ "stress", 0, K_STRESS, "N[,DELAY]", 1, WAITERS_MAX, AT(stress),
 	    NULL, NULL, NEEDS_WRAP, "when N connections are waiting already, "
 	    "wait DELAY instead of -d (default 2s)" },
 	{ "state-dir", 0, K_PATH, "DIR", 0, 0, AT(state_dir), NULL, NULL,
-	    NEEDS_WRAP | NOT_LISTEN, "where the count of waiting connections "
-	    "lives, shared by every sendwrap naming DIR (--stress, --slots)" },
+	    NEEDS_WRAP | NOT_LISTEN, "the directory whose count of waiting "
+	    "connections (a System V semaphore) every sendwrap naming DIR "
+	    "shares (--stress, --slots)" },
 
 	{ "dnsbl", 0, K_DNSL, "ZONE[=FILTER][*WEIGHT]", 0, 0, 0, NULL, NULL,
 	    NEEDS_WRAP, "a DNS block list, asked while the client waits; "
@@ -713,6 +714,9 @@ cross_check_counts(struct parse *ps)
 	}
 	if (given(ps, "slots") && cfg->state_dir == NULL)
 		return fail(ps, "--slots in delay mode needs --state-dir");
+	if (cfg->slots > WAITERS_MAX)
+		return fail(ps, "--slots in delay mode counts at most %u",
+		    WAITERS_MAX);
 	if (cfg->stress && cfg->state_dir == NULL && cfg->nlisten == 0)
 		return fail(ps, "--stress needs --state-dir (or --listen, "
 		    "whose loop counts its own)");

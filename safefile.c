@@ -13,8 +13,8 @@
 /* Open flags for a file of ours: never through a link, never a tty. */
 #define OURS (O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)
 
-static int __attribute__((format(printf, 4, 5)))
-fail(char *why, size_t size, int err, const char *fmt, ...)
+int
+safe_fail(char *why, size_t size, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -26,23 +26,26 @@ fail(char *why, size_t size, int err, const char *fmt, ...)
 }
 
 int
-safe_dir(const char *dir, char *why, size_t size)
+safe_dir(const char *dir, struct stat *st, char *why, size_t size)
 {
-	struct stat st;
+	struct stat mine;
 	uid_t me = geteuid();
 
-	if (stat(dir, &st) != 0)
-		return fail(why, size, errno, "%s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return fail(why, size, ENOTDIR, "%s: %s", dir,
+	if (st == NULL)
+		st = &mine;
+	if (stat(dir, st) != 0)
+		return safe_fail(why, size, errno, "%s: %s", dir,
+		    strerror(errno));
+	if (!S_ISDIR(st->st_mode))
+		return safe_fail(why, size, ENOTDIR, "%s: %s", dir,
 		    strerror(ENOTDIR));
-	if (st.st_uid != me && st.st_uid != 0)
-		return fail(why, size, EACCES, "%s: %s (the directory is owned "
-		    "by uid %lu, neither root nor uid %lu that sendwrap runs "
-		    "as)", dir, strerror(EACCES), (unsigned long)st.st_uid,
-		    (unsigned long)me);
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return fail(why, size, EACCES, "%s: %s (the directory is "
+	if (st->st_uid != me && st->st_uid != 0)
+		return safe_fail(why, size, EACCES, "%s: %s (the directory is "
+		    "owned by uid %lu, neither root nor uid %lu that sendwrap "
+		    "runs as)", dir, strerror(EACCES),
+		    (unsigned long)st->st_uid, (unsigned long)me);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return safe_fail(why, size, EACCES, "%s: %s (the directory is "
 		    "writable by group or others)", dir, strerror(EACCES));
 	return 0;
 }
@@ -54,13 +57,13 @@ safe_dir_of(const char *path, char *why, size_t size)
 	char *slash;
 
 	if (strlen(path) >= sizeof dir)
-		return fail(why, size, ENAMETOOLONG, "%s: %s", path,
+		return safe_fail(why, size, ENAMETOOLONG, "%s: %s", path,
 		    strerror(ENAMETOOLONG));
 	strcpy(dir, path);
 	if ((slash = strrchr(dir, '/')) == NULL)
-		return safe_dir(".", why, size);
+		return safe_dir(".", NULL, why, size);
 	slash[slash == dir] = '\0';	/* "/name" lives in "/" */
-	return safe_dir(dir, why, size);
+	return safe_dir(dir, NULL, why, size);
 }
 
 /* Is st, found at path, a file we may open? */
@@ -70,17 +73,20 @@ check_file(const char *path, const struct stat *st, char *why, size_t size)
 	uid_t me = geteuid();
 
 	if (S_ISLNK(st->st_mode))
-		return fail(why, size, ELOOP, "%s: a symbolic link (never "
+		return safe_fail(why, size, ELOOP, "%s: a symbolic link (never "
 		    "followed)", path);
 	if (!S_ISREG(st->st_mode))
-		return fail(why, size, EINVAL, "%s: not a regular file", path);
+		return safe_fail(why, size, EINVAL, "%s: not a regular file",
+		    path);
 	if (st->st_uid != me)
-		return fail(why, size, EACCES, "%s: %s (owned by uid %lu, not "
-		    "by uid %lu that sendwrap runs as)", path, strerror(EACCES),
-		    (unsigned long)st->st_uid, (unsigned long)me);
+		return safe_fail(why, size, EACCES, "%s: %s (owned by uid %lu, "
+		    "not by uid %lu that sendwrap runs as)", path,
+		    strerror(EACCES), (unsigned long)st->st_uid,
+		    (unsigned long)me);
 	if (st->st_nlink != 1)
-		return fail(why, size, EINVAL, "%s: %lu links (a hard link to "
-		    "another file?)", path, (unsigned long)st->st_nlink);
+		return safe_fail(why, size, EINVAL, "%s: %lu links (a hard "
+		    "link to another file?)", path,
+		    (unsigned long)st->st_nlink);
 	return 0;
 }
 
@@ -114,7 +120,7 @@ safe_file(const char *path, int create, struct stat *st, char *why,
 	    (create_empty(path) == 0 || errno == EEXIST) &&
 	    lstat(path, st) == 0)
 		return check_file(path, st, why, size);
-	return fail(why, size, errno, "%s: %s", path, strerror(errno));
+	return safe_fail(why, size, errno, "%s: %s", path, strerror(errno));
 }
 
 /* Open path (O_RDONLY or O_RDWR in mode), creating it if it is missing;
@@ -149,12 +155,14 @@ open_checked(const char *path, int mode, char *why, size_t size)
 
 	if (fd < 0) {
 		if (errno == ELOOP)
-			return fail(why, size, ELOOP, "%s: a symbolic link "
-			    "(never followed)", path);
-		return fail(why, size, errno, "%s: %s", path, strerror(errno));
+			return safe_fail(why, size, ELOOP, "%s: a symbolic "
+			    "link (never followed)", path);
+		return safe_fail(why, size, errno, "%s: %s", path,
+		    strerror(errno));
 	}
 	if (fstat(fd, &st) != 0)
-		err = fail(why, size, errno, "%s: %s", path, strerror(errno));
+		err = safe_fail(why, size, errno, "%s: %s", path,
+		    strerror(errno));
 	else
 		err = check_file(path, &st, why, size);
 	if (err == 0)

@@ -33,8 +33,9 @@
 /* Is the directory holding path (or "." for a bare name) safe?  0 or -1. */
 int safe_dir_of(const char *path, char *why, size_t size);
 
-/* Is the directory dir itself safe?  0 or -1. */
-int safe_dir(const char *dir, char *why, size_t size);
+/* Is the directory dir itself safe?  0 with *st filled (if st is not
+ * NULL), or -1. */
+int safe_dir(const char *dir, struct stat *st, char *why, size_t size);
 
 /*
  * Is path a safe file?  Checked with lstat, without opening it.  Missing:
@@ -55,5 +56,11 @@ int safe_open_lock(const char *path, char *why, size_t size);
 /* The same, read-write (a file whose bytes are written: --state-dir's
  * count of the waiting). */
 int safe_open_rw(const char *path, char *why, size_t size);
+
+/* A failure as this header makes them: one line in why (printf's fmt),
+ * errno = err; returns -1.  For modules that keep to the same contract
+ * (waiters.c). */
+int safe_fail(char *why, size_t size, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -30,7 +30,7 @@
 
 /* This connection's place among the waiting (--stress, --slots): given
  * back when the wait ends, before anything else is done. */
-static struct waiters place = { -1, -1, 0 };
+static struct waiters place = WAITERS_NONE;
 
 /* ------------------------------------------------------- leaving */
 
@@ -237,12 +237,6 @@ wait_out_delay(struct core *core, const struct peer *p, struct decision *d)
 	}
 }
 
-static void
-leave_place(void)
-{
-	waiters_leave(&place);
-}
-
 /*
  * Count this client among the waiting (--stress, --slots in delay mode):
  * take a place in the state directory, then let core decide whether the
@@ -260,8 +254,8 @@ join_waiters(struct core *core, const struct peer *p, struct decision *d)
 
 	if (cfg->state_dir == NULL || d->reason != REASON_DELAY)
 		return;
-	r = waiters_join(&place, cfg->state_dir, places,
-	    cfg->stress ? cfg->stress : places, &others, why, sizeof why);
+	r = waiters_join(&place, cfg->state_dir, places, &others, why,
+	    sizeof why);
 	if (r == WAITERS_ERROR) {
 		log_error("ip=%s port=%s cannot count the waiting: %s", p->ip,
 		    peer_port(p), why);
@@ -271,10 +265,8 @@ join_waiters(struct core *core, const struct peer *p, struct decision *d)
 		core_busy(core, p);
 		reply_and_leave(REPLY_WAIT_BUSY, 0);
 	}
-	/* Any way out of the wait (a DNS list's refusal among them) gives
-	 * the place back; the exec'd program never holds it. */
-	if (r == WAITERS_IN)
-		atexit(leave_place);
+	/* The kernel gives the place back however this process ends;
+	 * wait_out_delay() gives it back before the program is run. */
 	core_stress(core, d, others);
 }
 

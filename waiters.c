@@ -2,293 +2,172 @@
 #include "waiters.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "safefile.h"
 
-#define CHECKED 0		/* the time of the last check */
-#define MARKS 8			/* the mark of place K: byte MARKS + K */
-#define CHUNK 4096		/* marks read at once */
+#define FREE 0			/* the set's one semaphore */
 
-/* ------------------------------------------------------ the state file */
-
-/* dir/name into path (PATH_MAX bytes), or -1 with why.  (No printf on
- * the way: its first use in a process costs more than the join.) */
-static int
-state_path(char *path, const char *dir, const char *name, char *why,
-    size_t size)
+/* The key of dir's set, from its stat: see waiters.h. */
+static key_t
+set_key(const struct stat *st)
 {
-	size_t d = strlen(dir), n = strlen(name);
+	uint64_t parts[2] = { (uint64_t)st->st_dev, (uint64_t)st->st_ino };
+	uint32_t h = 2166136261u;
+	unsigned i, b;
 
-	if (d + 1 + n + 1 > PATH_MAX) {
-		snprintf(why, size, "%s: name too long", dir);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(path, dir, d);
-	path[d] = '/';
-	memcpy(path + d + 1, name, n + 1);
+	for (i = 0; i < 2; i++)
+		for (b = 0; b < 8; b++) {
+			h ^= (uint32_t)(parts[i] >> (8 * b)) & 0xff;
+			h *= 16777619u;
+		}
+	return h == IPC_PRIVATE ? 1 : (key_t)h;
+}
+
+/* Is set (key) ours, as waiters.h says?  0, or -1 with why.  Fills *ds. */
+static int
+check_set(int set, key_t key, struct semid_ds *ds, char *why, size_t size)
+{
+	uid_t me = geteuid(), theirs;
+
+	if (semctl(set, 0, IPC_STAT, ds) != 0)
+		return safe_fail(why, size, errno, "semaphore key 0x%08x: %s",
+		    (unsigned)key, strerror(errno));
+	/* Its maker can give it to anyone: both must be us. */
+	theirs = ds->sem_perm.cuid != me ? ds->sem_perm.cuid : ds->sem_perm.uid;
+	if (theirs != me)
+		return safe_fail(why, size, EACCES, "semaphore key 0x%08x: "
+		    "made or owned by uid %lu, not by uid %lu that sendwrap "
+		    "runs as", (unsigned)key, (unsigned long)theirs,
+		    (unsigned long)me);
+	if ((ds->sem_perm.mode & 0777) != 0600 || ds->sem_nsems != 1)
+		return safe_fail(why, size, EINVAL, "semaphore key 0x%08x: "
+		    "mode %03o with %lu semaphores, not 600 with 1",
+		    (unsigned)key, (unsigned)(ds->sem_perm.mode & 0777),
+		    (unsigned long)ds->sem_nsems);
 	return 0;
 }
 
-/* DIR/waiting, made if missing, after checking DIR and it as safefile.h
- * says: open for reading and writing, or -1 with errno and why. */
+/* Fill a set nobody has used yet; a second filling is refused (ERANGE). */
 static int
-open_state(const char *dir, char *why, size_t size)
+fill(int set)
 {
-	char path[PATH_MAX];
-
-	if (safe_dir(dir, why, size) != 0 ||
-	    state_path(path, dir, WAITERS_FILE, why, size) != 0)
-		return -1;
-	return safe_open_rw(path, why, size);
-}
-
-int
-waiters_check(const char *dir, char *why, size_t size)
-{
-	char path[PATH_MAX];
-
-	if (safe_dir(dir, why, size) != 0 ||
-	    state_path(path, dir, WAITERS_FILE, why, size) != 0)
-		return -1;
-	/* The files are made on first use: missing is as it should be. */
-	return safe_file(path, 0, NULL, why, size) == 0 || errno == ENOENT ?
-	    0 : -1;
-}
-
-/* ------------------------------------------------------------ places */
-
-/* Lock fd (flock, not waiting): 0, or -1 (EWOULDBLOCK: held). */
-static int
-try_lock(int fd)
-{
+	struct sembuf op = { FREE, WAITERS_MAX, 0 };
 	int r;
 
 	do
-		r = flock(fd, LOCK_EX | LOCK_NB);
+		r = semop(set, &op, 1);
 	while (r != 0 && errno == EINTR);
-	return r;
+	return r == 0 || errno == ERANGE ? 0 : -1;
 }
 
-/* Lock place k of dir: its descriptor, or -1 (EWOULDBLOCK: held). */
+/* dir's set, checked (*ds: its state), made and filled if need be
+ * (create): its id, or -1 with errno and why (ENOENT from semget: there
+ * is none, and not create). */
 static int
-lock_place(const char *dir, unsigned k)
+open_set(const char *dir, int create, struct semid_ds *ds, char *why,
+    size_t size)
 {
-	char name[32] = "place.", digits[12], why[8], path[PATH_MAX];
-	size_t n = 0;
-	int fd, err;
+	struct stat st;
+	key_t key;
+	int set;
 
-	do
-		digits[n++] = (char)('0' + k % 10);
-	while ((k /= 10) != 0);
-	for (k = 6; n > 0; )
-		name[k++] = digits[--n];
-	name[k] = '\0';
-	/* The directory was checked with the state file; a place is only
-	 * locked, and read-only does for flock. */
-	if (state_path(path, dir, name, why, sizeof why) != 0 ||
-	    (fd = safe_open_lock(path, why, sizeof why)) < 0)
+	if (safe_dir(dir, &st, why, size) != 0)
 		return -1;
-	if (try_lock(fd) == 0)
-		return fd;
-	err = errno;
-	close(fd);
-	errno = err;
-	return -1;
-}
-
-/* Mark place k taken (1) or free (0), holding its lock: 0 or -1. */
-static int
-mark(int fd, unsigned k, char taken)
-{
-	ssize_t r;
-
-	do
-		r = pwrite(fd, &taken, 1, MARKS + (off_t)k);
-	while (r < 0 && errno == EINTR);
-	return r == 1 ? 0 : -1;
-}
-
-/* The marks of places from to from + n - 1 (past the end of the file:
- * free).  0 or -1. */
-static int
-read_marks(int fd, unsigned from, unsigned n, unsigned char *buf)
-{
-	ssize_t r;
-
-	do
-		r = pread(fd, buf, n, MARKS + (off_t)from);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
+	key = set_key(&st);
+	if ((set = semget(key, 1, create ? IPC_CREAT | 0600 : 0)) < 0)
+		return safe_fail(why, size, errno, "%s: semaphore key "
+		    "0x%08x: %s", dir, (unsigned)key, strerror(errno));
+	if (check_set(set, key, ds, why, size) != 0)
 		return -1;
-	memset(buf + r, 0, n - (size_t)r);
-	return 0;
-}
-
-/* Take place k, marked free: 1 if it is ours now, 0 if another has it,
- * -1 on an error. */
-static int
-take(struct waiters *w, const char *dir, unsigned k)
-{
-	int fd = lock_place(dir, k);
-
-	if (fd < 0)
-		return errno == EWOULDBLOCK ? 0 : -1;
-	if (mark(w->fd, k, 1) != 0) {
-		close(fd);
-		return -1;
-	}
-	w->lock = fd;
-	w->place = k;
-	return 1;
-}
-
-/*
- * Count the places marked taken, and take a free one if w holds none
- * (try).  The marks counted are the others'.  0, or -1.
- */
-static int
-scan(struct waiters *w, const char *dir, unsigned places, int try,
-    unsigned *marked)
-{
-	unsigned char buf[CHUNK];
-	unsigned from, i, n;
-	int got;
-
-	*marked = 0;
-	for (from = 0; from < places; from += n) {
-		n = places - from < CHUNK ? places - from : CHUNK;
-		if (read_marks(w->fd, from, n, buf) != 0)
-			return -1;
-		for (i = 0; i < n; i++) {
-			if (buf[i])
-				*marked += from + i != w->place;
-			else if (try && (got = take(w, dir, from + i)) != 0) {
-				if (got < 0)
-					return -1;
-				try = 0;
-			}
-		}
-	}
-	return 0;
-}
-
-/* Is the last check more than WAITERS_CHECK_MS ago (or from before a
- * reboot, or never made)? */
-static int
-check_due(int fd, uint64_t now)
-{
-	uint64_t last = 0;
-
-	if (pread(fd, &last, sizeof last, CHECKED) != (ssize_t)sizeof last)
-		return 1;
-	return last == 0 || now < last || now - last >= WAITERS_CHECK_MS;
-}
-
-/* Clear the mark of place k if nobody holds its lock: 0, or -1. */
-static int
-clear_if_stale(struct waiters *w, const char *dir, unsigned k)
-{
-	int fd = lock_place(dir, k), r;
-
-	if (fd < 0)
-		return errno == EWOULDBLOCK ? 0 : -1;
-	/* Ours for the moment: nobody can take it meanwhile. */
-	r = mark(w->fd, k, 0);
-	close(fd);
-	return r;
-}
-
-/*
- * Clear every mark whose lock nobody holds, if a check is due and nobody
- * else is making one (the flock of DIR/waiting).  1 if it was made, 0 if
- * not, -1 on an error.
- */
-static int
-clear_stale(struct waiters *w, const char *dir, unsigned places)
-{
-	unsigned char buf[CHUNK];
-	uint64_t now = mono_ms();
-	unsigned from, i, n;
-	int r = 0;
-
-	if (!check_due(w->fd, now))
-		return 0;
-	if (try_lock(w->fd) != 0)
-		return errno == EWOULDBLOCK ? 0 : -1;
-	if (!check_due(w->fd, now))
-		goto done;
-	for (from = 0; r == 0 && from < places; from += n) {
-		n = places - from < CHUNK ? places - from : CHUNK;
-		r = read_marks(w->fd, from, n, buf);
-		for (i = 0; r == 0 && i < n; i++)
-			if (buf[i] && from + i != w->place)
-				r = clear_if_stale(w, dir, from + i);
-	}
-	if (r == 0 && pwrite(w->fd, &now, sizeof now, CHECKED) !=
-	    (ssize_t)sizeof now)
-		r = -1;
-	else if (r == 0)
-		r = 1;
-done:
-	flock(w->fd, LOCK_UN);
-	return r;
+	/* Never used: made just now, or its maker died before filling it. */
+	if (ds->sem_otime == 0 && create && fill(set) != 0)
+		return safe_fail(why, size, errno, "%s: semaphore key "
+		    "0x%08x: %s", dir, (unsigned)key, strerror(errno));
+	return set;
 }
 
 int
 waiters_join(struct waiters *w, const char *dir, unsigned places,
-    unsigned threshold, unsigned *others, char *why, size_t size)
+    unsigned *others, char *why, size_t size)
 {
-	unsigned marked = 0;
-	int r;
+	/* Applied together or not at all: taking room is possible only
+	 * while fewer than places are held; it is given back, and one is
+	 * taken for this connection, for the kernel to undo at its end. */
+	short room = (short)(WAITERS_MAX - places + 1);
+	struct sembuf take[3] = {
+		{ FREE, (short)-room, IPC_NOWAIT },
+		{ FREE, room, 0 },
+		{ FREE, -1, IPC_NOWAIT | SEM_UNDO },
+	};
+	struct semid_ds ds;
+	int left, r;
 
-	w->lock = -1;
-	w->place = places;	/* none */
+	w->set = -1;
+	*others = places;
 	if (places == 0 || places > WAITERS_MAX) {
-		snprintf(why, size, "%u places", places);
-		errno = EINVAL;
+		safe_fail(why, size, EINVAL, "%u places", places);
 		return WAITERS_ERROR;
 	}
-	if ((w->fd = open_state(dir, why, size)) < 0)
+	if ((w->set = open_set(dir, 1, &ds, why, size)) < 0)
 		return WAITERS_ERROR;
-	r = scan(w, dir, places, 1, &marked);
-	/* Counted again only if stale marks were looked for. */
-	if (r == 0 && (w->lock < 0 || marked >= threshold) &&
-	    (r = clear_stale(w, dir, places)) > 0)
-		r = scan(w, dir, places, w->lock < 0, &marked);
-	*others = marked;
-	if (r == 0 && w->lock >= 0)
-		return WAITERS_IN;
-	if (r != 0)
-		snprintf(why, size, "%s: %s", dir, strerror(errno));
-	waiters_leave(w);
-	*others = places;
-	return r != 0 ? WAITERS_ERROR : WAITERS_FULL;
+	do
+		r = semop(w->set, take, 3);
+	while (r != 0 && errno == EINTR);
+	if (r != 0) {
+		w->set = -1;
+		if (errno == EAGAIN)
+			return WAITERS_FULL;
+		safe_fail(why, size, errno, "%s: %s", dir, strerror(errno));
+		return WAITERS_ERROR;
+	}
+	if ((left = semctl(w->set, FREE, GETVAL)) < 0) {
+		safe_fail(why, size, errno, "%s: %s", dir, strerror(errno));
+		waiters_leave(w);
+		return WAITERS_ERROR;
+	}
+	*others = WAITERS_MAX - (unsigned)left - 1;
+	return WAITERS_IN;
 }
 
 void
 waiters_leave(struct waiters *w)
 {
+	struct sembuf give = { FREE, 1, SEM_UNDO };
 	int err = errno;
 
-	if (w->fd < 0)
+	if (w->set < 0)
 		return;
-	/* The mark first, under the lock: a taker who sees it clear finds
-	 * the lock still held and moves on. */
-	if (w->lock >= 0) {
-		mark(w->fd, w->place, 0);
-		close(w->lock);
-	}
-	close(w->fd);
-	w->fd = w->lock = -1;
+	/* A positive operation never waits.  Failing (the set removed by
+	 * hand), there is nothing left to give back. */
+	while (semop(w->set, &give, 1) != 0 && errno == EINTR)
+		;
+	w->set = -1;
 	errno = err;
+}
+
+int
+waiters_check(const char *dir, unsigned *waiting, char *why, size_t size)
+{
+	struct semid_ds ds;
+	int set, left;
+
+	*waiting = 0;
+	if (safe_dir(dir, NULL, why, size) != 0)
+		return -1;
+	if ((set = open_set(dir, 0, &ds, why, size)) < 0)
+		/* Made on first use: missing is as it should be. */
+		return errno == ENOENT ? 0 : -1;
+	if (ds.sem_otime == 0)
+		return 0;	/* never filled: nobody has waited */
+	if ((left = semctl(set, FREE, GETVAL)) < 0)
+		return safe_fail(why, size, errno, "%s: %s", dir,
+		    strerror(errno));
+	*waiting = WAITERS_MAX - (unsigned)left;
+	return 0;
 }

@@ -3,49 +3,44 @@
  * across every sendwrap process that names the same --state-dir: the
  * count behind --stress, and behind --slots in delay mode.
  *
- * A waiting connection holds a place: a lock (flock) on DIR/place.K, K
- * below the number of places, as a decoy's slot is held (slots.h).  The
- * kernel drops the lock when the descriptor is closed, at the latest
- * when the process ends however it ends (exit, crash, SIGKILL), so the
- * locks are the truth and a dead holder cannot keep its place.
+ * The count is a System V semaphore that belongs to the state directory:
+ * a set of one semaphore, FREE, whose key is made from the directory's
+ * device and inode numbers (below).  FREE starts at WAITERS_MAX (the
+ * kernel's largest semaphore value); a waiting connection takes one from
+ * it with SEM_UNDO, so the kernel gives it back when the process ends,
+ * however it ends (exit, crash, SIGKILL): a dead holder cannot keep its
+ * place, and the count, WAITERS_MAX less FREE, is exact at every moment,
+ * with nothing to repair.  Taking a place under a cap of N is one
+ * semop(2) of three operations, applied together or not at all: take
+ * WAITERS_MAX - N + 1 (which fails, IPC_NOWAIT, when N are held), put
+ * them back, take one.  A connection costs the same at 5 or 5000
+ * waiting.  Nothing is written in the directory.
  *
- * Trying each lock in turn would cost two system calls per place: far
- * too much at 500 waiting.  So DIR/waiting marks the places taken, one
- * byte each, written only by whoever holds that place's lock: a taker
- * reads the marks (one pread), locks a place marked free and marks it; a
- * leaver clears its mark, then lets go.  The count is the number of
- * marks, and a connection costs the same at 5 or 5000 waiting.  A
- * process killed while waiting leaves its mark over a free lock; such a
- * stale mark is found, and cleared under its lock so that no taker can
- * race the repair, whenever the count would turn a client away or
- * shorten its wait, unless that was checked in the last
- * WAITERS_CHECK_MS: a killed holder's place is counted free again within
- * that time, and a flood costs one look at every lock per period, not
- * per connection.
+ * The key: FNV-1a (32 bits) of the directory's st_dev then st_ino, each
+ * as 8 bytes, least significant first; 0 (IPC_PRIVATE) becomes 1.  Every
+ * sendwrap sharing a count must share the IPC namespace (systemd's
+ * PrivateIPC= gives a service one of its own); a directory made anew
+ * starts a count of its own, and the old set stays until ipcrm(1) or a
+ * reboot.
  *
- * DIR/waiting: bytes 0 to 7 the time of the last check (CLOCK_MONOTONIC
- * ms, written by whoever holds the flock of DIR/waiting itself, the
- * checker), byte 8 + K the mark of place K.  The files are never
- * removed.
+ * The directory is checked as the cache's is (safefile.h): owned by root
+ * or the effective user, not writable by group or others.  The set must
+ * be the effective user's (creator and owner), mode 0600, with one
+ * semaphore: a set someone else made first under the key is refused, not
+ * used.  A set made and not yet filled (its maker died in between) is
+ * filled by whoever finds it so: the kernel refuses a second filling
+ * (ERANGE), so it happens once.
  *
- * The directory and the files are checked before use as the cache's
- * are (safefile.h): the directory owned by root or the effective user
- * and not writable by group or others, each file a regular file of ours
- * with one link, made with O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC and
- * mode 0600, never followed.
- *
- * Contract: no logging, no allocation, no signals.  The descriptor is
- * O_CLOEXEC; give the place back before an exec all the same, or its
- * mark stays until the next check.
+ * Contract: no logging, no allocation, no signals.  The place is held by
+ * the process: give it back before an exec, or the program run holds it
+ * until it ends.
  */
 #ifndef SENDWRAP_WAITERS_H
 #define SENDWRAP_WAITERS_H
 
 #include <stddef.h>
 
-#define WAITERS_MAX 100000	/* places: more than any host can hold */
-#define WAITERS_CHECK_MS 1000	/* stale marks are looked for this often */
-#define WAITERS_FILE "waiting"	/* in the state directory */
+#define WAITERS_MAX 32767	/* places: SEMVMX, a semaphore's top */
 
 /* Outcomes of waiters_join(). */
 #define WAITERS_IN 0		/* a place is held */
@@ -54,28 +49,29 @@
 
 /* One connection's place. */
 struct waiters {
-	int fd;				/* DIR/waiting; -1: no place held */
-	int lock;			/* DIR/place.K, locked */
-	unsigned place;			/* K */
+	int set;		/* the semaphore set; -1: no place held */
 };
+
+#define WAITERS_NONE { -1 }
 
 /*
  * Take one of places (1 to WAITERS_MAX) in dir for this connection.
- * WAITERS_IN with *others the places held by others (exact but for
- * holders killed in the last WAITERS_CHECK_MS), checked for stale marks
- * first if it reaches threshold; WAITERS_FULL (nothing held); or
- * WAITERS_ERROR with errno and one line in why.
+ * WAITERS_IN with *others the places held by others; WAITERS_FULL
+ * (nothing held, *others = places); or WAITERS_ERROR with errno and one
+ * line in why.
  */
 int waiters_join(struct waiters *w, const char *dir, unsigned places,
-    unsigned threshold, unsigned *others, char *why, size_t size);
+    unsigned *others, char *why, size_t size);
 
 /* Give the place back (nothing if none is held). */
 void waiters_leave(struct waiters *w);
 
 /*
- * Check dir as waiters_join() would, creating nothing (for -n): 0, or
- * -1 with one line in why.
+ * Check dir as waiters_join() would, creating nothing (for -n): 0 with
+ * the number waiting now in *waiting (0 if no count was ever kept
+ * there), or -1 with one line in why.
  */
-int waiters_check(const char *dir, char *why, size_t size);
+int waiters_check(const char *dir, unsigned *waiting, char *why,
+    size_t size);
 
 #endif

@@ -4,12 +4,10 @@
 #
 #   bench/stress.sh           the full run (about 2 minutes on 2 cores)
 #   bench/stress.sh --quick   fewer invocations, for development
-#   BENCH_STATE_DIR=/run/sendwrap-bench bench/stress.sh   the state
-#                             directory elsewhere (default: under build/,
-#                             on the disk; /run is a tmpfs)
 #
 # 500 sendwrap processes wait out a 300 s delay, each holding a place in
-# one state directory (--stress 500: every place of 500 taken).  Then
+# the count of one state directory (--stress 500: every place of 500
+# taken; the count is a System V semaphore, waiters.h).  Then
 # passbench (bench/passbench.c: fork, exec with a connected loopback
 # socket on fds 0 and 1, reap) times, interleaved invocation by
 # invocation:
@@ -18,18 +16,17 @@
 #   plain     sendwrap -d 1ms: a wait, no count;
 #   A         --stress 1000,1ms: a free place is taken (500 of 1000 held);
 #   B         --stress 500,1ms: every place is held: the client is
-#             stressed, and the held places are checked for stale ones
-#             (once a second, by whoever comes first);
+#             stressed;
 #   C         --stress 500,1ms --slots 1000: a place is taken and the 500
-#             others reach the threshold (checked once a second too).
+#             others reach the threshold.
 # What counting adds is A, B or C less plain, paired round by round, in
 # wall time and in CPU time (wait4's user + system); it is compared with
 # floor 1's added cost (floor 1 less floor 0), the cost of one exec.  The
 # target: at most 0.1 of it.
 #
 # Loopback and socketpairs only; every wait bounded; the holders are
-# killed on any exit.  Results: printed, and build/bench-stress/results-FS.json (FS: the
-# state directory's file system type).
+# killed on any exit, and the count's semaphore set removed.  Results:
+# printed, and build/bench-stress/results.json.
 . "$(dirname "$0")/prelude.sh" stress "$@"
 echo "bench/stress.sh: building sendwrap, floor 1, the target, passbench" >&2
 make -s build/default/sendwrap >&2
@@ -41,30 +38,22 @@ cc -O2 -Wall -Wextra -static -o "$W/target220" bench/target220.c
 cc -O2 -Wall -Wextra -static -o "$W/passbench" bench/passbench.c
 ulimit -n 4096 2>/dev/null || true
 
-exec /usr/bin/python3 - "$W" "$ROOT/build/default/sendwrap" "$QUICK" <<'EOF'
+exec /usr/bin/python3 - "$W" "$ROOT/build/default/sendwrap" "$QUICK" "$ROOT" <<'EOF'
 import json, os, shutil, signal, socket, subprocess, sys
 import statistics, time
 
 W, SENDWRAP, QUICK = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+sys.path.insert(0, os.path.join(sys.argv[4], "tests"))
+import semcount  # noqa: E402  (tests/semcount.py: the count, from the kernel)
 HOLDERS = 500
 ROUNDS, N = (3, 100) if QUICK else (7, 300)
-STATE = os.environ.get("BENCH_STATE_DIR") or os.path.join(W, "state")
+STATE = os.path.join(W, "state")
 TARGET, FLOOR1 = os.path.join(W, "target220"), os.path.join(W, "floor1")
 
 
-def held(n):
-    """Places held, asked of the kernel: flocks on place.K in /proc/locks."""
-    files = set()
-    for k in range(n):
-        try:
-            st = os.stat(os.path.join(STATE, "place.%d" % k))
-        except FileNotFoundError:
-            continue
-        files.add("%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev),
-                                    st.st_ino))
-    with open("/proc/locks") as f:
-        return len({p[5] for p in (l.split() for l in f)
-                    if p[1] == "FLOCK" and p[5] in files})
+def held():
+    """Places held, asked of the kernel (tests/semcount.py)."""
+    return semcount.waiting(STATE)
 
 
 def passbench(cmds):
@@ -99,6 +88,8 @@ PROGS = {
           sw("--stress", "500,1ms", "--slots", "1000", "--state-dir", STATE)),
 }
 
+if os.path.isdir(STATE):
+    semcount.remove(STATE)
 shutil.rmtree(STATE, ignore_errors=True)
 os.mkdir(STATE, 0o700)
 holders, ends = [], []
@@ -141,29 +132,28 @@ try:
         holders.append(p)
         ends.append(a)
     deadline = time.monotonic() + 120
-    while held(500) < HOLDERS:
+    while held() < HOLDERS:
         if time.monotonic() > deadline:
             raise SystemExit("only %d of %d holders in place" %
-                             (held(500), HOLDERS))
+                             (held(), HOLDERS))
         time.sleep(0.2)
     print("bench/stress.sh: %d waiting, every place of 500 held" % HOLDERS,
           file=sys.stderr)
     keys = list(PROGS)
     wall, cpu = measure(keys)
-    still = held(500)
+    still = held()
 finally:
     stop_holders()
+    semcount.remove(STATE)
 
 res = {"holders": HOLDERS, "rounds": ROUNDS, "n": N, "held_at_end": still,
        "rows": {}}
 f1_wall = [a - b for a, b in zip(wall["floor1"], wall["floor0"])]
 f1_cpu = [a - b for a, b in zip(cpu["floor1"], cpu["floor0"])]
-fs = subprocess.run(["stat", "-f", "-c", "%T", STATE], capture_output=True,
-                    text=True).stdout.strip()
-res["state_dir"], res["fs"] = STATE, fs
+res["state_dir"] = STATE
 print("\n%d sendwrap processes waiting (all 500 places of --stress 500 held);"
-      " state directory on %s; %d rounds x %d invocations, interleaved; "
-      "medians of the rounds [min-max]; us\n" % (HOLDERS, fs, ROUNDS, N))
+      " %d rounds x %d invocations, interleaved; "
+      "medians of the rounds [min-max]; us\n" % (HOLDERS, ROUNDS, N))
 print("| program | wall us | CPU us | added by the count, wall | "
       "added, CPU | added / floor 1's added (wall) | (CPU) |")
 print("|---|---|---|---|---|---|---|")
@@ -205,6 +195,6 @@ print("with nobody waiting, A adds %s us wall, %s us CPU (%s and %s of "
       "floor 1's added cost)" % (fmt(aw0), fmt(ac0),
                                  fmt([a / f for a, f in zip(aw0, f0w)], 3),
                                  fmt([a / f for a, f in zip(ac0, f0c)], 3)))
-with open(os.path.join(W, "results-%s.json" % fs.replace("/", "-")), "w") as f:
+with open(os.path.join(W, "results.json"), "w") as f:
     json.dump(res, f, indent=1)
 EOF

@@ -2,12 +2,15 @@
 shared by every sendwrap process that names the same --state-dir (and,
 with --listen, the loop's own count).
 
-Real processes on real loopback connections (sw_harness).  Who holds a
-place is read from the kernel, not from sendwrap: a place is a flock on
-STATE_DIR/place.K, and the test looks for those locks in /proc/locks.
-Every wait is bounded and every timing bound generous.
+Real processes on real loopback connections (sw_harness).  How many
+places are held is read from the kernel, not from sendwrap: the count is
+a System V semaphore of the state directory's own (waiters.h), read
+with semctl by tests/semcount.py.  Every wait is bounded and every
+timing bound generous.
 """
+import ctypes
 import os
+import sys
 import time
 
 import pytest
@@ -15,54 +18,49 @@ import pytest
 from sw_harness import MTA, SECONDS, SLACK, T
 from test_listener import Listener
 
-CHECK_S = 1.0                   # WAITERS_CHECK_MS
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import semcount  # noqa: E402  (tests/semcount.py)
+
 BUSY = b"421 4.3.2 busy, try again later\r\n"
 SOON = 3.0 + SLACK
 
 
-def held_places(state_dir, n):
-    """How many of the first n places some process holds (kernel locks)."""
-    files = {}
-    for k in range(n):
-        try:
-            st = os.stat(os.path.join(state_dir, "place.%d" % k))
-        except FileNotFoundError:
-            continue
-        files["%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev),
-                                st.st_ino)] = k
-    held = set()
-    with open("/proc/locks") as f:
-        for line in f:
-            # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; a waiter
-            # for a lock has "->" before its kind
-            parts = line.split()
-            if parts[1] == "FLOCK" and parts[5] in files:
-                held.add(files[parts[5]])
-    return len(held)
-
-
-def wait_held(state_dir, n, want, timeout=T):
+def wait_held(state_dir, want, timeout=T):
     deadline = time.monotonic() + timeout
-    while held_places(state_dir, n) != want:
+    while semcount.waiting(state_dir) != want:
         assert time.monotonic() < deadline, "%d places held, want %d" % (
-            held_places(state_dir, n), want)
+            semcount.waiting(state_dir), want)
         time.sleep(0.02)
+
+
+def sysv_set(state_dir):
+    """state_dir's set as /proc/sysvipc/sem shows it: a dict, or None."""
+    sid = semcount.set_id(state_dir)
+    with open("/proc/sysvipc/sem") as f:
+        head = f.readline().split()
+        for line in f:
+            row = dict(zip(head, line.split()))
+            if sid is not None and int(row["semid"]) == sid:
+                return row
+    return None
 
 
 @pytest.fixture
 def state(tmp_path):
     d = tmp_path / "state"
     d.mkdir(mode=0o700)
-    return str(d)
+    yield str(d)
+    # the kernel keeps a set until it is removed: leave none behind
+    semcount.remove(str(d))
 
 
 def test_stress_shortens_the_wait_then_returns_to_d(sw, state):
     opts = ["--stress", "20,1s", "--state-dir", state]
     holders = [sw(["-d", "30"] + opts + MTA) for _ in range(20)]
-    wait_held(state, 20, 20)
+    wait_held(state, 20)
     # 20 more bots: each finds 20 waiting, waits 1 s and is handed on
     bots = [sw(["-d", "30"] + opts + MTA) for _ in range(20)]
-    assert held_places(state, 20) == 20
+    assert semcount.waiting(state) == 20
 
     # the 41st client waits 1 s, not 30, and its line says why
     c = sw(["-d", "30"] + opts + MTA)
@@ -78,7 +76,7 @@ def test_stress_shortens_the_wait_then_returns_to_d(sw, state):
     # the holders leave (hang up): a new client waits the full -d
     for h in holders:
         h.finish()
-    wait_held(state, 20, 0)
+    wait_held(state, 0)
     for h in holders:
         h.expect("hangup", after=SECONDS, how="eof")
     c = sw(["-d", "2.5"] + opts + MTA)
@@ -90,7 +88,7 @@ def test_stress_shortens_the_wait_then_returns_to_d(sw, state):
 def test_sigkilled_waiters_free_their_places(sw, state):
     opts = ["--stress", "20,1s", "--state-dir", state]
     holders = [sw(["-d", "30"] + opts + MTA) for _ in range(20)]
-    wait_held(state, 20, 20)
+    wait_held(state, 20)
     # a stressed client: the count of 20 has just been checked
     c = sw(["-d", "30"] + opts + MTA)
     assert c.converse(timeout=1 + SOON) <= 1 + SOON
@@ -98,20 +96,19 @@ def test_sigkilled_waiters_free_their_places(sw, state):
 
     for h in holders:
         h.kill()
-    # the kernel has dropped the dead holders' locks at once...
-    assert held_places(state, 20) == 0
-    # ...and the count sees it by the next check
-    time.sleep(CHECK_S + 0.2)
+    # the kernel has given the dead holders' places back at once: the
+    # very next client waits the full delay
+    assert semcount.waiting(state) == 0
     c = sw(["-d", "2"] + opts + MTA)
     assert c.converse() >= 2 * 0.9
     c.expect("pass", delay="2.000", waited=SECONDS)
-    assert held_places(state, 20) == 0
+    assert semcount.waiting(state) == 0
 
 
 def test_slots_cap_in_delay_mode_is_busy(sw, state):
     opts = ["-d", "30", "--slots", "3", "--state-dir", state] + MTA
     holders = [sw(opts) for _ in range(3)]
-    wait_held(state, 3, 3)
+    wait_held(state, 3)
     c = sw(opts)
     t0 = time.monotonic()
     assert c.client.read_all(timeout=SOON) == BUSY
@@ -121,9 +118,9 @@ def test_slots_cap_in_delay_mode_is_busy(sw, state):
     assert not c.ran()
     # one leaves: the next client may wait again
     holders[0].finish()
-    wait_held(state, 3, 2)
+    wait_held(state, 2)
     c = sw(opts)
-    wait_held(state, 3, 3)
+    wait_held(state, 3)
     c.client.quiet_for(0.3)
     c.finish()
     c.expect("hangup", after=SECONDS, how="eof")
@@ -133,9 +130,9 @@ def test_slots_and_stress_together(sw, state):
     """Stressed clients hold a place too: they count toward the cap."""
     opts = ["--slots", "3", "--stress", "2,20s", "--state-dir", state] + MTA
     holders = [sw(["-d", "30"] + opts) for _ in range(2)]
-    wait_held(state, 3, 2)
+    wait_held(state, 2)
     stressed = sw(["-d", "30"] + opts)
-    wait_held(state, 3, 3)
+    wait_held(state, 3)
     busy = sw(["-d", "30"] + opts)
     assert busy.client.read_all(timeout=SOON) == BUSY
     busy.wait()
@@ -149,21 +146,43 @@ def test_slots_and_stress_together(sw, state):
 def test_allowlisted_clients_take_no_place(sw, state):
     opts = ["--slots", "1", "--state-dir", state, "-d", "30"]
     holder = sw(opts + MTA)
-    wait_held(state, 1, 1)
+    wait_held(state, 1)
     c = sw(opts + ["-A", "127.0.0.1"] + MTA)
     assert c.converse() < SOON
     c.expect("allow", reason="allowlist", rule="127.0.0.1")
     holder.finish()
 
 
-@pytest.mark.parametrize("problem", ["group-writable", "symlink"])
-def test_unusable_state_dir_costs_no_mail(sw, state, tmp_path, problem):
-    victim = tmp_path / "victim"
-    victim.write_bytes(b"keep me")
+def make_set(state_dir, mode=0o600, as_uid=None):
+    """Make state_dir's set first, unfilled, as sendwrap would not: with
+    mode, and (as_uid) by another user, in a child process."""
+    k = semcount.key(state_dir)     # (the directory is not theirs to see)
+    k = k - (1 << 32) if k >= 1 << 31 else k
+    libc = ctypes.CDLL(None, use_errno=True)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if as_uid is not None:
+                os.setgid(as_uid)
+                os.setuid(as_uid)
+            os._exit(0 if libc.semget(ctypes.c_int(k), 1,
+                                      0o1000 | 0o2000 | mode) >= 0 else 1)
+        finally:
+            os._exit(2)
+    assert os.waitpid(pid, 0)[1] == 0
+
+
+@pytest.mark.parametrize("problem", ["group-writable", "set mode 0666",
+                                     "set of another user"])
+def test_unusable_state_dir_costs_no_mail(sw, state, problem):
     if problem == "group-writable":
         os.chmod(state, 0o770)
+    elif problem == "set mode 0666":
+        make_set(state, mode=0o666)
     else:
-        os.symlink(str(victim), os.path.join(state, "waiting"))
+        if os.geteuid() != 0:
+            pytest.skip("needs root to make a set as another user")
+        make_set(state, as_uid=65534)
     c = sw(["-d", "1", "--stress", "1,0", "--slots", "2", "--state-dir",
             state] + MTA)
     assert c.converse() >= 0.9
@@ -171,16 +190,40 @@ def test_unusable_state_dir_costs_no_mail(sw, state, tmp_path, problem):
     assert len(errors) == 1 and "cannot count the waiting" in errors[0], \
         c.log
     c.expect("pass", delay="1.000", waited=SECONDS)
-    assert victim.read_bytes() == b"keep me"
+    # a set that is not ours is neither used nor changed
+    row = sysv_set(state)
+    if problem == "group-writable":
+        assert row is None
+    else:
+        assert row["otime"] == "0", row
 
 
-def test_state_file_is_made_0600(sw, state):
+def test_count_is_a_set_of_ours_and_the_dir_stays_empty(sw, state):
     c = sw(["-d", "0.2", "--stress", "5", "--state-dir", state] + MTA)
     c.converse()
-    for name in ("waiting", "place.0"):
-        st = os.lstat(os.path.join(state, name))
-        assert st.st_mode & 0o7777 == 0o600
-        assert st.st_uid == os.geteuid()
+    c.expect("pass", delay="0.200", waited=SECONDS)
+    row = sysv_set(state)
+    assert row is not None
+    me = str(os.geteuid())
+    assert (row["perms"], row["nsems"], row["uid"], row["cuid"]) == \
+        ("600", "1", me, me), row
+    assert semcount.waiting(state) == 0
+    assert os.listdir(state) == []
+
+
+def test_a_set_left_unfilled_is_filled_once(sw, state):
+    """Its maker died between making the set and filling it."""
+    make_set(state)
+    opts = ["-d", "30", "--slots", "2", "--state-dir", state] + MTA
+    holders = [sw(opts) for _ in range(2)]
+    wait_held(state, 2)
+    c = sw(opts)
+    assert c.client.read_all(timeout=SOON) == BUSY
+    c.wait()
+    c.expect("busy", mode="wrap", slots="2")
+    for h in holders:
+        h.finish()
+    wait_held(state, 0)
 
 
 @pytest.fixture
@@ -227,6 +270,9 @@ def test_listener_counts_its_own_waiting_clients(listener):
     (["--stress", "5", "--slots", "5", "--state-dir", "/tmp", "/bin/true"],
      "must be above"),
     (["--stress", "0", "--state-dir", "/tmp", "/bin/true"], "--stress"),
+    (["--stress", "32768", "--state-dir", "/tmp", "/bin/true"], "--stress"),
+    (["--slots", "32768", "--state-dir", "/tmp", "/bin/true"],
+     "--slots in delay mode counts at most 32767"),
     (["--stress", "5,301", "--state-dir", "/tmp", "/bin/true"], "--stress"),
     (["--stress", "5,x", "--state-dir", "/tmp", "/bin/true"], "--stress"),
     (["--tarpit", "--stress", "5", "--state-dir", "/tmp"], "--stress"),
@@ -244,8 +290,8 @@ def test_check_shows_the_count(plain, state):
     assert rc == 0, err
     assert "stress: 1.000 s for a client when 20 are waiting" in out
     assert "slots: 50 waiting at most" in out
-    assert "state-dir: %s" % state in out
-    assert not os.path.exists(os.path.join(state, "waiting"))
+    assert "state-dir: %s (0 waiting now)" % state in out
+    assert semcount.set_id(state) is None      # -n makes nothing
     os.chmod(state, 0o777)
     rc, out, err = plain(["-n", "--stress", "20", "--state-dir", state,
                           "/bin/true"])
@@ -253,3 +299,15 @@ def test_check_shows_the_count(plain, state):
     rc, out, err = plain(["-n", "--stress", "20", "--state-dir",
                           state + "/missing", "/bin/true"])
     assert rc == 100 and "No such file" in err, err
+
+
+def test_check_counts_the_waiting(sw, plain, state):
+    opts = ["--stress", "20", "--state-dir", state]
+    holders = [sw(["-d", "30"] + opts + MTA) for _ in range(2)]
+    wait_held(state, 2)
+    rc, out, err = plain(["-n"] + opts + ["/bin/true"])
+    assert rc == 0 and "state-dir: %s (2 waiting now)" % state in out, err
+    for h in holders:
+        h.kill()
+    rc, out, err = plain(["-n"] + opts + ["/bin/true"])
+    assert rc == 0 and "state-dir: %s (0 waiting now)" % state in out, err
