@@ -58,7 +58,7 @@ check_decoy(const struct config *cfg)
 	}
 	printf("slots: %u in %s\n", cfg->slots, cfg->slots_dir);
 	/* Lock files are made there on first use: safe, and writable. */
-	if (safe_dir(cfg->slots_dir, NULL, why, sizeof why) != 0) {
+	if (safe_dir(cfg->slots_dir, why, sizeof why) != 0) {
 		fprintf(stderr, "cannot hold slots there: %s\n", why);
 		return 1;
 	}
@@ -108,7 +108,7 @@ check_cache_dir(const char *path, int data)
 		slash[slash == dir] = '\0';
 	else
 		strcpy(dir, ".");
-	if (safe_dir(dir, NULL, why, sizeof why) != 0) {
+	if (safe_dir(dir, why, sizeof why) != 0) {
 		fprintf(stderr, "cannot make the cache there: %s\n", why);
 		return 1;
 	}

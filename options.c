@@ -189,9 +189,9 @@ static const struct optdef table[] = {
 	    NULL, NULL, NEEDS_WRAP, "when N connections are waiting already, "
 	    "wait DELAY instead of -d (default 2s)" },
 	{ "state-dir", 0, K_PATH, "DIR", 0, 0, AT(state_dir), NULL, NULL,
-	    NEEDS_WRAP | NOT_LISTEN, "the directory whose count of waiting "
-	    "connections (a System V semaphore) every sendwrap naming DIR "
-	    "shares (--stress, --slots)" },
+	    NEEDS_WRAP | NOT_LISTEN, "the directory that names the count of "
+	    "waiting connections (a System V semaphore), shared by every "
+	    "sendwrap naming DIR (--stress, --slots)" },
 
 	{ "dnsbl", 0, K_DNSL, "ZONE[=FILTER][*WEIGHT]", 0, 0, 0, NULL, NULL,
 	    NEEDS_WRAP, "a DNS block list, asked while the client waits; "

@@ -26,25 +26,23 @@ safe_fail(char *why, size_t size, int err, const char *fmt, ...)
 }
 
 int
-safe_dir(const char *dir, struct stat *st, char *why, size_t size)
+safe_dir(const char *dir, char *why, size_t size)
 {
-	struct stat mine;
+	struct stat st;
 	uid_t me = geteuid();
 
-	if (st == NULL)
-		st = &mine;
-	if (stat(dir, st) != 0)
+	if (stat(dir, &st) != 0)
 		return safe_fail(why, size, errno, "%s: %s", dir,
 		    strerror(errno));
-	if (!S_ISDIR(st->st_mode))
+	if (!S_ISDIR(st.st_mode))
 		return safe_fail(why, size, ENOTDIR, "%s: %s", dir,
 		    strerror(ENOTDIR));
-	if (st->st_uid != me && st->st_uid != 0)
+	if (st.st_uid != me && st.st_uid != 0)
 		return safe_fail(why, size, EACCES, "%s: %s (the directory is "
 		    "owned by uid %lu, neither root nor uid %lu that sendwrap "
 		    "runs as)", dir, strerror(EACCES),
-		    (unsigned long)st->st_uid, (unsigned long)me);
-	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		    (unsigned long)st.st_uid, (unsigned long)me);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
 		return safe_fail(why, size, EACCES, "%s: %s (the directory is "
 		    "writable by group or others)", dir, strerror(EACCES));
 	return 0;
@@ -61,9 +59,9 @@ safe_dir_of(const char *path, char *why, size_t size)
 		    strerror(ENAMETOOLONG));
 	strcpy(dir, path);
 	if ((slash = strrchr(dir, '/')) == NULL)
-		return safe_dir(".", NULL, why, size);
+		return safe_dir(".", why, size);
 	slash[slash == dir] = '\0';	/* "/name" lives in "/" */
-	return safe_dir(dir, NULL, why, size);
+	return safe_dir(dir, why, size);
 }
 
 /* Is st, found at path, a file we may open? */
@@ -123,22 +121,21 @@ safe_file(const char *path, int create, struct stat *st, char *why,
 	return safe_fail(why, size, errno, "%s: %s", path, strerror(errno));
 }
 
-/* Open path (O_RDONLY or O_RDWR in mode), creating it if it is missing;
- * -1 with errno. */
+/* Open path read-only, creating it if it is missing; -1 with errno. */
 static int
-open_made(const char *path, int mode)
+open_made(const char *path)
 {
 	int fd = -1, tries;
 
 	for (tries = 0; tries < 2; tries++) {
 		do
-			fd = open(path, mode | O_NONBLOCK | OURS);
+			fd = open(path, O_RDONLY | O_NONBLOCK | OURS);
 		while (fd < 0 && errno == EINTR);
 		if (fd >= 0 || errno != ENOENT)
 			return fd;
 		do
-			fd = open(path, mode | O_CREAT | O_EXCL | O_NONBLOCK |
-			    OURS, 0600);
+			fd = open(path, O_RDONLY | O_CREAT | O_EXCL |
+			    O_NONBLOCK | OURS, 0600);
 		while (fd < 0 && errno == EINTR);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
@@ -146,12 +143,11 @@ open_made(const char *path, int mode)
 	return fd;
 }
 
-/* Open path as open_made() does, then check the descriptor. */
-static int
-open_checked(const char *path, int mode, char *why, size_t size)
+int
+safe_open_lock(const char *path, char *why, size_t size)
 {
 	struct stat st;
-	int fd = open_made(path, mode), err;
+	int fd = open_made(path), err;
 
 	if (fd < 0) {
 		if (errno == ELOOP)
@@ -171,16 +167,4 @@ open_checked(const char *path, int mode, char *why, size_t size)
 	close(fd);
 	errno = err;
 	return -1;
-}
-
-int
-safe_open_rw(const char *path, char *why, size_t size)
-{
-	return open_checked(path, O_RDWR, why, size);
-}
-
-int
-safe_open_lock(const char *path, char *why, size_t size)
-{
-	return open_checked(path, O_RDONLY, why, size);
 }

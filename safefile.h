@@ -33,9 +33,8 @@
 /* Is the directory holding path (or "." for a bare name) safe?  0 or -1. */
 int safe_dir_of(const char *path, char *why, size_t size);
 
-/* Is the directory dir itself safe?  0 with *st filled (if st is not
- * NULL), or -1. */
-int safe_dir(const char *dir, struct stat *st, char *why, size_t size);
+/* Is the directory dir itself safe?  0 or -1. */
+int safe_dir(const char *dir, char *why, size_t size);
 
 /*
  * Is path a safe file?  Checked with lstat, without opening it.  Missing:
@@ -52,10 +51,6 @@ int safe_file(const char *path, int create, struct stat *st, char *why,
  * a FIFO does not block it).  Returns the descriptor, or -1.
  */
 int safe_open_lock(const char *path, char *why, size_t size);
-
-/* The same, read-write (a file whose bytes are written: --state-dir's
- * count of the waiting). */
-int safe_open_rw(const char *path, char *why, size_t size);
 
 /* A failure as this header makes them: one line in why (printf's fmt),
  * errno = err; returns -1.  For modules that keep to the same contract

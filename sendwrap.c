@@ -83,6 +83,7 @@ run_program(struct core *core, char **program)
 {
 	int err;
 
+	waiters_leave(&place);	/* the program must not hold it */
 	core_close(core);
 	log_close();
 	execvp(program[0], program);
@@ -265,8 +266,8 @@ join_waiters(struct core *core, const struct peer *p, struct decision *d)
 		core_busy(core, p);
 		reply_and_leave(REPLY_WAIT_BUSY, 0);
 	}
-	/* The kernel gives the place back however this process ends;
-	 * wait_out_delay() gives it back before the program is run. */
+	/* The kernel gives the place back however this process ends, and
+	 * run_program() before the exec. */
 	core_stress(core, d, others);
 }
 

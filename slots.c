@@ -44,7 +44,7 @@ slots_take(const char *dir, unsigned n, unsigned *slot, char *why,
 {
 	unsigned start = n ? (unsigned)getpid() % n : 0, i;
 
-	if (safe_dir(dir, NULL, why, size) != 0)
+	if (safe_dir(dir, why, size) != 0)
 		return SLOTS_ERROR;
 	for (i = 0; i < n; i++) {
 		unsigned k = (start + i) % n;

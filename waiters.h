@@ -3,33 +3,34 @@
  * across every sendwrap process that names the same --state-dir: the
  * count behind --stress, and behind --slots in delay mode.
  *
- * The count is a System V semaphore that belongs to the state directory:
- * a set of one semaphore, FREE, whose key is made from the directory's
- * device and inode numbers (below).  FREE starts at WAITERS_MAX (the
- * kernel's largest semaphore value); a waiting connection takes one from
- * it with SEM_UNDO, so the kernel gives it back when the process ends,
- * however it ends (exit, crash, SIGKILL): a dead holder cannot keep its
- * place, and the count, WAITERS_MAX less FREE, is exact at every moment,
- * with nothing to repair.  Taking a place under a cap of N is one
- * semop(2) of three operations, applied together or not at all: take
- * WAITERS_MAX - N + 1 (which fails, IPC_NOWAIT, when N are held), put
- * them back, take one.  A connection costs the same at 5 or 5000
- * waiting.  Nothing is written in the directory.
+ * The count is a System V semaphore: a set of one semaphore, FREE, that
+ * starts at WAITERS_MAX (the kernel's largest semaphore value).  A
+ * waiting connection takes one from it with SEM_UNDO, so the kernel
+ * gives it back when the process ends, however it ends (exit, crash,
+ * SIGKILL): a dead holder cannot keep its place, and the count, WAITERS_MAX
+ * less FREE, is exact at every moment, with nothing to repair.  Taking a
+ * place under a cap of N is one semop(2) of three operations, applied
+ * together or not at all: take WAITERS_MAX - N + 1 (which fails,
+ * IPC_NOWAIT, when N are held), put them back, take one.  A connection
+ * costs the same at 5 or 5000 waiting.
  *
- * The key: FNV-1a (32 bits) of the directory's st_dev then st_ino, each
- * as 8 bytes, least significant first; 0 (IPC_PRIVATE) becomes 1.  Every
- * sendwrap sharing a count must share the IPC namespace (systemd's
- * PrivateIPC= gives a service one of its own); a directory made anew
- * starts a count of its own, and the old set stays until ipcrm(1) or a
- * reboot.
+ * The state directory holds the set's name: DIR/count, a symbolic link
+ * that is read (readlink), never followed, whose text is "ID:CTIME", the
+ * set's id and the time it was made (sem_ctime), in decimal.  The set
+ * has no key (IPC_PRIVATE): nobody can make one in its stead, and only
+ * who may write DIR can say which set counts.  A set is used only if it
+ * still is the one named (its time matches), was made and is owned by
+ * the effective user, mode 0600, with one semaphore.  The set is made,
+ * filled, then named (symlink: the first namer wins, a loser removes its
+ * own set); a link naming a set that is gone (a reboot, ipcrm) or is not
+ * as it must be is replaced (rename).  Two processes replacing the same
+ * stale link at once can leave one set behind, unused (ipcrm removes
+ * it).  Every sendwrap sharing a count must share the IPC namespace
+ * (systemd's PrivateIPC=); RemoveIPC= would remove the set under it.
  *
  * The directory is checked as the cache's is (safefile.h): owned by root
- * or the effective user, not writable by group or others.  The set must
- * be the effective user's (creator and owner), mode 0600, with one
- * semaphore: a set someone else made first under the key is refused, not
- * used.  A set made and not yet filled (its maker died in between) is
- * filled by whoever finds it so: the kernel refuses a second filling
- * (ERANGE), so it happens once.
+ * or the effective user, not writable by group or others, so only they
+ * can make or change the link.
  *
  * Contract: no logging, no allocation, no signals.  The place is held by
  * the process: give it back before an exec, or the program run holds it
@@ -41,6 +42,7 @@
 #include <stddef.h>
 
 #define WAITERS_MAX 32767	/* places: SEMVMX, a semaphore's top */
+#define WAITERS_LINK "count"	/* in the state directory */
 
 /* Outcomes of waiters_join(). */
 #define WAITERS_IN 0		/* a place is held */
@@ -67,9 +69,9 @@ int waiters_join(struct waiters *w, const char *dir, unsigned places,
 void waiters_leave(struct waiters *w);
 
 /*
- * Check dir as waiters_join() would, creating nothing (for -n): 0 with
- * the number waiting now in *waiting (0 if no count was ever kept
- * there), or -1 with one line in why.
+ * Check dir as waiters_join() would, making and changing nothing (for
+ * -n): 0 with the number waiting now in *waiting (0 when dir names no
+ * set in use), or -1 with one line in why.
  */
 int waiters_check(const char *dir, unsigned *waiting, char *why,
     size_t size);

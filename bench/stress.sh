@@ -2,12 +2,13 @@
 # bench/stress.sh - what counting the waiting connections (--stress,
 # --slots in delay mode) adds to a connection while 500 others wait.
 #
-#   bench/stress.sh           the full run (about 2 minutes on 2 cores)
+#   bench/stress.sh           the full run (about 1 minute on 2 cores)
 #   bench/stress.sh --quick   fewer invocations, for development
 #
 # 500 sendwrap processes wait out a 300 s delay, each holding a place in
 # the count of one state directory (--stress 500: every place of 500
-# taken; the count is a System V semaphore, waiters.h).  Then
+# taken; the count is a System V semaphore the directory names,
+# waiters.h).  Then
 # passbench (bench/passbench.c: fork, exec with a connected loopback
 # socket on fds 0 and 1, reap) times, interleaved invocation by
 # invocation:

@@ -2,20 +2,21 @@
 shared by every sendwrap process that names the same --state-dir (and,
 with --listen, the loop's own count).
 
-Real processes on real loopback connections (sw_harness).  How many
-places are held is read from the kernel, not from sendwrap: the count is
-a System V semaphore of the state directory's own (waiters.h), read
-with semctl by tests/semcount.py.  Every wait is bounded and every
-timing bound generous.
+Real processes on real loopback connections (sw_harness), and a real
+DNS server for an allow list.  How many places are held is read from
+the kernel, not from sendwrap: the count is a System V semaphore set
+that the state directory names (waiters.h), read with semctl by
+tests/semcount.py.  Every wait is bounded and every timing bound
+generous.
 """
-import ctypes
 import os
 import sys
 import time
 
 import pytest
 
-from sw_harness import MTA, SECONDS, SLACK, T
+from dnsserver import DNS
+from sw_harness import GREETING, MTA, SECONDS, SLACK, T
 from test_listener import Listener
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -33,16 +34,23 @@ def wait_held(state_dir, want, timeout=T):
         time.sleep(0.02)
 
 
-def sysv_set(state_dir):
-    """state_dir's set as /proc/sysvipc/sem shows it: a dict, or None."""
-    sid = semcount.set_id(state_dir)
+def sysv_set(sid):
+    """Set sid as /proc/sysvipc/sem shows it: a dict, or None."""
     with open("/proc/sysvipc/sem") as f:
         head = f.readline().split()
         for line in f:
             row = dict(zip(head, line.split()))
-            if sid is not None and int(row["semid"]) == sid:
+            if int(row["semid"]) == sid:
                 return row
     return None
+
+
+def name(state_dir, sid):
+    """Make state_dir's link name set sid, as sendwrap would."""
+    link = os.path.join(state_dir, semcount.LINK)
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink("%d:%s" % (sid, sysv_set(sid)["ctime"]), link)
 
 
 @pytest.fixture
@@ -60,7 +68,6 @@ def test_stress_shortens_the_wait_then_returns_to_d(sw, state):
     wait_held(state, 20)
     # 20 more bots: each finds 20 waiting, waits 1 s and is handed on
     bots = [sw(["-d", "30"] + opts + MTA) for _ in range(20)]
-    assert semcount.waiting(state) == 20
 
     # the 41st client waits 1 s, not 30, and its line says why
     c = sw(["-d", "30"] + opts + MTA)
@@ -89,7 +96,7 @@ def test_sigkilled_waiters_free_their_places(sw, state):
     opts = ["--stress", "20,1s", "--state-dir", state]
     holders = [sw(["-d", "30"] + opts + MTA) for _ in range(20)]
     wait_held(state, 20)
-    # a stressed client: the count of 20 has just been checked
+    # a stressed client
     c = sw(["-d", "30"] + opts + MTA)
     assert c.converse(timeout=1 + SOON) <= 1 + SOON
     c.expect("pass", delay="1.000", waited=SECONDS, stress="1")
@@ -153,77 +160,136 @@ def test_allowlisted_clients_take_no_place(sw, state):
     holder.finish()
 
 
-def make_set(state_dir, mode=0o600, as_uid=None):
-    """Make state_dir's set first, unfilled, as sendwrap would not: with
-    mode, and (as_uid) by another user, in a child process."""
-    k = semcount.key(state_dir)     # (the directory is not theirs to see)
-    k = k - (1 << 32) if k >= 1 << 31 else k
-    libc = ctypes.CDLL(None, use_errno=True)
+def as_user(uid, fn):
+    """fn() in a child process running as uid; its int result."""
+    r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            if as_uid is not None:
-                os.setgid(as_uid)
-                os.setuid(as_uid)
-            os._exit(0 if libc.semget(ctypes.c_int(k), 1,
-                                      0o1000 | 0o2000 | mode) >= 0 else 1)
+            os.close(r)
+            os.setgid(uid)
+            os.setuid(uid)
+            os.write(w, b"%d" % fn())
+            os._exit(0)
         finally:
-            os._exit(2)
+            os._exit(1)
+    os.close(w)
+    out = os.read(r, 64)
+    os.close(r)
     assert os.waitpid(pid, 0)[1] == 0
+    return int(out)
 
 
-@pytest.mark.parametrize("problem", ["group-writable", "set mode 0666",
-                                     "set of another user"])
+@pytest.mark.parametrize("problem", [
+    "group-writable", "count is a file", "set of another user",
+    "set mode 0666", "set of two semaphores"])
 def test_unusable_state_dir_costs_no_mail(sw, state, problem):
+    foreign = None
     if problem == "group-writable":
         os.chmod(state, 0o770)
-    elif problem == "set mode 0666":
-        make_set(state, mode=0o666)
+    elif problem == "count is a file":
+        with open(os.path.join(state, semcount.LINK), "w") as f:
+            f.write("0:0")
     else:
-        if os.geteuid() != 0:
-            pytest.skip("needs root to make a set as another user")
-        make_set(state, as_uid=65534)
-    c = sw(["-d", "1", "--stress", "1,0", "--slots", "2", "--state-dir",
-            state] + MTA)
-    assert c.converse() >= 0.9
-    errors = c.errors()
-    assert len(errors) == 1 and "cannot count the waiting" in errors[0], \
-        c.log
-    c.expect("pass", delay="1.000", waited=SECONDS)
-    # a set that is not ours is neither used nor changed
-    row = sysv_set(state)
-    if problem == "group-writable":
-        assert row is None
-    else:
-        assert row["otime"] == "0", row
+        if problem == "set of another user":
+            if os.geteuid() != 0:
+                pytest.skip("needs root to make a set as another user")
+            foreign = as_user(65534, semcount.make)
+        elif problem == "set mode 0666":
+            foreign = semcount.make(0o666)
+        else:
+            foreign = semcount._check(semcount._libc.semget(
+                semcount.IPC_PRIVATE, 2, semcount.IPC_CREAT | 0o600))
+        name(state, foreign)
+    link = os.path.join(state, semcount.LINK)
+    before = os.readlink(link) if foreign is not None else None
+    try:
+        c = sw(["-d", "1", "--stress", "1,0", "--slots", "2",
+                "--state-dir", state] + MTA)
+        assert c.converse() >= 0.9
+        errors = c.errors()
+        assert len(errors) == 1 and "cannot count the waiting" in \
+            errors[0], c.log
+        c.expect("pass", delay="1.000", waited=SECONDS)
+        if foreign is not None:
+            # neither used nor replaced
+            assert os.readlink(link) == before
+            assert sysv_set(foreign)["otime"] == "0"
+    finally:
+        if foreign is not None:
+            semcount.remove_id(foreign)
 
 
-def test_count_is_a_set_of_ours_and_the_dir_stays_empty(sw, state):
+def test_count_is_a_set_of_ours_named_in_the_dir(sw, state):
     c = sw(["-d", "0.2", "--stress", "5", "--state-dir", state] + MTA)
     c.converse()
     c.expect("pass", delay="0.200", waited=SECONDS)
-    row = sysv_set(state)
-    assert row is not None
+    assert os.listdir(state) == [semcount.LINK]
+    link = os.path.join(state, semcount.LINK)
+    assert os.path.islink(link)
+    sid = semcount.set_id(state)
+    row = sysv_set(sid)
     me = str(os.geteuid())
-    assert (row["perms"], row["nsems"], row["uid"], row["cuid"]) == \
-        ("600", "1", me, me), row
+    # no key: nobody can make it first
+    assert (row["key"], row["perms"], row["nsems"], row["uid"],
+            row["cuid"]) == ("0", "600", "1", me, me), row
+    assert os.readlink(link) == "%d:%s" % (sid, row["ctime"])
     assert semcount.waiting(state) == 0
-    assert os.listdir(state) == []
+    # the next connection uses the same set
+    c = sw(["-d", "0.2", "--stress", "5", "--state-dir", state] + MTA)
+    c.converse()
+    assert semcount.set_id(state) == sid
 
 
-def test_a_set_left_unfilled_is_filled_once(sw, state):
-    """Its maker died between making the set and filling it."""
-    make_set(state)
+@pytest.mark.parametrize("stale", ["set removed", "not a name"])
+def test_a_stale_link_is_replaced(sw, state, stale):
+    link = os.path.join(state, semcount.LINK)
+    if stale == "set removed":
+        gone = semcount.make()
+        name(state, gone)
+        semcount.remove_id(gone)
+    else:
+        os.symlink("nonsense", link)
+    before = os.readlink(link)
     opts = ["-d", "30", "--slots", "2", "--state-dir", state] + MTA
     holders = [sw(opts) for _ in range(2)]
     wait_held(state, 2)
+    assert os.readlink(link) != before
     c = sw(opts)
     assert c.client.read_all(timeout=SOON) == BUSY
     c.wait()
     c.expect("busy", mode="wrap", slots="2")
+    assert c.errors() == []
     for h in holders:
         h.finish()
     wait_held(state, 0)
+
+
+def test_the_program_never_holds_a_place(sw, state, tmp_path):
+    """Given back before the exec, on every way to it: after the wait,
+    and when a DNS allow list ends the wait early."""
+    c = sw(["-d", "0.3", "--slots", "1", "--state-dir", state] + MTA)
+    c.greeted()
+    assert semcount.waiting(state) == 0     # the MTA's session is open
+    dns = DNS(tmp_path)
+    try:
+        env = {"PROTO": "TCP", "TCPREMOTEIP": "127.0.0.3",
+               "TCPREMOTEPORT": "4000"}
+        listed = sw(["-d", "30", "--slots", "1", "--state-dir", state,
+                     "--dnswl", "wl.test", "--dns-server", dns.server] + MTA,
+                    env=env)
+        assert listed.greeted() < SOON
+        assert semcount.waiting(state) == 0
+        # so the one slot is free for a client that waits
+        other = sw(["-d", "30", "--slots", "1", "--state-dir", state] + MTA)
+        wait_held(state, 1)
+        assert GREETING not in other.client.data
+        other.finish()
+        listed.finish(quit=True)
+        assert listed.verdict()[1]["reason"] == "dnswl"
+    finally:
+        dns.stop()
+    c.finish(quit=True)
 
 
 @pytest.fixture
@@ -291,7 +357,7 @@ def test_check_shows_the_count(plain, state):
     assert "stress: 1.000 s for a client when 20 are waiting" in out
     assert "slots: 50 waiting at most" in out
     assert "state-dir: %s (0 waiting now)" % state in out
-    assert semcount.set_id(state) is None      # -n makes nothing
+    assert os.listdir(state) == []      # -n makes nothing
     os.chmod(state, 0o777)
     rc, out, err = plain(["-n", "--stress", "20", "--state-dir", state,
                           "/bin/true"])
