@@ -25,8 +25,10 @@ safe_fail(char *why, size_t size, int err, const char *fmt, ...)
 	return -1;
 }
 
-int
-safe_dir(const char *dir, char *why, size_t size)
+/* dir checked; the owner allowed besides the effective user is root if
+ * root_too. */
+static int
+check_dir(const char *dir, int root_too, char *why, size_t size)
 {
 	struct stat st;
 	uid_t me = geteuid();
@@ -37,15 +39,28 @@ safe_dir(const char *dir, char *why, size_t size)
 	if (!S_ISDIR(st.st_mode))
 		return safe_fail(why, size, ENOTDIR, "%s: %s", dir,
 		    strerror(ENOTDIR));
-	if (st.st_uid != me && st.st_uid != 0)
+	if (st.st_uid != me && !(root_too && st.st_uid == 0))
 		return safe_fail(why, size, EACCES, "%s: %s (the directory is "
-		    "owned by uid %lu, neither root nor uid %lu that sendwrap "
-		    "runs as)", dir, strerror(EACCES),
-		    (unsigned long)st.st_uid, (unsigned long)me);
+		    "owned by uid %lu, %s uid %lu that sendwrap runs as)", dir,
+		    strerror(EACCES), (unsigned long)st.st_uid,
+		    root_too ? "neither root nor" : "not by",
+		    (unsigned long)me);
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
 		return safe_fail(why, size, EACCES, "%s: %s (the directory is "
 		    "writable by group or others)", dir, strerror(EACCES));
 	return 0;
+}
+
+int
+safe_dir(const char *dir, char *why, size_t size)
+{
+	return check_dir(dir, 1, why, size);
+}
+
+int
+safe_dir_mine(const char *dir, char *why, size_t size)
+{
+	return check_dir(dir, 0, why, size);
 }
 
 int

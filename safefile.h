@@ -36,6 +36,11 @@ int safe_dir_of(const char *path, char *why, size_t size);
 /* Is the directory dir itself safe?  0 or -1. */
 int safe_dir(const char *dir, char *why, size_t size);
 
+/* The same, and owned by the effective user itself, root's or not: a
+ * directory that sendwrap, not the administrator, writes (--state-dir),
+ * so that only one user ever does.  0 or -1. */
+int safe_dir_mine(const char *dir, char *why, size_t size);
+
 /*
  * Is path a safe file?  Checked with lstat, without opening it.  Missing:
  * made empty (mode 0600) if create, else -1 with ENOENT.  0 with *st

@@ -29,7 +29,8 @@
 #include "waiters.h"
 
 /* This connection's place among the waiting (--stress, --slots): given
- * back when the wait ends, before anything else is done. */
+ * back when the wait ends, and before any reply or exec (a slow client
+ * must not hold it); the kernel gives it back at any other end. */
 static struct waiters place = WAITERS_NONE;
 
 /* ------------------------------------------------------- leaving */
@@ -46,6 +47,7 @@ is_socket(int fd)
 static void __attribute__((noreturn))
 reply_and_leave(const char *reply, int status)
 {
+	waiters_leave(&place);
 	if (reply)
 		send_all(1, reply, strlen(reply), mono_ms() + CONN_SEND_MS);
 	close_gently(0, 1, CONN_DRAIN_MS, CONN_DRAIN_MAX);

@@ -2,18 +2,24 @@
 #include "waiters.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "safefile.h"
 
 #define FREE 0			/* the set's one semaphore */
-#define LINK_TEXT_MAX 48	/* "ID:CTIME"; longer: not ours */
+#define LINK_TEXT_MAX 72	/* "ID:CTIME:NS"; longer: not a name */
+#define LINK_NEW "count.new"	/* a new link, before it is put in place */
 #define LOOKS 3			/* named meanwhile by another: look again */
+#define RENAMING_MS 500		/* the longest wait for another's renaming */
 
 /* semctl(2)'s fourth argument, which the caller must declare. */
 union semun {
@@ -58,59 +64,64 @@ decimal(const char **p, const char *end, unsigned long long max,
 	return 0;
 }
 
-/* The link's text, "ID:CTIME" (n bytes): 0 with *id and *made, or -1. */
+/* A link's text, "ID:CTIME:NS" (n bytes). */
+struct name {
+	int id;				/* the set */
+	unsigned long long made;	/* its sem_ctime */
+	unsigned long long ns;		/* its IPC namespace's inode */
+};
+
 static int
-parse_name(const char *text, size_t n, int *id, unsigned long long *made)
+parse_name(const char *text, size_t n, struct name *nm)
 {
 	const char *p = text, *end = text + n;
-	unsigned long long v;
+	unsigned long long id;
 
-	if (decimal(&p, end, INT_MAX, &v) != 0 || p == end || *p++ != ':' ||
-	    decimal(&p, end, ULLONG_MAX, made) != 0 || p != end)
+	if (decimal(&p, end, INT_MAX, &id) != 0 || p == end || *p++ != ':' ||
+	    decimal(&p, end, ULLONG_MAX, &nm->made) != 0 || p == end ||
+	    *p++ != ':' || decimal(&p, end, ULLONG_MAX, &nm->ns) != 0 ||
+	    p != end)
 		return -1;
-	*id = (int)v;
+	nm->id = (int)id;
 	return 0;
 }
 
-/* What a link names. */
-enum named { NAMED_OURS, NAMED_GONE, NAMED_FOREIGN };
+/* The inode of this process's IPC namespace; 0 if it cannot be told. */
+static unsigned long long
+this_ns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/ipc", &st) == 0 ?
+	    (unsigned long long)st.st_ino : 0;
+}
 
 /*
- * Is set id, named as made at made, still there and ours (waiters.h)?
- * Gone: no such set, or another made since under its id (a reboot,
- * ipcrm); the link may be replaced.  Foreign: the set is there but not
- * ours (why says how); it is not used, and not replaced either, lest two
- * users sharing a directory replace each other's sets for ever.
+ * Is set nm->id still the one named (made at nm->made) and ours, as
+ * waiters.h says?  If not, the set named is gone (a reboot, ipcrm) and
+ * the id is free or another's: the link is stale.
  */
-static enum named
-named(int id, unsigned long long made, const char *path, char *why,
-    size_t size)
+static int
+in_use(const struct name *nm)
 {
 	struct semid_ds ds;
 	union semun arg = { .buf = &ds };
 	uid_t me = geteuid();
 
-	if (semctl(id, 0, IPC_STAT, arg) != 0) {
-		if (errno == EINVAL || errno == EIDRM)
-			return NAMED_GONE;
-		safe_fail(why, size, errno, "%s: set %d: %s", path, id,
-		    strerror(errno));
-		return NAMED_FOREIGN;
-	}
-	if ((unsigned long long)ds.sem_ctime != made)
-		return NAMED_GONE;
-	if (ds.sem_perm.cuid != me || ds.sem_perm.uid != me ||
-	    (ds.sem_perm.mode & 0777) != 0600 || ds.sem_nsems != 1) {
-		safe_fail(why, size, EACCES, "%s: set %d is not ours (made by "
-		    "uid %lu, owned by uid %lu, mode %03o, %lu semaphores; "
-		    "sendwrap runs as uid %lu)", path, id,
-		    (unsigned long)ds.sem_perm.cuid,
-		    (unsigned long)ds.sem_perm.uid,
-		    (unsigned)(ds.sem_perm.mode & 0777),
-		    (unsigned long)ds.sem_nsems, (unsigned long)me);
-		return NAMED_FOREIGN;
-	}
-	return NAMED_OURS;
+	return semctl(nm->id, 0, IPC_STAT, arg) == 0 &&
+	    (unsigned long long)ds.sem_ctime == nm->made &&
+	    ds.sem_perm.cuid == me && ds.sem_perm.uid == me &&
+	    (ds.sem_perm.mode & 0777) == 0600 && ds.sem_nsems == 1;
+}
+
+/* Remove a set of ours that was never named, keeping errno. */
+static void
+drop_set(int id)
+{
+	int err = errno;
+
+	semctl(id, 0, IPC_RMID);
+	errno = err;
 }
 
 /* A new set, filled: its id, with the time it was made in *made; or -1
@@ -121,7 +132,7 @@ make_set(unsigned long long *made)
 	struct sembuf fill = { FREE, WAITERS_MAX, 0 };
 	struct semid_ds ds;
 	union semun arg = { .buf = &ds };
-	int id, err;
+	int id;
 
 	if ((id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600)) < 0)
 		return -1;
@@ -129,37 +140,97 @@ make_set(unsigned long long *made)
 		*made = (unsigned long long)ds.sem_ctime;
 		return id;
 	}
-	err = errno;
-	semctl(id, 0, IPC_RMID);
+	drop_set(id);
+	return -1;
+}
+
+/* The link's text into text (LINK_TEXT_MAX bytes): its length; 0 if
+ * there is none; or -1 with errno (EINVAL: not a symbolic link). */
+static ssize_t
+read_link(const char *path, char *text)
+{
+	ssize_t n = readlink(path, text, LINK_TEXT_MAX);
+
+	if (n < 0 && errno == ENOENT)
+		return 0;
+	return n;
+}
+
+/* A new set, named by a new link at path: its id; -2 if a link was made
+ * meanwhile (look again); or -1 with errno. */
+static int
+name_new(const char *path, unsigned long long ns)
+{
+	char text[LINK_TEXT_MAX];
+	unsigned long long made;
+	int id;
+
+	if ((id = make_set(&made)) < 0)
+		return -1;
+	snprintf(text, sizeof text, "%d:%llu:%llu", id, made, ns);
+	if (symlink(text, path) == 0)
+		return id;
+	drop_set(id);
+	return errno == EEXIST ? -2 : -1;
+}
+
+/* Lock dir (flock on it) for a rename, waiting RENAMING_MS at most: its
+ * descriptor, or -1 with errno. */
+static int
+lock_dir(const char *dir)
+{
+	struct timespec nap = { 0, 2 * 1000 * 1000 };
+	int fd, tries, err;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	for (tries = 0; tries < RENAMING_MS / 2; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		nanosleep(&nap, NULL);
+	}
+	err = errno == EWOULDBLOCK ? ETIMEDOUT : errno;
+	close(fd);
 	errno = err;
 	return -1;
 }
 
 /*
- * Name set id (made at made) in path: a new link, or (replace) one put
- * over a stale link.  0 if it is named; 1 if another set was named
- * first (look again); -1 with errno.
+ * Replace the stale link at path (whose text was stale, n bytes) by a
+ * new set's, renamed over it while dir is locked, so that of those who
+ * found it stale only the first makes a set: its id; -2 if the link
+ * changed meanwhile (look again); or -1 with errno.
  */
 static int
-name_set(const char *path, int id, unsigned long long made, int replace)
+name_again(const char *dir, const char *path, const char *stale, ssize_t n,
+    unsigned long long ns)
 {
-	char text[LINK_TEXT_MAX], tmp[PATH_MAX + 32];
+	char text[LINK_TEXT_MAX], tmp[PATH_MAX], why[8];
+	unsigned long long made;
+	int lock, id = -2, err;
 
-	snprintf(text, sizeof text, "%d:%llu", id, made);
-	if (!replace) {
-		if (symlink(text, path) == 0)
-			return 0;
-		return errno == EEXIST ? 1 : -1;
-	}
-	/* Made aside, then put over the stale one in one step. */
-	snprintf(tmp, sizeof tmp, "%s.%ld", path, (long)getpid());
-	unlink(tmp);
-	if (symlink(text, tmp) != 0)
+	if ((lock = lock_dir(dir)) < 0)
 		return -1;
-	if (rename(tmp, path) == 0)
-		return 0;
-	unlink(tmp);
-	return -1;
+	if (read_link(path, text) != n || memcmp(text, stale, (size_t)n) != 0)
+		goto done;
+	if (dir_path(tmp, dir, LINK_NEW, why, sizeof why) != 0 ||
+	    (id = make_set(&made)) < 0) {
+		id = -1;
+		goto done;
+	}
+	snprintf(text, sizeof text, "%d:%llu:%llu", id, made, ns);
+	unlink(tmp);		/* left by one killed here */
+	if (symlink(text, tmp) != 0 || rename(tmp, path) != 0) {
+		drop_set(id);
+		id = -1;
+	}
+done:
+	err = errno;
+	close(lock);
+	errno = err;
+	return id;
 }
 
 /*
@@ -171,40 +242,41 @@ static int
 open_set(const char *dir, int create, char *why, size_t size)
 {
 	char path[PATH_MAX], text[LINK_TEXT_MAX];
-	unsigned long long made;
-	int id, look, r;
+	unsigned long long ns;
+	struct name nm;
+	int id, look, named;
 	ssize_t n;
 
-	if (safe_dir(dir, why, size) != 0 ||
+	if (safe_dir_mine(dir, why, size) != 0 ||
 	    dir_path(path, dir, WAITERS_LINK, why, size) != 0)
 		return -1;
 	for (look = 0; look < LOOKS; look++) {
-		if ((n = readlink(path, text, sizeof text)) < 0 &&
-		    errno != ENOENT)
+		if ((n = read_link(path, text)) < 0)
 			return safe_fail(why, size, errno, "%s: %s", path,
 			    errno == EINVAL ? "not a symbolic link (not made "
 			    "by sendwrap)" : strerror(errno));
-		if (n >= 0 && (size_t)n < sizeof text &&
-		    parse_name(text, (size_t)n, &id, &made) == 0)
-			switch (named(id, made, path, why, size)) {
-			case NAMED_OURS:
-				return id;	/* the common case */
-			case NAMED_FOREIGN:
-				return -1;
-			case NAMED_GONE:
-				break;
-			}
+		named = n > 0 && n < LINK_TEXT_MAX &&
+		    parse_name(text, (size_t)n, &nm) == 0;
+		if (named && in_use(&nm))
+			return nm.id;	/* the common case */
+		ns = this_ns();
+		/* Another namespace's set cannot be seen from here, and two
+		 * namespaces replacing each other's would leave sets behind
+		 * for ever: one of them must be told. */
+		if (named && nm.ns != ns && nm.ns != 0 && ns != 0)
+			return safe_fail(why, size, EXDEV, "%s: names a set of "
+			    "another IPC namespace (ipc:[%llu], this is "
+			    "ipc:[%llu]); remove it if that one is gone", path,
+			    nm.ns, ns);
 		if (!create)
 			return -2;
-		if ((id = make_set(&made)) < 0)
-			return safe_fail(why, size, errno, "%s: cannot make a "
-			    "semaphore set: %s", dir, strerror(errno));
-		if ((r = name_set(path, id, made, n >= 0)) == 0)
+		id = n == 0 ? name_new(path, ns) :
+		    name_again(dir, path, text, n, ns);
+		if (id >= 0)
 			return id;
-		semctl(id, 0, IPC_RMID);
-		if (r < 0)
-			return safe_fail(why, size, errno, "%s: %s", path,
-			    strerror(errno));
+		if (id == -1)
+			return safe_fail(why, size, errno, "%s: cannot name a "
+			    "new semaphore set: %s", path, strerror(errno));
 	}
 	return safe_fail(why, size, EAGAIN, "%s: changed %d times while "
 	    "read", path, LOOKS);

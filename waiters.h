@@ -15,22 +15,30 @@
  * costs the same at 5 or 5000 waiting.
  *
  * The state directory holds the set's name: DIR/count, a symbolic link
- * that is read (readlink), never followed, whose text is "ID:CTIME", the
- * set's id and the time it was made (sem_ctime), in decimal.  The set
- * has no key (IPC_PRIVATE): nobody can make one in its stead, and only
- * who may write DIR can say which set counts.  A set is used only if it
- * still is the one named (its time matches), was made and is owned by
- * the effective user, mode 0600, with one semaphore.  The set is made,
- * filled, then named (symlink: the first namer wins, a loser removes its
- * own set); a link naming a set that is gone (a reboot, ipcrm) or is not
- * as it must be is replaced (rename).  Two processes replacing the same
- * stale link at once can leave one set behind, unused (ipcrm removes
- * it).  Every sendwrap sharing a count must share the IPC namespace
- * (systemd's PrivateIPC=); RemoveIPC= would remove the set under it.
+ * that is read (readlink), never followed, whose text is "ID:CTIME:NS",
+ * the set's id, the time it was made (sem_ctime) and the inode of the
+ * IPC namespace it lives in, in decimal.  The set has no key
+ * (IPC_PRIVATE), so nobody can make it first, and only the directory's
+ * owner (or root) can say which set counts: DIR must belong to the
+ * effective user itself (safe_dir_mine), so that sendwrap processes of
+ * two users never take turns replacing each other's sets.  A set is used
+ * only while it is still the one named (its time matches) and is ours:
+ * made and owned by the effective user, mode 0600, one semaphore.
  *
- * The directory is checked as the cache's is (safefile.h): owned by root
- * or the effective user, not writable by group or others, so only they
- * can make or change the link.
+ * A set is made, filled, then named: by symlink(2) when there is no link
+ * (the first namer wins, a loser removes its own set and looks again),
+ * or, when the link is stale (its set gone after a reboot or ipcrm, its
+ * id another's, or its text no name), by a new link renamed over it
+ * while DIR is locked (flock, waited for RENAMING_MS at most), so that
+ * one of those who found it stale replaces it and the others use the
+ * new set.  A link from another IPC namespace is not replaced: the
+ * namespaces would take turns for ever.  A sendwrap killed between
+ * making a set and naming it leaves the set behind (ipcrm).  Every
+ * sendwrap sharing a count must share the IPC namespace (systemd's
+ * PrivateIPC=); RemoveIPC= would remove the set under the waiting.
+ *
+ * The directory is checked as the cache's is (safefile.h), and owned by
+ * the effective user.
  *
  * Contract: no logging, no allocation, no signals.  The place is held by
  * the process: give it back before an exec, or the program run holds it

@@ -2,7 +2,7 @@
 
 The count behind --stress and --slots in delay mode is a System V
 semaphore set of one semaphore, FREE, named by the state directory's
-symbolic link "count", whose text is "ID:CTIME" (waiters.h); FREE
+symbolic link "count", whose text is "ID:CTIME:NS" (waiters.h); FREE
 starts at WAITERS_MAX and each waiting connection holds one of it.  The
 tests and bench/stress.sh read it here, with semctl(2), not through
 sendwrap.  Standard library (ctypes) only; Linux only.
@@ -26,13 +26,21 @@ def _check(r):
     return r
 
 
+def this_ns():
+    """The inode of this process's IPC namespace, as the link has it."""
+    return os.stat("/proc/self/ns/ipc").st_ino
+
+
 def set_id(state_dir):
-    """The id of the set state_dir names, or None if it names none."""
+    """The id of the set state_dir names, or None if it names none (no
+    link, or a text that is no name)."""
     try:
-        text = os.readlink(os.path.join(state_dir, LINK))
+        fields = os.readlink(os.path.join(state_dir, LINK)).split(":")
     except FileNotFoundError:
         return None
-    return int(text.split(":")[0])
+    if len(fields) != 3 or not all(f.isdigit() for f in fields):
+        return None
+    return int(fields[0])
 
 
 def waiting(state_dir):
@@ -47,9 +55,30 @@ def waiting(state_dir):
     return WAITERS_MAX - _check(free)
 
 
-def make(mode=0o600):
-    """A new set of one semaphore, as whoever calls: its id."""
-    return _check(_libc.semget(IPC_PRIVATE, 1, IPC_CREAT | mode))
+def make(mode=0o600, nsems=1):
+    """A new set, as whoever calls: its id."""
+    return _check(_libc.semget(IPC_PRIVATE, nsems, IPC_CREAT | mode))
+
+
+def ours():
+    """The ids of the sets this user made, as /proc/sysvipc/sem lists
+    them."""
+    me = str(os.geteuid())
+    with open("/proc/sysvipc/sem") as f:
+        head = f.readline().split()
+        return {int(r["semid"]) for r in
+                (dict(zip(head, line.split())) for line in f)
+                if r["cuid"] == me}
+
+
+class _Sembuf(ctypes.Structure):
+    _fields_ = [("num", ctypes.c_ushort), ("op", ctypes.c_short),
+                ("flg", ctypes.c_short)]
+
+
+def fill(sid):
+    """Fill a set as sendwrap does before it names one."""
+    _check(_libc.semop(sid, ctypes.byref(_Sembuf(0, WAITERS_MAX, 0)), 1))
 
 
 def remove_id(sid):
@@ -60,7 +89,7 @@ def remove(state_dir):
     """Remove the set state_dir names (ipcrm), if it names one."""
     try:
         sid = set_id(state_dir)
-    except (OSError, ValueError):     # not a link, or not a name
+    except OSError:                 # not a link
         return
     if sid is not None:
         remove_id(sid)

@@ -9,6 +9,7 @@ that the state directory names (waiters.h), read with semctl by
 tests/semcount.py.  Every wait is bounded and every timing bound
 generous.
 """
+import fcntl
 import os
 import sys
 import time
@@ -45,21 +46,30 @@ def sysv_set(sid):
     return None
 
 
-def name(state_dir, sid):
-    """Make state_dir's link name set sid, as sendwrap would."""
+def name(state_dir, sid, made=None, ns=None):
+    """Make state_dir's link name set sid, as sendwrap would (or with
+    another time or namespace)."""
     link = os.path.join(state_dir, semcount.LINK)
     if os.path.lexists(link):
         os.unlink(link)
-    os.symlink("%d:%s" % (sid, sysv_set(sid)["ctime"]), link)
+    os.symlink("%d:%s:%d" % (sid, made or sysv_set(sid)["ctime"],
+                             ns or semcount.this_ns()), link)
 
 
 @pytest.fixture
 def state(tmp_path):
     d = tmp_path / "state"
     d.mkdir(mode=0o700)
+    before = semcount.ours()
     yield str(d)
-    # the kernel keeps a set until it is removed: leave none behind
+    # The kernel keeps a set until it is removed: remove the one named,
+    # and see that sendwrap made no other (only the test's own are
+    # removed: another program of this user may make sets meanwhile, and
+    # this check would name them, as it does when make check and another
+    # test run share a machine).
     semcount.remove(str(d))
+    left = semcount.ours() - before
+    assert not left, "sets left behind: %s" % left
 
 
 def test_stress_shortens_the_wait_then_returns_to_d(sw, state):
@@ -181,43 +191,36 @@ def as_user(uid, fn):
 
 
 @pytest.mark.parametrize("problem", [
-    "group-writable", "count is a file", "set of another user",
-    "set mode 0666", "set of two semaphores"])
+    "group-writable", "another user's", "count is a file",
+    "another IPC namespace's"])
 def test_unusable_state_dir_costs_no_mail(sw, state, problem):
-    foreign = None
+    link = os.path.join(state, semcount.LINK)
+    before = None
     if problem == "group-writable":
         os.chmod(state, 0o770)
+    elif problem == "another user's":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give the directory away")
+        os.chown(state, 65534, 65534)
     elif problem == "count is a file":
-        with open(os.path.join(state, semcount.LINK), "w") as f:
-            f.write("0:0")
+        with open(link, "w") as f:
+            f.write("0:0:0")
     else:
-        if problem == "set of another user":
-            if os.geteuid() != 0:
-                pytest.skip("needs root to make a set as another user")
-            foreign = as_user(65534, semcount.make)
-        elif problem == "set mode 0666":
-            foreign = semcount.make(0o666)
-        else:
-            foreign = semcount._check(semcount._libc.semget(
-                semcount.IPC_PRIVATE, 2, semcount.IPC_CREAT | 0o600))
-        name(state, foreign)
-    link = os.path.join(state, semcount.LINK)
-    before = os.readlink(link) if foreign is not None else None
-    try:
-        c = sw(["-d", "1", "--stress", "1,0", "--slots", "2",
-                "--state-dir", state] + MTA)
-        assert c.converse() >= 0.9
-        errors = c.errors()
-        assert len(errors) == 1 and "cannot count the waiting" in \
-            errors[0], c.log
-        c.expect("pass", delay="1.000", waited=SECONDS)
-        if foreign is not None:
-            # neither used nor replaced
-            assert os.readlink(link) == before
-            assert sysv_set(foreign)["otime"] == "0"
-    finally:
-        if foreign is not None:
-            semcount.remove_id(foreign)
+        # its set cannot be seen from here: it looks gone
+        gone = semcount.make()
+        name(state, gone, ns=semcount.this_ns() + 1)
+        semcount.remove_id(gone)
+        before = os.readlink(link)
+    c = sw(["-d", "1", "--stress", "1,0", "--slots", "2", "--state-dir",
+            state] + MTA)
+    assert c.converse() >= 0.9
+    errors = c.errors()
+    assert len(errors) == 1 and "cannot count the waiting" in errors[0], \
+        c.log
+    c.expect("pass", delay="1.000", waited=SECONDS)
+    if before is not None:
+        assert "another IPC namespace" in errors[0], errors
+        assert os.readlink(link) == before      # not replaced
 
 
 def test_count_is_a_set_of_ours_named_in_the_dir(sw, state):
@@ -233,7 +236,8 @@ def test_count_is_a_set_of_ours_named_in_the_dir(sw, state):
     # no key: nobody can make it first
     assert (row["key"], row["perms"], row["nsems"], row["uid"],
             row["cuid"]) == ("0", "600", "1", me, me), row
-    assert os.readlink(link) == "%d:%s" % (sid, row["ctime"])
+    assert os.readlink(link) == "%d:%s:%d" % (sid, row["ctime"],
+                                              semcount.this_ns())
     assert semcount.waiting(state) == 0
     # the next connection uses the same set
     c = sw(["-d", "0.2", "--stress", "5", "--state-dir", state] + MTA)
@@ -241,28 +245,105 @@ def test_count_is_a_set_of_ours_named_in_the_dir(sw, state):
     assert semcount.set_id(state) == sid
 
 
-@pytest.mark.parametrize("stale", ["set removed", "not a name"])
+@pytest.mark.parametrize("stale", [
+    "set removed", "not a name", "id too big", "id of a newer set",
+    "set mode 0666", "set of two semaphores", "set of another user"])
 def test_a_stale_link_is_replaced(sw, state, stale):
+    """Of 8 clients that find it stale at once, one replaces it: the
+    others use its set, and no set is left behind (the fixture)."""
     link = os.path.join(state, semcount.LINK)
+    foreign = None
     if stale == "set removed":
         gone = semcount.make()
         name(state, gone)
         semcount.remove_id(gone)
-    else:
+    elif stale == "not a name":
         os.symlink("nonsense", link)
+    elif stale == "id too big":
+        os.symlink("2147483648:1:%d" % semcount.this_ns(), link)
+    else:
+        if stale == "id of a newer set":
+            foreign = semcount.make()
+            made = int(sysv_set(foreign)["ctime"]) - 1
+        elif stale == "set mode 0666":
+            foreign, made = semcount.make(0o666), None
+        elif stale == "set of two semaphores":
+            foreign, made = semcount.make(nsems=2), None
+        else:
+            if os.geteuid() != 0:
+                pytest.skip("needs root to make a set as another user")
+            foreign, made = as_user(65534, semcount.make), None
+        name(state, foreign, made)
     before = os.readlink(link)
-    opts = ["-d", "30", "--slots", "2", "--state-dir", state] + MTA
-    holders = [sw(opts) for _ in range(2)]
-    wait_held(state, 2)
-    assert os.readlink(link) != before
-    c = sw(opts)
-    assert c.client.read_all(timeout=SOON) == BUSY
-    c.wait()
-    c.expect("busy", mode="wrap", slots="2")
+    try:
+        opts = ["-d", "30", "--slots", "8", "--state-dir", state] + MTA
+        holders = [sw(opts) for _ in range(8)]
+        wait_held(state, 8)
+        assert os.readlink(link) != before
+        c = sw(opts)
+        assert c.client.read_all(timeout=SOON) == BUSY
+        c.wait()
+        c.expect("busy", mode="wrap", slots="8")
+        for h in holders + [c]:
+            assert h.errors() == [], h.log
+        if foreign is not None:
+            assert sysv_set(foreign)["otime"] == "0"    # never used
+        for h in holders:
+            h.finish()
+        wait_held(state, 0)
+    finally:
+        if foreign is not None:
+            semcount.remove_id(foreign)
+
+
+def opened(pid, path):
+    """Has process pid a descriptor open on path?"""
+    fds = "/proc/%d/fd" % pid
+    try:
+        return any(os.readlink(os.path.join(fds, fd)) == path
+                   for fd in os.listdir(fds))
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def dir_locked(state):
+    """state, locked as a client replacing its stale link locks it."""
+    gone = semcount.make()
+    name(state, gone)
+    semcount.remove_id(gone)
+    fd = os.open(state, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield fd
+    os.close(fd)
+
+
+def test_a_link_replaced_meanwhile_is_used(sw, state, dir_locked):
+    """A client that found the link stale waits for the lock, then finds
+    it replaced by another: it uses that set and makes none."""
+    c = sw(["-d", "30", "--slots", "1", "--state-dir", state] + MTA)
+    deadline = time.monotonic() + T
+    while not opened(c.proc.pid, state):        # waiting for the lock
+        assert time.monotonic() < deadline, c.log
+        time.sleep(0.001)
+    other = semcount.make()
+    semcount.fill(other)
+    name(state, other)
+    fcntl.flock(dir_locked, fcntl.LOCK_UN)
+    wait_held(state, 1)
+    assert semcount.set_id(state) == other
     assert c.errors() == []
-    for h in holders:
-        h.finish()
-    wait_held(state, 0)
+    c.finish()
+
+
+def test_a_lock_held_too_long_costs_no_mail(sw, state, dir_locked):
+    c = sw(["-d", "1", "--slots", "1", "--state-dir", state] + MTA)
+    t = c.converse()
+    assert 0.9 <= t < 1 + SOON, t
+    errors = c.errors()
+    assert len(errors) == 1 and "cannot count the waiting" in errors[0] \
+        and "timed out" in errors[0], c.log
+    c.expect("pass", delay="1.000", waited=SECONDS)
 
 
 def test_the_program_never_holds_a_place(sw, state, tmp_path):
@@ -377,3 +458,15 @@ def test_check_counts_the_waiting(sw, plain, state):
         h.kill()
     rc, out, err = plain(["-n"] + opts + ["/bin/true"])
     assert rc == 0 and "state-dir: %s (0 waiting now)" % state in out, err
+    # a stale link: nobody waits, and -n leaves it for the next client
+    sid = semcount.set_id(state)
+    semcount.remove_id(sid)
+    before = os.readlink(os.path.join(state, semcount.LINK))
+    rc, out, err = plain(["-n"] + opts + ["/bin/true"])
+    assert rc == 0 and "state-dir: %s (0 waiting now)" % state in out, err
+    assert os.readlink(os.path.join(state, semcount.LINK)) == before
+    # a link from another IPC namespace (whose set cannot be seen from
+    # here) is reported
+    name(state, sid, made=1, ns=semcount.this_ns() + 1)
+    rc, out, err = plain(["-n"] + opts + ["/bin/true"])
+    assert rc == 100 and "another IPC namespace" in err, (out, err)

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -108,6 +109,29 @@ test_dir_owner(void **state)
 	/* Root's directories are fine for any user: nobody else writes them. */
 	assert_int_equal(chown(dir, 0, 0), 0);
 	assert_int_equal(safe_dir(dir, why, sizeof why), 0);
+}
+
+/* A directory sendwrap writes itself must be the effective user's own:
+ * root's will not do for another user. */
+static void
+test_dir_mine(void **state)
+{
+	char dir[] = "/tmp/sendwrap-mine-XXXXXX";	/* nobody may stat it */
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(safe_dir_mine(dir, why, sizeof why), 0);
+	assert_int_equal(seteuid(NOBODY), 0);
+	assert_int_equal(safe_dir(dir, why, sizeof why), 0);
+	expect_fail(safe_dir_mine(dir, why, sizeof why), EACCES,
+	    "owned by uid 0, not by uid 65534");
+	assert_int_equal(seteuid(0), 0);
+	assert_int_equal(chown(dir, NOBODY, NOBODY), 0);
+	expect_fail(safe_dir_mine(dir, why, sizeof why), EACCES,
+	    "owned by uid 65534, not by uid 0");
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void
@@ -295,6 +319,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dir_modes),
 		cmocka_unit_test(test_dir_owner),
+		cmocka_unit_test(test_dir_mine),
 		cmocka_unit_test(test_dir_of),
 		cmocka_unit_test(test_file_missing_and_made),
 		cmocka_unit_test(test_file_planted),
