@@ -12,7 +12,6 @@ import os
 import random
 import socket
 import statistics
-import subprocess
 import sys
 import time
 
