@@ -232,9 +232,11 @@ wait_out_delay(struct core *core, const struct peer *p, struct decision *d)
 			    p->ip, peer_port(p), strerror(errno));
 			break;
 		case CLIENT_READABLE:
-			waiters_leave(&place);
+			/* Every way out of it (exit, reply, exec) gives
+			 * the place back. */
 			handle_input(core, p, d, mono_ms() - start);
 		}
+		/* Not waiting now, though the pass is yet to be recorded. */
 		waiters_leave(&place);
 		return mono_ms() - start;
 	}

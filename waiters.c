@@ -156,10 +156,10 @@ read_link(const char *path, char *text)
 	return n;
 }
 
-/* A new set, named by a new link at path: its id; -2 if a link was made
- * meanwhile (look again); or -1 with errno. */
+/* A new set, filled, and a new link at at naming it: the set's id, or
+ * -1 with errno (no set left behind). */
 static int
-name_new(const char *path, unsigned long long ns)
+make_linked(const char *at, unsigned long long ns)
 {
 	char text[LINK_TEXT_MAX];
 	unsigned long long made;
@@ -168,10 +168,20 @@ name_new(const char *path, unsigned long long ns)
 	if ((id = make_set(&made)) < 0)
 		return -1;
 	snprintf(text, sizeof text, "%d:%llu:%llu", id, made, ns);
-	if (symlink(text, path) == 0)
+	if (symlink(text, at) == 0)
 		return id;
 	drop_set(id);
-	return errno == EEXIST ? -2 : -1;
+	return -1;
+}
+
+/* A new set, named by a new link at path: its id; -2 if a link was made
+ * meanwhile (look again); or -1 with errno. */
+static int
+name_new(const char *path, unsigned long long ns)
+{
+	int id = make_linked(path, ns);
+
+	return id < 0 && errno == EEXIST ? -2 : id;
 }
 
 /* Lock dir (flock on it) for a rename, waiting RENAMING_MS at most: its
@@ -208,21 +218,17 @@ name_again(const char *dir, const char *path, const char *stale, ssize_t n,
     unsigned long long ns)
 {
 	char text[LINK_TEXT_MAX], tmp[PATH_MAX], why[8];
-	unsigned long long made;
 	int lock, id = -2, err;
 
 	if ((lock = lock_dir(dir)) < 0)
 		return -1;
 	if (read_link(path, text) != n || memcmp(text, stale, (size_t)n) != 0)
 		goto done;
-	if (dir_path(tmp, dir, LINK_NEW, why, sizeof why) != 0 ||
-	    (id = make_set(&made)) < 0) {
-		id = -1;
+	id = -1;
+	if (dir_path(tmp, dir, LINK_NEW, why, sizeof why) != 0)
 		goto done;
-	}
-	snprintf(text, sizeof text, "%d:%llu:%llu", id, made, ns);
-	unlink(tmp);		/* left by one killed here */
-	if (symlink(text, tmp) != 0 || rename(tmp, path) != 0) {
+	unlink(tmp);		/* left by one killed here, or failed */
+	if ((id = make_linked(tmp, ns)) >= 0 && rename(tmp, path) != 0) {
 		drop_set(id);
 		id = -1;
 	}

@@ -60,15 +60,18 @@ def make(mode=0o600, nsems=1):
     return _check(_libc.semget(IPC_PRIVATE, nsems, IPC_CREAT | mode))
 
 
-def ours():
-    """The ids of the sets this user made, as /proc/sysvipc/sem lists
-    them."""
-    me = str(os.geteuid())
+def sets():
+    """Every set, as /proc/sysvipc/sem lists it: {semid: {column: text}}."""
     with open("/proc/sysvipc/sem") as f:
         head = f.readline().split()
-        return {int(r["semid"]) for r in
-                (dict(zip(head, line.split())) for line in f)
-                if r["cuid"] == me}
+        rows = [dict(zip(head, line.split())) for line in f]
+    return {int(r["semid"]): r for r in rows}
+
+
+def ours():
+    """The ids of the sets this user made."""
+    me = str(os.geteuid())
+    return {sid for sid, r in sets().items() if r["cuid"] == me}
 
 
 class _Sembuf(ctypes.Structure):

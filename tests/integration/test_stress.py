@@ -37,13 +37,7 @@ def wait_held(state_dir, want, timeout=T):
 
 def sysv_set(sid):
     """Set sid as /proc/sysvipc/sem shows it: a dict, or None."""
-    with open("/proc/sysvipc/sem") as f:
-        head = f.readline().split()
-        for line in f:
-            row = dict(zip(head, line.split()))
-            if int(row["semid"]) == sid:
-                return row
-    return None
+    return semcount.sets().get(sid)
 
 
 def name(state_dir, sid, made=None, ns=None):
