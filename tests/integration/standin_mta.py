@@ -30,6 +30,16 @@ def read_file(path):
         return f.read()
 
 
+def published(d, name):
+    """Stage 1's file name.PID, read, then renamed to name in one step
+    (another stand-in may put its own there next): its bytes."""
+    path = os.path.join(d, name)
+    own = "%s.%d" % (path, os.getpid())
+    data = read_file(own)
+    os.replace(own, path)
+    return data
+
+
 def readable(fd, timeout):
     return bool(select.select([fd], [], [], max(timeout, 0))[0])
 
@@ -49,9 +59,9 @@ def main():
     rec = {"t_start": time.monotonic(), "argv": sys.argv[1:],
            "fds": proclib.fds("self")}
     rec["fd0_blocking"] = os.get_blocking(0)
-    env = read_file(os.path.join(d, "environ"))
+    env = published(d, "environ")
     rec["environ"] = [e.decode("latin-1") for e in env.split(b"\0")[:-1]]
-    status = read_file(os.path.join(d, "status")).decode("latin-1")
+    status = published(d, "status").decode("latin-1")
     rec.update(proclib.signal_masks(proclib.parse_status(status)))
     deadline = time.monotonic() + LIMIT
 
