@@ -42,7 +42,7 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = addr intervals allowdb guard safefile whitelist duration names \
+MODULES = addr intervals allowdb guard safefile textfile whitelist duration names \
 	peer conn log decoy slots cache redis store dnsl waiters \
 	options admin core listen handover timers ipcount listener \
 	report tally reportfmt
