@@ -156,7 +156,8 @@ check_cache(const struct config *cfg)
 		if ((c = cache_open(cc->path, &o, err, sizeof err)) != NULL &&
 		    cache_count(c, cache_now_ms(), &n) == 0) {
 			printf("cache entries: %lu (%lu pass, %lu bad, %lu "
-			    "expired)\n", n.total, n.pass, n.bad, n.expired);
+			    "grey, %lu expired)\n", n.total, n.pass, n.bad,
+			    n.grey, n.expired);
 			cache_close(c);
 			return 0;
 		}
@@ -347,7 +348,7 @@ print_entry(void *ctx, const struct cache_entry *e)
 	char key[CACHE_KEY_TEXT_MAX], expires[32], recorded[32];
 
 	cache_key_format(&e->key, key, sizeof key);
-	printf("%s %s %s %s %s\n", key, e->kind == CACHE_PASS ? "pass" : "bad",
+	printf("%s %s %s %s %s\n", key, cache_kind_name(e->kind),
 	    utc(e->expires_ms, expires, sizeof expires),
 	    utc(e->recorded_ms, recorded, sizeof recorded),
 	    e->expires_ms > now ? "live" : "expired");
@@ -368,10 +369,8 @@ count_entry(void *ctx, const struct cache_entry *e)
 	t->n.total++;
 	if (e->expires_ms <= t->now)
 		t->n.expired++;
-	else if (e->kind == CACHE_PASS)
-		t->n.pass++;
 	else
-		t->n.bad++;
+		cache_counts_add(&t->n, e->kind);
 	return 0;
 }
 
@@ -390,8 +389,8 @@ store_word(const struct config *cfg, unsigned which, char *buf, size_t size)
 static void
 print_counts(const char *store, const struct cache_counts *n)
 {
-	printf("%s%lu entries: %lu pass, %lu bad, %lu expired\n", store,
-	    n->total, n->pass, n->bad, n->expired);
+	printf("%s%lu entries: %lu pass, %lu bad, %lu grey, %lu expired\n",
+	    store, n->total, n->pass, n->bad, n->grey, n->expired);
 }
 
 /* Run one maintenance command on the open LMDB file c; 0 or -1. */
@@ -461,7 +460,7 @@ lmdb_maintenance(const struct config *cfg, const struct cache_key *k)
 static int
 redis_maintenance(const struct config *cfg, const struct cache_key *k)
 {
-	struct entry_count t = { cache_now_ms(), { 0, 0, 0, 0 } };
+	struct entry_count t = { cache_now_ms(), { 0, 0, 0, 0, 0 } };
 	char key[CACHE_KEY_TEXT_MAX], store[16], err[512];
 	unsigned long foreign = 0;
 	struct store s;
