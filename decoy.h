@@ -35,6 +35,7 @@
 #include "names.h"
 #include "peer.h"
 #include "smtp.h"
+#include "smtpline.h"
 
 #define DECOY_LINE_MAX SMTP_LINE_MAX	/* with its CRLF */
 #define DECOY_HELO_MAX 64	/* bytes of the HELO/EHLO argument kept */
@@ -77,27 +78,12 @@ void tarpit_hold(int in, int out, const char *line, uint64_t interval_ms,
 
 /* ---------------------------------------------------------- tempfail */
 
-enum decoy_cmd {
-	CMD_HELO, CMD_EHLO, CMD_MAIL, CMD_RSET, CMD_NOOP,	/* 250 */
-	CMD_RCPT, CMD_DATA,					/* 451 */
-	CMD_QUIT,						/* 221 */
-	CMD_UNKNOWN,						/* 500 */
-	CMD_TOO_LONG						/* 500 */
-};
-
-/*
- * Classify one command line (without its line end).  The verb is
- * matched without regard to case and must stand alone or be followed by
- * a space: "QUIT", "mail FROM:<>", not "QUITE".
- */
-enum decoy_cmd decoy_classify(const char *line, size_t len);
-
 /*
  * Write the reply to cmd, CRLF included, into buf (NUL-terminated).
  * host is the name in the HELO/EHLO reply.  Returns its length, or 0 if
  * it did not fit.
  */
-size_t decoy_reply(enum decoy_cmd cmd, const char *host, char *buf,
+size_t decoy_reply(enum smtp_cmd cmd, const char *host, char *buf,
     size_t size);
 
 struct decoy_result {
