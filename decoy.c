@@ -319,13 +319,17 @@ decoy_serve(int in, int out, const char *host,
 
 /* ------------------------------------------------- whole connections */
 
-void
-decoy_hostname(char *buf, size_t size)
+const char *
+decoy_hostname(const char *configured, char *buf, size_t size)
 {
 	size_t i;
 
 	if (size == 0)
-		return;
+		return buf;
+	if (configured) {
+		snprintf(buf, size, "%s", configured);
+		return buf;
+	}
 	if (gethostname(buf, size) != 0)
 		buf[0] = '\0';
 	buf[size - 1] = '\0';
@@ -338,6 +342,7 @@ decoy_hostname(char *buf, size_t size)
 			buf[i] = '-';
 	if (buf[0] == '\0')
 		snprintf(buf, size, "localhost");
+	return buf;
 }
 
 size_t
@@ -349,7 +354,7 @@ decoy_tarpit_line(const struct decoy_config *cfg, char *buf, size_t size)
 	if (cfg->text)
 		n = snprintf(buf, size, "220-%s\r\n", cfg->text);
 	else {
-		decoy_hostname(host, sizeof host);
+		decoy_hostname(cfg->host, host, sizeof host);
 		n = snprintf(buf, size, "220-%s ESMTP\r\n", host);
 	}
 	return n > 0 && (size_t)n < size ? (size_t)n : 0;
@@ -386,7 +391,7 @@ decoy_tempfail(const struct decoy_config *cfg, const struct peer *p)
 	char host[HOST_MAX], helo[DECOY_HELO_MAX * 4 + 1];
 	struct decoy_result r;
 
-	decoy_hostname(host, sizeof host);
+	decoy_hostname(cfg->host, host, sizeof host);
 	decoy_serve(0, 1, host, cfg, &r);
 	log_escape(helo, sizeof helo, r.helo, r.helo_len);
 	if (r.end == END_ERROR)

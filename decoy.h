@@ -51,6 +51,7 @@
 struct decoy_config {
 	enum mode mode;			/* MODE_TARPIT or MODE_TEMPFAIL */
 	const char *text;		/* tarpit line text; NULL: a default */
+	const char *host;		/* --hostname; NULL: this host's */
 	uint64_t interval_ms;		/* tarpit: between two lines */
 	uint64_t tarpit_max_ms;		/* tarpit: longest hold */
 	unsigned max_commands;		/* tempfail: commands answered */
@@ -105,8 +106,12 @@ void decoy_serve(int in, int out, const char *host,
 
 /* ------------------------------------------------- whole connections */
 
-/* This host's name for the greeting, made safe to send (no CR, LF...). */
-void decoy_hostname(char *buf, size_t size);
+/*
+ * The name for a greeting: configured (--hostname, checked when it was
+ * given) if not NULL, else this host's name made safe to send (no CR,
+ * LF...).  Returns buf.
+ */
+const char *decoy_hostname(const char *configured, char *buf, size_t size);
 
 /* The tar pit's line: "220-TEXT\r\n", or this host's name and ESMTP.
  * Its length (0 if it did not fit). */

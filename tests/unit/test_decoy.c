@@ -125,11 +125,14 @@ test_hostname_is_safe(void **state)
 	size_t i;
 
 	(void)state;
-	decoy_hostname(buf, sizeof buf);
+	assert_ptr_equal(decoy_hostname(NULL, buf, sizeof buf), buf);
 	assert_true(buf[0] != '\0');
 	for (i = 0; buf[i]; i++)
 		assert_non_null(strchr("abcdefghijklmnopqrstuvwxyz"
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", buf[i]));
+	/* --hostname's, as it was checked when given. */
+	assert_string_equal(decoy_hostname("mx.example", buf, sizeof buf),
+	    "mx.example");
 }
 
 /* ------------------------------------------------------- the client end */
