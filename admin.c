@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "conn.h"
 #include "duration.h"
+#include "greytrap.h"
 #include "reportfmt.h"
 #include "safefile.h"
 #include "store.h"
@@ -302,6 +303,36 @@ check_lists(const struct config *cfg)
 	return 0;
 }
 
+/* The greylisting part of -n: its settings, the greytrap list read. */
+static unsigned long
+check_greylist(const struct config *cfg)
+{
+	const struct grey_config *g = &cfg->grey;
+	unsigned long problems = 0;
+	char pass[32], expire[32], trap[32];
+	struct greytraps *t;
+	int i, n = 0;
+
+	if (!g->on)
+		return 0;
+	duration_format(g->pass_ms, pass, sizeof pass);
+	duration_format(g->expire_ms, expire, sizeof expire);
+	printf("greylist: pass after %s s, first attempts kept %s s, "
+	    "tests", pass, expire);
+	for (i = 0; i < GREY_TEST_COUNT; i++)
+		if (g->tests & GREY_TEST_BIT(i))
+			printf("%s%s", n++ ? "," : " ", grey_test_names[i]);
+	printf("%s\n", n ? "" : " none");
+	if (g->traps == NULL)
+		return 0;
+	t = greytraps_load(g->traps, 0, report_to_stderr, NULL, &problems);
+	duration_format(g->trap_ttl_ms, trap, sizeof trap);
+	printf("greytrap: %s: %zu addresses, remembered %s s\n", g->traps,
+	    greytraps_count(t), trap);
+	greytraps_free(t);
+	return problems;
+}
+
 static int
 check_config(const struct config *cfg)
 {
@@ -313,6 +344,7 @@ check_config(const struct config *cfg)
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
 	problems += check_listener(cfg);
 	problems += check_lists(cfg);
+	problems += check_greylist(cfg);
 	problems += check_decoy(cfg);
 	problems += check_waiting(cfg);
 	problems += check_cache(cfg);
