@@ -965,7 +965,7 @@ listener_main(const struct config *cfg)
 
 	l.cfg = cfg;
 	/* One process for every client: a stuck log reader must not stop it. */
-	log_set_wait(0);
+	log_never_wait();
 	l.decoy = cfg->decoy;
 	l.decoy.mode = cfg->mode;
 	l.decoy.text = cfg->banner;
