@@ -12,7 +12,13 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 CLANG ?= clang
-FUZZ_SECONDS ?= 30
+# make fuzz: FUZZ_TOTAL_SECONDS shared among the fuzz targets, at least
+# FUZZ_MIN_SECONDS each, so that the suite takes the same time however
+# many there are; FUZZ_SECONDS=N gives each N instead.
+FUZZ_TOTAL_SECONDS ?= 300
+FUZZ_MIN_SECONDS = 10
+FUZZ_SECONDS ?= $(shell n=$(words $(FUZZ_SRCS)); s=$$(($(FUZZ_TOTAL_SECONDS) / n)); \
+	echo $$((s < $(FUZZ_MIN_SECONDS) ? $(FUZZ_MIN_SECONDS) : s)))
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -118,8 +124,9 @@ check-sanitize:
 check-valgrind: $(B)/sendwrap
 	SENDWRAP_VALGRIND=1 $(PYTHON) -m pytest -q tests/integration
 
-# Inputs up to 2 KiB, but whole compiled allowlists (fuzz_allowdb) up to
-# 64 KiB: LMDB's pages are 4 KiB, and its smallest file has three.
+# Each target for FUZZ_SECONDS (see the top).  Inputs up to 2 KiB, but
+# whole compiled allowlists (fuzz_allowdb) up to 64 KiB: LMDB's pages are
+# 4 KiB, and its smallest file has three.
 fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 	@set -e; for f in $^; do \
 		name=$${f##*/fuzz_}; mkdir -p build/fuzz/corpus-$$name; \

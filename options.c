@@ -263,10 +263,11 @@ static const struct optdef table[] = {
 	    NEEDS_LISTEN, "clients held at once from one IPv4 address or "
 	    "IPv6 /64; more get 421" },
 	{ "uid", 'u', K_ID, "UID", 0, 4294967294u, AT(uid), NULL, NULL,
-	    NEEDS_LISTEN, "run as this user id once the sockets are bound" },
+	    NEEDS_LISTEN, "run as this user id once the sockets are bound "
+	    "(with -g)" },
 	{ "gid", 'g', K_ID, "GID", 0, 4294967294u, AT(gid), NULL, NULL,
 	    NEEDS_LISTEN, "run as this group id (the only group) once the "
-	    "sockets are bound" },
+	    "sockets are bound (with -u)" },
 	{ "envuidgid", 'U', K_FLAG, NULL, 0, 0, AT(envuidgid), NULL, NULL,
 	    NEEDS_LISTEN, "-u $UID -g $GID, as envuidgid sets them" },
 };
@@ -895,6 +896,14 @@ cross_check(struct parse *ps)
 	if (cfg->envuidgid && (given(ps, "uid") || given(ps, "gid")))
 		return fail(ps, "-U takes the ids from $UID and $GID: not with "
 		    "-u or -g");
+	/* Either alone leaves root's powers: a user in root's groups, or
+	 * root in another group. */
+	if (given(ps, "uid") && !given(ps, "gid"))
+		return fail(ps, "-u needs -g: without it the listener and its "
+		    "programs keep root's groups");
+	if (given(ps, "gid") && !given(ps, "uid"))
+		return fail(ps, "-g needs -u: without it the listener and its "
+		    "programs stay root");
 	if (cfg->mode == MODE_WRAP)
 		return 0;
 	/* A program here is a mistake worth stopping at: it would not run. */

@@ -2,7 +2,7 @@
  * fuzz_report.c - libFuzzer target for --report's reading of log lines
  * (report.c) and its counting and printing (tally.c, reportfmt.c).
  *
- *   make fuzz        (every tests/fuzz/fuzz_*.c, 30 s each)
+ *   make fuzz        (every tests/fuzz/fuzz_*.c, sharing 300 s)
  *
  * The input is split at newlines, as a log file is read; every line goes
  * through report_parse() and tally_add(), then the tally is printed in
