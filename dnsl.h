@@ -15,6 +15,9 @@
  * fails (timeout, SERVFAIL, no server) counts as not listed, and so does
  * one still out when the caller stops waiting.
  *
+ * The resolver also carries the queries of --spf-walk (spf.h), set up
+ * the same way (dnsl_query).
+ *
  * Contract: no logging; parsing is pure; a lookup allocates its channel
  * and its state, freed by dnsl_end(), which cancels what is still out.
  * The channel's sockets are close-on-exec.
