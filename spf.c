@@ -884,12 +884,14 @@ finish(struct top *t)
 		drop_notes(res);
 		return;
 	}
+	qsort(res->notes, res->nnotes, sizeof *res->notes, note_order);
+	if (res->n == 0)	/* no array: qsort must not see NULL */
+		return;
 	qsort(res->nets, res->n, sizeof *res->nets, net_order);
 	for (i = 0; i < res->n; i++)
 		if (n == 0 || net_order(&res->nets[n - 1], &res->nets[i]) != 0)
 			res->nets[n++] = res->nets[i];
 	res->n = n;
-	qsort(res->notes, res->nnotes, sizeof *res->notes, note_order);
 }
 
 static unsigned
