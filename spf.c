@@ -12,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/select.h>
-#include <time.h>
 
 #include "conn.h"
 #include "dnsl.h"
