@@ -2,7 +2,7 @@
  * admin.h - the commands an administrator runs by hand: -n (check a
  * configuration), --compile, the pass cache's maintenance (--cache-list,
  * --cache-count, --cache-delete, --cache-purge), --report (reportfmt.h),
- * --help, --version and --list-options.
+ * --spf-walk (spf.h), --help, --version and --list-options.
  *
  * Contract: output on stdout, problems on stderr as "FILE:LINE: ..." or
  * "sendwrap: ...", nothing to a client and nothing to the log.  Each

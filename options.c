@@ -12,6 +12,7 @@
 #include "log.h"
 #include "slots.h"
 #include "smtp.h"
+#include "spf.h"
 #include "waiters.h"
 
 /* The kind of an option's argument, which says how it is parsed. */
@@ -47,7 +48,7 @@ enum needs {
 	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32,
 	NEEDS_LISTEN = 64, NOT_LISTEN = 128, NEEDS_REDIS = 256, NEEDS_ADD = 512,
 	NEEDS_DNSL = 2048, NEEDS_REPORT = 4096, NEEDS_GREYLIST = 8192,
-	NEEDS_GREYTRAP = 16384,
+	NEEDS_GREYTRAP = 16384, NEEDS_DNSL_OR_SPF = 32768,
 	/* not a need: a command whose first word (a cache FILE) may be left
 	 * out, when -c or --redis names the stores */
 	FILE_OPTIONAL = 1024
@@ -102,6 +103,10 @@ static const struct optdef table[] = {
 	    NULL, NULL, 0, "list every option, one a line" },
 	{ "compile", 0, K_COMMAND, "TEXT CDB", COMMAND_COMPILE, 2, 0, NULL,
 	    NULL, 0, "compile the text allowlist TEXT into CDB" },
+	{ "spf-walk", 0, K_COMMAND, "DOMAIN...", COMMAND_SPF_WALK, 0, 0, NULL,
+	    NULL, 0, "print allowlist lines \"CIDR # DOMAIN\" for the "
+	    "networks the SPF records of the DOMAINs after the options send "
+	    "mail from" },
 
 	{ "cache", 'c', K_PATH, "FILE", 0, 0, AT(cache.path), NULL, NULL,
 	    NEEDS_WRAP, "the pass cache, an LMDB file: a client that waited "
@@ -214,7 +219,7 @@ static const struct optdef table[] = {
 	    "--dnsbl-threshold: reject (554 5.7.1), tempfail (421 4.7.1), "
 	    "drop, or pass (log its score only)" },
 	{ "dns-server", 0, K_DNS_SERVER, "ADDR[:PORT]", 0, 0, AT(dns.server),
-	    NULL, NULL, NEEDS_DNSL, "ask this server, not those of "
+	    NULL, NULL, NEEDS_DNSL_OR_SPF, "ask this server, not those of "
 	    "/etc/resolv.conf" },
 	{ "dnsbl-reply", 0, K_TEXT, "TEXT", 1, GREETING_TEXT_MAX,
 	    AT(dns.reply), NULL, NULL, NEEDS_DNSL, "the list named to a "
@@ -289,7 +294,8 @@ static const char synopsis[] =
     "           [--ttl duration]\n"
     "       sendwrap --report [--by day|week] [--report-format text|csv|"
     "prometheus]\n"
-    "                [file ...]\n";
+    "                [file ...]\n"
+    "       sendwrap [--dns-server addr[:port]] --spf-walk domain ...\n";
 
 /* ------------------------------------------------------------ words */
 
@@ -796,6 +802,9 @@ missing_need(const struct config *cfg, const struct optdef *o)
 		return "needs --listen";
 	if ((o->needs & NEEDS_DNSL) && cfg->dns.n == 0)
 		return "needs --dnsbl or --dnswl";
+	if ((o->needs & NEEDS_DNSL_OR_SPF) && cfg->dns.n == 0 &&
+	    cfg->command != COMMAND_SPF_WALK)
+		return "needs --dnsbl, --dnswl or --spf-walk";
 	if ((o->needs & NOT_LISTEN) && cfg->nlisten > 0)
 		return "is for one process per connection: with --listen, "
 		    "--max-clients is the cap and the loop counts its own";
@@ -862,6 +871,28 @@ command_stores(struct parse *ps)
 	return 0;
 }
 
+/* --spf-walk's domains: the words after the options. */
+static int
+spf_domains(struct parse *ps)
+{
+	char *const *d = ps->cfg->program;
+	char shown[256];
+
+	if (ps->cfg->command != COMMAND_SPF_WALK)
+		return 0;
+	if (d == NULL)
+		return fail(ps, "--spf-walk needs DOMAIN...");
+	for (; *d; d++) {
+		if (spf_domain_ok(*d, strlen(*d)))
+			continue;
+		log_escape(shown, sizeof shown, *d, strlen(*d));
+		return fail(ps, (*d)[0] == '-' ? "--spf-walk: the options go "
+		    "before the domains ('%s')" : "--spf-walk: '%s' is not a "
+		    "domain name", shown);
+	}
+	return 0;
+}
+
 /* What the options given need of each other and of the rest. */
 static int
 cross_check(struct parse *ps)
@@ -884,7 +915,7 @@ cross_check(struct parse *ps)
 			    sizeof name), why);
 	/* After the needs: a command's FILE does not make -c's options
 	 * (--pass-ttl...) mean anything. */
-	if (command_stores(ps) != 0)
+	if (command_stores(ps) != 0 || spf_domains(ps) != 0)
 		return -1;
 	if (cfg->dns.allow_at >= cfg->dns.block_at)
 		return fail(ps, "--dnswl-threshold must be below "
