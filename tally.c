@@ -201,17 +201,20 @@ period(struct tally *t, int32_t key)
 	struct tally_index *ix = &t->period_index;
 	uint32_t h = hash_day(t, key), i;
 	struct tally_period *p;
+	int dated;
 
 	for (i = index_first(ix, h); i != 0; i = ix->next[i - 1])
 		if (t->periods[i - 1].key == key)
 			return &t->periods[i - 1];
-	if (t->nperiods >= TALLY_PERIODS_MAX && key != TALLY_OVERFLOW) {
+	dated = key != TALLY_OVERFLOW && key != REPORT_UNDATED;
+	if (dated && t->ndated >= TALLY_PERIODS_MAX) {
 		t->overflow++;
 		return period(t, TALLY_OVERFLOW);
 	}
 	if (room_for((void **)&t->periods, &t->cap, t->nperiods,
 	    sizeof *p) != 0 || index_add(ix, t->nperiods, h) != 0)
 		return NULL;
+	t->ndated += dated;
 	p = &t->periods[t->nperiods++];
 	memset(p, 0, sizeof *p);
 	p->key = key;

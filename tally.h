@@ -28,17 +28,17 @@
  * Memory, in bytes on a 64-bit system (each array doubles as it grows,
  * so up to twice this, briefly three times):
  *  - a time: 4;
- *  - a period (a day or week): sizeof(struct tally_period) (about 260)
- *    and 16 of index; at most TALLY_PERIODS_MAX: the lines of any
+ *  - a period (a day or week): 256 (struct tally_period) and 16 of
+ *    index; at most TALLY_PERIODS_MAX (67 MB and 4 MB): the lines of any
  *    further period are counted in one row, TALLY_OVERFLOW ("overflow"),
  *    and in t->overflow;
- *  - a network that talked early: 24, and 16 of index; at most
- *    TALLY_NETS_MAX, early talkers of further networks counted in
- *    t->untracked;
+ *  - a network that talked early: 32, and 16 of index; at most
+ *    TALLY_NETS_MAX (134 MB and 67 MB), early talkers of further
+ *    networks counted in t->untracked;
  *  - a greylisted network: 40 and 16 of index, and a first attempt: 24;
- *    at most TALLY_PEERS_MAX and TALLY_FIRSTS_MAX, lines past them (and
- *    of no address) counted in grey.untracked and out of "never came
- *    back".
+ *    at most TALLY_PEERS_MAX and TALLY_FIRSTS_MAX (235 MB and 101 MB),
+ *    lines past them (and of no address) counted in grey.untracked and
+ *    left out of "never came back".
  *
  * Contract: memory only, no I/O (getrandom() for the indexes' keys).
  * Running out of memory sets failed (the report is then short), never a
@@ -91,14 +91,14 @@ struct tally_index {
 };
 
 struct tally_net {
-	struct addr net;	/* cut to its prefix (first: see tally.c) */
+	struct addr net;	/* cut to its prefix; first, for by_addr() */
 	unsigned long n;
 };
 
 /* A greylisted network: when it last came back (a grey first=no or a
  * pass grey= line), as (when, line); when INT64_MIN: never. */
 struct tally_peer {
-	struct addr net;	/* cut to its prefix (first: see tally.c) */
+	struct addr net;	/* cut to its prefix; first, for by_addr() */
 	int64_t back;
 	uint64_t back_line;
 };
@@ -133,6 +133,7 @@ struct tally {
 	uint64_t keys[6];		/* the indexes' hash keys */
 	struct tally_period *periods;	/* sorted by key by tally_finish() */
 	size_t nperiods, cap;
+	size_t ndated;			/* periods but overflow and undated */
 	struct tally_index period_index;
 	unsigned long overflow;		/* lines in the overflow row */
 	unsigned long lines, events, notices, malformed, other;
