@@ -419,9 +419,6 @@ locate(struct report_clock *clk, struct cur *c, int32_t *day, int32_t *secs)
 
 /* ------------------------------------------------------------ fields */
 
-const char *const report_test_names[REPORT_TESTS + 1] = { "pipelining",
-	"non-smtp", "bare-newline", NULL };
-
 /* "5.001" (seconds, as duration_format writes them): ms, or -1. */
 static int64_t
 seconds(const char *s, size_t n)
@@ -551,16 +548,17 @@ greylist_fields(struct report_event *ev, const struct fields *f,
 	    ((need & HAS(K_QUIT)) && yes_no(&f->v[K_QUIT]) < 0) ||
 	    ((need & HAS(K_END)) && !is_end(&f->v[K_END])))
 		return -1;
-	switch (ev->verdict) {
-	case VERDICT_GREY:
-		ev->first = yes_no(&f->v[K_FIRST]);
+	/* test=: a test failed under -x pass, the dialog went on */
+	if (ev->verdict == VERDICT_GREY || ev->verdict == VERDICT_TRAPPED) {
 		ev->ms = MS(f, K_AGE);
 		if (f->seen & HAS(K_TEST) && (ev->detail = index_of(
-		    report_test_names, f->v[K_TEST].s, f->v[K_TEST].n)) < 0)
+		    grey_test_names, f->v[K_TEST].s, f->v[K_TEST].n)) < 0)
 			return -1;
-		return ev->first < 0 ? -1 : 0;
+	}
+	switch (ev->verdict) {
+	case VERDICT_GREY:
+		return (ev->first = yes_no(&f->v[K_FIRST])) < 0 ? -1 : 0;
 	case VERDICT_TRAPPED:
-		ev->ms = MS(f, K_AGE);
 		return 0;
 	default:		/* a failed test: not -x pass, it goes on */
 		ev->ms = MS(f, K_AFTER);

@@ -40,7 +40,6 @@
 #include "names.h"
 
 #define REPORT_UNDATED INT32_MAX	/* a line without a date (last) */
-#define REPORT_TESTS 3			/* the greylist dialog's tests */
 #define REPORT_LINE_MAX 8192		/* longer lines are cut here */
 
 enum line_kind {
@@ -57,8 +56,8 @@ struct report_event {
 	enum verdict verdict;
 	int detail;		/* allow: reason; early, known-early,
 				 * pipelining, non-smtp, bare-newline: action;
-				 * grey: the test failed (test=, as
-				 * report_test_names), -1 if none; else -1 */
+				 * grey, trapped: the test failed (test=,
+				 * enum grey_test), -1 if none; else -1 */
 	int first;		/* grey: first=yes 1, first=no 0; else -1 */
 	int64_t ms;		/* early, hangup, pipelining, non-smtp,
 				 * bare-newline: after; pass: waited;
@@ -82,10 +81,6 @@ struct report_clock {
 	time_t cached_midnight;	/* its start (the wall clock's 00:00) */
 	int32_t cached_day;
 };
-
-/* The tests of the greylist dialog as test= names them, in the order of
- * their verdicts (VERDICT_PIPELINING first). */
-extern const char *const report_test_names[REPORT_TESTS + 1];
 
 /* Days since 1970-01-01 of a date; month 1 to 12. */
 int32_t report_days(int year, int month, int day);

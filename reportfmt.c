@@ -347,8 +347,8 @@ text_grey(FILE *f, const struct tally *t, const struct tally_period *sum)
 	fprintf(f, "\n  %-32s", "failed tests, by action");
 	for (a = 0; a < EARLY_COUNT; a++)
 		fprintf(f, " %8s", early_names[a]);
-	for (k = 0; k < REPORT_TESTS; k++) {
-		fprintf(f, "\n    %-30s", report_test_names[k]);
+	for (k = 0; k < GREY_TEST_COUNT; k++) {
+		fprintf(f, "\n    %-30s", grey_test_names[k]);
 		for (a = 0; a < EARLY_COUNT; a++)
 			fprintf(f, " %8lu", g->tests[k][a]);
 	}
@@ -486,10 +486,10 @@ csv_grey(FILE *f, const struct tally *t)
 	    "grey,total,untracked,,%lu,\ngrey,total,too-soon,,%lu,\n",
 	    g->never, pct(g->never, g->nfirsts), (unsigned long)g->nfirsts,
 	    g->untracked, g->too_soon);
-	for (k = 0; k < REPORT_TESTS; k++)
+	for (k = 0; k < GREY_TEST_COUNT; k++)
 		for (a = 0; a < EARLY_COUNT; a++)
 			fprintf(f, "grey,total,%s,%s,%lu,\n",
-			    report_test_names[k], early_names[a],
+			    grey_test_names[k], early_names[a],
 			    g->tests[k][a]);
 }
 
@@ -620,10 +620,10 @@ prom_grey(FILE *f, const struct tally *t, const struct tally_period *sum)
 	prom_family(f, "sendwrap_grey_failed_tests_total", "counter",
 	    "Failed tests of the greylist dialog, by -x action (pass: the "
 	    "session went on).");
-	for (k = 0; k < REPORT_TESTS; k++)
+	for (k = 0; k < GREY_TEST_COUNT; k++)
 		for (a = 0; a < EARLY_COUNT; a++)
 			fprintf(f, "sendwrap_grey_failed_tests_total{test=\"%s\","
-			    "action=\"%s\"} %lu\n", report_test_names[k],
+			    "action=\"%s\"} %lu\n", grey_test_names[k],
 			    early_names[a], g->tests[k][a]);
 	prom_family(f, "sendwrap_grey_back_seconds", "summary", "How long "
 	    "greylisted clients that passed took to come back.");

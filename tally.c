@@ -478,6 +478,10 @@ add_grey(struct tally *t, const struct report_event *ev)
 {
 	struct tally_grey *g = &t->grey;
 
+	/* test=: failed, and let go on (-x pass) */
+	if ((ev->verdict == VERDICT_GREY || ev->verdict == VERDICT_TRAPPED) &&
+	    ev->detail >= 0)
+		g->tests[ev->detail][EARLY_PASS]++;
 	switch (ev->verdict) {
 	case VERDICT_GREY:
 		if (ev->first)
@@ -486,8 +490,6 @@ add_grey(struct tally *t, const struct report_event *ev)
 			g->too_soon++;
 			came_back(t, ev);
 		}
-		if (ev->detail >= 0)
-			g->tests[ev->detail][EARLY_PASS]++;
 		break;
 	case VERDICT_PASS:
 		if (ev->grey_ms >= 0) {

@@ -114,10 +114,10 @@ struct tally_grey {
 	unsigned long first;	/* grey first=yes */
 	unsigned long too_soon;	/* grey first=no */
 	struct tally_hist back;	/* the grey= of pass lines: came back */
-	/* Failed tests by kind (report_test_names) and -x action: the
+	/* Failed tests by kind (grey_test_names) and -x action: the
 	 * pipelining, non-smtp, bare-newline lines, and EARLY_PASS: grey
-	 * lines with test=. */
-	unsigned long tests[REPORT_TESTS][EARLY_COUNT];
+	 * and trapped lines with test=. */
+	unsigned long tests[GREY_TEST_COUNT][EARLY_COUNT];
 	unsigned long never;	/* first attempts never back (finish) */
 	unsigned long untracked;	/* lines not followed (see above) */
 	struct tally_peer *peers;

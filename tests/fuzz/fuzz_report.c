@@ -41,13 +41,13 @@ check_event(const struct report_event *ev)
 	case VERDICT_HANGUP:
 	case VERDICT_CACHED:
 	case VERDICT_TARPIT:
-	case VERDICT_TRAPPED:
 		if (ev->ms < 0 || ev->detail != -1)
 			abort();
 		break;
+	case VERDICT_TRAPPED:
 	case VERDICT_GREY:
-		if (ev->ms < 0 || ev->detail < -1 || ev->detail >= REPORT_TESTS ||
-		    (ev->first != 0 && ev->first != 1))
+		if (ev->ms < 0 || ev->detail < -1 ||
+		    ev->detail >= GREY_TEST_COUNT || ev->first > 1)
 			abort();
 		break;
 	case VERDICT_PIPELINING:
