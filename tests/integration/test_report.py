@@ -19,13 +19,14 @@ import ipaddress
 import os
 import random
 import resource
+import socket
 import subprocess
 import time
 from collections import Counter, defaultdict
 
 import pytest
 
-from sw_harness import SENDWRAP, VALGRIND, command, make_env
+from sw_harness import SENDWRAP, VALGRIND, check_tools, command, make_env
 
 VERDICTS = ["pass", "allow", "early", "hangup", "cached", "known-early",
             "tarpit", "decoy", "busy", "error"]
@@ -555,7 +556,8 @@ delay=5.000 waited=5.002 grey=420.000 reason=delay
 # file read first (the next day); E .5 first, too soon (came back, never
 # passed); F 2001:db8::6 first, 2001:db8::7 (the same /64) passed (300 s);
 # G .9 first, undated, never back; H .10 first, non-smtp let go on, never
-# back; I .11 first, passed (305 s); J: no address known.
+# back; I .11 first, passed (305 s); J: no address known.  A trapped
+# client let go on after a bare newline.
 GREY_FILE_2 = """\
 2026-11-29T09:00:00+00:00 mx sendwrap[1]: pass ip=192.0.2.3 port=4000 \
 delay=5.000 waited=5.001 grey=900.000
@@ -602,7 +604,7 @@ age=0.000 trap="spamtrap@b.example" helo="t" from="<t@t.example>" rcpts=2 \
 quit=yes end=quit
 2026-11-29T18:10:00+00:00 mx sendwrap[14]: trapped ip=192.0.2.20 port=5001 \
 age=600.000 trap="SpamTrap@b.example" helo="t" from="" rcpts=1 quit=no \
-end=client-closed
+end=client-closed test=bare-newline
 2026-11-29T19:00:00+00:00 mx sendwrap[15]: pipelining ip=192.0.2.30 \
 port=5002 after=0.812 commands=1 line="MAIL FROM:<a@x.example>" \
 action=reject
@@ -635,7 +637,8 @@ GREY = {
     # (test, action): count
     "tests": {("pipelining", "reject"): 1, ("pipelining", "pass"): 1,
               ("non-smtp", "tempfail"): 1, ("non-smtp", "drop"): 1,
-              ("non-smtp", "pass"): 1, ("bare-newline", "reject"): 1},
+              ("non-smtp", "pass"): 1, ("bare-newline", "reject"): 1,
+              ("bare-newline", "pass"): 1},
     # greylist dialog connections by day
     "days": {"2026-11-29": 17, "undated": 1},
 }
@@ -758,3 +761,75 @@ def test_no_greylisting_section_without_its_lines(logfile):
         assert rc == 0, err
         assert "Greylisting" not in out and "grey,total" not in out
         assert "sendwrap_grey_" not in out and "greylist" not in out, fmt
+
+
+def greylisted_session(workdir, log, src, lines):
+    """One connection from src to sendwrap --greylist (as inetd runs it:
+    the socket its standard input and output), each of lines sent after
+    the reply to the one before (the first after the greeting); what the
+    client got."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    cli = socket.socket()
+    cli.bind((src, 0))
+    cli.connect(srv.getsockname())
+    conn, _ = srv.accept()
+    srv.close()
+    args = ["-d", "300ms", "-c", str(workdir / "cache.mdb"), "--greylist",
+            "--grey-pass", "1s", "-l", "stderr", "/bin/true"]
+    proc = subprocess.Popen(command(str(workdir), args), stdin=conn,
+                            stdout=conn, stderr=log,
+                            env=make_env(str(workdir), {}))
+    conn.close()
+    cli.settimeout(10 * (20 if VALGRIND else 1))
+    got = b""
+    try:
+        for line in lines:      # each after the reply to the one before
+            while got.count(b"\r\n") < lines.index(line) + 1:
+                data = cli.recv(4096)
+                assert data, got
+                got += data
+            cli.sendall(line)
+        while True:
+            data = cli.recv(4096)
+            if not data:
+                break
+            got += data
+    finally:
+        cli.close()
+        proc.wait(30)
+    return got
+
+
+def test_greylisting_of_real_sessions(tmp_path):
+    """The lines sendwrap --greylist writes, as it writes them, reported:
+    a first attempt that comes back and passes, one that never does, a
+    client failing the non-smtp test."""
+    path = tmp_path / "sendwrap.log"
+    with open(path, "w") as log:
+        got = greylisted_session(tmp_path, log, "127.0.0.2", [
+            b"EHLO a.example\r\n", b"MAIL FROM:<x@a.example>\r\n",
+            b"RCPT TO:<y@b.example>\r\n", b"DATA\r\n", b"QUIT\r\n"])
+        t0 = time.monotonic()   # the first attempt is older than this
+        assert b"451 4.7.1" in got, got
+        greylisted_session(tmp_path, log, "127.0.0.3", [b"GET / HTTP/1.0\r\n"])
+        greylisted_session(tmp_path, log, "127.0.0.4", [b"QUIT\r\n"])
+        time.sleep(max(0.0, 1.1 - (time.monotonic() - t0)))
+        assert greylisted_session(tmp_path, log, "127.0.0.2", []) == b""
+    text = path.read_text()
+    check_tools(str(tmp_path), text)
+    ages = [round(float(w[5:]) * 1000) for w in text.split()
+            if w.startswith("grey=")]
+    assert len(ages) == 1 and 1000 <= ages[0], text
+    rc, out, err = report(["--report-format", "csv", str(path)])
+    assert rc == 0, err
+    rows = read_csv(out)
+    assert rows[("lines", "total", "read", "")][0] == "4", text
+    assert rows[("lines", "total", "malformed", "")][0] == "0", text
+    assert rows[("grey", "total", "first", "")][0] == "2", text
+    assert rows[("grey", "total", "passed", "")] == ("1", "50.0"), text
+    assert rows[("grey", "total", "passed", "median")][0] == secs(ages[0])
+    assert rows[("grey", "total", "never", "")] == ("1", "50.0"), text
+    assert rows[("grey", "total", "non-smtp", "reject")][0] == "1", text
+    assert rows[("verdicts", "total", "connections", "")][0] == "4"
