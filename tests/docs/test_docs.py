@@ -73,6 +73,57 @@ def test_help_shows_every_long_form():
             assert "-%s, --%s" % (short, long) in text, long
 
 
+def help_option_lines():
+    """--help's options section: [(name, text or None, [lines after])],
+    name as --list-options gives it ("-d, --delay DURATION"), text what
+    follows it on its line (None when nothing does)."""
+    names = []
+    for line in run(["--list-options"]).splitlines():
+        m = re.fullmatch(r"(?:-(\w) )?(--\S+)(.*)", line)
+        names.append(("-%s, " % m.group(1) if m.group(1) else "")
+                     + m.group(2) + m.group(3))
+    lines = run(["--help"]).splitlines()
+    section = lines[lines.index("options:") + 1:]
+    entries = []
+    for line in section:
+        if not line.startswith(" "):
+            break
+        if not re.match(r"  (-\w, |    )--", line):
+            assert entries, "text before the first option: %r" % line
+            entries[-1][2].append(line)
+            continue
+        # The longest name that starts the line: --cache-add, not --cache.
+        name = max((n for n in names if line.lstrip().startswith(n)),
+                   key=len, default=None)
+        assert name, "--help line names no option: %r" % line
+        rest = line.lstrip()[len(name):]
+        entries.append((line[:len(line) - len(rest)], rest, []))
+    return names, entries
+
+
+def test_help_never_glues_an_option_to_its_text():
+    names, entries = help_option_lines()
+    assert sorted(n.strip() for n, _, _ in entries) == sorted(names)
+    columns = set()
+    for name, rest, after in entries:
+        if rest:
+            m = re.fullmatch(r"( {2,})\S.*", rest)
+            assert m, "--help: %r runs into its text: %r" % (
+                name.strip(), name + rest)
+            columns.add(len(name) + len(m.group(1)))
+        else:
+            assert after, "--help: %r has no text" % name.strip()
+        for line in after:
+            columns.add(len(line) - len(line.lstrip()))
+    assert len(columns) == 1, \
+        "--help: option texts start in columns %s" % sorted(columns)
+
+
+def test_help_lines_fit_in_79_columns():
+    long = [line for line in run(["--help"]).splitlines() if len(line) > 79]
+    assert not long, "--help lines over 79 columns: %r" % long
+
+
 @pytest.mark.parametrize("word", logged_words())
 def test_logged_word_in_the_logging_section(word):
     logging = section(MAN, r"\.Sh LOGGING", r"\.Sh ")
