@@ -14,6 +14,15 @@ PYTHON ?= /usr/bin/python3
 CLANG ?= clang
 FUZZ_SECONDS ?= 30
 
+# The version has one home, debian/changelog's first line ("sendwrap
+# (1.0.0) ..."): the Debian package takes it from there, and so does
+# --version, so the two cannot disagree.
+VERSION := $(shell awk 'NR == 1 { gsub(/[()]/, "", $$2); print $$2 }' \
+	debian/changelog)
+ifeq ($(VERSION),)
+$(error no version on debian/changelog's first line)
+endif
+
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARN = -std=c99 -Wall -Wextra
@@ -73,6 +82,11 @@ $(B)/static-nss.o: static/nss.c Makefile | $(B)
 
 $(B)/%.o: %.c $(wildcard *.h) Makefile | $(B)
 	$(COMPILE) -c -o $@ $<
+
+# admin.c prints the version (--version).
+$(B)/admin.o build/fuzz/obj/admin.o: debian/changelog
+$(B)/admin.o build/fuzz/obj/admin.o: \
+	ALL_CPPFLAGS += -DSENDWRAP_VERSION='"$(VERSION)"'
 
 $(B):
 	mkdir -p $@

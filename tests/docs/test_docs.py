@@ -1,8 +1,9 @@
 """The documents agree with the program: every option the program knows
 (sendwrap --list-options) is in sendwrap.8 and README.md, every line word
 the code can log is in sendwrap.8's LOGGING section, every suite make
-check runs is in README.md's Tests section, and no user document speaks
-of the project's development history."""
+check runs is in README.md's Tests section, --help keeps each option
+apart from its text within 79 columns, --version is debian/changelog's,
+and no user document speaks of the project's development history."""
 import os
 import re
 import subprocess
@@ -139,6 +140,17 @@ def test_every_suite_in_the_readme():
     tests = section(README, r"\n## Tests\n", r"\n## ")
     for s in suites:
         assert s in tests, "README.md's Tests section does not list %s" % s
+
+
+def test_version_is_debian_changelogs():
+    """--version and the Debian package (debian/changelog, read by Debian's
+    own parser) give the same version."""
+    version = subprocess.run(
+        ["dpkg-parsechangelog", "-l", str(REPO / "debian/changelog"),
+         "-S", "Version"], capture_output=True, text=True, timeout=30,
+        check=True).stdout.strip()
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", version), version
+    assert run(["--version"]) == "sendwrap %s\n" % version
 
 
 TRACKER = re.compile(r"\b(issue|seed)s?\s+#?\d+|\bseed\s+\d{3}\b", re.I)
