@@ -2,6 +2,7 @@
 #
 #   make STATIC=1      a static binary (smaller per-connection cost)
 #   make SANITIZE=1    ASan + UBSan build, for `make check SANITIZE=1`
+#   make deb           the Debian package, build/deb/sendwrap_VERSION_ARCH.deb
 #
 # Each variant builds in its own directory under build/, and ./sendwrap
 # is a copy of the variant built last.
@@ -66,7 +67,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
-	bench-redis bench-stress bench-report bench-listener install clean
+	bench-redis bench-stress bench-report bench-listener install deb clean
 
 all: sendwrap
 
@@ -189,6 +190,26 @@ install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 sendwrap $(DESTDIR)$(SBINDIR)/sendwrap
 	install -m 0644 sendwrap.8 $(DESTDIR)$(MANDIR)/man8/sendwrap.8
+
+# The Debian package (debian/), built by dpkg-buildpackage from a copy of
+# the tree in build/deb/sendwrap-VERSION, so that what it writes beside
+# its tree (the .deb, .changes, .buildinfo) stays in build/deb/; then
+# checked by lintian.  tests/deps brings in debhelper and lintian.  The
+# package's build never gets this make's SANITIZE or STATIC (nor its
+# MAKEFLAGS): it is always the default build.
+DEB_SRC = build/deb/sendwrap-$(VERSION)
+deb:
+	@tests/deps deb
+	rm -rf build/deb
+	mkdir -p $(DEB_SRC)
+	tar -cf - --exclude=./build --exclude=./.git --exclude=./sendwrap \
+	    --exclude=__pycache__ --exclude=.pytest_cache . | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE \
+	    -u STATIC dpkg-buildpackage -b -us -uc
+	lintian --info --display-info --pedantic \
+	    --fail-on error,warning,info,pedantic \
+	    build/deb/sendwrap_$(VERSION)_*.changes
+	@ls build/deb/*.deb
 
 clean:
 	rm -rf build sendwrap
