@@ -289,6 +289,7 @@ def test_check_mode_of_the_installed_units(pkg):
         assert r.returncode == 0, (u, r)
         assert "/etc/sendwrap/allowlist" in r.stdout, (u, r.stdout)
 
+
 def test_pass_cache_in_the_state_directory(pkg):
     """The packaged binary keeps its pass cache where the package put the
     directory, which passes its checks of who could write there."""
