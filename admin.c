@@ -702,6 +702,7 @@ admin_run(const struct config *cfg)
 		options_help(stdout);
 		return 0;
 	case COMMAND_VERSION:
+		/* The Makefile's, from debian/changelog. */
 		puts("sendwrap " SENDWRAP_VERSION);
 		return 0;
 	case COMMAND_LIST_OPTIONS:

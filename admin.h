@@ -14,8 +14,6 @@
 
 #include "options.h"
 
-#define SENDWRAP_VERSION "1.0.0"
-
 /* Exit statuses, as ucspi-tcp's programs have them. */
 #define EXIT_PERM 100		/* usage or configuration error */
 #define EXIT_TEMP 111		/* temporary failure */

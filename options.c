@@ -1061,6 +1061,13 @@ options_usage(FILE *f)
 	fputs(synopsis, f);
 }
 
+/*
+ * --help's text column; a name that leaves fewer than HELP_GAP spaces
+ * before it has its text start on the next line.
+ */
+#define HELP_COLUMN	30
+#define HELP_GAP	2
+
 /* Print text from column indent, folded before column 79. */
 static void
 fold(FILE *f, const char *text, int col, int indent)
@@ -1123,9 +1130,12 @@ options_help(FILE *f)
 			    o->arg ? " " : "", o->arg ? o->arg : "");
 		limits_words(o, limits, sizeof limits);
 		snprintf(text, sizeof text, "%s%s", o->help, limits);
-		if (fprintf(f, "%-30s", left) > 30)
-			fprintf(f, "\n%30s", "");
-		fold(f, text, 30, 30);
+		fputs(left, f);
+		if (strlen(left) + HELP_GAP > HELP_COLUMN)
+			fprintf(f, "\n%*s", HELP_COLUMN, "");
+		else
+			fprintf(f, "%*s", HELP_COLUMN - (int)strlen(left), "");
+		fold(f, text, HELP_COLUMN, HELP_COLUMN);
 	}
 	fputs("A DURATION is seconds (5, 2.5) or a number with a unit: "
 	    "750ms, 5s, 10m, 1h, 1d.\nSee sendwrap(8).\n", f);
