@@ -32,11 +32,11 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -109,8 +109,8 @@ class Params:
                                       self.grey_expire),
             ("the eager retrier's pause (%d tries)" % self.eager_tries,) +
             both(TIMES["eager_every"], self.eager_every),
-            ("the legitimate sender's and the trapped sender's retry "
-             "(at most %d tries)" % LEGIT_TRIES,) +
+            ("the legitimate sender's retry (at most %d tries), the "
+             "trapped sender's (at most %d)" % (LEGIT_TRIES, MTA_TRIES),) +
             both(TIMES["legit_retry"], self.legit_retry),
             ("the retrier after the pass time (at most %d tries)"
              % MTA_TRIES,) + both(TIMES["mta_retry"], self.mta_retry),
@@ -143,6 +143,7 @@ class Conn:
         self.port = self.sock.getsockname()[1]
         self.sock.connect(("127.0.0.1", port))
         self.buf = b""
+        self.taken_at = None
 
     def send(self, data):
         try:
@@ -196,9 +197,22 @@ def body(ip):
             b"One message from %s.\r\n.\r\n" % (ip.encode(), ip.encode()))
 
 
-def transaction(c, ip, rcpts, greet_wait, pipelined=False, greeted=False):
+def transaction(c, ip, rcpts, greet_wait, pipelined=False, greeted=False,
+                polite=False):
     """One SMTP transaction: "delivered" or where it ended.  pipelined:
-    EHLO, MAIL, RCPT and DATA in one write; greeted: the 220 is read."""
+    EHLO, MAIL, RCPT and DATA in one write; greeted: the 220 is read;
+    polite: QUIT after a refusal too, as an MTA does (a bot just
+    closes)."""
+    r = exchange(c, ip, rcpts, greet_wait, pipelined, greeted)
+    if r == "delivered" or (polite and re.match(r"\dxx:(?!greeting)", r)):
+        if c.send(b"QUIT\r\n"):
+            c.reply()
+    return r
+
+
+def exchange(c, ip, rcpts, greet_wait, pipelined, greeted):
+    """transaction's exchange, up to its outcome (QUIT not sent); the
+    time of the 250 that took the message in c.taken_at."""
     if not greeted:
         r = c.reply(greet_wait)
         if r != 220:
@@ -224,8 +238,7 @@ def transaction(c, ip, rcpts, greet_wait, pipelined=False, greeted=False):
     r = c.reply()
     if r != 250:
         return outcome("body", r)
-    if c.send(b"QUIT\r\n"):
-        c.reply()
+    c.taken_at = time.monotonic()
     return "delivered"
 
 
@@ -260,19 +273,21 @@ class Client:
         finally:
             c.close()
         a["end"] = self.now()
-        if a["result"] == "delivered":
-            a["delivered_at"] = a["end"]
+        if c.taken_at is not None:
+            a["delivered_at"] = c.taken_at - self.t0
         return a["result"]
 
-    def one_shot(self, rcpts=(RCPT,), pipelined=False):
+    def one_shot(self, rcpts=(RCPT,), pipelined=False, polite=False):
         return self.attempt(lambda c: transaction(
-            c, self.ip, list(rcpts), self.p.greet_wait, pipelined))
+            c, self.ip, list(rcpts), self.p.greet_wait, pipelined,
+            polite=polite))
 
     def retrying(self, tries, pause, rcpts=(RCPT,), eager=False):
         """Up to tries transactions, pause seconds after each failure; an
-        MTA gives up on a permanent (5xx) failure, an eager bot never."""
+        MTA (polite) gives up on a permanent (5xx) failure, an eager bot
+        (rude) never."""
         for k in range(tries):
-            r = self.one_shot(rcpts)
+            r = self.one_shot(rcpts, polite=not eager)
             if r == "delivered" or k == tries - 1 or \
                     (not eager and r.startswith("5xx")):
                 return
@@ -350,7 +365,7 @@ def behaviours(p):
                   lambda cl: cl.retrying(MTA_TRIES, p.mta_retry)),
         Behaviour("trapped", "trapped: a greytrap address among its "
                   "recipients, retries after 6 min", False, True,
-                  lambda cl: cl.retrying(LEGIT_TRIES, p.legit_retry,
+                  lambda cl: cl.retrying(MTA_TRIES, p.legit_retry,
                                          rcpts=(RCPT, TRAP))),
         Behaviour("legit", "legitimate sender (an MTA): retries after 6 min "
                   "on a 4xx", True, True,
@@ -477,7 +492,11 @@ def parse_record(path):
 
 def run_conf(conf_no, kind, front, args, p, beh, mta):
     key = "%s-%s" % (kind, front)
-    wd = tempfile.mkdtemp(prefix=key + ".", dir=args.workdir)
+    # The last run's files of this configuration go; the cache's
+    # directory is nobody else's to write (sendwrap checks).
+    wd = os.path.join(args.workdir, key)
+    shutil.rmtree(wd, ignore_errors=True)
+    os.mkdir(wd, 0o700)
     rnd = random.Random(args.seed * 100 + conf_no)
     n = args.clients
     on_list = [address(conf_no, b, i) for b, be in enumerate(beh)
@@ -631,7 +650,7 @@ def targets(conf, rows, beh, p):
             first_retry_ok += 1
     out.append(("the legitimate sender delivers on its first retry after "
                 "the pass time", "%d of %d" % (first_retry_ok, len(legit)),
-                first_retry_ok == len(legit) and legit))
+                bool(legit) and first_retry_ok == len(legit)))
     tr = by.get("trapped")
     if tr:
         out.append(("(also) the trapped sender never reaches the MTA",
