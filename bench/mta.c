@@ -5,7 +5,7 @@
  * write, appended to RECORD:
  *
  *	accepted ip=IP rcpts=N bytes=B	(a message taken: the 250 after DATA)
- *	session ip=IP messages=N end=quit|eof|timeout	(at its exit)
+ *	session ip=IP messages=N end=quit|eof|reset|timeout	(at its exit)
  *
  * IP is $TCPREMOTEIP (or $TCP6REMOTEIP), which tcpserver and sendwrap's
  * listener both set.  It advertises PIPELINING and answers a pipelined
@@ -33,6 +33,8 @@ static const char *record_path, *peer_ip;
 static int messages;
 static volatile sig_atomic_t timed_out;
 
+static void record(const char *, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 put(const char *s)
 {
@@ -40,16 +42,17 @@ put(const char *s)
 	ssize_t w;
 
 	while (n > 0) {
-		if ((w = write(1, s, n)) <= 0)
+		if ((w = write(1, s, n)) <= 0) {
+			record("session ip=%s messages=%d end=reset\n", peer_ip,
+			    messages);
 			exit(1);
+		}
 		s += w;
 		n -= (size_t)w;
 	}
 }
 
 /* One line, one write(2) on an O_APPEND descriptor: whole among others'. */
-static void record(const char *, ...) __attribute__((format(printf, 1, 2)));
-
 static void
 record(const char *fmt, ...)
 {

@@ -524,12 +524,10 @@ def run_conf(conf_no, kind, front, args, p, beh, mta):
         for th in threads:
             th.join(max(0.0, deadline - time.monotonic()))
         unfinished = sum(th.is_alive() for th in threads)
-        wanted = {(cl.ip, a["port"]) for cl in clients
-                  for a in cl.attempts if a.get("port")}
         logpath = os.path.join(wd, "sendwrap.log")
         settle = time.monotonic() + SETTLE
         while time.monotonic() < settle and \
-                not wanted <= parse_log(logpath).keys():
+                not settled(clients, logpath, os.path.join(wd, "record")):
             time.sleep(0.2)
         took = time.monotonic() - t0
     finally:
@@ -548,6 +546,21 @@ def run_conf(conf_no, kind, front, args, p, beh, mta):
         "listed": on_list, "workdir": wd,
         "clients": [client_result(cl, verdicts, accepted, sessions,
                                   cl.ip in on_list) for cl in clients]}
+
+
+def settled(clients, logpath, recordpath):
+    """Has every connection its log line, and every one handed to the
+    MTA its session line (written as the MTA exits)?"""
+    verdicts = parse_log(logpath)
+    handed = 0
+    for cl in clients:
+        for a in cl.attempts:
+            if a.get("port"):
+                v = verdicts.get((cl.ip, a["port"]))
+                if v is None:
+                    return False
+                handed += v[0] in HANDED
+    return sum(parse_record(recordpath)[1].values()) >= handed
 
 
 def run_client(cl, delay):
@@ -619,6 +632,7 @@ def summarize(conf, beh):
             "behaviour": be.key, "name": be.name, "clients": len(cs),
             "listed": sum(c["listed"] for c in cs),
             "reached": len(reached), "stopped": len(stopped),
+            "handed": sum(c["sessions"] > 0 for c in cs),
             "patterns": dict(pats),
             "attempts": sum(len(c["attempts"]) for c in cs),
             "delivered_on_attempt": dict(tries),
@@ -708,7 +722,9 @@ def report(results, beh, p, args, meta):
           "second client of every bot behaviour and no legitimate "
           "sender." % LIST_ZONE)
         w("")
-    w("Share of each behaviour's clients whose message reached the MTA:")
+    w("Share of each behaviour's clients whose message reached the MTA "
+      "(and how many were handed to it, when more: those it took no "
+      "message from):")
     w("")
     w("| behaviour | " + " | ".join(
         "%s (%s)" % (TITLES[r["kind"]], r["front"]) for r in results) + " |")
@@ -717,7 +733,10 @@ def report(results, beh, p, args, meta):
         cells = []
         for r in results:
             row = next(x for x in r["rows"] if x["behaviour"] == be.key)
-            cells.append(pct(row["reached"], row["clients"]))
+            cell = pct(row["reached"], row["clients"])
+            if row["handed"] > row["reached"]:
+                cell += ", %d handed to it" % row["handed"]
+            cells.append(cell)
         w("| %s | %s |" % (be.name, " | ".join(cells)))
     for r in results:
         w("")
@@ -727,14 +746,16 @@ def report(results, beh, p, args, meta):
                                       else x for x in r["command"]),
                              r["took"]))
         w("")
-        w("| behaviour | clients | on the list | reached the MTA | stopped "
+        w("| behaviour | clients | on the list | handed to the MTA "
+          "| reached the MTA | stopped "
           "| sendwrap's verdicts, connection by connection | connections "
           "| first attempt to message taken, median / max |")
-        w("|---|---|---|---|---|---|---|---|")
+        w("|---|---|---|---|---|---|---|---|---|")
         for row in r["rows"]:
-            w("| %s | %d | %s | %s | %s | %s | %d | %s |" % (
+            w("| %s | %d | %s | %d | %s | %s | %s | %d | %s |" % (
                 row["name"], row["clients"],
                 row["listed"] if r["kind"] == "dnsbl" else "-",
+                row["handed"],
                 pct(row["reached"], row["clients"]),
                 pct(row["stopped"], row["clients"]),
                 fmt_patterns(row["patterns"], row["clients"]),
