@@ -53,6 +53,7 @@ TIMES = {
     "impatient": (2, 10, 30),
     "grey_pass": 300,       # --grey-pass (its default)
     "grey_expire": 3600,    # --grey-expire
+    "bad_ttl": 86400,       # --bad-ttl of the greylist-bad configuration
     "eager_every": 30,      # the eager retrier's pause between tries
     "legit_retry": 360,     # a legitimate MTA's retry: a little over the pass
     "mta_retry": 600,       # the retrier after the pass time (a bot's MTA)
@@ -71,7 +72,7 @@ RCPT = "user@bench.invalid"
 DNS_LISTED = "127.0.0.2"
 
 FRONTS = ("listener", "tcpserver")
-KINDS = ("plain", "dnsbl", "greylist")
+KINDS = ("plain", "dnsbl", "greylist", "greylist-bad")
 
 
 def log(msg):
@@ -107,6 +108,8 @@ class Params:
             ("--grey-pass",) + both(TIMES["grey_pass"], self.grey_pass),
             ("--grey-expire",) + both(TIMES["grey_expire"],
                                       self.grey_expire),
+            ("--bad-ttl (where set)",) + both(TIMES["bad_ttl"],
+                                              self.bad_ttl),
             ("the eager retrier's pause (%d tries)" % self.eager_tries,) +
             both(TIMES["eager_every"], self.eager_every),
             ("the legitimate sender's retry (at most %d tries), the "
@@ -282,12 +285,13 @@ class Client:
             c, self.ip, list(rcpts), self.p.greet_wait, pipelined,
             polite=polite))
 
-    def retrying(self, tries, pause, rcpts=(RCPT,), eager=False):
+    def retrying(self, tries, pause, rcpts=(RCPT,), eager=False,
+                 pipelined=False):
         """Up to tries transactions, pause seconds after each failure; an
         MTA (polite) gives up on a permanent (5xx) failure, an eager bot
         (rude) never."""
         for k in range(tries):
-            r = self.one_shot(rcpts, polite=not eager)
+            r = self.one_shot(rcpts, pipelined, polite=not eager)
             if r == "delivered" or k == tries - 1 or \
                     (not eager and r.startswith("5xx")):
                 return
@@ -363,6 +367,11 @@ def behaviours(p):
         Behaviour("mta-retrier", "retrier after the pass time: every 10 "
                   "min, at most %d tries" % MTA_TRIES, False, True,
                   lambda cl: cl.retrying(MTA_TRIES, p.mta_retry)),
+        Behaviour("pipelining-retrier", "pipelines after the greeting, "
+                  "retries after 10 min whatever the reply, at most %d tries"
+                  % MTA_TRIES, False, True,
+                  lambda cl: cl.retrying(MTA_TRIES, p.mta_retry, eager=True,
+                                         pipelined=True)),
         Behaviour("trapped", "trapped: a greytrap address among its "
                   "recipients, retries after 6 min", False, True,
                   lambda cl: cl.retrying(MTA_TRIES, p.legit_retry,
@@ -416,7 +425,7 @@ def conf_options(kind, p, wd, dns):
     opts = ["-d", ms(p.delay)]
     if kind == "dnsbl":
         opts += ["--dnsbl", LIST_ZONE, "--dns-server", dns.server]
-    elif kind == "greylist":
+    elif kind.startswith("greylist"):
         trap = os.path.join(wd, "greytrap")
         with open(trap, "w") as f:
             f.write("# the scenarios' trap address\n%s\n" % TRAP)
@@ -424,6 +433,8 @@ def conf_options(kind, p, wd, dns):
                  "--grey-pass", ms(p.grey_pass),
                  "--grey-expire", ms(p.grey_expire),
                  "--greytrap", trap, "--hostname", "mx.bench.invalid"]
+    if kind == "greylist-bad":
+        opts += ["--bad-ttl", ms(p.bad_ttl)]
     return opts
 
 
@@ -697,6 +708,7 @@ TITLES = {
     "plain": "the plain delay",
     "dnsbl": "the delay with a DNS list",
     "greylist": "--greylist",
+    "greylist-bad": "--greylist --bad-ttl 1d",
 }
 
 
@@ -813,15 +825,16 @@ def main():
             "cpu": proclib.cpu_model(), "cores": os.cpu_count(),
             "load_start": proclib.loadavg(), "sendwrap": args.sendwrap}
     results = []
-    for no, (kind, front) in enumerate(confs):
-        if kind == "greylist" and not has_grey:
-            log("greylist-%s: skipped, this sendwrap has no --greylist"
-                % front)
+    for kind, front in confs:
+        grey = kind.startswith("greylist")
+        if grey and not has_grey:
+            log("%s-%s: skipped, this sendwrap has no --greylist"
+                % (kind, front))
             continue
         r = run_conf(KINDS.index(kind) * 2 + FRONTS.index(front), kind,
                      front, args, p, beh, mta)
         r["rows"] = summarize(r, beh)
-        if kind == "greylist":
+        if grey:
             r["targets"] = targets(r, r["rows"], beh, p)
         results.append(r)
     meta["load_end"] = proclib.loadavg()
@@ -832,14 +845,12 @@ def main():
     with open(os.path.join(args.workdir, "results.json"), "w") as f:
         json.dump({"meta": meta, "times": TIMES, "scale": p.scale,
                    "clients_per_behaviour": args.clients,
-                   "behaviours": [{"key": b.key, "name": b.name, "legit": b.legit,
-                                        "retries_after_pass":
-                                        b.retries_after_pass} for b in beh],
+                   "behaviours": [dict(b._asdict(), run=None) for b in beh],
                    "configurations": results}, f, indent=1, default=str)
     missed = [t for r in results for t in r.get("targets", []) if not t[2]]
     for t in missed:
         print("target missed (%s): %s" % (t[0], t[1]), file=sys.stderr)
-    if not has_grey and any(k == "greylist" for k, _ in confs):
+    if not has_grey and any(k.startswith("greylist") for k, _ in confs):
         print("note: the --greylist configurations were skipped: this "
               "sendwrap has no --greylist", file=sys.stderr)
     return 1 if missed else 0
