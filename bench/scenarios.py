@@ -336,47 +336,61 @@ def non_smtp(request):
 
 
 Behaviour = collections.namedtuple(
-    "Behaviour", "key name legit retries_after_pass run")
+    "Behaviour", "key label name legit retries_after_pass run")
 
 
 def behaviours(p):
     i2, i10, i30 = p.impatient
     return [
-        Behaviour("blind", "blind pipeliner: the whole transaction at once, "
+        Behaviour("blind", "blind pipeliner",
+                  "blind pipeliner: the whole transaction at once, "
                   "before the greeting", False, False, blind),
-        Behaviour("impatient-2", "gives up after 2 s without a greeting",
+        Behaviour("impatient-2", "impatient, 2 s",
+                  "gives up after 2 s without a greeting",
                   False, False, impatient(i2)),
-        Behaviour("impatient-10", "gives up after 10 s without a greeting",
+        Behaviour("impatient-10", "impatient, 10 s",
+                  "gives up after 10 s without a greeting",
                   False, False, impatient(i10)),
-        Behaviour("impatient-30", "gives up after 30 s without a greeting",
+        Behaviour("impatient-30", "impatient, 30 s",
+                  "gives up after 30 s without a greeting",
                   False, False, impatient(i30)),
-        Behaviour("one-shot", "patient one-shot: waits, one transaction, "
+        Behaviour("one-shot", "patient one-shot",
+                  "patient one-shot: waits, one transaction, "
                   "never retries", False, False, lambda cl: cl.one_shot()),
-        Behaviour("pipelining", "pipelines after the greeting: EHLO, MAIL, "
+        Behaviour("pipelining", "pipelining after the greeting",
+                  "pipelines after the greeting: EHLO, MAIL, "
                   "RCPT, DATA in one write", False, False,
                   lambda cl: cl.one_shot(pipelined=True)),
-        Behaviour("http", "HTTP request after the greeting", False, False,
+        Behaviour("http", "HTTP request",
+                  "HTTP request after the greeting", False, False,
                   non_smtp(b"GET / HTTP/1.1\r\nHost: mx\r\n\r\n")),
-        Behaviour("connect", "HTTP CONNECT after the greeting", False, False,
+        Behaviour("connect", "HTTP CONNECT",
+                  "HTTP CONNECT after the greeting", False, False,
                   non_smtp(b"CONNECT 127.0.0.1:25 HTTP/1.1\r\n"
                            b"Host: 127.0.0.1:25\r\n\r\n")),
-        Behaviour("eager", "eager retrier: %d tries, 30 s apart, all within "
+        Behaviour("eager", "eager retrier",
+                  "eager retrier: %d tries, 30 s apart, all within "
                   "the pass time" % p.eager_tries, False, False,
                   lambda cl: cl.retrying(p.eager_tries, p.eager_every,
                                          eager=True)),
-        Behaviour("mta-retrier", "retrier after the pass time: every 10 "
+        Behaviour("mta-retrier", "retrier after the pass time",
+                  "retrier after the pass time: every 10 "
                   "min, at most %d tries" % MTA_TRIES, False, True,
                   lambda cl: cl.retrying(MTA_TRIES, p.mta_retry)),
-        Behaviour("pipelining-retrier", "pipelines after the greeting, "
+        Behaviour("pipelining-retrier",
+                  "pipelining retrier after the pass time",
+                  "pipelines after the greeting, "
                   "retries after 10 min whatever the reply, at most %d tries"
                   % MTA_TRIES, False, True,
                   lambda cl: cl.retrying(MTA_TRIES, p.mta_retry, eager=True,
                                          pipelined=True)),
-        Behaviour("trapped", "trapped: a greytrap address among its "
+        Behaviour("trapped", "trapped",
+                  "trapped: a greytrap address among its "
                   "recipients, retries after 6 min", False, True,
                   lambda cl: cl.retrying(MTA_TRIES, p.legit_retry,
                                          rcpts=(RCPT, TRAP))),
-        Behaviour("legit", "legitimate sender (an MTA): retries after 6 min "
+        Behaviour("legit", "legitimate sender",
+                  "legitimate sender (an MTA): retries after 6 min "
                   "on a 4xx", True, True,
                   lambda cl: cl.retrying(LEGIT_TRIES, p.legit_retry)),
     ]
@@ -712,6 +726,19 @@ TITLES = {
 }
 
 
+def verdicts_of(results, kind, key):
+    """The verdict patterns of a behaviour in a kind's configurations: one
+    text if the front ends agree, else each front end's."""
+    texts = collections.OrderedDict()
+    for r in results:
+        if r["kind"] == kind:
+            row = next(x for x in r["rows"] if x["behaviour"] == key)
+            texts[r["front"]] = fmt_patterns(row["patterns"], row["clients"])
+    if len(set(texts.values())) == 1:
+        return next(iter(texts.values()))
+    return "; ".join("%s: %s" % kv for kv in texts.items())
+
+
 def report(results, beh, p, args, meta):
     out = []
     w = out.append
@@ -749,7 +776,17 @@ def report(results, beh, p, args, meta):
             if row["handed"] > row["reached"]:
                 cell += ", %d handed to it" % row["handed"]
             cells.append(cell)
-        w("| %s | %s |" % (be.name, " | ".join(cells)))
+        w("| %s | %s |" % (be.label, " | ".join(cells)))
+    w("")
+    w("sendwrap's verdicts, connection by connection (for clients that "
+      "were handed to the MTA and took no message, what it answered):")
+    w("")
+    kinds = list(dict.fromkeys(r["kind"] for r in results))
+    w("| behaviour | " + " | ".join(TITLES[k] for k in kinds) + " |")
+    w("|---|" + "---|" * len(kinds))
+    for be in beh:
+        w("| %s | %s |" % (be.label, " | ".join(
+            verdicts_of(results, k, be.key) for k in kinds)))
     for r in results:
         w("")
         w("#### %s, %s" % (TITLES[r["kind"]], r["front"]))

@@ -6,7 +6,7 @@
 # bench/scenarios.py.
 #
 #   bench/scenarios.sh                  the full run (20 clients per
-#                                       behaviour; about 4 minutes)
+#                                       behaviour; about 2 minutes)
 #   bench/scenarios.sh --quick          2 clients per behaviour (a smoke run)
 #   bench/scenarios.sh -n 5 --only greylist-listener   ... and so on
 #
