@@ -787,6 +787,17 @@ def report(results, beh, p, args, meta):
     for be in beh:
         w("| %s | %s |" % (be.label, " | ".join(
             verdicts_of(results, k, be.key) for k in kinds)))
+    w("")
+    w("What it costs the legitimate sender: from the start of its first "
+      "attempt to the 250 that took its message:")
+    w("")
+    w("| configuration | delivered | median / max |")
+    w("|---|---|---|")
+    for r in results:
+        row = next(x for x in r["rows"] if x["behaviour"] == "legit")
+        w("| %s (%s) | %s | %s |" % (TITLES[r["kind"]], r["front"],
+                                     pct(row["reached"], row["clients"]),
+                                     fmt_delivery(row, p)))
     for r in results:
         w("")
         w("#### %s, %s" % (TITLES[r["kind"]], r["front"]))
