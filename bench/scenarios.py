@@ -141,10 +141,14 @@ class Conn:
 
     def __init__(self, src, port):
         self.sock = socket.socket()
-        self.sock.bind((src, 0))
-        self.sock.settimeout(REPLY_WAIT)
-        self.port = self.sock.getsockname()[1]
-        self.sock.connect(("127.0.0.1", port))
+        try:
+            self.sock.bind((src, 0))
+            self.sock.settimeout(REPLY_WAIT)
+            self.port = self.sock.getsockname()[1]
+            self.sock.connect(("127.0.0.1", port))
+        except OSError:
+            self.sock.close()
+            raise
         self.buf = b""
         self.taken_at = None
 
@@ -540,8 +544,8 @@ def run_conf(conf_no, kind, front, args, p, beh, mta):
                    for b, be in enumerate(beh) for i in range(n)]
         threads = []
         for cl in clients:
-            delay = rnd.uniform(0, p.delay)
-            th = threading.Thread(target=run_client, args=(cl, delay),
+            after = rnd.uniform(0, p.delay)
+            th = threading.Thread(target=run_client, args=(cl, after),
                                   daemon=True)
             th.start()
             threads.append(th)
@@ -588,8 +592,8 @@ def settled(clients, logpath, recordpath):
     return sum(parse_record(recordpath)[1].values()) >= handed
 
 
-def run_client(cl, delay):
-    time.sleep(delay)
+def run_client(cl, after):
+    time.sleep(after)
     try:
         cl.behaviour.run(cl)
     except Exception as e:          # recorded, never fatal to the run
