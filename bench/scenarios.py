@@ -344,20 +344,19 @@ Behaviour = collections.namedtuple(
 
 
 def behaviours(p):
-    i2, i10, i30 = p.impatient
+    """The behaviours; names give the modelled times (TIMES)."""
+    eager, mta, legit = (human(TIMES[k]) for k in
+                         ("eager_every", "mta_retry", "legit_retry"))
+    impatient_ones = [
+        Behaviour("impatient-%g" % real, "impatient, %s" % human(real),
+                  "gives up after %s without a greeting" % human(real),
+                  False, False, impatient(run))
+        for real, run in zip(TIMES["impatient"], p.impatient)]
     return [
         Behaviour("blind", "blind pipeliner",
                   "blind pipeliner: the whole transaction at once, "
                   "before the greeting", False, False, blind),
-        Behaviour("impatient-2", "impatient, 2 s",
-                  "gives up after 2 s without a greeting",
-                  False, False, impatient(i2)),
-        Behaviour("impatient-10", "impatient, 10 s",
-                  "gives up after 10 s without a greeting",
-                  False, False, impatient(i10)),
-        Behaviour("impatient-30", "impatient, 30 s",
-                  "gives up after 30 s without a greeting",
-                  False, False, impatient(i30)),
+    ] + impatient_ones + [
         Behaviour("one-shot", "patient one-shot",
                   "patient one-shot: waits, one transaction, "
                   "never retries", False, False, lambda cl: cl.one_shot()),
@@ -373,29 +372,29 @@ def behaviours(p):
                   non_smtp(b"CONNECT 127.0.0.1:25 HTTP/1.1\r\n"
                            b"Host: 127.0.0.1:25\r\n\r\n")),
         Behaviour("eager", "eager retrier",
-                  "eager retrier: %d tries, 30 s apart, all within "
-                  "the pass time" % p.eager_tries, False, False,
+                  "eager retrier: %d tries, %s apart, all within the pass "
+                  "time" % (p.eager_tries, eager), False, False,
                   lambda cl: cl.retrying(p.eager_tries, p.eager_every,
                                          eager=True)),
         Behaviour("mta-retrier", "retrier after the pass time",
-                  "retrier after the pass time: every 10 "
-                  "min, at most %d tries" % MTA_TRIES, False, True,
+                  "retrier after the pass time: every %s, at most %d "
+                  "tries" % (mta, MTA_TRIES), False, True,
                   lambda cl: cl.retrying(MTA_TRIES, p.mta_retry)),
         Behaviour("pipelining-retrier",
                   "pipelining retrier after the pass time",
-                  "pipelines after the greeting, "
-                  "retries after 10 min whatever the reply, at most %d tries"
-                  % MTA_TRIES, False, True,
+                  "pipelines after the greeting, retries after %s whatever "
+                  "the reply, at most %d tries" % (mta, MTA_TRIES),
+                  False, True,
                   lambda cl: cl.retrying(MTA_TRIES, p.mta_retry, eager=True,
                                          pipelined=True)),
         Behaviour("trapped", "trapped",
-                  "trapped: a greytrap address among its "
-                  "recipients, retries after 6 min", False, True,
+                  "trapped: a greytrap address among its recipients, "
+                  "retries after %s" % legit, False, True,
                   lambda cl: cl.retrying(MTA_TRIES, p.legit_retry,
                                          rcpts=(RCPT, TRAP))),
         Behaviour("legit", "legitimate sender",
-                  "legitimate sender (an MTA): retries after 6 min "
-                  "on a 4xx", True, True,
+                  "legitimate sender (an MTA): retries after %s on a 4xx"
+                  % legit, True, True,
                   lambda cl: cl.retrying(LEGIT_TRIES, p.legit_retry)),
     ]
 
