@@ -21,6 +21,7 @@
 #include "decoy.h"
 #include "dialog.h"
 #include "dnsl.h"
+#include "fairq.h"
 #include "ipcount.h"
 #include "listen.h"
 #include "log.h"
@@ -60,7 +61,8 @@ struct client {
 	enum state state;
 	struct timer timer;
 	struct client *prev_all, *next_all;	/* every client held */
-	struct client *next;		/* in the queue for a child; the dead */
+	struct client *next;		/* among the dead */
+	struct fairq_item queued;	/* ST_QUEUED: in the queue */
 	uint64_t start;			/* accepted; or the tar pit's first line */
 	uint64_t next_line;		/* the tar pit's next line */
 	uint64_t bytes;			/* read and thrown away */
@@ -80,11 +82,11 @@ struct loop {
 	size_t nlisteners;
 	struct listener signals;
 	struct timers timers;
-	struct ipcount *per_ip;
-	unsigned long clients, children;
+	struct ipcount *per_ip;		/* held per address; fairq's counts */
+	struct fairq programs;		/* the programs, and their queue */
+	unsigned long clients;
 	unsigned long waiting;		/* clients in the delay: --stress */
 	struct client *all;		/* every client held */
-	struct client *queue, *queue_end;
 	struct client *dead;		/* dropped this turn */
 	int stopping;
 	struct decoy_config decoy;
@@ -109,23 +111,6 @@ watch(struct loop *l, struct client *c, uint32_t events, int op)
 	epoll_ctl(l->ep, op, c->fd, &ev);
 }
 
-static void
-unqueue(struct loop *l, struct client *c)
-{
-	struct client **cp = &l->queue;
-
-	while (*cp && *cp != c)
-		cp = &(*cp)->next;
-	if (*cp == NULL)
-		return;
-	*cp = c->next;
-	if (l->queue_end == c) {
-		l->queue_end = NULL;
-		for (c = l->queue; c; c = c->next)
-			l->queue_end = c;
-	}
-}
-
 /* c's wait is over, however it ended. */
 static void
 unwait(struct loop *l, struct client *c)
@@ -142,7 +127,7 @@ drop(struct loop *l, struct client *c)
 {
 	unwait(l, c);
 	if (c->state == ST_QUEUED)
-		unqueue(l, c);
+		fairq_remove(&l->programs, &c->queued);
 	timers_cancel(&l->timers, &c->timer);
 	dnsl_end(c->dns);
 	c->dns = NULL;
@@ -152,7 +137,7 @@ drop(struct loop *l, struct client *c)
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	if (c->peer.known)
-		ipcount_remove(l->per_ip, &c->peer.addr);
+		ipcount_remove(l->per_ip, &c->peer.addr, IPC_HELD);
 	if (c->prev_all)
 		c->prev_all->next_all = c->next_all;
 	else
@@ -199,7 +184,7 @@ say_and_drain(struct loop *l, struct client *c, const char *reply)
 	say(c, reply);
 	shutdown(c->fd, SHUT_WR);
 	if (c->state == ST_QUEUED)
-		unqueue(l, c);
+		fairq_remove(&l->programs, &c->queued);
 	c->state = ST_DRAIN;
 	c->bytes = 0;
 	watch(l, c, EPOLLIN, EPOLL_CTL_MOD);
@@ -229,26 +214,35 @@ start_child(struct loop *l, struct client *c)
 		    "the responder" : l->cfg->program[0], strerror(errno));
 		return -1;
 	}
-	l->children++;
+	fairq_started(&l->programs, pid, &c->peer);
 	return 0;
 }
 
-/* Give c to a child, or queue it until one ends. */
+/* Hold c until a program is free for it: 0, or -1 (its address has its
+ * share of the queue: it has been told 421). */
+static int
+queue(struct loop *l, struct client *c)
+{
+	c->queued.peer = &c->peer;
+	if (fairq_push(&l->programs, &c->queued) != 0) {
+		core_limit(&l->core, &c->peer, "per-ip-children");
+		say_and_drain(l, c, REPLY_PER_IP);
+		return -1;
+	}
+	c->state = ST_QUEUED;
+	/* Its input is the program's: watch only for a hang-up. */
+	watch(l, c, EPOLLRDHUP, EPOLL_CTL_MOD);
+	timers_set(&l->timers, &c->timer, mono_ms() + LISTENER_QUEUE_MS);
+	return 0;
+}
+
+/* Give c to a child, or queue it until one is free for it. */
 static void
 hand_over(struct loop *l, struct client *c)
 {
 	unwait(l, c);
-	if (l->children >= l->cfg->max_children) {
-		c->state = ST_QUEUED;
-		c->next = NULL;
-		if (l->queue_end)
-			l->queue_end->next = c;
-		else
-			l->queue = c;
-		l->queue_end = c;
-		/* Its input is the program's: watch only for a hang-up. */
-		watch(l, c, EPOLLRDHUP, EPOLL_CTL_MOD);
-		timers_set(&l->timers, &c->timer, mono_ms() + LISTENER_QUEUE_MS);
+	if (!fairq_may_run(&l->programs, &c->peer)) {
+		queue(l, c);
 		return;
 	}
 	/* A program that cannot run has answered 421 from the child. */
@@ -259,18 +253,21 @@ hand_over(struct loop *l, struct client *c)
 	drop(l, c);
 }
 
+/* Children ended: their places go to the queue, fairly. */
 static void
 reap(struct loop *l)
 {
+	struct fairq_item *it;
+	struct peer served;
 	int status;
+	pid_t pid;
 
-	while (waitpid(-1, &status, WNOHANG) > 0)
-		if (l->children > 0)
-			l->children--;
-	while (l->queue && l->children < l->cfg->max_children) {
-		struct client *c = l->queue;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		fairq_ended(&l->programs, pid, &served);
+	while ((it = fairq_next(&l->programs)) != NULL) {
+		struct client *c = (struct client *)((char *)it -
+		    offsetof(struct client, queued));
 
-		unqueue(l, c);
 		c->state = ST_WAIT;
 		hand_over(l, c);
 	}
@@ -632,12 +629,27 @@ begin(struct loop *l, struct client *c)
 
 /* Turn a client away at once for a limit. */
 static void
-refuse(struct loop *l, int fd, const struct peer *p, const char *limit)
+refuse(struct loop *l, int fd, const struct peer *p, const char *limit,
+    const char *reply)
 {
 	core_limit(&l->core, p, limit);
-	send(fd, REPLY_TOO_MANY, sizeof REPLY_TOO_MANY - 1,
-	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
+}
+
+/*
+ * Would one more connection from p's address be over --per-ip?  Every
+ * connection counts, in whatever state: held here, or served by a
+ * program.  Counted in if not.
+ */
+static int
+over_per_ip(struct loop *l, const struct peer *p)
+{
+	unsigned held = ipcount_get(l->per_ip, &p->addr, IPC_HELD) +
+	    ipcount_get(l->per_ip, &p->addr, IPC_RUNNING);
+
+	return held >= l->cfg->per_ip ||
+	    ipcount_add(l->per_ip, &p->addr, IPC_HELD) == 0;
 }
 
 static void
@@ -649,18 +661,17 @@ admit(struct loop *l, int fd, const struct sockaddr *sa)
 
 	peer_from_sockaddr(&p, sa);
 	if (l->clients >= l->cfg->max_clients) {
-		refuse(l, fd, &p, "max-clients");
+		refuse(l, fd, &p, "max-clients", REPLY_TOO_MANY);
 		return;
 	}
-	if (p.known && ipcount_add(l->per_ip, &p.addr) > l->cfg->per_ip) {
-		ipcount_remove(l->per_ip, &p.addr);
-		refuse(l, fd, &p, "per-ip");
+	if (p.known && over_per_ip(l, &p)) {
+		refuse(l, fd, &p, "per-ip", REPLY_PER_IP);
 		return;
 	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		if (p.known)
-			ipcount_remove(l->per_ip, &p.addr);
-		refuse(l, fd, &p, "memory");
+			ipcount_remove(l->per_ip, &p.addr, IPC_HELD);
+		refuse(l, fd, &p, "memory", REPLY_TOO_MANY);
 		return;
 	}
 	c->kind = SRC_CLIENT;
@@ -757,7 +768,7 @@ on_signals(struct loop *l)
 			if (l->stopping)
 				return 1;
 			log_info("stopping clients=%lu children=%lu",
-			    l->clients, l->children);
+			    l->clients, l->programs.running);
 			stop(l);
 		}
 	}
@@ -815,7 +826,7 @@ run(struct loop *l)
 {
 	struct epoll_event ev[EVENTS_MAX];
 
-	while (!l->stopping || l->children > 0) {
+	while (!l->stopping || l->programs.running > 0) {
 		int n = epoll_wait(l->ep, ev, EVENTS_MAX, next_timeout(l)), i;
 
 		if (n < 0 && errno != EINTR) {
@@ -879,6 +890,14 @@ ids(const struct config *cfg, long *uid, long *gid)
 	return 0;
 }
 
+/* --per-ip-children, or its default. */
+static unsigned
+share(const struct config *cfg)
+{
+	return cfg->per_ip_children ? cfg->per_ip_children :
+	    fairq_default_share(cfg->max_children);
+}
+
 static int
 set_up(struct loop *l, long uid, long gid, char *err, size_t errsize)
 {
@@ -896,7 +915,9 @@ set_up(struct loop *l, long uid, long gid, char *err, size_t errsize)
 		return -1;
 	if (drop_privileges(uid, gid, err, errsize) != 0)
 		return -1;
-	if ((l->per_ip = ipcount_new()) == NULL) {
+	if ((l->per_ip = ipcount_new()) == NULL ||
+	    fairq_init(&l->programs, l->cfg->max_children, share(l->cfg),
+	    l->per_ip) != 0) {
 		snprintf(err, errsize, "out of memory");
 		return -1;
 	}
@@ -952,8 +973,9 @@ log_listening(const struct loop *l)
 		n += listen_name(l->listeners[i].fd, names + n,
 		    sizeof names - n);
 	}
-	log_info("listening on=%s clients=%u children=%u perip=%u",
-	    names, l->cfg->max_clients, l->cfg->max_children, l->cfg->per_ip);
+	log_info("listening on=%s clients=%u children=%u perip=%u "
+	    "share=%u", names, l->cfg->max_clients,
+	    l->cfg->max_children, l->cfg->per_ip, share(l->cfg));
 }
 
 int
