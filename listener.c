@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@
 #define FD_MARGIN 64		/* descriptors beyond the clients' */
 #define PAUSE_MS 100		/* out of descriptors: accept again after */
 
-enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS };
+enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS, SRC_REDIS };
 
 #define DNS_SOCKETS_MAX 16	/* the resolver's: one a server, and TCP */
 
@@ -72,6 +73,8 @@ struct client {
 	struct dnsl_lookup *dns;	/* the DNS lists being asked */
 	struct loop *loop;		/* for the lists' news */
 	struct dialog *dialog;		/* ST_DIALOG (start: its greeting) */
+	struct store_ask ask;		/* Redis asked about it, if asking */
+	int asking;
 };
 
 struct loop {
@@ -94,6 +97,8 @@ struct loop {
 	size_t line_len;
 	struct dnsl_resolver *resolver;	/* with --dnsbl, --dnswl */
 	struct listener dns[DNS_SOCKETS_MAX];
+	struct listener redis;		/* the cache's Redis socket, watched */
+	uint32_t redis_events;		/* ... for these */
 	struct dialog_config dialog;	/* --greylist */
 	char host[DIALOG_HOST_MAX];
 };
@@ -111,13 +116,18 @@ watch(struct loop *l, struct client *c, uint32_t events, int op)
 	epoll_ctl(l->ep, op, c->fd, &ev);
 }
 
-/* c's wait is over, however it ended. */
+/* c's wait is over, however it ended: what Redis says comes too late. */
 static void
 unwait(struct loop *l, struct client *c)
 {
 	if (c->waiting)
 		l->waiting--;
 	c->waiting = 0;
+	if (c->asking) {
+		store_unask(&l->core.store, &c->ask);
+		c->asking = 0;
+		c->d.cache_failed |= STORE_REDIS;
+	}
 }
 
 /* Forget the client: its descriptor, its timer, its place.  It is
@@ -424,6 +434,80 @@ discard(struct client *c, int *err)
 	return got < 0 && (errno == EAGAIN || errno == EINTR);
 }
 
+/* ------------------------------------------------------------ Redis */
+
+/* Keep the loop watching the Redis connection's socket as it changes. */
+static void
+watch_redis(struct loop *l)
+{
+	struct redisloop *rl = l->core.store.loop;
+	int fd = rl ? redisloop_fd(rl) : -1;
+	short want = rl ? redisloop_events(rl) : 0;
+	struct epoll_event ev;
+
+	if (fd == l->redis.fd && (uint32_t)want == l->redis_events)
+		return;
+	if (l->redis.fd >= 0 && fd != l->redis.fd)
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, l->redis.fd, NULL);
+	memset(&ev, 0, sizeof ev);
+	ev.events = (want & POLLIN ? EPOLLIN : 0) |
+	    (want & POLLOUT ? EPOLLOUT : 0);
+	ev.data.ptr = &l->redis;
+	if (fd >= 0 && epoll_ctl(l->ep, fd == l->redis.fd ? EPOLL_CTL_MOD :
+	    EPOLL_CTL_ADD, fd, &ev) != 0)
+		fd = -1;	/* not watched: its deadline ends it */
+	l->redis.fd = fd;
+	l->redis_events = fd >= 0 ? (uint32_t)want : 0;
+}
+
+static void
+redis_down(void *ctx, const char *why)
+{
+	(void)ctx;
+	log_error("cache %s", why);
+}
+
+/* What Redis said of a waiting client: it may end the wait. */
+static void
+on_cache_news(void *ctx, const struct cache_entry *e, const int *found,
+    size_t n, int failed)
+{
+	struct client *c = ctx;
+	struct loop *l = c->loop;
+	const char *reply;
+
+	c->asking = 0;
+	core_redis_answer(&l->core, &c->peer, &c->d, e, found, n, failed,
+	    cache_now_ms());
+	if (c->d.step == STEP_CACHED) {
+		core_cached(&l->core, &c->peer, &c->d);
+		hand_over(l, c);
+	} else if (c->d.step == STEP_KNOWN_EARLY) {
+		if ((reply = core_known_early(&l->core, &c->peer, &c->d)) ==
+		    NULL)
+			hand_over(l, c);	/* -x pass */
+		else
+			say_and_drain(l, c, reply);
+	}
+}
+
+/* Ask Redis about a client that is to wait, if it could change that. */
+static void
+ask_cache(struct loop *l, struct client *c)
+{
+	c->ask.n = core_redis_keys(&l->core, &c->peer, &c->d, c->ask.keys);
+	if (c->ask.n == 0)
+		return;
+	c->loop = l;
+	c->ask.now = cache_now_ms();
+	c->ask.fn = on_cache_news;
+	c->ask.ctx = c;
+	if (store_ask(&l->core.store, &c->ask) == 0)
+		c->asking = 1;
+	else
+		c->d.cache_failed |= STORE_REDIS;	/* down for now */
+}
+
 /* ------------------------------------------------------------ DNS lists */
 
 /* The resolver opened, changed or closed a socket: watch it. */
@@ -624,6 +708,7 @@ begin(struct loop *l, struct client *c)
 		l->waiting++;
 		timers_set(&l->timers, &c->timer, now + c->d.delay_ms);
 		ask_lists(l, c);
+		ask_cache(l, c);
 	}
 }
 
@@ -818,6 +903,14 @@ next_timeout(const struct loop *l)
 		if (dns >= 0 && (ms < 0 || dns < ms))
 			ms = dns;
 	}
+	if (l->core.store.loop) {
+		uint64_t due = redisloop_deadline(l->core.store.loop);
+		int64_t r = due == UINT64_MAX ? -1 : due <= now ? 0 :
+		    (int64_t)(due - now);
+
+		if (r >= 0 && (ms < 0 || r < ms))
+			ms = r;
+	}
 	return (int)ms;
 }
 
@@ -827,7 +920,10 @@ run(struct loop *l)
 	struct epoll_event ev[EVENTS_MAX];
 
 	while (!l->stopping || l->programs.running > 0) {
-		int n = epoll_wait(l->ep, ev, EVENTS_MAX, next_timeout(l)), i;
+		int n, i;
+
+		watch_redis(l);
+		n = epoll_wait(l->ep, ev, EVENTS_MAX, next_timeout(l));
 
 		if (n < 0 && errno != EINTR) {
 			log_error("epoll_wait: %s", strerror(errno));
@@ -843,11 +939,18 @@ run(struct loop *l)
 					return 0;
 			} else if (*kind == SRC_DNS)
 				on_dns(l, ev[i].data.ptr, ev[i].events);
+			else if (*kind == SRC_REDIS)
+				redisloop_io(l->core.store.loop,
+				    (ev[i].events & (EPOLLIN | EPOLLERR |
+				    EPOLLHUP)) != 0, (ev[i].events &
+				    (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0);
 			else
 				on_input(l, ev[i].data.ptr);
 		}
 		if (l->resolver)	/* its timeouts */
 			dnsl_process_fd(l->resolver, -1, -1);
+		if (l->core.store.loop)
+			redisloop_expire(l->core.store.loop);
 		expire(l);
 		bury(l);
 	}
@@ -1005,6 +1108,12 @@ listener_main(const struct config *cfg)
 	/* Loaded after giving up root, as the reloads on SIGHUP will be. */
 	core_init(&l.core, cfg, 1);
 	core_dialog_config(&l.core, &l.dialog, l.host, sizeof l.host);
+	/* Redis through the loop, never waited for. */
+	l.redis.kind = SRC_REDIS;
+	l.redis.fd = -1;
+	if (store_go_async(&l.core.store, redis_down, &l, err, sizeof err) !=
+	    0)
+		log_error("listener: cache %s", err);
 	/* Without a resolver the clients wait as without lists. */
 	if (cfg->dns.n > 0 && set_up_lists(&l, err, sizeof err) != 0)
 		log_error("listener: %s; the lists are not asked", err);
