@@ -7,7 +7,7 @@
 # decoy session.  `make bench-greylist` runs it; see BENCHMARKS.md and
 # bench/greylist.py.
 #
-#   bench/greylist.sh           the full run (5 rounds; about 3 minutes)
+#   bench/greylist.sh           the full run (5 rounds; about 80 s)
 #   bench/greylist.sh --quick   small sizes, one round, for development
 #
 # As root on Debian it installs what it lacks (tests/deps bench).  It
