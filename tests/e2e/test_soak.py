@@ -45,7 +45,8 @@ def test_soak_the_listener_comes_back_to_idle(wd):
     lst.forks()
     fig, checks = soaklib.soak(lst.sendwrap_pid, lst.port,
                                lst.sendwrap_lines, cache, N, first=FIRST,
-                               every=max(1000, N // 10))
+                               every=max(1000, N // 10),
+                               deadline_s=60 + N / 200, idle_s=30)
     forks = lst.forks()
     sent = fig["mix"]["sent"]
     programs = sum(sent.get(k, 0) for k in ("pass", "allow", "cached"))
