@@ -74,7 +74,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
 	bench-redis bench-stress bench-report bench-listener bench-scenarios \
-	bench-greylist \
+	bench-greylist bench-soak \
 	install deb clean
 
 all: sendwrap
@@ -202,6 +202,10 @@ bench-scenarios:
 # What a greylisted client costs, against its references (BENCHMARKS.md).
 bench-greylist:
 	bench/greylist.sh
+
+# The listener over 200 000 mixed connections: it must not grow (BENCHMARKS.md).
+bench-soak:
+	bench/soak
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
