@@ -75,6 +75,15 @@ REDIS_RULES = "~sendwrap:* +get +set +del +scan +mget +ping +select"
 # with the test that runs them ("tests/FILE.py::test_name") or why they
 # need a live system ("live: ...").
 COVERED = {
+    "make deb": "tests/e2e/test_deb.py::test_file_list",
+    "dpkg -i build/deb/sendwrap_*.deb": "tests/e2e/test_deb.py::test_file_list",
+    "sed -i s/^QUEUERUNNER=.*/QUEUERUNNER='queueonly'/ /etc/default/exim4":
+        "live: edits the machine's own exim4 settings (the tests run exim "
+        "with a configuration of their own)",
+    "systemctl restart exim4": "live: the machine's exim4, under systemd",
+    "systemctl enable --now sendwrap.socket":
+        "live: systemd as PID 1 (the units run under systemd-socket-activate "
+        "in tests/e2e/test_systemd.py::test_socket_activation)",
 }
 
 
