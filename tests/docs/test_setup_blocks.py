@@ -80,6 +80,9 @@ COVERED = {
     "sed -i s/^QUEUERUNNER=.*/QUEUERUNNER='queueonly'/ /etc/default/exim4":
         "live: edits the machine's own exim4 settings (the tests run exim "
         "with a configuration of their own)",
+    "gnuplot -c /usr/share/doc/sendwrap/examples/catch-curve.gnuplot "
+    "report.csv catch-curve.png":
+        "tests/e2e/test_report_e2e.py::test_report_on_multilog_of_tcpserver",
     "systemctl restart exim4": "live: the machine's exim4, under systemd",
     "systemctl enable --now sendwrap.socket":
         "live: systemd as PID 1 (the units run under systemd-socket-activate "
