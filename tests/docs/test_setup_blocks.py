@@ -192,6 +192,11 @@ class Scratch:
                 out.append(x)
             else:
                 out.append(shlex.quote(self.path(x)))
+        # A redirection's directory exists on a real system (/etc/...).
+        for op, target in zip(w, w[1:]):
+            if op in (">", ">>") and target.startswith(ROOTS):
+                os.makedirs(os.path.dirname(self.path(target)),
+                            exist_ok=True)
         r = subprocess.run(["sh", "-c", " ".join(out)], cwd=self.root,
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
