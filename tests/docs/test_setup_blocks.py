@@ -83,6 +83,9 @@ COVERED = {
     "gnuplot -c /usr/share/doc/sendwrap/examples/catch-curve.gnuplot "
     "report.csv catch-curve.png":
         "tests/e2e/test_report_e2e.py::test_report_on_multilog_of_tcpserver",
+    "apt-get install unbound":
+        "live: installs a package from Debian's archive (the tests ask "
+        "dnsmasq on loopback: tests/integration/test_dnsl.py)",
     "systemctl restart exim4": "live: the machine's exim4, under systemd",
     "systemctl enable --now sendwrap.socket":
         "live: systemd as PID 1 (the units run under systemd-socket-activate "
