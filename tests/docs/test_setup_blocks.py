@@ -12,7 +12,8 @@ lists are not, so that each command is checked on its own.  The commands
 are checked in the block's order, in one scratch directory per guide
 that stands for the root of the file system: every absolute path under
 /etc, /var, /run, /usr, /srv, /opt, /lib or /home is rewritten to the
-same path under it.
+same path under it.  The scratch root starts as the Debian package
+leaves a machine: with /etc/sendwrap and /var/lib/sendwrap (mode 0700).
 
 - `sendwrap ...` is run.  A line that configures sendwrap (one that is
   not one of its commands: --report, --compile, --spf-walk, --cache-*,
@@ -86,6 +87,9 @@ COVERED = {
     "apt-get install unbound":
         "live: installs a package from Debian's archive (the tests ask "
         "dnsmasq on loopback: tests/integration/test_dnsl.py)",
+    "editor /etc/sendwrap/redis.pw":
+        "live: an editor, for a password (the test writes the password of "
+        "its redis-server's user into the file itself)",
     "systemctl restart exim4": "live: the machine's exim4, under systemd",
     "systemctl enable --now sendwrap.socket":
         "live: systemd as PID 1 (the units run under systemd-socket-activate "
@@ -166,6 +170,10 @@ class Scratch:
         self.tmp = Path(tmp)
         self.root = self.tmp / "root"
         self.root.mkdir()
+        # What the Debian package leaves (installing.md comes first).
+        for d, mode in (("etc/sendwrap", 0o755), ("var/lib/sendwrap", 0o700)):
+            (self.root / d).mkdir(parents=True)
+            (self.root / d).chmod(mode)
         self.servers = []
 
     def path(self, word):
