@@ -31,7 +31,8 @@ leaves a machine: with /etc/sendwrap and /var/lib/sendwrap (mode 0700).
 - The file commands (install, mkdir, chmod, printf, touch) are run by sh
   in the scratch directory, with any owner they name (install's -o and
   -g) made the test's own user: sendwrap checks a file's owner against
-  the user it runs as, and here that is the test's.
+  the user it runs as, and here that is the test's.  For the same
+  reason `runuser -u USER -- sendwrap ...` is run as the test's user.
 - Any other command must be in COVERED, word for word, with the test
   that runs it (tests/...py::test_name, which must exist) or the reason
   it needs a live system (the network, systemd as PID 1, a package
@@ -90,6 +91,9 @@ COVERED = {
     "editor /etc/sendwrap/redis.pw":
         "live: an editor, for a password (the test writes the password of "
         "its redis-server's user into the file itself)",
+    "useradd --system --no-create-home --shell /usr/sbin/nologin sendwrap":
+        "live: adds a user to the machine (the test's files are its own "
+        "user's instead)",
     "systemctl restart exim4": "live: the machine's exim4, under systemd",
     "systemctl enable --now sendwrap.socket":
         "live: systemd as PID 1 (the units run under systemd-socket-activate "
@@ -400,8 +404,10 @@ def check_guide(path, tmp):
     scratch = Scratch(tmp)
     try:
         for where, w in commands(path, setup_block(path)):
-            name = command_name(w)
             key = " ".join(w)
+            if w[:2] == ["runuser", "-u"] and w[3:4] == ["--"]:
+                w = w[4:]       # as that user: here, the test's own
+            name = command_name(w)
             if key in COVERED:
                 used.add(key)
             elif name in SENDWRAP_NAMES:
