@@ -91,6 +91,9 @@ COVERED = {
     "editor /etc/sendwrap/redis.pw":
         "live: an editor, for a password (the test writes the password of "
         "its redis-server's user into the file itself)",
+    "systemctl enable --now sendwrap-listener.socket":
+        "live: systemd as PID 1 (the units run under systemd-socket-activate "
+        "in tests/e2e/test_systemd.py::test_listener_socket_activation)",
     "useradd --system --no-create-home --shell /usr/sbin/nologin sendwrap":
         "live: adds a user to the machine (the test's files are its own "
         "user's instead)",
