@@ -97,6 +97,13 @@ COVERED = {
     "useradd --system --no-create-home --shell /usr/sbin/nologin sendwrap":
         "live: adds a user to the machine (the test's files are its own "
         "user's instead)",
+    "journalctl -u sendwrap@* --since today":
+        "live: the machine's journal, under systemd as PID 1",
+    "tests/deps check":
+        "live: installs Debian packages (make check runs it first)",
+    "make -j2": "live: the build every suite starts from (make check)",
+    "make check-docs":
+        "tests/docs/test_docs.py::test_check_docs_is_in_make_check",
     "systemctl restart exim4": "live: the machine's exim4, under systemd",
     "systemctl enable --now sendwrap.socket":
         "live: systemd as PID 1 (the units run under systemd-socket-activate "
