@@ -27,7 +27,10 @@ leaves a machine: with /etc/sendwrap and /var/lib/sendwrap (mode 0700).
   0).  A --redis URL is pointed at a real redis-server started for the
   line (with the URL's user, whose password goes into the line's
   password file), and --dns-server at a real dnsmasq that gives each
-  --spf-walk domain an SPF record.
+  --spf-walk domain an SPF record (a --spf-walk line without
+  --dns-server fails: it would ask the network).  The sendwrap run is
+  the one built here ($SENDWRAP), without a shell: a value such as
+  "$(id -u mail)" fails, write it out.
 - The file commands (install, mkdir, chmod, printf, touch) are run by sh
   in the scratch directory, with any owner they name (install's -o and
   -g) made the test's own user: sendwrap checks a file's owner against
@@ -39,6 +42,7 @@ leaves a machine: with /etc/sendwrap and /var/lib/sendwrap (mode 0700).
   installed on the machine).  A command that is in no such place fails
   the test, as does an entry of COVERED that no block uses any more.
 """
+import functools
 import grp
 import os
 import pwd
@@ -272,8 +276,8 @@ class Scratch:
                              users={user: REDIS_RULES} if user else None)
         self.servers.append(server)
         if password_file:
-            os.unlink(password_file) if os.path.exists(password_file) \
-                else None
+            # the made-up password gives way to the server's
+            Path(password_file).unlink(missing_ok=True)
             server.password_file(password_file, user or "default")
         return server.url(user, int(db) if db else None, unix)
 
@@ -381,23 +385,17 @@ SAMPLE_LOG = (
     "action=reject\n")
 
 
-_takes = None
-
-
+@functools.lru_cache(maxsize=None)
 def option_arguments():
     """The options that take an argument, as --list-options shows them."""
-    global _takes
-    if _takes is None:
-        _takes = set()
-        out = subprocess.run([SENDWRAP, "--list-options"], check=True,
-                             capture_output=True, text=True,
-                             timeout=10).stdout
-        for line in out.splitlines():
-            m = re.fullmatch(r"(?:(-\w) )?(--[\w-]+) ([A-Z].*)", line)
-            if m and not m.group(3).startswith("["):
-                _takes |= {m.group(2)} | ({m.group(1)} if m.group(1)
-                                          else set())
-    return _takes
+    takes = set()
+    out = subprocess.run([SENDWRAP, "--list-options"], check=True,
+                         capture_output=True, text=True, timeout=10).stdout
+    for line in out.splitlines():
+        m = re.fullmatch(r"(?:(-\w) )?(--[\w-]+) ([A-Z].*)", line)
+        if m:
+            takes |= {m.group(2)} | ({m.group(1)} if m.group(1) else set())
+    return frozenset(takes)
 
 
 def covered_test_exists(ref):
@@ -434,7 +432,7 @@ def check_guide(path, tmp):
 
 
 def test_there_are_guides():
-    assert len(GUIDES) >= 1, "no guides in doc/"
+    assert len(GUIDES) >= 10, "guides in doc/: %s" % [g.name for g in GUIDES]
 
 
 @pytest.mark.parametrize("path", GUIDES, ids=lambda p: p.name)
