@@ -3,7 +3,7 @@ behind the LMDB file (-c): a real redis-server (Debian's) on a loopback
 port and a unix socket, with a password and ACL users, in front of the
 stand-in MTA.
 
-- A pass is written to Redis (key, value and TTL as the README says) and
+- A pass is written to Redis (key, value and TTL as doc/redis.md says) and
   the next connection, on any "host", is greeted at once; with -c the
   Redis hit is copied into the LMDB file, which then answers alone.
 - A bad entry added from outside (--cache-add, as the MTA's ACL user) is
