@@ -317,7 +317,9 @@ class Scratch:
             raise SetupError("%s: %s: exit %d:\n%s%s" % (
                 where, shown, r.returncode, r.stdout, r.stderr))
         if out:
-            with open(out, "a" if append else "w") as f:
+            # A relative name is the scratch root's, as the command's cwd.
+            with open(os.path.join(self.root, out), "a" if append else
+                      "w") as f:
                 f.write(r.stdout)
 
     def make_up(self, where, args, command):
