@@ -212,12 +212,16 @@ parse_v1(const unsigned char *buf, size_t len, struct proxy_header *h,
 	}
 	if (s[end - 1] != '\r')
 		return bad(why, "v1: a LF without CR");
+	/* Whole, the line is held to what held its beginning. */
+	s += sizeof v1_start - 1;
+	len = end - 1 - (sizeof v1_start - 1);
+	if ((fault = v1_prefix_fault(s, len)) != NULL)
+		return bad(why, fault);
 	memset(h, 0, sizeof *h);
 	h->version = 1;
 	h->command = PROXY_CMD_PROXY;
 	h->len = end + 1;
-	return v1_line(s + sizeof v1_start - 1,
-	    end - 1 - (sizeof v1_start - 1), h, why);
+	return v1_line(s, len, h, why);
 }
 
 /* -------------------------------------------------------------- v2 */

@@ -219,6 +219,8 @@ test_v1_bad(void **state)
 	bad_len(line, 108, "oversized");
 	bad_len(line, PROXY_V1_MAX, "oversized");
 	bad_len("PROXY TCP4 1.2.3.4\0", 19, "malformed");
+	/* A NUL is no end of an address, in a whole line either. */
+	bad_len("PROXY TCP4 1.2.3.4\0 5.6.7.8 1 2\r\n", 33, "malformed");
 }
 
 /* ------------------------------------------------------------- v2 */
