@@ -22,10 +22,10 @@
 #include "decoy.h"
 #include "dialog.h"
 #include "dnsl.h"
+#include "duration.h"
 #include "listener.h"
 #include "log.h"
 #include "options.h"
-#include "duration.h"
 #include "peer.h"
 #include "proxy.h"
 #include "slots.h"
@@ -147,9 +147,14 @@ read_header(const struct config *cfg, const struct peer *p,
 
 		if (w == WAIT_READABLE)
 			continue;
+		if (w == WAIT_ERROR) {
+			why = strerror(errno);
+			break;
+		}
 		duration_format(cfg->proxy.timeout_ms, took, sizeof took);
-		snprintf(late, sizeof late, "none within %ss", took);
-		why = w == WAIT_TIMEOUT ? late : strerror(errno);
+		snprintf(late, sizeof late, r.have ? "incomplete after %ss" :
+		    "none within %ss", took);
+		why = late;
 		break;
 	}
 	if (res == PROXY_OK)
