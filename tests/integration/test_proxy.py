@@ -342,3 +342,23 @@ def test_check_shows_the_balancers(plain):
     assert rc == 0, err
     assert "proxy-from: 10.0.0.0/8\nproxy-from: 2001:db8::/32\n" \
         "proxy-timeout: 2.500 s\n" in out, out
+
+
+# ---------------------------------------------------------- decoy modes
+
+def test_a_decoy_behind_a_balancer(sw):
+    """A decoy MX judges and logs the client too; the balancer's health
+    check is one of our own hosts: sent away at once."""
+    c = sw(["--tempfail", "-d", "0.2", *BALANCER],
+           early=v1(CLIENT4, PORT4, LOCAL4, 25))
+    c.client.recv_until(b"220 ")
+    c.client.send(b"QUIT\r\n")
+    c.client.read_all()
+    c.finish()
+    c.expect("decoy", ip=CLIENT4, port=str(PORT4), helo='""',
+             commands="1", quit="yes", end="quit")
+    check = sw(["--tempfail", "-d", "0.2", *BALANCER], early=V2_LOCAL)
+    assert check.client.read_all().startswith(b"421 4.7.0 ")
+    check.finish()
+    check.expect("allow", reason="proxy-local", mode="tempfail",
+                 reply="421")
