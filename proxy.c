@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "smtp.h"		/* SMTP_XSTR */
+
 #define V1_SHORTEST 15		/* "PROXY UNKNOWN\r\n" */
 #define V1_FIELD_MAX 45		/* the longest address text inet_pton takes */
 
@@ -202,7 +204,7 @@ parse_v1(const unsigned char *buf, size_t len, struct proxy_header *h,
 	if (end == n) {
 		if (len >= PROXY_V1_MAX)
 			return bad(why, "v1: oversized (no CRLF in "
-			    "107 bytes)");
+			    SMTP_XSTR(PROXY_V1_MAX) " bytes)");
 		if (len > sizeof v1_start - 1 &&
 		    (fault = v1_prefix_fault(s + sizeof v1_start - 1,
 		    len - (sizeof v1_start - 1))) != NULL)
@@ -244,7 +246,8 @@ v2_fixed_fault(const unsigned char *buf, size_t len)
 	    (buf[13] & 0x0f) > V2_DGRAM)
 		return "v2: unsupported transport protocol";
 	if (len > 15 && get_be(buf + 14, 2) > PROXY_V2_LEN_MAX)
-		return "v2: oversized (length over 1024)";
+		return "v2: oversized (length over "
+		    SMTP_XSTR(PROXY_V2_LEN_MAX) ")";
 	return NULL;
 }
 
