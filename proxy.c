@@ -158,9 +158,10 @@ v1_line(const char *s, size_t len, struct proxy_header *h, const char **why)
 }
 
 /*
- * A line not yet ended: can it still become a header?  Its protocol
- * word so far must begin one of the three, and a TCP line holds only
- * what addresses and ports are written with.  NULL, or why not.
+ * A line after "PROXY ", ended or not yet (then: can it still become a
+ * header?).  Its protocol word so far must begin one of the three, and
+ * a TCP line holds only what addresses and ports are written with.
+ * NULL, or why not.
  */
 static const char *
 v1_prefix_fault(const char *s, size_t len)
