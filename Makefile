@@ -59,8 +59,8 @@ endif
 
 B = build/$(VARIANT)
 MODULES = addr intervals allowdb guard safefile textfile whitelist duration names \
-	peer conn log smtpline decoy dialog greytrap slots cache redis redisloop store dnsl spf waiters \
-	options admin core listen handover timers ipcount children fairq \
+	peer proxy conn log smtpline decoy dialog greytrap slots cache redis redisloop store dnsl spf waiters \
+	options admin core listen ucspi handover timers ipcount children fairq \
 	listener report tally reportfmt
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)

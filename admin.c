@@ -292,6 +292,22 @@ check_listener(const struct config *cfg)
 	return 0;
 }
 
+/* The load balancers of -n (--proxy-from). */
+static unsigned long
+check_proxy(const struct config *cfg)
+{
+	char timeout[32];
+	size_t i;
+
+	if (cfg->proxy.nfrom == 0)
+		return 0;
+	for (i = 0; i < cfg->proxy.nfrom; i++)
+		printf("proxy-from: %s\n", cfg->proxy.from[i].rule);
+	duration_format(cfg->proxy.timeout_ms, timeout, sizeof timeout);
+	printf("proxy-timeout: %s s\n", timeout);
+	return 0;
+}
+
 /* The DNS lists part of -n. */
 static unsigned long
 check_lists(const struct config *cfg)
@@ -351,6 +367,7 @@ check_config(const struct config *cfg)
 	printf("delay: %s s\nearly: %s\nbanner: %s\n", delay,
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
 	problems += check_listener(cfg);
+	problems += check_proxy(cfg);
 	problems += check_lists(cfg);
 	problems += check_greylist(cfg);
 	problems += check_decoy(cfg);

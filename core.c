@@ -350,6 +350,14 @@ core_decide(struct core *c, const struct peer *p, const struct marks *mk,
 }
 
 void
+core_decide_local(struct decision *d)
+{
+	memset(d, 0, sizeof *d);
+	d->reason = REASON_PROXY_LOCAL;
+	d->step = STEP_ALLOW;
+}
+
+void
 core_stress(const struct core *c, struct decision *d, unsigned long waiting)
 {
 	const struct config *cfg = c->cfg;

@@ -120,6 +120,14 @@ void core_decide(struct core *c, const struct peer *p, const struct marks *m,
     struct decision *d);
 
 /*
+ * Decide for a load balancer's own connection (its health check, a
+ * PROXY header's LOCAL command): no wait (STEP_ALLOW, reason
+ * proxy-local), whatever the marks, the allowlist or the cache say; it
+ * is never recorded.  A decoy takes it for one of our own hosts.
+ */
+void core_decide_local(struct decision *d);
+
+/*
  * --stress: a client that waits -d (STEP_WAIT, no other reason) while
  * waiting others are waiting already, as counted by the front end
  * (the state directory, or the listener's own clients), waits the

@@ -8,7 +8,7 @@ const char *const verdict_names[VERDICT_COUNT + 1] = { "pass", "allow",
 	"dnsbl", "grey", "trapped", "pipelining", "non-smtp", "bare-newline",
 	"error", NULL };
 const char *const reason_names[REASON_COUNT + 1] = { "delay", "allowlist",
-	"GREETDELAY", "RELAYCLIENT", "dnswl", NULL };
+	"GREETDELAY", "RELAYCLIENT", "dnswl", "proxy-local", NULL };
 const char *const early_names[EARLY_COUNT + 1] = { "reject", "tempfail",
 	"drop", "pass", NULL };
 const char *const mode_names[MODE_COUNT + 1] = { "wrap", "tarpit",

@@ -39,6 +39,7 @@ enum reason {
 	REASON_GREETDELAY,	/* $GREETDELAY from tcprules */
 	REASON_RELAYCLIENT,	/* $RELAYCLIENT from tcprules */
 	REASON_DNSWL,		/* the DNS allow lists */
+	REASON_PROXY_LOCAL,	/* a balancer's own connection (PROXY LOCAL) */
 	REASON_COUNT
 };
 

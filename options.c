@@ -37,7 +37,8 @@ enum kind {
 	K_DNS_SERVER,		/* --dns-server ADDR[:PORT] */
 	K_STRESS,		/* --stress N[,DELAY]: N min to max */
 	K_HOST,			/* a host name: letters, digits, '.', '-' */
-	K_TESTS			/* --grey-tests: names, or "none"; unsigned */
+	K_TESTS,		/* --grey-tests: names, or "none"; unsigned */
+	K_PROXY_FROM		/* --proxy-from: one more balancer network */
 };
 
 #define DNSL_SCORE_MAX 1000
@@ -48,7 +49,7 @@ enum needs {
 	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32,
 	NEEDS_LISTEN = 64, NOT_LISTEN = 128, NEEDS_REDIS = 256, NEEDS_ADD = 512,
 	NEEDS_DNSL = 2048, NEEDS_REPORT = 4096, NEEDS_GREYLIST = 8192,
-	NEEDS_GREYTRAP = 16384, NEEDS_DNSL_OR_SPF = 32768,
+	NEEDS_GREYTRAP = 16384, NEEDS_DNSL_OR_SPF = 32768, NEEDS_PROXY = 65536,
 	/* not a need: a command whose first word (a cache FILE) may be left
 	 * out, when -c or --redis names the stores */
 	FILE_OPTIONAL = 1024
@@ -255,6 +256,14 @@ static const struct optdef table[] = {
 	    NULL, NULL, 0, "the name in sendwrap's own greetings (--greylist, "
 	    "--tempfail, --tarpit); default this host's name" },
 
+	{ "proxy-from", 0, K_PROXY_FROM, "CIDR", 0, 0, 0, NULL, NULL, 0,
+	    "a load balancer's address or network: a connection from it "
+	    "must begin with a PROXY header (v1 or v2), and the client it "
+	    "names is judged in its place (repeatable)" },
+	{ "proxy-timeout", 0, K_DURATION, "DURATION", 100, 60000,
+	    AT(proxy.timeout_ms), NULL, "5s", NEEDS_PROXY,
+	    "how long a balancer has to send its PROXY header" },
+
 	{ "listen", 0, K_LISTEN, "ADDR:PORT", 0, 0, 0, NULL, NULL, 0,
 	    "listener mode: accept on ADDR:PORT (0.0.0.0:25, [::]:25; "
 	    "repeatable), or on the sockets systemd passes (systemd); one "
@@ -381,6 +390,7 @@ range_words(const struct optdef *o, char *buf, size_t size)
 		    (unsigned long long)(o->min >> 20));
 		break;
 	case K_CIDR:
+	case K_PROXY_FROM:
 		snprintf(buf, size, "an IPv4 or IPv6 address or network");
 		break;
 	case K_STRESS:
@@ -498,6 +508,21 @@ add_source(struct parse *ps, const struct optdef *o, const char *arg)
 	else if (wl_parse_cidr(arg, strlen(arg), &src->entry, &why) != 0)
 		return bad_value(ps, o, arg, why);
 	ps->cfg->nsources++;
+	return 0;
+}
+
+static int
+add_proxy_from(struct parse *ps, const struct optdef *o, const char *arg)
+{
+	struct proxy_config *pc = &ps->cfg->proxy;
+	const char *why;
+
+	if (pc->nfrom == PROXY_FROM_MAX)
+		return fail(ps, "--proxy-from: at most %d networks",
+		    PROXY_FROM_MAX);
+	if (wl_parse_cidr(arg, strlen(arg), &pc->from[pc->nfrom], &why) != 0)
+		return bad_value(ps, o, arg, why);
+	pc->nfrom++;
 	return 0;
 }
 
@@ -735,6 +760,8 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 		    bad_value(ps, o, arg, NULL);
 	case K_LISTEN:
 		return add_listen(ps, o, arg);
+	case K_PROXY_FROM:
+		return add_proxy_from(ps, o, arg);
 	case K_REDIS:
 		return add_redis(ps, o, arg);
 	case K_ID:
@@ -819,6 +846,8 @@ missing_need(const struct config *cfg, const struct optdef *o)
 		return "needs --greylist";
 	if ((o->needs & NEEDS_GREYTRAP) && cfg->grey.traps == NULL)
 		return "needs --greytrap";
+	if ((o->needs & NEEDS_PROXY) && cfg->proxy.nfrom == 0)
+		return "needs --proxy-from";
 	return NULL;
 }
 
@@ -929,6 +958,11 @@ cross_check(struct parse *ps)
 		return fail(ps, "--grey-expire must be at least --grey-pass");
 	if (cross_check_counts(ps) != 0)
 		return -1;
+	/* Until the listener reads PROXY headers: its clients from a
+	 * balancer would all seem to talk first. */
+	if (cfg->proxy.nfrom > 0 && cfg->nlisten > 0)
+		return fail(ps, "--proxy-from: the listener (--listen) does not "
+		    "read PROXY headers; run one sendwrap per connection");
 	if (cfg->envuidgid && (given(ps, "uid") || given(ps, "gid")))
 		return fail(ps, "-U takes the ids from $UID and $GID: not with "
 		    "-u or -g");
