@@ -357,6 +357,17 @@ core_decide_local(struct decision *d)
 	d->step = STEP_ALLOW;
 }
 
+int
+core_from_balancer(const struct config *cfg, const struct peer *p)
+{
+	size_t i;
+
+	for (i = 0; p->known && i < cfg->proxy.nfrom; i++)
+		if (wl_entry_matches(&cfg->proxy.from[i], &p->addr))
+			return 1;
+	return 0;
+}
+
 void
 core_stress(const struct core *c, struct decision *d, unsigned long waiting)
 {

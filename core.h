@@ -127,6 +127,9 @@ void core_decide(struct core *c, const struct peer *p, const struct marks *m,
  */
 void core_decide_local(struct decision *d);
 
+/* Is p one of the --proxy-from load balancers? */
+int core_from_balancer(const struct config *cfg, const struct peer *p);
+
 /*
  * --stress: a client that waits -d (STEP_WAIT, no other reason) while
  * waiting others are waiting already, as counted by the front end

@@ -44,20 +44,23 @@ spawn_init(void)
 	return 0;
 }
 
-/* The UCSPI variables for a client on fd; their number. */
+/* The UCSPI variables for a client on fd (local: the socket's own
+ * address, unless given); their number. */
 static size_t
 ucspi_env(char vars[UCSPI_VARS][UCSPI_VAR_MAX], int fd,
-    const struct peer *remote)
+    const struct peer *remote, const struct peer *local)
 {
-	struct peer local;
+	struct peer own;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 
+	if (local)
+		return ucspi_vars(vars, remote, local);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		peer_from_sockaddr(&local, (struct sockaddr *)&ss);
+		peer_from_sockaddr(&own, (struct sockaddr *)&ss);
 	else
-		memset(&local, 0, sizeof local);
-	return ucspi_vars(vars, remote, &local);
+		memset(&own, 0, sizeof own);
+	return ucspi_vars(vars, remote, &own);
 }
 
 /* Every signal at its default, none blocked, as a program expects. */
@@ -119,7 +122,8 @@ exec_result(pid_t pid, int report)
 }
 
 pid_t
-spawn_program(char **program, int fd, const struct peer *remote)
+spawn_program(char **program, int fd, const struct peer *remote,
+    const struct peer *local)
 {
 	char vars[UCSPI_VARS][UCSPI_VAR_MAX];
 	int report[2];
@@ -128,7 +132,7 @@ spawn_program(char **program, int fd, const struct peer *remote)
 
 	if (pipe2(report, O_CLOEXEC) != 0)
 		return -1;
-	k = ucspi_env(vars, fd, remote);
+	k = ucspi_env(vars, fd, remote, local);
 	for (i = 0; i < k; i++)
 		base[nbase + i] = vars[i];
 	base[nbase + k] = NULL;

@@ -24,6 +24,7 @@
 #include "dnsl.h"
 #include "fairq.h"
 #include "ipcount.h"
+#include "proxy.h"
 #include "listen.h"
 #include "log.h"
 #include "smtp.h"
@@ -41,6 +42,7 @@ enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS, SRC_REDIS };
 
 /* What a client is waiting for. */
 enum state {
+	ST_PROXY,		/* from a balancer: its PROXY header */
 	ST_WAIT,		/* the greeting delay */
 	ST_QUEUED,		/* passed; a child to run the program */
 	ST_TARPIT,		/* held by the tar pit */
@@ -75,6 +77,9 @@ struct client {
 	struct dialog *dialog;		/* ST_DIALOG (start: its greeting) */
 	struct store_ask ask;		/* Redis asked about it, if asking */
 	int asking;
+	struct proxy_reader *proxy;	/* ST_PROXY */
+	int counted;			/* in its address's --per-ip count */
+	struct peer local;		/* what it reached, from its header */
 };
 
 struct loop {
@@ -143,10 +148,12 @@ drop(struct loop *l, struct client *c)
 	c->dns = NULL;
 	free(c->dialog);
 	c->dialog = NULL;
+	free(c->proxy);
+	c->proxy = NULL;
 	/* Explicitly: a child holding the socket keeps it in epoll. */
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	if (c->peer.known)
+	if (c->peer.known && c->counted)
 		ipcount_remove(l->per_ip, &c->peer.addr, IPC_HELD);
 	if (c->prev_all)
 		c->prev_all->next_all = c->next_all;
@@ -217,7 +224,8 @@ start_child(struct loop *l, struct client *c)
 	if (l->cfg->mode == MODE_TEMPFAIL)
 		pid = spawn_responder(&l->decoy, c->fd, &c->peer);
 	else
-		pid = spawn_program(l->cfg->program, c->fd, &c->peer);
+		pid = spawn_program(l->cfg->program, c->fd, &c->peer,
+		    c->local.known ? &c->local : NULL);
 	if (pid < 0) {
 		log_error("ip=%s port=%s cannot run %s: %s", c->peer.ip,
 		    peer_port(&c->peer), l->cfg->mode == MODE_TEMPFAIL ?
@@ -600,6 +608,10 @@ ask_lists(struct loop *l, struct client *c)
 
 /* ------------------------------------------------------------ events */
 
+/* A balancer's header: admission, below. */
+static void header_input(struct loop *l, struct client *c);
+static void header_timeout(struct loop *l, struct client *c);
+
 static void
 on_input(struct loop *l, struct client *c)
 {
@@ -609,6 +621,9 @@ on_input(struct loop *l, struct client *c)
 	int err;
 
 	switch (c->state) {
+	case ST_PROXY:
+		header_input(l, c);
+		return;
 	case ST_WAIT:
 		k = peek_input(c->fd, input, sizeof input, &copied, &waiting);
 		if (k == INPUT_DATA)
@@ -648,6 +663,9 @@ static void
 on_timer(struct loop *l, struct client *c)
 {
 	switch (c->state) {
+	case ST_PROXY:
+		header_timeout(l, c);
+		return;
 	case ST_WAIT:
 		passed(l, c);
 		return;
@@ -737,32 +755,21 @@ over_per_ip(struct loop *l, const struct peer *p)
 	    ipcount_add(l->per_ip, &p->addr, IPC_HELD) == 0;
 }
 
-static void
-admit(struct loop *l, int fd, const struct sockaddr *sa)
+/* Hold the client of fd: c, or NULL (told why, and closed). */
+static struct client *
+hold(struct loop *l, int fd, const struct peer *p)
 {
-	static const struct marks none = { NULL, 0 };
 	struct client *c;
-	struct peer p;
 
-	peer_from_sockaddr(&p, sa);
-	if (l->clients >= l->cfg->max_clients) {
-		refuse(l, fd, &p, "max-clients", REPLY_TOO_MANY);
-		return;
-	}
-	if (p.known && over_per_ip(l, &p)) {
-		refuse(l, fd, &p, "per-ip", REPLY_PER_IP);
-		return;
-	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
-		if (p.known)
-			ipcount_remove(l->per_ip, &p.addr, IPC_HELD);
-		refuse(l, fd, &p, "memory", REPLY_TOO_MANY);
-		return;
+		refuse(l, fd, p, "memory", REPLY_TOO_MANY);
+		return NULL;
 	}
 	c->kind = SRC_CLIENT;
 	c->fd = fd;
 	c->state = ST_WAIT;
-	c->peer = p;
+	c->peer = *p;
+	c->counted = p->known && !core_from_balancer(l->cfg, p);
 	c->start = mono_ms();
 	c->next_all = l->all;
 	if (l->all)
@@ -770,9 +777,121 @@ admit(struct loop *l, int fd, const struct sockaddr *sa)
 	l->all = c;
 	l->clients++;
 	watch(l, c, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
+	return c;
+}
+
+/* Decide for c, whose address is known now, and begin. */
+static void
+judge(struct loop *l, struct client *c)
+{
+	static const struct marks none = { NULL, 0 };
+
 	core_decide(&l->core, &c->peer, &none, &c->d);
 	core_stress(&l->core, &c->d, l->waiting);
 	begin(l, c);
+}
+
+/* No header from a balancer (bad, or not in time): 421, and why. */
+static void
+header_failed(struct loop *l, struct client *c, const char *why)
+{
+	log_error("ip=%s port=%s no valid PROXY header: %s", c->peer.ip,
+	    peer_port(&c->peer), why);
+	say_and_drain(l, c, REPLY_UNAVAILABLE);
+}
+
+/* The balancer's header, as much of it as has come: once it is whole,
+ * the client it names is judged (the wait starts now), or the
+ * balancer's own health check greeted. */
+static void
+header_input(struct loop *l, struct client *c)
+{
+	struct proxy_header h;
+	const char *why = NULL;
+
+	switch (proxy_read(c->proxy, c->fd, &h, &why)) {
+	case PROXY_NEED_MORE:
+		return;
+	case PROXY_BAD:
+		header_failed(l, c, why);
+		return;
+	case PROXY_OK:
+		break;
+	}
+	free(c->proxy);
+	c->proxy = NULL;
+	timers_cancel(&l->timers, &c->timer);
+	c->state = ST_WAIT;
+	c->start = mono_ms();
+	if (h.command == PROXY_CMD_LOCAL) {
+		core_decide_local(&c->d);
+		begin(l, c);
+		return;
+	}
+	if (h.known) {
+		peer_from_addr(&c->peer, &h.src, h.src_port);
+		peer_from_addr(&c->local, &h.dst, h.dst_port);
+		if (over_per_ip(l, &c->peer)) {
+			core_limit(&l->core, &c->peer, "per-ip");
+			say_and_drain(l, c, REPLY_PER_IP);
+			return;
+		}
+		c->counted = 1;
+	}
+	judge(l, c);
+}
+
+static void
+header_timeout(struct loop *l, struct client *c)
+{
+	char late[64];
+
+	header_failed(l, c, proxy_why_late(c->proxy, l->cfg->proxy.timeout_ms,
+	    late, sizeof late));
+}
+
+/* From a balancer: its header first, within --proxy-timeout. */
+static void
+await_header(struct loop *l, struct client *c)
+{
+	if ((c->proxy = malloc(sizeof *c->proxy)) == NULL) {
+		log_error("ip=%s port=%s no valid PROXY header: out of memory",
+		    c->peer.ip, peer_port(&c->peer));
+		say_and_drain(l, c, REPLY_UNAVAILABLE);
+		return;
+	}
+	proxy_reader_init(c->proxy);
+	c->state = ST_PROXY;
+	timers_set(&l->timers, &c->timer, c->start + l->cfg->proxy.timeout_ms);
+}
+
+static void
+admit(struct loop *l, int fd, const struct sockaddr *sa)
+{
+	struct client *c;
+	struct peer p;
+	int balancer;
+
+	peer_from_sockaddr(&p, sa);
+	if (l->clients >= l->cfg->max_clients) {
+		refuse(l, fd, &p, "max-clients", REPLY_TOO_MANY);
+		return;
+	}
+	/* A balancer's clients count by their own addresses, once known. */
+	balancer = core_from_balancer(l->cfg, &p);
+	if (p.known && !balancer && over_per_ip(l, &p)) {
+		refuse(l, fd, &p, "per-ip", REPLY_PER_IP);
+		return;
+	}
+	if ((c = hold(l, fd, &p)) == NULL) {
+		if (p.known && !balancer)
+			ipcount_remove(l->per_ip, &p.addr, IPC_HELD);
+		return;
+	}
+	if (balancer)
+		await_header(l, c);
+	else
+		judge(l, c);
 }
 
 static void

@@ -958,11 +958,6 @@ cross_check(struct parse *ps)
 		return fail(ps, "--grey-expire must be at least --grey-pass");
 	if (cross_check_counts(ps) != 0)
 		return -1;
-	/* Until the listener reads PROXY headers: its clients from a
-	 * balancer would all seem to talk first. */
-	if (cfg->proxy.nfrom > 0 && cfg->nlisten > 0)
-		return fail(ps, "--proxy-from: the listener (--listen) does not "
-		    "read PROXY headers; run one sendwrap per connection");
 	if (cfg->envuidgid && (given(ps, "uid") || given(ps, "gid")))
 		return fail(ps, "-U takes the ids from $UID and $GID: not with "
 		    "-u or -g");

@@ -1,6 +1,10 @@
 /* proxy.c - the PROXY protocol's header; see proxy.h for the contract. */
 #include "proxy.h"
 
+#include <stdio.h>
+
+#include "duration.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -488,4 +492,16 @@ proxy_read(struct proxy_reader *r, int fd, struct proxy_header *h,
 		    "ended inside the header");
 	r->have += take;
 	return res;
+}
+
+const char *
+proxy_why_late(const struct proxy_reader *r, uint64_t timeout_ms, char *buf,
+    size_t size)
+{
+	char took[32];
+
+	duration_format(timeout_ms, took, sizeof took);
+	snprintf(buf, size, r->have ? "incomplete after %ss" :
+	    "none within %ss", took);
+	return buf;
 }

@@ -120,6 +120,14 @@ void proxy_reader_init(struct proxy_reader *r);
  * oversized one, or the connection ended or failed before its end (the
  * caller closes it: what was consumed is lost).
  */
+/*
+ * Why a header was not had by its deadline (timeout_ms after the
+ * connection): "none within 5.000s", or "incomplete after 5.000s" when
+ * r holds the start of one.  Returns buf.
+ */
+const char *proxy_why_late(const struct proxy_reader *r, uint64_t timeout_ms,
+    char *buf, size_t size);
+
 enum proxy_result proxy_read(struct proxy_reader *r, int fd,
     struct proxy_header *h, const char **why);
 

@@ -114,18 +114,6 @@ act_on_early(struct core *core)
 
 /* ------------------------------------------------------- the peer */
 
-/* Is p one of the --proxy-from load balancers? */
-static int
-from_balancer(const struct config *cfg, const struct peer *p)
-{
-	size_t i;
-
-	for (i = 0; p->known && i < cfg->proxy.nfrom; i++)
-		if (wl_entry_matches(&cfg->proxy.from[i], &p->addr))
-			return 1;
-	return 0;
-}
-
 /*
  * The PROXY header a balancer p sends first, taken off the connection
  * and not a byte more, within --proxy-timeout.  None, or a bad one:
@@ -139,7 +127,7 @@ read_header(const struct config *cfg, const struct peer *p,
 	enum proxy_result res;
 	struct proxy_reader r;
 	const char *why = NULL;
-	char late[64], took[32];
+	char late[64];
 
 	proxy_reader_init(&r);
 	while ((res = proxy_read(&r, 0, h, &why)) == PROXY_NEED_MORE) {
@@ -151,10 +139,8 @@ read_header(const struct config *cfg, const struct peer *p,
 			why = strerror(errno);
 			break;
 		}
-		duration_format(cfg->proxy.timeout_ms, took, sizeof took);
-		snprintf(late, sizeof late, r.have ? "incomplete after %ss" :
-		    "none within %ss", took);
-		why = late;
+		why = proxy_why_late(&r, cfg->proxy.timeout_ms, late,
+		    sizeof late);
 		break;
 	}
 	if (res == PROXY_OK)
@@ -179,7 +165,7 @@ find_client(const struct config *cfg, struct peer *p)
 	struct peer local;
 
 	peer_find(p, 0);
-	if (!from_balancer(cfg, p))
+	if (!core_from_balancer(cfg, p))
 		return 0;
 	read_header(cfg, p, &h);
 	if (h.command == PROXY_CMD_LOCAL)

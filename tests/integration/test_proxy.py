@@ -327,9 +327,7 @@ def test_an_unknown_client_leaves_the_balancer(sw):
     (["--proxy-from", "10.0.0.1/8"], "host bits set"),
     (["--proxy-from", "10.0.0.1", "--proxy-timeout", "50ms"],
      "100ms to 60s"),
-    (["--proxy-from", "10.0.0.1", "--listen", "127.0.0.1:0"],
-     "the listener (--listen) does not read PROXY headers"),
-], ids=["timeout-alone", "host-bits", "timeout-short", "listen"])
+], ids=["timeout-alone", "host-bits", "timeout-short"])
 def test_usage_errors(plain, args, message):
     rc, out, err = plain(["-n", *args, *MTA])
     assert rc == 100 and message in err, (rc, out, err)
@@ -362,3 +360,97 @@ def test_a_decoy_behind_a_balancer(sw):
     check.finish()
     check.expect("allow", reason="proxy-local", mode="tempfail",
                  reply="421")
+
+
+# ---------------------------------------------------------- the listener
+
+@pytest.fixture
+def balanced(tmp_path):
+    """A listener whose 127.0.0.1 is a balancer (args after its own)."""
+    from test_listener import Listener
+    started = []
+
+    def start(args):
+        lst = Listener(tmp_path / ("l%d" % len(started)),
+                       BALANCER + list(args) + MTA)
+        started.append(lst)
+        return lst
+
+    yield start
+    for lst in started:
+        lst.stop()
+
+
+def test_the_listener_judges_and_names_the_client(balanced):
+    lst = balanced(["-d", "0.3"])
+    c = lst.connect()
+    c.send(v2(CLIENT4, PORT4, LOCAL4, 25))
+    t0 = time.monotonic()
+    c.recv_until(b"220 standin\r\n")
+    assert time.monotonic() - t0 >= 0.25     # the wait after the header
+    c.send(b"QUIT\r\n")
+    c.recv_until(b"221 bye\r\n")
+    f = lst.wait_for("pass")[0]
+    assert (f["ip"], f["port"]) == (CLIENT4, str(PORT4))
+    assert ucspi(dict(e.split("=", 1) for e in lst.record()["environ"])) == \
+        ucspi_for(CLIENT4, PORT4, LOCAL4)
+    assert lst.errors() == []
+
+
+def test_the_listener_catches_early_talk_after_the_header(balanced):
+    lst = balanced(["-d", "5"])
+    c = lst.connect()
+    c.send(v1(CLIENT4, PORT4, LOCAL4, 25) + b"EHLO bot\r\n")
+    assert c.read_all(timeout=SOON) == REPLY_REJECT
+    f = lst.wait_for("early")[0]
+    assert f["ip"] == CLIENT4 and f["first"] == '"EHLO bot\\r\\n"'
+    assert not lst.ran()
+
+
+def test_the_listener_counts_a_balancers_clients_by_their_own_address(
+        balanced):
+    lst = balanced(["-d", "10", "--per-ip", "1"])
+    first = lst.connect()
+    first.send(v2(CLIENT4, PORT4, LOCAL4, 25))
+    first.quiet_for(0.3)
+    again = lst.connect()
+    again.send(v2(CLIENT4, PORT4 + 1, LOCAL4, 25))
+    assert again.read_all(timeout=SOON).startswith(b"421 4.7.0 ")
+    busy = lst.wait_for("busy")[0]
+    assert busy["ip"] == CLIENT4 and busy["limit"] == "per-ip"
+    other = lst.connect()            # another client, the same balancer
+    other.send(v2("192.0.2.8", PORT4, LOCAL4, 25))
+    other.quiet_for(0.3)
+    for c in (first, other):
+        c.close()
+
+
+def test_the_listener_refuses_a_balancer_without_a_header(balanced):
+    lst = balanced(["-d", "0.2", "--proxy-timeout", "300ms"])
+    late = lst.connect()
+    assert late.read_all(timeout=SOON) == REPLY_UNAVAILABLE
+    bad = lst.connect()
+    bad.send(b"PROXY TCP4 nonsense\r\n")
+    assert bad.read_all(timeout=SOON) == REPLY_UNAVAILABLE
+    deadline = time.monotonic() + SOON
+    while len(lst.errors()) < 2:
+        assert time.monotonic() < deadline, lst.text()
+        time.sleep(0.02)
+    errors = sorted(lst.errors())
+    assert "no valid PROXY header: none within 0.300s" in errors[1] or \
+        "no valid PROXY header: none within 0.300s" in errors[0], errors
+    assert any("v1:" in e for e in errors), errors
+    assert not lst.ran()
+
+
+def test_the_listener_greets_a_health_check_at_once(balanced, tmp_path):
+    lst = balanced(["-d", "10", "-c", str(tmp_path / "cache.mdb")])
+    c = lst.connect()
+    c.send(v2_header(0x20, 0x00, b""))      # LOCAL
+    t0 = time.monotonic()
+    c.recv_until(b"220 standin\r\n")
+    assert time.monotonic() - t0 < SOON
+    f = lst.wait_for("allow")[0]
+    assert f["ip"] == "127.0.0.1" and f["reason"] == "proxy-local"
+    c.close()
+    assert not (tmp_path / "cache.mdb").exists()
