@@ -557,12 +557,13 @@ core_grey_start(struct core *c, const struct peer *p, struct decision *d)
 	    d->grey == GREY_RIPE || (d->reason != REASON_DELAY &&
 	    d->reason != REASON_GREETDELAY))
 		return 0;
-	/* What no store could say, or keep, must not delay a client for
-	 * ever: it is served as without --greylist. */
-	if ((d->cache_failed & stores) == stores)
+	/* A store that could not say whether the client was seen (it may
+	 * have passed there), or cannot keep its first attempt, must not
+	 * delay it: it is served as without --greylist. */
+	if (d->cache_failed & stores)
 		return 0;
-	if (d->grey == GREY_NEW && remember(c, p, d, CACHE_GREY,
-	    cfg->grey.expire_ms) == 0)
+	if (d->grey == GREY_NEW && (remember(c, p, d, CACHE_GREY,
+	    cfg->grey.expire_ms) != stores || (d->cache_failed & stores)))
 		return 0;
 	if (!c->keep)
 		load_traps(c);

@@ -206,8 +206,9 @@ void core_redis_answer(struct core *c, const struct peer *p,
  * the delay for no other reason (not allowlisted, not $RELAYCLIENT, not
  * let in by the DNS allow lists: they never come here), and not a retry
  * after --grey-pass.  A first attempt is recorded now as grey in every
- * store.  Stores that cannot say or keep that cost the client nothing:
- * 0 then, and it passes as without --greylist.  1: run the dialog.
+ * store.  A store that could not be asked, or cannot keep that, costs
+ * the client nothing: 0 then, and it passes as without --greylist.
+ * 1: run the dialog.
  */
 int core_grey_start(struct core *c, const struct peer *p,
     struct decision *d);

@@ -370,6 +370,8 @@ passed(struct loop *l, struct client *c)
 {
 	uint64_t waited = mono_ms() - c->start;
 
+	/* A cache lookup still out is a failed one from here on. */
+	unwait(l, c);
 	if (l->cfg->mode == MODE_WRAP &&
 	    core_grey_start(&l->core, &c->peer, &c->d)) {
 		dialog_begin(l, c);
