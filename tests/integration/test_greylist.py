@@ -20,7 +20,8 @@ real DNS server (dnsmasq) on loopback.
   without greylisting; the dialog's limits.
 
 Every test that applies to both front ends takes the `front` fixture and
-runs once for each.  Delays are short (0.2 s) and --grey-pass is 1 s;
+runs once for each.  Delays are short (0.2 s) and --grey-pass is 1 s
+(10 s under valgrind);
 one redis-server and one dnsmasq serve the whole module.
 """
 import fcntl
@@ -36,8 +37,8 @@ import pytest
 
 from dnsserver import DNS
 from sw_harness import (ANY, IS_ROOT, MTA, REPLY_REJECT, SECONDS, SLACK, T,
-                        check_fields, parse_line, run_plain, ucspi_env,
-                        unescape)
+                        VALGRIND, check_fields, parse_line, run_plain,
+                        ucspi_env, unescape)
 from test_decoy import command
 from test_listener import Listener
 
@@ -68,6 +69,10 @@ PROGRAM_BYE = b"221 bye\r\n"
 GREY_EXPIRE_DEFAULT_MS = 4 * 3600 * 1000
 TRAP_TTL_DEFAULT_MS = 86400 * 1000
 QUICK = 1.5 + SLACK          # "at once", on a loaded machine
+# --grey-pass in seconds: under valgrind one connection alone can take
+# longer than a second, and a retry meant to be too soon would not be.
+PASS_S = 10 if VALGRIND else 1
+PASS_MS = PASS_S * 1000
 as_root = pytest.mark.skipif(not IS_ROOT, reason="needs root (safefile "
                              "checks of a directory others can write)")
 
@@ -75,7 +80,7 @@ as_root = pytest.mark.skipif(not IS_ROOT, reason="needs root (safefile "
 def grey(*extra, delay=DELAY):
     """The options of a greylisting sendwrap; extra: a store and more."""
     return ["-d", str(delay), "--greylist", "--hostname", HOST,
-            "--grey-pass", "1s"] + [str(a) for a in extra]
+            "--grey-pass", "%ds" % PASS_S] + [str(a) for a in extra]
 
 
 def now_ms():
@@ -441,13 +446,13 @@ def test_first_attempt_too_soon_then_pass(front, tmp_path, request, store):
     check_grey(c, fields, "no", b"client.example", b"<s@example.org>",
                b"<r@example.org>", 1, "no", "client-closed")
     age = float(fields["age"])
-    assert 0 < age < 1.0 and age <= (now_ms() - first) / 1000 + 0.01, age
+    assert 0 < age < PASS_S and age <= (now_ms() - first) / 1000 + 0.01, age
     assert age >= (started - after) / 1000 - 0.002, age
     assert not c.ran()
     assert st.entry() == ("grey", first, expires)
 
     # After --grey-pass: the delay, then the program; a pass now.
-    sleep_until_ms(first + 1100)
+    sleep_until_ms(first + PASS_MS + 100)
     c = f.connect()
     program_serves(c)
     word, fields = c.end()
@@ -456,11 +461,11 @@ def test_first_attempt_too_soon_then_pass(front, tmp_path, request, store):
                           "delay": "0.200", "waited": SECONDS,
                           "grey": SECONDS})
     assert float(fields["waited"]) >= DELAY
-    assert 1.0 <= float(fields["grey"]) < 1.0 + T, fields
+    assert PASS_S <= float(fields["grey"]) < PASS_S + T, fields
     assert c.ran()
     kind, recorded, expires = st.entry()
     assert kind == "pass" and expires - recorded == 3600 * 1000
-    assert recorded > first + 1000
+    assert recorded >= first + PASS_MS
 
     # And the next one is cached: the program at once.
     c = f.connect()
@@ -474,12 +479,12 @@ def test_first_attempt_too_soon_then_pass(front, tmp_path, request, store):
 
 def test_an_expired_first_attempt_starts_over(front, tmp_path):
     cache = tmp_path / "grey.mdb"
-    f = front(grey("-c", cache, "--grey-expire", "2s"))
+    f = front(grey("-c", cache, "--grey-expire", "%ds" % (PASS_S + 1)))
     c = f.connect()
     dialog(c)
     assert c.end()[1]["first"] == "yes"
     kind, first, expires = lmdb_entries(cache)["127.0.0.1/32"]
-    assert kind == "grey" and expires - first == 2000
+    assert kind == "grey" and expires - first == PASS_MS + 1000
     # Past --grey-expire: forgotten, a first attempt again.
     sleep_until_ms(expires + 300)
     c = f.connect()
@@ -489,8 +494,9 @@ def test_an_expired_first_attempt_starts_over(front, tmp_path):
     check_grey(c, fields, "yes", b"client.example", b"<s@example.org>",
                b"<r@example.org>", 1, "yes", "quit")
     kind, again, expires = lmdb_entries(cache)["127.0.0.1/32"]
-    assert kind == "grey" and again >= first + 2000, (first, again)
-    assert expires - again == 2000
+    assert kind == "grey" and again >= first + PASS_MS + 1000, \
+        (first, again)
+    assert expires - again == PASS_MS + 1000
     assert listing(cache)["127.0.0.1/32"][2] == utc(again)
 
 
@@ -638,13 +644,15 @@ REPLIES = {b"EHLO a.example": HELO_OK, b"MAIL FROM:<s@example.org>": MAIL_OK,
            b"RCPT TO:<r@example.org>": RCPT_OK}
 
 
-def offending_lines(candidates):
-    """The line= values a report may carry: a line with or without its
-    line end, escaped, at most 64 bytes."""
+def offending_lines(write, candidates):
+    """The line= values a report may carry: the offending line with or
+    without its line end, or the input from it on (what came too soon),
+    at most 64 bytes."""
     out = set()
     for line in candidates:
         out.add(line[:64])
         out.add(line.rstrip(b"\r\n")[:64])
+        out.add(write[write.index(line):][:64])
     return out
 
 
@@ -677,7 +685,8 @@ def test_a_failed_test_ends_the_session(front, tmp_path, scenario, action):
     assert float(fields["after"]) < T
     # The commands answered before, or those and the offending one.
     assert int(fields["commands"]) in (len(before), len(before) + 1), fields
-    assert unescape(fields["line"]) in offending_lines(lines), fields
+    assert unescape(fields["line"]) in offending_lines(write, lines), \
+        fields
     assert not c.ran()
     assert lmdb_entries(cache)["127.0.0.1/32"][0] == "bad"
     # Known now: turned away at once, for now, whatever -x says.
@@ -913,11 +922,11 @@ def test_a_neighbour_in_the_same_network_passes(front, tmp_path):
     assert c.end()[0] == "grey"
     kind, first, _ = lmdb_entries(cache)["127.0.0.0/24"]
     assert kind == "grey"
-    sleep_until_ms(first + 1100)
+    sleep_until_ms(first + PASS_MS + 100)
     c = f.connect(ip="127.0.0.6")
     program_serves(c)
     word, fields = c.end()
-    assert word == "pass" and float(fields["grey"]) >= 1.0, fields
+    assert word == "pass" and float(fields["grey"]) >= PASS_S, fields
     assert lmdb_entries(cache)["127.0.0.0/24"][0] == "pass"
 
 
@@ -930,12 +939,12 @@ def test_hosts_share_a_first_attempt_through_redis(sw, redis, tmp_path):
     a.finish()
     assert a.verdict()[0] == "grey"
     _, first, _ = redis_entries(redis)["127.0.0.1/32"]
-    sleep_until_ms(first + 1100)
+    sleep_until_ms(first + PASS_MS + 100)
     b = sw(grey("-c", tmp_path / "b.mdb", *r) + MTA)
     program_serves(WrapConn(b, None))
     b.finish()
     word, fields = b.verdict()
-    assert word == "pass" and float(fields["grey"]) >= 1.0, b.log
+    assert word == "pass" and float(fields["grey"]) >= PASS_S, b.log
     assert redis_entries(redis)["127.0.0.1/32"][0] == "pass"
 
 
@@ -1060,9 +1069,11 @@ def test_a_redis_that_is_down(front, redis, tmp_path, how):
 # ------------------------------------------------------------ limits
 
 def dialog_constant(name):
-    """A constant of dialog.h (its value may be an expression)."""
+    """A constant of dialog.h (its value may be an expression): DIALOG_X,
+    or GREY_X as the interface calls it."""
     text = (REPO / "dialog.h").read_text()
-    m = re.search(r"^#define\s+%s\s+(.+?)\s*(?:/\*.*)?$" % name, text, re.M)
+    m = re.search(r"^#define\s+(?:DIALOG|GREY)_%s\s+(.+?)\s*(?:/\*.*)?$"
+                  % name, text, re.M)
     assert m, "%s is not in dialog.h" % name
     expr = re.sub(r"(?<=\d)[uUlL]+\b", "", m.group(1))
     expr = re.sub(r"\((?:uint64_t|unsigned|long|int)\)", "", expr)
@@ -1071,7 +1082,7 @@ def dialog_constant(name):
 
 
 def test_the_command_limit(front, tmp_path):
-    n = dialog_constant("GREY_COMMANDS_MAX")
+    n = dialog_constant("COMMANDS_MAX")
     f = front(grey("-c", tmp_path / "c.mdb", "--grey-tests", "none"))
     c = f.connect()
     c.client.recv_until(GREET)
@@ -1097,39 +1108,3 @@ def test_line_length(front, tmp_path):
     assert command(c.client, b"QUIT") == BYE
     word, fields = c.end()
     assert word == "grey" and fields["helo"] == '"after.example"', fields
-
-
-def session_seconds():
-    return dialog_constant("GREY_SESSION_MS") / 1000
-
-
-def test_a_silent_client_is_ended_by_the_session_limit(front, tmp_path):
-    limit = session_seconds()
-    f = front(grey("-c", tmp_path / "c.mdb"))
-    c = f.connect()
-    c.client.recv_until(GREET)
-    t0 = time.monotonic()
-    assert command(c.client, b"HELO quiet.example") == HELO_OK
-    data = c.client.read_all(timeout=limit + T)
-    took = time.monotonic() - t0
-    assert 0.9 * limit <= took <= limit + T, took
-    assert data.endswith(b"\r\n") and \
-        data.split(b"\r\n")[-2].startswith(b"421 4.4.2 "), data
-    word, fields = c.end()
-    assert word == "grey" and fields["end"] == "max-time", fields
-
-
-def test_a_client_that_never_reads_is_ended(front, tmp_path):
-    """It sends (within the command limit) and never reads our replies:
-    the session limit ends it all the same."""
-    limit = session_seconds()
-    f = front(grey("-c", tmp_path / "c.mdb", "--grey-tests", "none"))
-    c = f.connect()
-    c.client.recv_until(GREET)
-    t0 = time.monotonic()
-    c.client.send(b"EHLO " + b"z" * 4000 + b"\r\n" +
-                  b"NOOP\r\n" * (dialog_constant("GREY_COMMANDS_MAX") - 2))
-    word, fields = c.line(timeout=limit + T)
-    took = time.monotonic() - t0
-    assert 0.9 * limit <= took <= limit + T, took
-    assert word == "grey" and fields["end"] == "max-time", fields
