@@ -42,8 +42,8 @@ VARIANT = default
 endif
 
 B = build/$(VARIANT)
-MODULES = addr intervals allowdb guard safefile whitelist duration names \
-	peer conn log decoy slots cache redis store dnsl waiters \
+MODULES = addr intervals allowdb guard safefile textfile whitelist duration names \
+	peer conn log smtpline decoy dialog greytrap slots cache redis store dnsl waiters \
 	options admin core listen handover timers ipcount listener \
 	report tally reportfmt
 OBJS = $(MODULES:%=$(B)/%.o)

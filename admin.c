@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "conn.h"
 #include "duration.h"
+#include "greytrap.h"
 #include "reportfmt.h"
 #include "safefile.h"
 #include "store.h"
@@ -156,7 +157,8 @@ check_cache(const struct config *cfg)
 		if ((c = cache_open(cc->path, &o, err, sizeof err)) != NULL &&
 		    cache_count(c, cache_now_ms(), &n) == 0) {
 			printf("cache entries: %lu (%lu pass, %lu bad, %lu "
-			    "expired)\n", n.total, n.pass, n.bad, n.expired);
+			    "grey, %lu expired)\n", n.total, n.pass, n.bad,
+			    n.grey, n.expired);
 			cache_close(c);
 			return 0;
 		}
@@ -301,6 +303,36 @@ check_lists(const struct config *cfg)
 	return 0;
 }
 
+/* The greylisting part of -n: its settings, the greytrap list read. */
+static unsigned long
+check_greylist(const struct config *cfg)
+{
+	const struct grey_config *g = &cfg->grey;
+	unsigned long problems = 0;
+	char pass[32], expire[32], trap[32];
+	struct greytraps *t;
+	int i, n = 0;
+
+	if (!g->on)
+		return 0;
+	duration_format(g->pass_ms, pass, sizeof pass);
+	duration_format(g->expire_ms, expire, sizeof expire);
+	printf("greylist: pass after %s s, first attempts kept %s s, "
+	    "tests", pass, expire);
+	for (i = 0; i < GREY_TEST_COUNT; i++)
+		if (g->tests & GREY_TEST_BIT(i))
+			printf("%s%s", n++ ? "," : " ", grey_test_names[i]);
+	printf("%s\n", n ? "" : " none");
+	if (g->traps == NULL)
+		return 0;
+	t = greytraps_load(g->traps, 0, report_to_stderr, NULL, &problems);
+	duration_format(g->trap_ttl_ms, trap, sizeof trap);
+	printf("greytrap: %s: %zu addresses, remembered %s s\n", g->traps,
+	    greytraps_count(t), trap);
+	greytraps_free(t);
+	return problems;
+}
+
 static int
 check_config(const struct config *cfg)
 {
@@ -312,6 +344,7 @@ check_config(const struct config *cfg)
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
 	problems += check_listener(cfg);
 	problems += check_lists(cfg);
+	problems += check_greylist(cfg);
 	problems += check_decoy(cfg);
 	problems += check_waiting(cfg);
 	problems += check_cache(cfg);
@@ -347,7 +380,7 @@ print_entry(void *ctx, const struct cache_entry *e)
 	char key[CACHE_KEY_TEXT_MAX], expires[32], recorded[32];
 
 	cache_key_format(&e->key, key, sizeof key);
-	printf("%s %s %s %s %s\n", key, e->kind == CACHE_PASS ? "pass" : "bad",
+	printf("%s %s %s %s %s\n", key, cache_kind_name(e->kind),
 	    utc(e->expires_ms, expires, sizeof expires),
 	    utc(e->recorded_ms, recorded, sizeof recorded),
 	    e->expires_ms > now ? "live" : "expired");
@@ -368,10 +401,8 @@ count_entry(void *ctx, const struct cache_entry *e)
 	t->n.total++;
 	if (e->expires_ms <= t->now)
 		t->n.expired++;
-	else if (e->kind == CACHE_PASS)
-		t->n.pass++;
 	else
-		t->n.bad++;
+		cache_counts_add(&t->n, e->kind);
 	return 0;
 }
 
@@ -390,8 +421,8 @@ store_word(const struct config *cfg, unsigned which, char *buf, size_t size)
 static void
 print_counts(const char *store, const struct cache_counts *n)
 {
-	printf("%s%lu entries: %lu pass, %lu bad, %lu expired\n", store,
-	    n->total, n->pass, n->bad, n->expired);
+	printf("%s%lu entries: %lu pass, %lu bad, %lu grey, %lu expired\n",
+	    store, n->total, n->pass, n->bad, n->grey, n->expired);
 }
 
 /* Run one maintenance command on the open LMDB file c; 0 or -1. */
@@ -461,7 +492,7 @@ lmdb_maintenance(const struct config *cfg, const struct cache_key *k)
 static int
 redis_maintenance(const struct config *cfg, const struct cache_key *k)
 {
-	struct entry_count t = { cache_now_ms(), { 0, 0, 0, 0 } };
+	struct entry_count t = { cache_now_ms(), { 0, 0, 0, 0, 0 } };
 	char key[CACHE_KEY_TEXT_MAX], store[16], err[512];
 	unsigned long foreign = 0;
 	struct store s;

@@ -72,6 +72,40 @@ struct dbkey {
 
 /* ------------------------------------------------------------ helpers */
 
+static const char *const kind_names[] = { NULL, "pass", "bad", "grey" };
+
+const char *
+cache_kind_name(enum cache_kind kind)
+{
+	return kind >= CACHE_PASS && kind <= CACHE_GREY ? kind_names[kind] :
+	    "unknown";
+}
+
+int
+cache_kind_parse(const char *s, size_t len, enum cache_kind *kind)
+{
+	int k;
+
+	for (k = CACHE_PASS; k <= CACHE_GREY; k++)
+		if (strlen(kind_names[k]) == len &&
+		    memcmp(s, kind_names[k], len) == 0) {
+			*kind = (enum cache_kind)k;
+			return 0;
+		}
+	return -1;
+}
+
+void
+cache_counts_add(struct cache_counts *n, enum cache_kind kind)
+{
+	if (kind == CACHE_PASS)
+		n->pass++;
+	else if (kind == CACHE_GREY)
+		n->grey++;
+	else
+		n->bad++;
+}
+
 uint64_t
 cache_now_ms(void)
 {
@@ -166,7 +200,7 @@ decode_value(const MDB_val *v, struct cache_entry *e)
 	const unsigned char *p = v->mv_data;
 
 	if (v->mv_size != VALUE_SIZE || p[0] != VALUE_VERSION ||
-	    (p[1] != CACHE_PASS && p[1] != CACHE_BAD))
+	    (p[1] != CACHE_PASS && p[1] != CACHE_BAD && p[1] != CACHE_GREY))
 		return -1;
 	e->kind = (enum cache_kind)p[1];
 	e->recorded_ms = get_le(p + 8, 8);
@@ -1155,10 +1189,7 @@ count_one(void *ctx, const struct cache_entry *e)
 	struct count_ctx *cc = ctx;
 
 	cc->n->total++;
-	if (e->kind == CACHE_PASS)
-		cc->n->pass++;
-	else
-		cc->n->bad++;
+	cache_counts_add(cc->n, e->kind);
 	if (e->expires_ms <= cc->now)
 		cc->n->expired++;
 	return 0;

@@ -1,8 +1,10 @@
 /*
  * cache.h - the pass cache: networks whose clients waited out their
  * greeting delay once (kind "pass"), and, optionally, networks whose
- * clients were caught talking early (kind "bad"), each with the time it
- * was recorded and the time it expires.
+ * clients were caught talking early or naming a greytrap (kind "bad"),
+ * and, with --greylist, networks whose first attempt was turned away to
+ * come back later (kind "grey": recorded is the time of that first
+ * attempt), each with the time it was recorded and the time it expires.
  *
  * A key is the client's network: the address cut to /32 (IPv4) and /64
  * (IPv6) by default, other lengths with a struct cache_net.  IPv4-mapped
@@ -81,7 +83,7 @@
 #define CACHE_BAD_MAX_DEFAULT 100000	/* --bad-max */
 #define CACHE_CAPPED 1		/* cache_record(): kept out by bad_max */
 
-enum cache_kind { CACHE_PASS = 1, CACHE_BAD = 2 };
+enum cache_kind { CACHE_PASS = 1, CACHE_BAD = 2, CACHE_GREY = 3 };
 
 /* Prefix lengths that make an address a key. */
 struct cache_net {
@@ -103,7 +105,7 @@ struct cache_entry {
 };
 
 struct cache_counts {
-	unsigned long total, pass, bad, expired;
+	unsigned long total, pass, bad, grey, expired;
 };
 
 struct cache_options {
@@ -113,6 +115,15 @@ struct cache_options {
 };
 
 struct cache;
+
+/* "pass", "bad" or "grey". */
+const char *cache_kind_name(enum cache_kind kind);
+
+/* The kind named by the len bytes at s: 0 with *kind set, or -1. */
+int cache_kind_parse(const char *s, size_t len, enum cache_kind *kind);
+
+/* Count one entry of kind in n's pass, bad or grey. */
+void cache_counts_add(struct cache_counts *n, enum cache_kind kind);
 
 /* The wall clock in milliseconds since the epoch. */
 uint64_t cache_now_ms(void);

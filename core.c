@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "decoy.h"
 #include "duration.h"
 #include "log.h"
 #include "smtp.h"
@@ -35,35 +36,49 @@ cache_trouble(void *ctx, const char *why)
 }
 
 /*
- * Record a client that passed, or was caught talking early.  A bad
+ * Record a client that passed, or was caught talking early or naming a
+ * greytrap (bad), or was greylisted for the first time, for ttl.  A bad
  * entry goes under the wider bad key, within --bad-max: outsiders must
  * not be able to grow the cache.  One kept out is no failure: that bot
- * only waits the delay next time.
+ * only waits the delay next time.  Returns the stores it went to.
  */
-static void
+static unsigned
 remember(struct core *c, const struct peer *p, struct decision *d,
-    enum cache_kind kind)
+    enum cache_kind kind, uint64_t ttl)
 {
 	const struct cache_config *cc = &c->cfg->cache;
-	uint64_t ttl = kind == CACHE_PASS ? cc->pass_ttl_ms : cc->bad_ttl_ms;
 	struct store_use u = { d->cache_failed, cache_trouble, (void *)p };
 	struct cache_key k, bad;
+	unsigned done;
 
 	if (ttl == 0 || !p->known)
-		return;
+		return 0;
 	cache_key_make(&k, &p->addr, &cc->net);
-	if (kind == CACHE_PASS)
-		store_record(&c->store, &k, kind, cache_now_ms(), ttl, &u);
+	if (kind != CACHE_BAD)
+		done = store_record(&c->store, &k, kind, cache_now_ms(), ttl,
+		    &u);
 	else {
 		cache_key_make_bad(&bad, &p->addr, &cc->net);
-		store_record_bad(&c->store, &bad, &k, cache_now_ms(), ttl, &u);
+		done = store_record_bad(&c->store, &bad, &k, cache_now_ms(),
+		    ttl, &u);
 	}
 	d->cache_failed = u.failed;
+	return done;
+}
+
+/* Are bad entries asked about: early talkers, or trapped networks? */
+static int
+bad_remembered(const struct config *cfg)
+{
+	return cfg->cache.bad_ttl_ms > 0 ||
+	    (cfg->grey.on && cfg->grey.traps != NULL);
 }
 
 /*
  * The live entry for p: its own key first (a pass of its own outweighs
- * a bad entry of its wider network), then, with --bad-ttl, the bad key.
+ * a bad entry of its wider network), then, if bad entries are kept, the
+ * bad key, which outweighs a grey entry (a network that named a
+ * greytrap at another host must not pass for having come back).
  * 1 with *e filled, or 0.
  */
 static int
@@ -72,16 +87,23 @@ look_up(struct core *c, const struct peer *p, uint64_t now,
 {
 	const struct cache_config *cc = &c->cfg->cache;
 	struct cache_key k, bad;
+	struct cache_entry b;
+	int own;
 
 	cache_key_make(&k, &p->addr, &cc->net);
-	if (store_lookup(&c->store, &k, now, e, u))
-		return 1;
-	if (cc->bad_ttl_ms == 0)
-		return 0;
+	own = store_lookup(&c->store, &k, now, e, u);
+	if (own && e->kind == CACHE_GREY && !c->cfg->grey.on)
+		own = 0;	/* greylisting was turned off: forgotten */
+	if ((own && e->kind != CACHE_GREY) || !bad_remembered(c->cfg))
+		return own;
 	cache_key_make_bad(&bad, &p->addr, &cc->net);
 	if (bad.len == k.len && memcmp(bad.data, k.data, k.len) == 0)
-		return 0;
-	return store_lookup(&c->store, &bad, now, e, u) && e->kind == CACHE_BAD;
+		return own;
+	if (store_lookup(&c->store, &bad, now, &b, u) && b.kind == CACHE_BAD) {
+		*e = b;
+		return 1;
+	}
+	return own;
 }
 
 /* A client the cache knows skips the wait. */
@@ -103,8 +125,15 @@ consult_cache(struct core *c, const struct peer *p, struct decision *d)
 	d->age_ms = now > e.recorded_ms ? now - e.recorded_ms : 0;
 	if (e.kind == CACHE_PASS)
 		d->step = STEP_CACHED;
-	else if (c->cfg->cache.bad_ttl_ms > 0)
-		d->step = STEP_KNOWN_EARLY;
+	else if (e.kind == CACHE_BAD) {
+		if (bad_remembered(c->cfg))
+			d->step = STEP_KNOWN_EARLY;
+	} else {
+		/* Grey: it waits as any client; after that, its age says. */
+		d->grey_age_ms = d->age_ms;
+		d->grey = d->age_ms >= c->cfg->grey.pass_ms ? GREY_RIPE :
+		    GREY_TOO_SOON;
+	}
 }
 
 /* ------------------------------------------------------------ state */
@@ -127,13 +156,33 @@ core_init(struct core *c, const struct config *cfg, int keep)
 	return problems;
 }
 
+/* --greytrap's list, read now; the problems reported. */
+static unsigned long
+load_traps(struct core *c)
+{
+	unsigned long problems = 0;
+	struct greytraps *t;
+
+	if (!c->cfg->grey.on || c->cfg->grey.traps == NULL)
+		return 0;
+	t = greytraps_load(c->cfg->grey.traps, CORE_ERRORS_PER_FILE,
+	    report_to_log, NULL, &problems);
+	if (t == NULL)
+		return problems + 1;	/* out of memory: the old list stays */
+	greytraps_free(c->traps);
+	c->traps = t;
+	return problems;
+}
+
 unsigned long
 core_reload(struct core *c)
 {
 	unsigned long problems;
-	struct allowlist *l = wl_load(c->cfg->sources, c->cfg->nsources, 0,
-	    report_to_log, NULL, &problems);
+	struct allowlist *l;
 
+	load_traps(c);
+	l = wl_load(c->cfg->sources, c->cfg->nsources, 0, report_to_log, NULL,
+	    &problems);
 	if (l == NULL)
 		return problems + 1;
 	if (problems && c->allow) {
@@ -149,8 +198,10 @@ void
 core_close(struct core *c)
 {
 	wl_free(c->allow);
+	greytraps_free(c->traps);
 	store_close(&c->store);
 	c->allow = NULL;
+	c->traps = NULL;
 }
 
 /* ---------------------------------------------------------- deciding */
@@ -316,17 +367,23 @@ core_pass(struct core *c, const struct peer *p, struct decision *d,
     uint64_t waited_ms)
 {
 	char delay[32], took[32], dns[LOG_FIELDS_MAX], rule[RULE_SHOWN];
+	char grey[40] = "";
 
 	duration_format(d->delay_ms, delay, sizeof delay);
 	duration_format(waited_ms, took, sizeof took);
-	log_info("pass ip=%s port=%s delay=%s waited=%s%s%s%s%s", p->ip,
+	if (d->grey == GREY_RIPE && c->cfg->grey.on) {
+		memcpy(grey, " grey=", 6);
+		duration_format(d->grey_age_ms, grey + 6, sizeof grey - 6);
+	}
+	log_info("pass ip=%s port=%s delay=%s waited=%s%s%s%s%s%s", p->ip,
 	    peer_port(p), delay, took,
 	    d->match.found ? " rule=" : d->reason != REASON_DELAY ?
 	    " reason=" : "",
 	    d->match.found ? rule_text(d, rule, sizeof rule) :
 	    d->reason != REASON_DELAY ? reason_names[d->reason] : "",
-	    d->stressed ? " stress=1" : "", dns_fields(d, dns, sizeof dns));
-	remember(c, p, d, CACHE_PASS);
+	    grey, d->stressed ? " stress=1" : "",
+	    dns_fields(d, dns, sizeof dns));
+	remember(c, p, d, CACHE_PASS, c->cfg->cache.pass_ttl_ms);
 }
 
 void
@@ -342,7 +399,7 @@ core_early(struct core *c, const struct peer *p, struct decision *d,
 	    "action=%s%s%s", p->ip, peer_port(p), when, e->bytes, first,
 	    early_names[c->cfg->early], d->stressed ? " stress=1" : "",
 	    dns_fields(d, dns, sizeof dns));
-	remember(c, p, d, CACHE_BAD);
+	remember(c, p, d, CACHE_BAD, c->cfg->cache.bad_ttl_ms);
 }
 
 void
@@ -383,6 +440,107 @@ core_early_reply(const struct core *c)
 	default:
 		return NULL;
 	}
+}
+
+/* ---------------------------------------------------------- greylisting */
+
+int
+core_grey_start(struct core *c, const struct peer *p, struct decision *d)
+{
+	const struct config *cfg = c->cfg;
+	unsigned stores = store_kinds(&cfg->cache);
+
+	if (!cfg->grey.on || cfg->mode != MODE_WRAP || !p->known ||
+	    d->grey == GREY_RIPE || (d->reason != REASON_DELAY &&
+	    d->reason != REASON_GREETDELAY))
+		return 0;
+	/* What no store could say, or keep, must not delay a client for
+	 * ever: it is served as without --greylist. */
+	if ((d->cache_failed & stores) == stores)
+		return 0;
+	if (d->grey == GREY_NEW && remember(c, p, d, CACHE_GREY,
+	    cfg->grey.expire_ms) == 0)
+		return 0;
+	if (!c->keep)
+		load_traps(c);
+	return 1;
+}
+
+void
+core_dialog_config(const struct core *c, struct dialog_config *dc,
+    char *host, size_t hostsize)
+{
+	const struct config *cfg = c->cfg;
+
+	memset(dc, 0, sizeof *dc);
+	dc->host = decoy_hostname(cfg->hostname, host, hostsize);
+	dc->text = cfg->grey.text;
+	dc->tests = cfg->grey.tests;
+	dc->end_on_fault = cfg->early != EARLY_PASS;
+	dc->traps = c->traps;
+}
+
+/* " test=NAME" for a test failed under -x pass (the session went on). */
+static const char *
+passed_fault(const struct dialog *dg, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (dg->fault >= 0)
+		snprintf(buf, size, " test=%s", grey_test_names[dg->fault]);
+	return buf;
+}
+
+/* A failed test ended the dialog: its line, its record, -x's reply. */
+static const char *
+grey_failed(struct core *c, const struct peer *p, struct decision *d,
+    const struct dialog *dg, uint64_t after_ms)
+{
+	enum early_action action = c->cfg->early;
+	char when[32], line[DIALOG_ARG_MAX * 4 + 1];
+
+	duration_format(after_ms, when, sizeof when);
+	log_escape(line, sizeof line, dg->faulty.text, dg->faulty.len);
+	log_info("%s ip=%s port=%s after=%s commands=%u line=\"%s\" "
+	    "action=%s", grey_test_names[dg->fault], p->ip, peer_port(p), when,
+	    dg->fault_at, line, early_names[action]);
+	remember(c, p, d, CACHE_BAD, c->cfg->cache.bad_ttl_ms);
+	return action == EARLY_REJECT ? REPLY_PROTOCOL_REJECT :
+	    action == EARLY_TEMPFAIL ? REPLY_PROTOCOL_TEMPFAIL : NULL;
+}
+
+const char *
+core_grey_end(struct core *c, const struct peer *p, struct decision *d,
+    const struct dialog *dg, uint64_t after_ms)
+{
+	char age[32], helo[DIALOG_ARG_MAX * 4 + 1], from[DIALOG_ARG_MAX * 4 + 1];
+	char rcpt[DIALOG_ARG_MAX * 4 + 1], test[40], dns[LOG_FIELDS_MAX];
+
+	if (dialog_failed(dg))
+		return grey_failed(c, p, d, dg, after_ms);
+	if (dg->end == END_ERROR)
+		log_error("ip=%s port=%s greylisting: %s", p->ip, peer_port(p),
+		    strerror(dg->err));
+	duration_format(d->grey_age_ms, age, sizeof age);
+	log_escape(helo, sizeof helo, dg->helo.text, dg->helo.len);
+	log_escape(from, sizeof from, dg->from.text, dg->from.len);
+	passed_fault(dg, test, sizeof test);
+	if (dg->trapped) {
+		log_escape(rcpt, sizeof rcpt, dg->trap.text, dg->trap.len);
+		log_info("trapped ip=%s port=%s age=%s trap=\"%s\" "
+		    "helo=\"%s\" from=\"%s\" rcpts=%u quit=%s end=%s%s",
+		    p->ip, peer_port(p), age, rcpt, helo, from, dg->rcpts,
+		    dg->quit ? "yes" : "no", decoy_end_name(dg->end), test);
+		remember(c, p, d, CACHE_BAD, c->cfg->grey.trap_ttl_ms);
+		return NULL;
+	}
+	log_escape(rcpt, sizeof rcpt, dg->rcpt.text, dg->rcpt.len);
+	log_info("grey ip=%s port=%s first=%s age=%s helo=\"%s\" "
+	    "from=\"%s\" rcpt=\"%s\" rcpts=%u quit=%s end=%s%s%s%s", p->ip,
+	    peer_port(p), d->grey == GREY_NEW ? "yes" : "no", age, helo, from,
+	    rcpt, dg->rcpts, dg->quit ? "yes" : "no", decoy_end_name(dg->end),
+	    test, d->stressed ? " stress=1" : "",
+	    dns_fields(d, dns, sizeof dns));
+	return NULL;
 }
 
 /* ---------------------------------------------------------- DNS lists */
@@ -438,5 +596,5 @@ core_dnswl(struct core *c, const struct peer *p, struct decision *d)
 
 	log_info("allow ip=%s port=%s reason=dnswl%s", p->ip, peer_port(p),
 	    dns_fields(d, dns, sizeof dns));
-	remember(c, p, d, CACHE_PASS);
+	remember(c, p, d, CACHE_PASS, c->cfg->cache.pass_ttl_ms);
 }

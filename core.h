@@ -21,7 +21,9 @@
 
 #include <stdint.h>
 
+#include "dialog.h"
 #include "dnsl.h"
+#include "greytrap.h"
 #include "names.h"
 #include "options.h"
 #include "peer.h"
@@ -44,6 +46,13 @@ enum step {
 	STEP_WAIT		/* hold the greeting for delay_ms */
 };
 
+/* What the cache says of a client under --greylist. */
+enum grey_state {
+	GREY_NEW,		/* no first attempt remembered */
+	GREY_TOO_SOON,		/* a first attempt under --grey-pass old */
+	GREY_RIPE		/* a first attempt old enough: it passes */
+};
+
 struct decision {
 	enum step step;
 	uint64_t delay_ms;
@@ -53,6 +62,8 @@ struct decision {
 	unsigned cache_failed;		/* stores logged once: left alone now */
 	const struct dnsl_lookup *dns;	/* the DNS lists asked, if they were */
 	int stressed;			/* --stress shortened the wait */
+	enum grey_state grey;		/* --greylist */
+	uint64_t grey_age_ms;		/* GREY_TOO_SOON, GREY_RIPE */
 };
 
 /* What the DNS lists' answers so far say of a waiting client. */
@@ -77,6 +88,7 @@ struct core {
 	struct dnsl_config dns;		/* the resolver's settings */
 	struct allowlist *allow;	/* NULL: loaded per decision */
 	struct store store;		/* the pass cache's stores */
+	struct greytraps *traps;	/* --greytrap, once loaded */
 	int keep;			/* keep allow and cache loaded */
 };
 
@@ -91,7 +103,9 @@ unsigned long core_init(struct core *c, const struct config *cfg, int keep);
 
 /*
  * Read the allowlist files again (keep mode).  On any problem the old
- * list is kept and the problems reported; returns their number.
+ * list is kept and the problems reported; returns their number.  The
+ * greytrap list is read again too: its good lines are used whatever
+ * the bad ones (reported, not counted here).
  */
 unsigned long core_reload(struct core *c);
 
@@ -137,7 +151,8 @@ void core_cached(const struct core *c, const struct peer *p,
 const char *core_known_early(const struct core *c, const struct peer *p,
     const struct decision *d);
 
-/* pass: waited out the delay; recorded as passed. */
+/* pass: waited out the delay; recorded as passed.  A greylisted
+ * client's retry after --grey-pass says grey=AGE. */
 void core_pass(struct core *c, const struct peer *p, struct decision *d,
     uint64_t waited_ms);
 
@@ -148,6 +163,36 @@ void core_early(struct core *c, const struct peer *p, struct decision *d,
 /* hangup: closed (reset = 0) or reset the connection during the wait. */
 void core_hangup(const struct core *c, const struct peer *p,
     const struct decision *d, uint64_t after_ms, int reset);
+
+/* ------------------------------------------------- greylisting */
+
+/*
+ * After the wait, does p meet sendwrap's own dialog (dialog.h) rather
+ * than the program?  Only with --greylist, only a client that waited
+ * the delay for no other reason (not allowlisted, not $RELAYCLIENT, not
+ * let in by the DNS allow lists: they never come here), and not a retry
+ * after --grey-pass.  A first attempt is recorded now as grey in every
+ * store.  Stores that cannot say or keep that cost the client nothing:
+ * 0 then, and it passes as without --greylist.  1: run the dialog.
+ */
+int core_grey_start(struct core *c, const struct peer *p,
+    struct decision *d);
+
+/* The dialog's settings: the name to greet with goes into host. */
+void core_dialog_config(const struct core *c, struct dialog_config *dc,
+    char *host, size_t hostsize);
+
+/*
+ * The dialog is over (after_ms from its greeting): its verdict line,
+ * one of
+ *  - the failed test's (end_on_fault: -x is not pass): recorded as bad
+ *    for --bad-ttl; returns -x's reply (NULL: drop);
+ *  - trapped: a greytrap was named; recorded as bad for --trap-ttl;
+ *  - grey: a first attempt, or a retry too soon.
+ * Returns the reply to send before closing, or NULL.
+ */
+const char *core_grey_end(struct core *c, const struct peer *p,
+    struct decision *d, const struct dialog *dg, uint64_t after_ms);
 
 /* ------------------------------------------------- DNS lists */
 

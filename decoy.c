@@ -123,23 +123,8 @@ tarpit_hold(int in, int out, const char *line, uint64_t interval_ms,
 
 /* ---------------------------------------------------------- tempfail */
 
-enum decoy_cmd
-decoy_classify(const char *line, size_t len)
-{
-	static const char *const verbs[] = { "HELO", "EHLO", "MAIL", "RSET",
-	    "NOOP", "RCPT", "DATA", "QUIT" };
-	size_t i;
-
-	if (len < 4 || (len > 4 && line[4] != ' '))
-		return CMD_UNKNOWN;
-	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-		if (strncasecmp(line, verbs[i], 4) == 0)
-			return (enum decoy_cmd)i;
-	return CMD_UNKNOWN;
-}
-
 size_t
-decoy_reply(enum decoy_cmd cmd, const char *host, char *buf, size_t size)
+decoy_reply(enum smtp_cmd cmd, const char *host, char *buf, size_t size)
 {
 	const char *fixed = NULL;
 	int n;
@@ -163,50 +148,15 @@ decoy_reply(enum decoy_cmd cmd, const char *host, char *buf, size_t size)
 	return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 
-/* Input buffered by lines; a line never holds more than the buffer. */
-struct reader {
-	char buf[DECOY_LINE_MAX];
-	size_t len;
-	int overlong;		/* the line being read has overflowed */
-};
-
-enum line_status { LINE_OK, LINE_LONG, LINE_EOF, LINE_RESET, LINE_TIMEOUT,
-	LINE_ERROR };
-
-/*
- * Move the first whole line out of the buffer into line (without CRLF or
- * LF; the same size as the buffer).  Returns 0 if there is none yet; a
- * full buffer without a line end is thrown away, the line marked long.
- */
-static int
-take_line(struct reader *rd, char *line, size_t *len, enum line_status *st)
-{
-	char *nl = memchr(rd->buf, '\n', rd->len);
-	size_t used;
-
-	if (nl == NULL) {
-		if (rd->len == sizeof rd->buf) {
-			rd->overlong = 1;
-			rd->len = 0;
-		}
-		return 0;
-	}
-	used = (size_t)(nl - rd->buf) + 1;
-	*len = used - 1;
-	if (*len > 0 && rd->buf[*len - 1] == '\r')
-		(*len)--;
-	memcpy(line, rd->buf, *len);
-	memmove(rd->buf, rd->buf + used, rd->len - used);
-	rd->len -= used;
-	*st = rd->overlong ? LINE_LONG : LINE_OK;
-	rd->overlong = 0;
-	return 1;
-}
+enum line_status { LINE_OK, LINE_TOO_LONG, LINE_EOF, LINE_RESET,
+	LINE_TIMEOUT, LINE_ERROR };
 
 static enum line_status
-fill(struct reader *rd, int fd)
+fill(struct smtp_lines *rd, int fd)
 {
-	ssize_t got = read(fd, rd->buf + rd->len, sizeof rd->buf - rd->len);
+	size_t room;
+	char *at = smtp_lines_room(rd, &room);
+	ssize_t got = read(fd, at, room);
 
 	if (got > 0) {
 		rd->len += (size_t)got;
@@ -221,14 +171,15 @@ fill(struct reader *rd, int fd)
 
 /* The next line, waiting for it no later than deadline. */
 static enum line_status
-read_line(struct reader *rd, int fd, uint64_t deadline, char *line,
+read_line(struct smtp_lines *rd, int fd, uint64_t deadline, char *line,
     size_t *len)
 {
 	enum line_status st;
+	unsigned how;
 
 	for (;;) {
-		if (take_line(rd, line, len, &st))
-			return st;
+		if (smtp_take_line(rd, line, len, &how))
+			return how & LINE_LONG ? LINE_TOO_LONG : LINE_OK;
 		switch (wait_readable(fd, deadline)) {
 		case WAIT_TIMEOUT:
 			return LINE_TIMEOUT;
@@ -290,8 +241,8 @@ answer(int out, const char *host, unsigned max_commands, uint64_t deadline,
     const char *line, size_t len, enum line_status st,
     struct decoy_result *r)
 {
-	enum decoy_cmd cmd = st == LINE_LONG ? CMD_TOO_LONG :
-	    decoy_classify(line, len);
+	enum smtp_cmd cmd = st == LINE_TOO_LONG ? CMD_TOO_LONG :
+	    smtp_classify(line, len);
 	char text[DECOY_LINE_MAX];
 	size_t n = decoy_reply(cmd, host, text, sizeof text);
 
@@ -340,7 +291,7 @@ decoy_serve(int in, int out, const char *host,
     const struct decoy_config *cfg, struct decoy_result *r)
 {
 	char greeting[HOST_MAX + 16], line[DECOY_LINE_MAX];
-	struct reader rd;
+	struct smtp_lines rd;
 	uint64_t deadline;
 	size_t len;
 	int n;
@@ -356,7 +307,7 @@ decoy_serve(int in, int out, const char *host,
 	for (;;) {
 		enum line_status st = read_line(&rd, in, deadline, line, &len);
 
-		if (st != LINE_OK && st != LINE_LONG) {
+		if (st != LINE_OK && st != LINE_TOO_LONG) {
 			end_without_line(out, st, r);
 			return;
 		}
@@ -368,13 +319,17 @@ decoy_serve(int in, int out, const char *host,
 
 /* ------------------------------------------------- whole connections */
 
-void
-decoy_hostname(char *buf, size_t size)
+const char *
+decoy_hostname(const char *configured, char *buf, size_t size)
 {
 	size_t i;
 
 	if (size == 0)
-		return;
+		return buf;
+	if (configured) {
+		snprintf(buf, size, "%s", configured);
+		return buf;
+	}
 	if (gethostname(buf, size) != 0)
 		buf[0] = '\0';
 	buf[size - 1] = '\0';
@@ -387,6 +342,7 @@ decoy_hostname(char *buf, size_t size)
 			buf[i] = '-';
 	if (buf[0] == '\0')
 		snprintf(buf, size, "localhost");
+	return buf;
 }
 
 size_t
@@ -398,7 +354,7 @@ decoy_tarpit_line(const struct decoy_config *cfg, char *buf, size_t size)
 	if (cfg->text)
 		n = snprintf(buf, size, "220-%s\r\n", cfg->text);
 	else {
-		decoy_hostname(host, sizeof host);
+		decoy_hostname(cfg->host, host, sizeof host);
 		n = snprintf(buf, size, "220-%s ESMTP\r\n", host);
 	}
 	return n > 0 && (size_t)n < size ? (size_t)n : 0;
@@ -435,7 +391,7 @@ decoy_tempfail(const struct decoy_config *cfg, const struct peer *p)
 	char host[HOST_MAX], helo[DECOY_HELO_MAX * 4 + 1];
 	struct decoy_result r;
 
-	decoy_hostname(host, sizeof host);
+	decoy_hostname(cfg->host, host, sizeof host);
 	decoy_serve(0, 1, host, cfg, &r);
 	log_escape(helo, sizeof helo, r.helo, r.helo_len);
 	if (r.end == END_ERROR)

@@ -35,6 +35,7 @@
 #include "names.h"
 #include "peer.h"
 #include "smtp.h"
+#include "smtpline.h"
 
 #define DECOY_LINE_MAX SMTP_LINE_MAX	/* with its CRLF */
 #define DECOY_HELO_MAX 64	/* bytes of the HELO/EHLO argument kept */
@@ -50,6 +51,7 @@
 struct decoy_config {
 	enum mode mode;			/* MODE_TARPIT or MODE_TEMPFAIL */
 	const char *text;		/* tarpit line text; NULL: a default */
+	const char *host;		/* --hostname; NULL: this host's */
 	uint64_t interval_ms;		/* tarpit: between two lines */
 	uint64_t tarpit_max_ms;		/* tarpit: longest hold */
 	unsigned max_commands;		/* tempfail: commands answered */
@@ -77,27 +79,12 @@ void tarpit_hold(int in, int out, const char *line, uint64_t interval_ms,
 
 /* ---------------------------------------------------------- tempfail */
 
-enum decoy_cmd {
-	CMD_HELO, CMD_EHLO, CMD_MAIL, CMD_RSET, CMD_NOOP,	/* 250 */
-	CMD_RCPT, CMD_DATA,					/* 451 */
-	CMD_QUIT,						/* 221 */
-	CMD_UNKNOWN,						/* 500 */
-	CMD_TOO_LONG						/* 500 */
-};
-
-/*
- * Classify one command line (without its line end).  The verb is
- * matched without regard to case and must stand alone or be followed by
- * a space: "QUIT", "mail FROM:<>", not "QUITE".
- */
-enum decoy_cmd decoy_classify(const char *line, size_t len);
-
 /*
  * Write the reply to cmd, CRLF included, into buf (NUL-terminated).
  * host is the name in the HELO/EHLO reply.  Returns its length, or 0 if
  * it did not fit.
  */
-size_t decoy_reply(enum decoy_cmd cmd, const char *host, char *buf,
+size_t decoy_reply(enum smtp_cmd cmd, const char *host, char *buf,
     size_t size);
 
 struct decoy_result {
@@ -119,8 +106,12 @@ void decoy_serve(int in, int out, const char *host,
 
 /* ------------------------------------------------- whole connections */
 
-/* This host's name for the greeting, made safe to send (no CR, LF...). */
-void decoy_hostname(char *buf, size_t size);
+/*
+ * The name for a greeting: configured (--hostname, checked when it was
+ * given) if not NULL, else this host's name made safe to send (no CR,
+ * LF...).  Returns buf.
+ */
+const char *decoy_hostname(const char *configured, char *buf, size_t size);
 
 /* The tar pit's line: "220-TEXT\r\n", or this host's name and ESMTP.
  * Its length (0 if it did not fit). */

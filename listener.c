@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "core.h"
 #include "decoy.h"
+#include "dialog.h"
 #include "dnsl.h"
 #include "ipcount.h"
 #include "listen.h"
@@ -41,6 +42,7 @@ enum state {
 	ST_WAIT,		/* the greeting delay */
 	ST_QUEUED,		/* passed; a child to run the program */
 	ST_TARPIT,		/* held by the tar pit */
+	ST_DIALOG,		/* greylisted: in sendwrap's own dialog */
 	ST_DRAIN,		/* our last reply sent: reading until it is out */
 	ST_DEAD			/* dropped: freed once this turn's events are done */
 };
@@ -67,6 +69,7 @@ struct client {
 	struct decision d;
 	struct dnsl_lookup *dns;	/* the DNS lists being asked */
 	struct loop *loop;		/* for the lists' news */
+	struct dialog *dialog;		/* ST_DIALOG (start: its greeting) */
 };
 
 struct loop {
@@ -89,6 +92,8 @@ struct loop {
 	size_t line_len;
 	struct dnsl_resolver *resolver;	/* with --dnsbl, --dnswl */
 	struct listener dns[DNS_SOCKETS_MAX];
+	struct dialog_config dialog;	/* --greylist */
+	char host[DIALOG_HOST_MAX];
 };
 
 /* ------------------------------------------------------------ clients */
@@ -141,6 +146,8 @@ drop(struct loop *l, struct client *c)
 	timers_cancel(&l->timers, &c->timer);
 	dnsl_end(c->dns);
 	c->dns = NULL;
+	free(c->dialog);
+	c->dialog = NULL;
 	/* Explicitly: a child holding the socket keeps it in epoll. */
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -287,12 +294,72 @@ early(struct loop *l, struct client *c, const char *input, size_t copied,
 		say_and_drain(l, c, core_early_reply(&l->core));
 }
 
+/* ------------------------------------------------------------ greylisting */
+
+/* The dialog is over: its verdict, and its last word if it has one. */
+static void
+dialog_over(struct loop *l, struct client *c)
+{
+	const struct dialog *dg = c->dialog;
+	const char *reply = core_grey_end(&l->core, &c->peer, &c->d, dg,
+	    mono_ms() - c->start);
+
+	if ((dialog_failed(dg) && reply == NULL) || dg->end == END_CLOSED ||
+	    dg->end == END_RESET)
+		drop(l, c);
+	else
+		say_and_drain(l, c, reply);
+}
+
+/* Greet c with sendwrap's own dialog (dialog.h), bounded in time. */
+static void
+dialog_begin(struct loop *l, struct client *c)
+{
+	unwait(l, c);
+	if ((c->dialog = malloc(sizeof *c->dialog)) == NULL) {
+		log_error("ip=%s port=%s greylisting: out of memory",
+		    c->peer.ip, peer_port(&c->peer));
+		say_and_drain(l, c, REPLY_UNAVAILABLE);
+		return;
+	}
+	dialog_init(c->dialog, &l->dialog);
+	c->state = ST_DIALOG;
+	c->start = mono_ms();
+	if (!dialog_start(c->dialog, c->fd)) {
+		dialog_over(l, c);
+		return;
+	}
+	timers_set(&l->timers, &c->timer, c->start + DIALOG_SESSION_MS);
+}
+
+static void
+dialog_input(struct loop *l, struct client *c)
+{
+	if (!dialog_pump(c->dialog, c->fd, c->fd))
+		dialog_over(l, c);
+}
+
+static void
+dialog_timeout(struct loop *l, struct client *c)
+{
+	char reply[DIALOG_REPLY_MAX];
+	size_t len = dialog_time_up(c->dialog, reply, sizeof reply);
+
+	send(c->fd, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	dialog_over(l, c);
+}
+
 /* The delay is over and c kept quiet. */
 static void
 passed(struct loop *l, struct client *c)
 {
 	uint64_t waited = mono_ms() - c->start;
 
+	if (l->cfg->mode == MODE_WRAP &&
+	    core_grey_start(&l->core, &c->peer, &c->d)) {
+		dialog_begin(l, c);
+		return;
+	}
 	if (l->cfg->mode != MODE_TEMPFAIL)
 		core_pass(&l->core, &c->peer, &c->d, waited);
 	hand_over(l, c);
@@ -481,6 +548,9 @@ on_input(struct loop *l, struct client *c)
 			tarpit_end(l, c, err == 0 ? TARPIT_CLOSED :
 			    err == ECONNRESET ? TARPIT_RESET : TARPIT_ERROR, err);
 		return;
+	case ST_DIALOG:
+		dialog_input(l, c);
+		return;
 	case ST_DRAIN:
 		if (!discard(c, &err) || c->bytes > CONN_DRAIN_MAX)
 			drop(l, c);
@@ -506,6 +576,9 @@ on_timer(struct loop *l, struct client *c)
 		return;
 	case ST_TARPIT:
 		tarpit_tick(l, c);
+		return;
+	case ST_DIALOG:
+		dialog_timeout(l, c);
 		return;
 	case ST_DRAIN:
 		drop(l, c);
@@ -655,6 +728,18 @@ stop(struct loop *l)
 	}
 }
 
+/* SIGHUP: the allowlists and greytraps read again. */
+static void
+reload(struct loop *l)
+{
+	if (core_reload(&l->core) == 0)
+		log_info("reload allowlists=%zu", l->cfg->nsources);
+	else
+		log_error("allowlists not reloaded: the old ones stay in use");
+	/* Dialogs under way see the greytraps read now. */
+	l->dialog.traps = l->core.traps;
+}
+
 static int
 on_signals(struct loop *l)
 {
@@ -666,12 +751,7 @@ on_signals(struct loop *l)
 			reap(l);
 			break;
 		case SIGHUP:
-			if (core_reload(&l->core) == 0)
-				log_info("reload allowlists=%zu",
-				    l->cfg->nsources);
-			else
-				log_error("allowlists not reloaded: the old "
-				    "ones stay in use");
+			reload(l);
 			break;
 		default:
 			if (l->stopping)
@@ -893,12 +973,14 @@ listener_main(const struct config *cfg)
 	l.decoy = cfg->decoy;
 	l.decoy.mode = cfg->mode;
 	l.decoy.text = cfg->banner;
+	l.decoy.host = cfg->hostname;
 	if (set_up(&l, err, sizeof err) != 0) {
 		log_error("listener: %s", err);
 		return EXIT_TEMP;
 	}
 	/* Loaded after giving up root, as the reloads on SIGHUP will be. */
 	core_init(&l.core, cfg, 1);
+	core_dialog_config(&l.core, &l.dialog, l.host, sizeof l.host);
 	/* Without a resolver the clients wait as without lists. */
 	if (cfg->dns.n > 0 && set_up_lists(&l, err, sizeof err) != 0)
 		log_error("listener: %s; the lists are not asked", err);

@@ -17,6 +17,8 @@ const char *const log_mode_names[LOGTO_COUNT + 1] = { "auto", "stderr",
 const char *const report_by_names[BY_COUNT + 1] = { "day", "week", NULL };
 const char *const report_format_names[FORMAT_COUNT + 1] = { "text", "csv",
 	"prometheus", NULL };
+const char *const grey_test_names[GREY_TEST_COUNT + 1] = { "pipelining",
+	"non-smtp", "bare-newline", NULL };
 
 const char *
 tarpit_end_name(enum tarpit_end end)

@@ -64,6 +64,14 @@ enum decoy_end {
 	END_QUIT, END_CLOSED, END_RESET, END_COMMANDS, END_TIME, END_ERROR
 };
 
+/*
+ * The after-greeting tests of the greylisting dialog (--grey-tests).  A
+ * client that fails one is logged with the test's name as its verdict.
+ */
+enum grey_test { GREY_PIPELINING, GREY_NON_SMTP, GREY_BARE_NEWLINE,
+	GREY_TEST_COUNT };
+#define GREY_TEST_BIT(t) (1u << (t))
+
 extern const char *const verdict_names[VERDICT_COUNT + 1];
 extern const char *const reason_names[REASON_COUNT + 1];
 extern const char *const early_names[EARLY_COUNT + 1];
@@ -71,6 +79,7 @@ extern const char *const mode_names[MODE_COUNT + 1];
 extern const char *const log_mode_names[LOGTO_COUNT + 1];
 extern const char *const report_by_names[BY_COUNT + 1];
 extern const char *const report_format_names[FORMAT_COUNT + 1];
+extern const char *const grey_test_names[GREY_TEST_COUNT + 1];
 
 /* "client-closed", "max-reached", "reset", "error". */
 const char *tarpit_end_name(enum tarpit_end end);

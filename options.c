@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dialog.h"
 #include "duration.h"
 #include "log.h"
 #include "slots.h"
@@ -33,7 +34,9 @@ enum kind {
 	K_DNSL,			/* --dnsbl, --dnswl (min: 1 for an allow list) */
 	K_SCORE,		/* a whole number, -DNSL_SCORE_MAX to it; int */
 	K_DNS_SERVER,		/* --dns-server ADDR[:PORT] */
-	K_STRESS		/* --stress N[,DELAY]: N min to max */
+	K_STRESS,		/* --stress N[,DELAY]: N min to max */
+	K_HOST,			/* a host name: letters, digits, '.', '-' */
+	K_TESTS			/* --grey-tests: names, or "none"; unsigned */
 };
 
 #define DNSL_SCORE_MAX 1000
@@ -43,7 +46,8 @@ enum needs {
 	NEEDS_TARPIT = 1, NEEDS_TEMPFAIL = 2, NEEDS_DECOY = 4,
 	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32,
 	NEEDS_LISTEN = 64, NOT_LISTEN = 128, NEEDS_REDIS = 256, NEEDS_ADD = 512,
-	NEEDS_DNSL = 2048, NEEDS_REPORT = 4096,
+	NEEDS_DNSL = 2048, NEEDS_REPORT = 4096, NEEDS_GREYLIST = 8192,
+	NEEDS_GREYTRAP = 16384,
 	/* not a need: a command whose first word (a cache FILE) may be left
 	 * out, when -c or --redis names the stores */
 	FILE_OPTIONAL = 1024
@@ -216,6 +220,36 @@ static const struct optdef table[] = {
 	    AT(dns.reply), NULL, NULL, NEEDS_DNSL, "the list named to a "
 	    "refused client, in place of its zone" },
 
+	{ "greylist", 0, K_FLAG, NULL, 0, 0, AT(grey.on), NULL, NULL,
+	    NEEDS_CACHE | NEEDS_WRAP, "a client not known to have passed "
+	    "meets sendwrap's own SMTP dialog after the wait, which turns "
+	    "its message away at DATA (451) until it comes back after "
+	    "--grey-pass" },
+	{ "grey-pass", 0, K_DURATION, "DURATION", 1000, 24 * MS_HOUR,
+	    AT(grey.pass_ms), NULL, "5m", NEEDS_GREYLIST,
+	    "how long after its first attempt a client may pass" },
+	{ "grey-expire", 0, K_DURATION, "DURATION", 1000, 7 * 24 * MS_HOUR,
+	    AT(grey.expire_ms), NULL, "4h", NEEDS_GREYLIST,
+	    "how long a first attempt is remembered (at least --grey-pass)" },
+	{ "grey-tests", 0, K_TESTS, "LIST", 0, 0, AT(grey.tests),
+	    grey_test_names, "pipelining,non-smtp", NEEDS_GREYLIST,
+	    "the tests of the dialog that fail a client as -x says: "
+	    "pipelining, non-smtp, bare-newline, separated by commas, or "
+	    "none" },
+	{ "grey-reply", 0, K_TEXT, "TEXT", 1, GREETING_TEXT_MAX,
+	    AT(grey.text), NULL, DIALOG_TEXT_DEFAULT, NEEDS_GREYLIST,
+	    "the text of the dialog's \"451 4.7.1\" reply to DATA" },
+	{ "greytrap", 0, K_PATH, "FILE", 0, 0, AT(grey.traps), NULL, NULL,
+	    NEEDS_GREYLIST, "addresses no one writes to, one a line: a "
+	    "client that names one in the dialog is remembered as bad for "
+	    "--trap-ttl" },
+	{ "trap-ttl", 0, K_DURATION, "DURATION", 1, DURATION_MAX_MS,
+	    AT(grey.trap_ttl_ms), NULL, "1d", NEEDS_GREYTRAP,
+	    "how long a network that named a greytrap is remembered" },
+	{ "hostname", 0, K_HOST, "NAME", 1, DIALOG_HOST_MAX - 1, AT(hostname),
+	    NULL, NULL, 0, "the name in sendwrap's own greetings (--greylist, "
+	    "--tempfail, --tarpit); default this host's name" },
+
 	{ "listen", 0, K_LISTEN, "ADDR:PORT", 0, 0, 0, NULL, NULL, 0,
 	    "listener mode: accept on ADDR:PORT (0.0.0.0:25, [::]:25; "
 	    "repeatable), or on the sockets systemd passes (systemd); one "
@@ -345,6 +379,19 @@ range_words(const struct optdef *o, char *buf, size_t size)
 	case K_SCORE:
 		snprintf(buf, size, "a whole number, -%d to %d", DNSL_SCORE_MAX,
 		    DNSL_SCORE_MAX);
+		break;
+	case K_HOST:
+		snprintf(buf, size, "a host name of letters, digits, '.' and "
+		    "'-', %llu to %llu characters", (unsigned long long)o->min,
+		    (unsigned long long)o->max);
+		break;
+	case K_TESTS:
+		for (i = 0, n = 0; o->choices[i] && n < size; i++)
+			n += (size_t)snprintf(buf + n, size - n, "%s%s",
+			    i == 0 ? "" : ", ", o->choices[i]);
+		if (n < size)
+			snprintf(buf + n, size - n, " (separated by commas), "
+			    "or none");
 		break;
 	default:
 		buf[0] = '\0';
@@ -575,6 +622,57 @@ add_redis(struct parse *ps, const struct optdef *o, const char *arg)
 	return bad_value(ps, o, arg, why);
 }
 
+/* A host name for a greeting: nothing that could end or bend a reply. */
+static int
+set_host(struct parse *ps, const struct optdef *o, const char *arg,
+    void *field)
+{
+	size_t len = strlen(arg), i;
+
+	if (len < o->min || len > o->max)
+		return bad_value(ps, o, arg, NULL);
+	for (i = 0; i < len; i++)
+		if (!((arg[i] >= 'a' && arg[i] <= 'z') ||
+		    (arg[i] >= 'A' && arg[i] <= 'Z') ||
+		    (arg[i] >= '0' && arg[i] <= '9') || arg[i] == '.' ||
+		    arg[i] == '-'))
+			return bad_value(ps, o, arg, NULL);
+	*(const char **)field = arg;
+	return 0;
+}
+
+/* --grey-tests: "none", or names from o->choices separated by commas. */
+static int
+set_tests(struct parse *ps, const struct optdef *o, const char *arg,
+    void *field)
+{
+	unsigned bits = 0;
+	const char *p = arg;
+	char word[32];
+
+	if (strcmp(arg, "none") == 0) {
+		*(unsigned *)field = 0;
+		return 0;
+	}
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		int i;
+
+		if (len == 0 || len >= sizeof word)
+			return bad_value(ps, o, arg, NULL);
+		memcpy(word, p, len);
+		word[len] = '\0';
+		if ((i = name_index(o->choices, word)) < 0)
+			return bad_value(ps, o, arg, "unknown test");
+		bits |= GREY_TEST_BIT(i);
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	*(unsigned *)field = bits;
+	return 0;
+}
+
 /* Give option o its argument. */
 static int
 apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
@@ -635,6 +733,10 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 		return add_dnsl(ps, o, arg);
 	case K_SCORE:
 		return set_score(ps, o, arg, field);
+	case K_HOST:
+		return set_host(ps, o, arg, field);
+	case K_TESTS:
+		return set_tests(ps, o, arg, field);
 	case K_DNS_SERVER:
 		if (dnsl_server_parse(arg, &why) != 0)
 			return bad_value(ps, o, arg, why);
@@ -698,6 +800,10 @@ missing_need(const struct config *cfg, const struct optdef *o)
 		    "--max-clients is the cap and the loop counts its own";
 	if ((o->needs & NEEDS_REPORT) && cfg->command != COMMAND_REPORT)
 		return "needs --report";
+	if ((o->needs & NEEDS_GREYLIST) && !cfg->grey.on)
+		return "needs --greylist";
+	if ((o->needs & NEEDS_GREYTRAP) && cfg->grey.traps == NULL)
+		return "needs --greytrap";
 	return NULL;
 }
 
@@ -782,6 +888,8 @@ cross_check(struct parse *ps)
 	if (cfg->dns.allow_at >= cfg->dns.block_at)
 		return fail(ps, "--dnswl-threshold must be below "
 		    "--dnsbl-threshold");
+	if (cfg->grey.expire_ms < cfg->grey.pass_ms)
+		return fail(ps, "--grey-expire must be at least --grey-pass");
 	if (cross_check_counts(ps) != 0)
 		return -1;
 	if (cfg->envuidgid && (given(ps, "uid") || given(ps, "gid")))
@@ -947,7 +1055,7 @@ limits_words(const struct optdef *o, char *buf, size_t size)
 		    duration_words(o->min, a, sizeof a),
 		    duration_words(o->max, b, sizeof b));
 	else if (o->kind == K_COUNT || o->kind == K_TEXT || o->kind == K_NET ||
-	    o->kind == K_SIZE || o->kind == K_STRESS)
+	    o->kind == K_SIZE || o->kind == K_STRESS || o->kind == K_HOST)
 		range_words(o, range, sizeof range);
 	if (o->dflt == NULL && range[0] == '\0')
 		buf[0] = '\0';

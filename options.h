@@ -63,6 +63,17 @@ struct cache_config {
 	unsigned bad_max;		/* --bad-max */
 };
 
+/* Greylisting (--greylist and the options that tune it). */
+struct grey_config {
+	int on;				/* --greylist */
+	uint64_t pass_ms;		/* --grey-pass */
+	uint64_t expire_ms;		/* --grey-expire */
+	unsigned tests;			/* --grey-tests: GREY_TEST_BIT()s */
+	const char *text;		/* --grey-reply */
+	const char *traps;		/* --greytrap FILE, or NULL */
+	uint64_t trap_ttl_ms;		/* --trap-ttl */
+};
+
 struct config {
 	enum command command;
 	const char *args[2];		/* the command's own arguments */
@@ -73,6 +84,7 @@ struct config {
 	struct wl_source *sources;	/* -A and -a in command-line order */
 	size_t nsources;
 	const char *banner;		/* -b */
+	const char *hostname;		/* --hostname, or NULL: this host's */
 	enum early_action early;	/* -x */
 	enum log_mode log;		/* -l */
 	struct decoy_config decoy;	/* --tarpit..., --tempfail... */
@@ -83,6 +95,7 @@ struct config {
 	const char *state_dir;		/* --state-dir: counts the waiting */
 	struct cache_config cache;
 	struct dns_config dns;
+	struct grey_config grey;
 	const char *listen[LISTEN_MAX];	/* --listen: the listener mode */
 	size_t nlisten;
 	unsigned max_clients;		/* --max-clients */

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "core.h"
 #include "decoy.h"
+#include "dialog.h"
 #include "dnsl.h"
 #include "listener.h"
 #include "log.h"
@@ -275,6 +276,30 @@ join_waiters(struct core *core, const struct peer *p, struct decision *d)
 	core_stress(core, d, others);
 }
 
+/* ------------------------------------------------------- greylisting */
+
+/*
+ * --greylist: sendwrap's own dialog (dialog.h) in place of the program,
+ * for a client not yet known to come back; the connection ends here.
+ */
+static void __attribute__((noreturn))
+run_dialog(struct core *core, const struct peer *p, struct decision *d)
+{
+	char host[DIALOG_HOST_MAX];
+	struct dialog_config dc;
+	struct dialog dg;
+	uint64_t start = mono_ms();
+	const char *reply;
+
+	core_dialog_config(core, &dc, host, sizeof host);
+	dialog_init(&dg, &dc);
+	dialog_serve(&dg, 0, 1, start + DIALOG_SESSION_MS);
+	reply = core_grey_end(core, p, d, &dg, mono_ms() - start);
+	if (dialog_failed(&dg) && reply == NULL)
+		exit(0);	/* -x drop */
+	reply_and_leave(reply, 0);
+}
+
 /* ------------------------------------------------------- decoys */
 
 /*
@@ -319,6 +344,7 @@ run_decoy(struct core *core, const struct peer *p, struct decision *d)
 	take_slot(core, p);
 	dc.mode = core->cfg->mode;
 	dc.text = core->cfg->banner;
+	dc.host = core->cfg->hostname;
 	if (dc.mode == MODE_TARPIT) {
 		decoy_tarpit(&dc, p);
 	} else {
@@ -377,6 +403,8 @@ main(int argc, char **argv)
 	}
 	join_waiters(&core, &p, &d);
 	waited = wait_out_delay(&core, &p, &d);
+	if (core_grey_start(&core, &p, &d))
+		run_dialog(&core, &p, &d);
 	core_pass(&core, &p, &d, waited);
 	run_program(&core, cfg.program);
 }

@@ -30,6 +30,10 @@
     "554 5.5.1 SMTP protocol violation: input before greeting\r\n"
 #define REPLY_TEMPFAIL "421 4.5.1 SMTP protocol violation: input before " \
     "greeting, try again later\r\n"
+/* A greylisted client that failed an after-greeting test (-x). */
+#define REPLY_PROTOCOL_REJECT "554 5.5.1 SMTP protocol violation\r\n"
+#define REPLY_PROTOCOL_TEMPFAIL \
+    "421 4.5.1 SMTP protocol violation, try again later\r\n"
 #define REPLY_BUSY "421 4.7.0 Too busy, try again later\r\n"
 /* --slots in delay mode: no place left to wait in. */
 #define REPLY_WAIT_BUSY "421 4.3.2 busy, try again later\r\n"

@@ -56,7 +56,7 @@ size_t
 store_value_format(const struct cache_entry *e, char *buf, size_t size)
 {
 	return (size_t)snprintf(buf, size, "%s %llu %llu",
-	    e->kind == CACHE_PASS ? "pass" : "bad",
+	    cache_kind_name(e->kind),
 	    (unsigned long long)e->recorded_ms,
 	    (unsigned long long)e->expires_ms);
 }
@@ -95,15 +95,12 @@ store_entry_parse(const char *key, size_t klen, const char *value,
 	if (strchr(text, '/') == NULL || cache_key_parse(text, &any,
 	    &e->key) != 0)
 		return -1;
-	if (vlen > 5 && memcmp(p, "pass ", 5) == 0) {
-		e->kind = CACHE_PASS;
-		p += 5;
-	} else if (vlen > 4 && memcmp(p, "bad ", 4) == 0) {
-		e->kind = CACHE_BAD;
-		p += 4;
-	} else {
+	while (p < end && *p != ' ')
+		p++;
+	if (p == end || cache_kind_parse(value, (size_t)(p - value),
+	    &e->kind) != 0)
 		return -1;
-	}
+	p++;
 	if (number(&p, end, &e->recorded_ms) != 0 || p == end || *p++ != ' ' ||
 	    number(&p, end, &e->expires_ms) != 0 || p != end)
 		return -1;
@@ -328,13 +325,31 @@ redis_record(struct store *s, const struct cache_key *k,
 
 /* ------------------------------------------------------------- both */
 
+/*
+ * Does Redis's entry r say more than the grey entry e of this host?  A
+ * pass or bad recorded since (the client passed, or named a greytrap,
+ * at another host), or a first attempt made earlier at another host.
+ */
+static int
+says_more(const struct cache_entry *r, const struct cache_entry *e)
+{
+	return r->kind != CACHE_GREY || r->recorded_ms < e->recorded_ms;
+}
+
 int
 store_lookup(struct store *s, const struct cache_key *k, uint64_t now,
     struct cache_entry *e, struct store_use *u)
 {
-	if (lmdb_lookup(s, k, now, e, u))
-		return 1;
-	if (!redis_lookup(s, k, now, e, u))
+	struct cache_entry r;
+
+	if (lmdb_lookup(s, k, now, e, u)) {
+		/* Only a grey entry is worth a Redis exchange: it is the
+		 * one a fleet's other hosts may have moved on. */
+		if (e->kind != CACHE_GREY || !redis_lookup(s, k, now, &r, u) ||
+		    !says_more(&r, e))
+			return 1;
+		*e = r;
+	} else if (!redis_lookup(s, k, now, e, u))
 		return 0;
 	/* Copied as it is: recorded then, expiring when it does there. */
 	lmdb_record(s, k, NULL, e->kind, e->recorded_ms, e->expires_ms -

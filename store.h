@@ -4,7 +4,10 @@
  * them, or both:
  *  - a lookup asks LMDB, then Redis; an entry found in Redis is copied
  *    into LMDB (with its own recorded and expiry times), so the next
- *    lookup of that client on this host needs no Redis;
+ *    lookup of that client on this host needs no Redis.  A grey entry
+ *    found in LMDB is the exception: Redis is asked too, since another
+ *    host may have seen the client pass, or trapped it, or seen its
+ *    first attempt earlier, and then Redis's entry wins;
  *  - a record (a pass, a bad verdict, --cache-add) goes to both.
  * A hit in LMDB never touches Redis, and the password file is read only
  * when Redis is about to be asked.
@@ -13,7 +16,8 @@
  *   sendwrap:1:NETWORK/LEN  ->  "KIND RECORDED EXPIRES"
  * e.g. "sendwrap:1:192.0.2.0/24" -> "pass 1764493200000 1764579600000":
  * the prefix, the format version, the key as cache_key_format() writes
- * it; KIND pass or bad, the times in milliseconds since the epoch.
+ * it; KIND pass, bad or grey (cache_kind_name()), the times in
+ * milliseconds since the epoch.
  *
  * Failures: each store's first failure on a connection is reported once
  * (report()), and that store is left alone for the rest of the

@@ -11,6 +11,7 @@
 #include "allowdb.h"
 #include "duration.h"
 #include "smtp.h"
+#include "textfile.h"
 
 struct wl_item {
 	struct wl_entry e;
@@ -102,87 +103,6 @@ wl_entry_matches(const struct wl_entry *e, const struct addr *a)
 	return addr_in_prefix(&e->net, e->prefix, a);
 }
 
-/* ------------------------------------------------------------ reading */
-
-/* Line-at-a-time reading without stdio, so no buffer outlives the call. */
-struct reader {
-	int fd;
-	size_t pos, end;
-	int eof, err;
-	char buf[4096];
-};
-
-static void
-reader_init(struct reader *r, int fd)
-{
-	r->fd = fd;
-	r->pos = r->end = 0;
-	r->eof = r->err = 0;
-}
-
-/* Refill an empty buffer: 1 with bytes, 0 at end of file, -1 on error. */
-static int
-refill(struct reader *r)
-{
-	ssize_t got;
-
-	if (r->eof)
-		return 0;
-	do
-		got = read(r->fd, r->buf, sizeof r->buf);
-	while (got < 0 && errno == EINTR);
-	if (got < 0) {
-		r->err = errno;
-		return -1;
-	}
-	if (got == 0) {
-		r->eof = 1;
-		return 0;
-	}
-	r->pos = 0;
-	r->end = (size_t)got;
-	return 1;
-}
-
-/*
- * Read the next line into line[] (WL_LINE_MAX bytes kept).  Returns 1
- * with *len, *toolong; 0 at end of file; -1 on a read error.
- */
-static int
-next_line(struct reader *r, char *line, size_t *len, int *toolong)
-{
-	size_t n = 0;
-	int any = 0, got;
-
-	*toolong = 0;
-	for (;;) {
-		char *nl;
-		size_t take;
-
-		if (r->pos == r->end && (got = refill(r)) <= 0) {
-			if (got < 0)
-				return -1;
-			break;
-		}
-		any = 1;
-		nl = memchr(r->buf + r->pos, '\n', r->end - r->pos);
-		take = (nl ? (size_t)(nl - r->buf) : r->end) - r->pos;
-		if (n + take > WL_LINE_MAX) {
-			*toolong = 1;
-			take = n < WL_LINE_MAX ? WL_LINE_MAX - n : 0;
-		}
-		memcpy(line + n, r->buf + r->pos, take);
-		n += take;
-		if (nl) {
-			r->pos = (size_t)(nl - r->buf) + 1;
-			break;
-		}
-		r->pos = r->end;
-	}
-	*len = n;
-	return any;
-}
-
 /* Where problems of one file go, and how many there were. */
 struct scan {
 	const char *path;
@@ -231,14 +151,14 @@ add_item(struct loaded *ld, size_t *cap, const struct wl_entry *e,
 static void
 load_text(struct scan *sc, struct loaded *ld, int fd)
 {
-	struct reader r;
+	struct textfile r;
 	char line[WL_LINE_MAX];
 	unsigned long lineno = 0;
 	size_t len, cap = 0;
 	int toolong, got;
 
-	reader_init(&r, fd);
-	while ((got = next_line(&r, line, &len, &toolong)) == 1) {
+	textfile_init(&r, fd);
+	while ((got = textfile_line(&r, line, sizeof line, &len, &toolong)) == 1) {
 		struct wl_entry e;
 		const char *why;
 
@@ -457,13 +377,13 @@ static int
 copy_entries(int ifd, struct allowdb_writer *w, unsigned long *lineno,
     long *count)
 {
-	struct reader r;
+	struct textfile r;
 	char line[WL_LINE_MAX];
 	size_t len;
 	int toolong, got;
 
-	reader_init(&r, ifd);
-	while ((got = next_line(&r, line, &len, &toolong)) == 1) {
+	textfile_init(&r, ifd);
+	while ((got = textfile_line(&r, line, sizeof line, &len, &toolong)) == 1) {
 		struct wl_entry e;
 		const char *why;
 

@@ -11,7 +11,7 @@
  * ended with a line feed, no more are answered than the limit, the HELO
  * argument kept is within its bound, QUIT is only seen if sent, and the
  * session ends as the input says (QUIT, end of file, or the limit),
- * never by the clock.  decoy_classify() is checked on each input too.
+ * never by the clock.  smtp_classify() is checked on each input too.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -47,20 +47,20 @@ says_quit(const uint8_t *p, size_t n)
 		len = i - start;
 		if (len > 0 && p[i - 1] == '\r')
 			len--;
-		if (decoy_classify((const char *)p + start, len) == CMD_QUIT)
+		if (smtp_classify((const char *)p + start, len) == CMD_QUIT)
 			return 1;
 		start = i + 1;
 	}
 	return 0;
 }
 
-/* decoy_classify() matches a known verb alone or before a space. */
+/* smtp_classify() matches a known verb alone or before a space. */
 static void
 check_classify(const char *line, size_t len)
 {
 	static const char *const verbs[] = { "HELO", "EHLO", "MAIL", "RSET",
 	    "NOOP", "RCPT", "DATA", "QUIT" };
-	enum decoy_cmd cmd = decoy_classify(line, len);
+	enum smtp_cmd cmd = smtp_classify(line, len);
 
 	if (cmd == CMD_UNKNOWN)
 		return;

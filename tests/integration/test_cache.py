@@ -42,7 +42,7 @@ def count(plain, path):
     """--cache-count: (entries, pass, bad, expired)."""
     rc, out, err = plain(["--cache-count", path])
     assert rc == 0, err
-    m = re.fullmatch(r"(\d+) entries: (\d+) pass, (\d+) bad, (\d+) expired\n",
+    m = re.fullmatch(r"(\d+) entries: (\d+) pass, (\d+) bad, \d+ grey, (\d+) expired\n",
                      out)
     assert m, out
     return tuple(int(x) for x in m.groups())
@@ -680,7 +680,7 @@ def test_check_shows_the_cache(sw, plain, tmp_path):
     rc, out, err = plain(["-n", "-c", cache, *MTA])
     assert rc == 0, err
     assert "bad-ttl: 0.000 s (off)\n" in out
-    assert "cache entries: 2 (2 pass, 0 bad, 0 expired)\n" in out
+    assert "cache entries: 2 (2 pass, 0 bad, 0 grey, 0 expired)\n" in out
 
 
 def test_check_finds_cache_problems(plain, tmp_path, shared):

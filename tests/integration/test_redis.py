@@ -380,10 +380,10 @@ def test_commands_on_redis_lmdb_and_both(sw, plain, redis, tmp_path):
         == ["bad 198.51.100.0/24", "pass 127.0.0.1/32"], lines
     rc, out, err = plain(["-c", mdb] + r + ["--cache-count"])
     assert out.splitlines() == [
-        "%s: 2 entries: 1 pass, 1 bad, 0 expired" % mdb,
-        "redis: 2 entries: 1 pass, 1 bad, 0 expired"], out
+        "%s: 2 entries: 1 pass, 1 bad, 0 grey, 0 expired" % mdb,
+        "redis: 2 entries: 1 pass, 1 bad, 0 grey, 0 expired"], out
     rc, out, err = plain(r + ["--cache-count"])
-    assert out == "2 entries: 1 pass, 1 bad, 0 expired\n", out
+    assert out == "2 entries: 1 pass, 1 bad, 0 grey, 0 expired\n", out
     rc, out, err = plain(["-c", mdb] + r + ["--cache-delete",
                                             "198.51.100.0/24"])
     assert rc == 0 and out.splitlines() == [
@@ -393,7 +393,7 @@ def test_commands_on_redis_lmdb_and_both(sw, plain, redis, tmp_path):
     assert rc == 0 and out == "198.51.100.0/24: not in the cache\n"
     # The old form: the file after the command.
     rc, out, err = plain(["--cache-count", mdb])
-    assert rc == 0 and out == "1 entries: 1 pass, 0 bad, 0 expired\n", err
+    assert rc == 0 and out == "1 entries: 1 pass, 0 bad, 0 grey, 0 expired\n", err
 
     # A key under sendwrap's prefix that is not an entry is left alone.
     redis.command("SET", "sendwrap:1:junk", "x")

@@ -30,7 +30,7 @@
 static void
 test_classify_verbs(void **state)
 {
-	static const struct { const char *line; enum decoy_cmd want; } cases[] = {
+	static const struct { const char *line; enum smtp_cmd want; } cases[] = {
 		{ "HELO client.example", CMD_HELO },
 		{ "helo client.example", CMD_HELO },
 		{ "EHLO client.example", CMD_EHLO },
@@ -58,23 +58,23 @@ test_classify_verbs(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		enum decoy_cmd got = decoy_classify(cases[i].line,
+		enum smtp_cmd got = smtp_classify(cases[i].line,
 		    strlen(cases[i].line));
 
 		if (got != cases[i].want) {
-			print_error("decoy_classify(\"%s\") = %d, want %d\n",
+			print_error("smtp_classify(\"%s\") = %d, want %d\n",
 			    cases[i].line, (int)got, (int)cases[i].want);
 			fail();
 		}
 	}
 	/* A NUL inside the verb is no verb; the length is what counts. */
-	assert_int_equal(decoy_classify("QU\0T", 4), CMD_UNKNOWN);
-	assert_int_equal(decoy_classify("QUIT\0junk", 4), CMD_QUIT);
-	assert_int_equal(decoy_classify("DATAX", 4), CMD_DATA);
+	assert_int_equal(smtp_classify("QU\0T", 4), CMD_UNKNOWN);
+	assert_int_equal(smtp_classify("QUIT\0junk", 4), CMD_QUIT);
+	assert_int_equal(smtp_classify("DATAX", 4), CMD_DATA);
 }
 
 static void
-check_reply(enum decoy_cmd cmd, const char *want)
+check_reply(enum smtp_cmd cmd, const char *want)
 {
 	char buf[DECOY_LINE_MAX];
 	size_t n = decoy_reply(cmd, "mx.example", buf, sizeof buf);
@@ -125,11 +125,14 @@ test_hostname_is_safe(void **state)
 	size_t i;
 
 	(void)state;
-	decoy_hostname(buf, sizeof buf);
+	assert_ptr_equal(decoy_hostname(NULL, buf, sizeof buf), buf);
 	assert_true(buf[0] != '\0');
 	for (i = 0; buf[i]; i++)
 		assert_non_null(strchr("abcdefghijklmnopqrstuvwxyz"
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", buf[i]));
+	/* --hostname's, as it was checked when given. */
+	assert_string_equal(decoy_hostname("mx.example", buf, sizeof buf),
+	    "mx.example");
 }
 
 /* ------------------------------------------------------- the client end */
