@@ -36,9 +36,10 @@ from pathlib import Path
 import pytest
 
 from dnsserver import DNS
-from sw_harness import (ANY, IS_ROOT, MTA, REPLY_REJECT, SECONDS, SLACK, T,
-                        VALGRIND, check_fields, parse_line, run_plain,
-                        ucspi_env, unescape)
+from sw_harness import (ANY, IS_ROOT, MTA, REPLY_REJECT, SECONDS, SENDWRAP,
+                        SLACK, T, VALGRIND, base_env, check_fields, connect,
+                        needs_ipv6, parse_line, run_plain, ucspi_env,
+                        unescape)
 from test_decoy import command
 from test_listener import Listener
 
@@ -337,6 +338,16 @@ class Stores:
             out.append(redis_entries(self.redis))
         return out
 
+    def commands(self):
+        """The options that point a maintenance command at each store."""
+        out = []
+        if self.lmdb:
+            out.append(["-c", str(self.lmdb)])
+        if self.redis:
+            out.append([o for o in self.opts if o not in ("-c",
+                                                          str(self.lmdb))])
+        return out
+
     def entry(self, key="127.0.0.1/32"):
         """The entry at key, the same in every store."""
         got = [e.get(key) for e in self.entries()]
@@ -438,13 +449,14 @@ def test_first_attempt_too_soon_then_pass(front, tmp_path, request, store):
     assert kind == "grey"
     assert before <= first <= after, (before, first, after)
     assert expires - first == GREY_EXPIRE_DEFAULT_MS
-    if st.lmdb:
-        assert listing(st.lmdb) == {"127.0.0.1/32": (
-            "grey", utc(expires), utc(first), "live")}
-        rc, out, err = run_plain(tmp_path / "plain",
-                                 ["--cache-count", str(st.lmdb)])
+    for where in st.commands():
+        rc, out, err = run_plain(tmp_path / "plain", where + ["--cache-list"])
+        assert rc == 0 and out == "127.0.0.1/32 grey %s %s live\n" % (
+            utc(expires), utc(first)), (where, out, err)
+        rc, out, err = run_plain(tmp_path / "plain", where +
+                                 ["--cache-count"])
         assert (rc, out) == (0, "1 entries: 0 pass, 0 bad, 1 grey, 0 "
-                                "expired\n"), err
+                                "expired\n"), (where, err)
 
     # Too soon: the same dialog; the first attempt's time stays.
     started = now_ms()
@@ -568,8 +580,60 @@ def test_default_hostname(sw, tmp_path):
     assert c.verdict()[0] == "grey"
 
 
+@pytest.mark.parametrize("peer,ip,key", [
+    pytest.param("ipv6", "::1", "::/64", marks=needs_ipv6),
+    ("mapped", "127.0.0.1", "127.0.0.1/32"),
+])
+def test_ipv6_and_mapped_clients(sw, tmp_path, peer, ip, key):
+    cache = tmp_path / "c.mdb"
+    c = sw(grey("-c", cache) + MTA, peer=peer)
+    dialog(WrapConn(c, None))
+    c.finish()
+    word, fields = c.verdict()
+    assert word == "grey" and fields["ip"] == ip, fields
+    assert list(lmdb_entries(cache)) == [key]
+    assert lmdb_entries(cache)[key][0] == "grey"
+
+
+def test_the_decoys_greet_with_the_hostname_too(sw):
+    c = sw(["--tempfail", "-d", "0", "--hostname", HOST])
+    c.client.recv_until(b"\r\n")
+    assert c.client.data == GREET
+    assert command(c.client, b"HELO x") == HELO_OK
+    c.finish()
+
+
+def test_an_unsafe_host_name_is_made_safe(tmp_path):
+    """The default name comes from gethostname(), which holds whatever
+    was set: in a UTS namespace of its own, sendwrap meets a name with a
+    space and a line end in it, and greets with one safe word."""
+    client, srv = connect("ipv4")
+    set_name = ("import os, socket, sys; socket.sethostname(sys.argv[1]); "
+                "os.execv(sys.argv[2], sys.argv[2:])")
+    with open(tmp_path / "stderr", "wb") as err:
+        proc = subprocess.Popen(
+            ["unshare", "--uts", "--", "/usr/bin/python3", "-c", set_name,
+             "evil host\r\n250 x", SENDWRAP, "-d", str(DELAY), "--greylist",
+             "-c", str(tmp_path / "c.mdb")] + MTA,
+            stdin=srv, stdout=srv, stderr=err, env=base_env(tmp_path))
+    srv.close()
+    try:
+        client.recv_until(b"\r\n")
+        m = re.fullmatch(rb"220 ([\x21-\x7e]+) ESMTP\r\n", client.data)
+        assert m, client.data
+        assert command(client, b"HELO x") == b"250 " + m.group(1) + b"\r\n"
+        client.close()
+        assert proc.wait(T) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = (tmp_path / "stderr").read_text(errors="replace")
+    assert log.startswith("sendwrap: grey "), log
+
+
 def test_log_fields_are_escaped_and_bounded(front, tmp_path):
-    hostile = b'ev"il\\\x01\r\xff\t\xc3\xa9\x7f' + b"a" * 100
+    hostile = b'ev"il\\\x01\x00\r\xff\t\xc3\xa9\x7f' + b"a" * 100
     helo, mail, rcpt = b"h" + hostile, b"<m" + hostile + b">", \
         b"<r" + hostile + b">"
     f = front(grey("-c", tmp_path / "c.mdb"))
@@ -608,7 +672,7 @@ def test_how_a_session_ends(front, tmp_path):
     assert (fields["quit"], fields["end"]) == ("no", "reset"), fields
 
 
-def test_early_talker_is_as_without_greylisting(front, tmp_path):
+def test_early_talker_and_hangup_as_without_greylisting(front, tmp_path):
     cache = tmp_path / "c.mdb"
     f = front(grey("-c", cache, delay=5))
     c = f.connect(early=b"EHLO early.example\r\n")
@@ -616,6 +680,20 @@ def test_early_talker_is_as_without_greylisting(front, tmp_path):
     word, fields = c.end()
     assert word == "early" and fields["action"] == "reject", fields
     assert not c.ran()
+    assert not cache.exists() or "127.0.0.1/32" not in lmdb_entries(cache)
+    # -x pass: the early talker is handed to the program, input unread.
+    f = front(grey("-c", cache, "-x", "pass", delay=5))
+    c = f.connect(ip="127.0.0.7", early=b"EHLO early.example\r\n")
+    program_serves(c, after=0)
+    word, fields = c.end()
+    assert word == "early" and fields["action"] == "pass", fields
+    assert c.ran()
+    # A hang-up during the wait: as without greylisting too.
+    c = f.connect()
+    time.sleep(0.2)
+    c.client.close()
+    word, fields = c.line()
+    assert word == "hangup" and fields["how"] == "eof", fields
     assert not cache.exists() or "127.0.0.1/32" not in lmdb_entries(cache)
 
 
@@ -806,7 +884,9 @@ def test_greytrap_same_replies_trapped_and_known(front, tmp_path):
     assert c.end()[1]["first"] == "no"
 
 
-def test_greytrap_default_ttl(front, tmp_path):
+def test_greytrap_default_ttl_without_bad_ttl(front, tmp_path):
+    """No --bad-ttl: a trapped network is still recorded (for the default
+    --trap-ttl) and turned away next time."""
     traps = tmp_path / "traps"
     traps.write_text("trap@example.org\n")
     cache = tmp_path / "c.mdb"
@@ -816,6 +896,33 @@ def test_greytrap_default_ttl(front, tmp_path):
     assert c.end()[0] == "trapped"
     kind, recorded, expires = lmdb_entries(cache)["127.0.0.1/32"]
     assert kind == "bad" and expires - recorded == TRAP_TTL_DEFAULT_MS
+    again = f.connect()
+    assert again.client.read_all(timeout=QUICK) == KNOWN_EARLY
+    assert again.end()[0] == "known-early"
+
+
+@pytest.mark.parametrize("rcpt", [
+    b"RCPT TO: <trap@example.org>",
+    b"RCPT TO:<SPAM@example.NET> NOTIFY=NEVER",
+    b"rcpt to:<Spam@Example.Net>",
+], ids=["space", "parameters", "lower-case"])
+def test_greytrap_in_any_form_of_rcpt(front, tmp_path, rcpt):
+    """Every form of RCPT naming a trap is caught; trap= is the address
+    (the interface: trap="addr"), whatever else the command carried."""
+    traps = tmp_path / "traps"
+    traps.write_text("trap@example.org\nspam@example.net   # honeypot\n")
+    f = front(grey("-c", tmp_path / "c.mdb", "--greytrap", traps))
+    c = f.connect()
+    c.client.recv_until(GREET)
+    assert command(c.client, b"HELO x") == HELO_OK
+    assert command(c.client, b"MAIL FROM:<s@example.org>") == MAIL_OK
+    assert command(c.client, rcpt) == RCPT_OK
+    assert command(c.client, b"DATA") == GREYLISTED
+    word, fields = c.end()
+    assert word == "trapped", (word, fields)
+    addr = re.search(rb"<(.*)>", rcpt).group(1)
+    assert unescape(fields["trap"]) in (addr, b"<" + addr + b">"), fields
+    assert f.errors() == []
 
 
 @pytest.mark.parametrize("how", ["malformed", "missing", "directory"])
@@ -874,13 +981,38 @@ def test_allowlisted_client_is_not_greylisted(front, tmp_path):
     assert no_grey_entries(cache)
 
 
-def test_relayclient_is_not_greylisted(sw, tmp_path):
+@pytest.mark.parametrize("env,allowed", [
+    ({"RELAYCLIENT": ""}, "RELAYCLIENT"),
+    ({"GREETDELAY": "0"}, "GREETDELAY"),
+    ({"GREETDELAY": str(DELAY)}, None),
+], ids=["RELAYCLIENT", "GREETDELAY=0", "GREETDELAY=0.2"])
+def test_tcprules_marks(sw, tmp_path, env, allowed):
+    """$RELAYCLIENT and $GREETDELAY=0 are never greylisted; a client
+    that waited $GREETDELAY is."""
     cache = tmp_path / "c.mdb"
-    c = sw(grey("-c", cache, delay=5) + MTA, env={"RELAYCLIENT": ""})
-    assert c.greeted() < QUICK
-    c.finish(quit=True)
-    word, fields = c.verdict()
-    assert word == "allow" and fields["reason"] == "RELAYCLIENT", fields
+    c = sw(grey("-c", cache, delay=5) + MTA, env=env)
+    if allowed:
+        assert c.greeted() < QUICK
+        c.finish(quit=True)
+        word, fields = c.verdict()
+        assert word == "allow" and fields["reason"] == allowed, fields
+        assert no_grey_entries(cache)
+        return
+    assert DELAY <= dialog(WrapConn(c, None)) < 5
+    c.finish()
+    assert c.verdict()[0] == "grey"
+    assert lmdb_entries(cache)["127.0.0.1/32"][0] == "grey"
+
+
+def test_allowlist_entry_with_a_delay_is_not_greylisted(front, tmp_path):
+    cache = tmp_path / "c.mdb"
+    allow = tmp_path / "allow"
+    allow.write_text("127.0.0.0/8 %s\n" % DELAY)
+    f = front(grey("-c", cache, "-a", allow, delay=5))
+    c = f.connect()
+    assert program_serves(c) < 5
+    word, fields = c.end()
+    assert word == "pass" and "grey" not in fields, fields
     assert no_grey_entries(cache)
 
 
@@ -955,6 +1087,58 @@ def test_hosts_share_a_first_attempt_through_redis(sw, redis, tmp_path):
     word, fields = b.verdict()
     assert word == "pass" and float(fields["grey"]) >= PASS_S, b.log
     assert redis_entries(redis)["127.0.0.1/32"][0] == "pass"
+    # A holds its own grey entry; Redis's pass wins: cached at once.
+    assert lmdb_entries(tmp_path / "a.mdb")["127.0.0.1/32"][0] == "grey"
+    a = sw(grey("-c", tmp_path / "a.mdb", *r, delay=5) + MTA)
+    assert a.greeted() < QUICK
+    a.finish(quit=True)
+    assert a.verdict()[0] == "cached", a.log
+
+
+def test_a_copy_from_redis_is_the_first_attempt_elsewhere(sw, redis,
+                                                          tmp_path):
+    """Host B meets the client too soon after its first attempt at A:
+    greylisted, its first attempt A's; after --grey-pass B passes it."""
+    r = redis_opts(redis, tmp_path)
+    a = sw(grey("-c", tmp_path / "a.mdb", *r) + MTA)
+    dialog(WrapConn(a, None))
+    a.finish()
+    first = redis_entries(redis)["127.0.0.1/32"][1]
+    b = sw(grey("-c", tmp_path / "b.mdb", *r) + MTA)
+    dialog(WrapConn(b, None))
+    b.finish()
+    word, fields = b.verdict()
+    assert word == "grey" and fields["first"] == "no", b.log
+    assert redis_entries(redis)["127.0.0.1/32"][:2] == ("grey", first)
+    sleep_until_ms(first + PASS_MS + 100)
+    b = sw(grey("-c", tmp_path / "b.mdb", *r) + MTA)
+    program_serves(WrapConn(b, None))
+    b.finish()
+    assert b.verdict()[0] == "pass", b.log
+
+
+def test_trapped_at_one_host_is_known_at_another(sw, redis, tmp_path):
+    """A network that named a greytrap at B does not pass at A for
+    having come back after --grey-pass: Redis's bad entry wins over A's
+    own grey one."""
+    traps = tmp_path / "traps"
+    traps.write_text("trap@example.org\n")
+    r = redis_opts(redis, tmp_path) + ["--greytrap", str(traps)]
+    a = sw(grey("-c", tmp_path / "a.mdb", *r) + MTA)
+    dialog(WrapConn(a, None))
+    a.finish()
+    first = redis_entries(redis)["127.0.0.1/32"][1]
+    b = sw(grey("-c", tmp_path / "b.mdb", *r) + MTA)
+    dialog(WrapConn(b, None), rcpts=[b"<trap@example.org>"])
+    b.finish()
+    assert b.verdict()[0] == "trapped", b.log
+    assert redis_entries(redis)["127.0.0.1/32"][0] == "bad"
+    sleep_until_ms(first + PASS_MS + 100)
+    a = sw(grey("-c", tmp_path / "a.mdb", *r) + MTA)
+    assert a.client.read_all(timeout=QUICK) == KNOWN_EARLY
+    a.finish()
+    assert a.verdict()[0] == "known-early", a.log
+    assert not a.ran()
 
 
 # ------------------------------------------------------------ usage
@@ -1073,6 +1257,38 @@ def test_a_redis_that_is_down(front, redis, tmp_path, how):
         if how == "stopped":
             redis.resume()
     assert redis_entries(redis) == {}
+
+
+def test_one_store_of_two_down(front, tmp_path):
+    """-c and a Redis that is down.  The interface says a store failure
+    serves the client as without greylisting; with the LMDB file still
+    keeping first attempts, greylisting on with it costs no mail either.
+    Either way: logged, never refused, and a greylisted client's retry
+    after --grey-pass passes."""
+    cache = tmp_path / "c.mdb"
+    pw = tmp_path / "pw"
+    pw.write_text("x\n")
+    pw.chmod(0o600)
+    f = front(grey("-c", cache, "--redis", "redis://127.0.0.1:%d" %
+                   free_port(), "--redis-password-file", pw,
+                   "--redis-timeout", "300ms"))
+    c = f.connect()
+    c.client.recv_until(b"\r\n")
+    if c.client.data == PROGRAM_GREETING:
+        c.client.send(b"QUIT\r\n")
+        c.client.recv_until(PROGRAM_BYE)
+        assert c.end()[0] == "pass"
+    else:
+        dialog(c, greeting=GREET)
+        assert c.end()[0] == "grey"
+        kind, first, _ = lmdb_entries(cache)["127.0.0.1/32"]
+        assert kind == "grey"
+        sleep_until_ms(first + PASS_MS + 100)
+        c = f.connect()
+        program_serves(c)
+        assert c.end()[0] == "pass"
+    errors = f.errors()
+    assert errors and all("redis" in e for e in errors), errors
 
 
 # ------------------------------------------------------------ limits
