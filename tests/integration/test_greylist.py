@@ -135,10 +135,10 @@ class ListenConn:
     """One connection to a sendwrap --listen: its line is the one that
     names this connection's port."""
 
-    def __init__(self, lst, client, ip):
+    def __init__(self, lst, client, ip, t0):
         self.lst = lst
         self.client = client
-        self.t0 = time.monotonic()
+        self.t0 = t0                    # before the connect
         self.ip = ip or "127.0.0.1"
         self.port = client.port
 
@@ -208,11 +208,12 @@ class Listen:
     def connect(self, ip=None, early=b"", env=None):
         """ip: a loopback address the client connects from."""
         assert not env, "the listener has one environment"
+        t0 = time.monotonic()
         c = self.lst.connect(source=ip)
         self.clients.append(c)
         if early:
             c.send(early)
-        return ListenConn(self.lst, c, ip)
+        return ListenConn(self.lst, c, ip, t0)
 
     def errors(self):
         return self.lst.errors()
