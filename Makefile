@@ -2,6 +2,7 @@
 #
 #   make STATIC=1      a static binary (smaller per-connection cost)
 #   make SANITIZE=1    ASan + UBSan build, for `make check SANITIZE=1`
+#   make deb           the Debian package, build/deb/sendwrap_VERSION_ARCH.deb
 #
 # Each variant builds in its own directory under build/, and ./sendwrap
 # is a copy of the variant built last.
@@ -12,7 +13,22 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 CLANG ?= clang
-FUZZ_SECONDS ?= 30
+# make fuzz: FUZZ_TOTAL_SECONDS shared among the fuzz targets, at least
+# FUZZ_MIN_SECONDS each, so that the suite takes the same time however
+# many there are; FUZZ_SECONDS=N gives each N instead.
+FUZZ_TOTAL_SECONDS ?= 300
+FUZZ_MIN_SECONDS = 10
+FUZZ_SECONDS ?= $(shell n=$(words $(FUZZ_SRCS)); s=$$(($(FUZZ_TOTAL_SECONDS) / n)); \
+	echo $$((s < $(FUZZ_MIN_SECONDS) ? $(FUZZ_MIN_SECONDS) : s)))
+
+# The version has one home, debian/changelog's first line ("sendwrap
+# (1.0.0) ..."): the Debian package takes it from there, and so does
+# --version, so the two cannot disagree.
+VERSION := $(shell awk 'NR == 1 { gsub(/[()]/, "", $$2); print $$2 }' \
+	debian/changelog)
+ifeq ($(VERSION),)
+$(error no version on debian/changelog's first line)
+endif
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -43,7 +59,7 @@ endif
 
 B = build/$(VARIANT)
 MODULES = addr intervals allowdb guard safefile textfile whitelist duration names \
-	peer conn log smtpline decoy dialog greytrap slots cache redis store dnsl waiters \
+	peer conn log smtpline decoy dialog greytrap slots cache redis store dnsl spf waiters \
 	options admin core listen handover timers ipcount listener \
 	report tally reportfmt
 OBJS = $(MODULES:%=$(B)/%.o)
@@ -57,7 +73,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
-	bench-redis bench-stress bench-report bench-listener install clean
+	bench-redis bench-stress bench-report bench-listener install deb clean
 
 all: sendwrap
 
@@ -73,6 +89,11 @@ $(B)/static-nss.o: static/nss.c Makefile | $(B)
 
 $(B)/%.o: %.c $(wildcard *.h) Makefile | $(B)
 	$(COMPILE) -c -o $@ $<
+
+# admin.c prints the version (--version).
+$(B)/admin.o build/fuzz/obj/admin.o: debian/changelog
+$(B)/admin.o build/fuzz/obj/admin.o: \
+	ALL_CPPFLAGS += -DSENDWRAP_VERSION='"$(VERSION)"'
 
 $(B):
 	mkdir -p $@
@@ -118,8 +139,9 @@ check-sanitize:
 check-valgrind: $(B)/sendwrap
 	SENDWRAP_VALGRIND=1 $(PYTHON) -m pytest -q tests/integration
 
-# Inputs up to 2 KiB, but whole compiled allowlists (fuzz_allowdb) up to
-# 64 KiB: LMDB's pages are 4 KiB, and its smallest file has three.
+# Each target for FUZZ_SECONDS (see the top).  Inputs up to 2 KiB, but
+# whole compiled allowlists (fuzz_allowdb) up to 64 KiB: LMDB's pages are
+# 4 KiB, and its smallest file has three.
 fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 	@set -e; for f in $^; do \
 		name=$${f##*/fuzz_}; mkdir -p build/fuzz/corpus-$$name; \
@@ -175,6 +197,26 @@ install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 sendwrap $(DESTDIR)$(SBINDIR)/sendwrap
 	install -m 0644 sendwrap.8 $(DESTDIR)$(MANDIR)/man8/sendwrap.8
+
+# The Debian package (debian/), built by dpkg-buildpackage from a copy of
+# the tree in build/deb/sendwrap-VERSION, so that what it writes beside
+# its tree (the .deb, .changes, .buildinfo) stays in build/deb/; then
+# checked by lintian.  tests/deps brings in debhelper and lintian.  The
+# package's build never gets this make's SANITIZE or STATIC (nor its
+# MAKEFLAGS): it is always the default build.
+DEB_SRC = build/deb/sendwrap-$(VERSION)
+deb:
+	@tests/deps deb
+	rm -rf build/deb
+	mkdir -p $(DEB_SRC)
+	tar -cf - --exclude=./build --exclude=./.git --exclude=./sendwrap \
+	    --exclude=__pycache__ --exclude=.pytest_cache . | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE \
+	    -u STATIC dpkg-buildpackage -b -us -uc
+	lintian --info --display-info --pedantic \
+	    --fail-on error,warning,info,pedantic \
+	    build/deb/sendwrap_$(VERSION)_*.changes
+	@ls build/deb/*.deb
 
 clean:
 	rm -rf build sendwrap

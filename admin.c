@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -15,10 +16,14 @@
 #include "greytrap.h"
 #include "reportfmt.h"
 #include "safefile.h"
+#include "spf.h"
 #include "store.h"
 #include "waiters.h"
 
 #define CACHE_MAINT_LOCK_MS 10000	/* an operator can wait for writers */
+#define SPF_TRY_MS 2000		/* a query's first try: a recursive
+				 * resolver may need more than a second */
+#define SPF_WALK_MS 30000	/* --spf-walk's whole walk */
 
 static void
 report_to_stderr(void *ctx, const char *path, unsigned long line,
@@ -629,6 +634,66 @@ compile_allowlist(const struct config *cfg)
 	return 0;
 }
 
+/* One top domain's lines: its networks on stdout, or its error. */
+static int
+print_walk(const char *domain, const struct spf_result *res)
+{
+	char text[ADDR_TEXT_MAX];
+	size_t i;
+
+	if (res->error[0]) {
+		fprintf(stderr, "sendwrap: spf-walk: %s: %s\n", domain,
+		    res->error);
+		return EXIT_TEMP;
+	}
+	for (i = 0; i < res->nnotes; i++)
+		fprintf(stderr, "sendwrap: spf-walk: %s: note: %s\n", domain,
+		    res->notes[i]);
+	if (res->notes_dropped)
+		fprintf(stderr, "sendwrap: spf-walk: %s: note: more notes "
+		    "left out\n", domain);
+	if (res->n == 0 && res->nnotes == 0)
+		fprintf(stderr, "sendwrap: spf-walk: %s: note: no networks\n",
+		    domain);
+	for (i = 0; i < res->n; i++)
+		printf("%s/%u # %s\n", addr_format(&res->nets[i].net, text,
+		    sizeof text), res->nets[i].prefix, domain);
+	return 0;
+}
+
+/* --spf-walk DOMAIN...: allowlist lines from the domains' SPF records. */
+static int
+spf_walk_command(const struct config *cfg)
+{
+	struct spf_config sc = { cfg->dns.server, SPF_TRY_MS, SPF_WALK_MS };
+	const char *const *domains = (const char *const *)cfg->program;
+	struct spf_result *res;
+	const char *why;
+	size_t n, i;
+	int status = 0;
+
+	for (n = 0; domains[n]; n++)
+		;
+	if ((res = calloc(n, sizeof *res)) == NULL ||
+	    spf_walk(domains, n, &sc, res, &why) != 0) {
+		fprintf(stderr, "sendwrap: spf-walk: %s\n", res ? why :
+		    "out of memory");
+		free(res);
+		return EXIT_TEMP;
+	}
+	for (i = 0; i < n; i++)
+		if (print_walk(domains[i], &res[i]) != 0)
+			status = EXIT_TEMP;
+	spf_results_free(res, n);
+	free(res);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "sendwrap: spf-walk: cannot write: %s\n",
+		    strerror(errno));
+		return EXIT_TEMP;
+	}
+	return status;
+}
+
 int
 admin_run(const struct config *cfg)
 {
@@ -637,6 +702,7 @@ admin_run(const struct config *cfg)
 		options_help(stdout);
 		return 0;
 	case COMMAND_VERSION:
+		/* The Makefile's, from debian/changelog. */
 		puts("sendwrap " SENDWRAP_VERSION);
 		return 0;
 	case COMMAND_LIST_OPTIONS:
@@ -650,6 +716,8 @@ admin_run(const struct config *cfg)
 		return EXIT_PERM;
 	case COMMAND_REPORT:
 		return report_run(cfg);
+	case COMMAND_SPF_WALK:
+		return spf_walk_command(cfg);
 	default:
 		return cache_maintenance(cfg);
 	}

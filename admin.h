@@ -2,7 +2,7 @@
  * admin.h - the commands an administrator runs by hand: -n (check a
  * configuration), --compile, the pass cache's maintenance (--cache-list,
  * --cache-count, --cache-delete, --cache-purge), --report (reportfmt.h),
- * --help, --version and --list-options.
+ * --spf-walk (spf.h), --help, --version and --list-options.
  *
  * Contract: output on stdout, problems on stderr as "FILE:LINE: ..." or
  * "sendwrap: ...", nothing to a client and nothing to the log.  Each
@@ -13,8 +13,6 @@
 #define SENDWRAP_ADMIN_H
 
 #include "options.h"
-
-#define SENDWRAP_VERSION "1.0.0"
 
 /* Exit statuses, as ucspi-tcp's programs have them. */
 #define EXIT_PERM 100		/* usage or configuration error */

@@ -339,6 +339,13 @@ dnsl_process_fd(struct dnsl_resolver *r, int rfd, int wfd)
 	    wfd < 0 ? ARES_SOCKET_BAD : wfd);
 }
 
+void
+dnsl_query(struct dnsl_resolver *r, const char *name, int type,
+    dnsl_answer_fn fn, void *arg)
+{
+	ares_query(r->channel, name, C_IN, type, fn, arg);
+}
+
 /* ------------------------------------------------------------ lookups */
 
 /* What the lists still out could add to the score, both ways. */

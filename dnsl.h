@@ -15,6 +15,9 @@
  * fails (timeout, SERVFAIL, no server) counts as not listed, and so does
  * one still out when the caller stops waiting.
  *
+ * The resolver also carries the queries of --spf-walk (spf.h), set up
+ * the same way (dnsl_query).
+ *
  * Contract: no logging; parsing is pure; a lookup allocates its channel
  * and its state, freed by dnsl_end(), which cancels what is still out.
  * The channel's sockets are close-on-exec.
@@ -127,6 +130,17 @@ size_t dnsl_listed_text(const struct dnsl_lookup *l, int allow, char *buf,
 
 /* The zone of the heaviest block list that listed the client, or NULL. */
 const char *dnsl_top_zone(const struct dnsl_lookup *l);
+
+/*
+ * A query of another kind on r's channel (spf.h asks TXT, A, AAAA and
+ * MX): fn(arg, status, timeouts, abuf, alen) is called once, as c-ares
+ * calls it, maybe before this returns; with ARES_EDESTRUCTION when r is
+ * freed first.
+ */
+typedef void (*dnsl_answer_fn)(void *arg, int status, int timeouts,
+    unsigned char *abuf, int alen);
+void dnsl_query(struct dnsl_resolver *r, const char *name, int type,
+    dnsl_answer_fn fn, void *arg);
 
 /* Stop caring about l: answers still out are dropped as they come, and
  * l goes with the last of them.  NULL is fine; news is never called

@@ -178,21 +178,50 @@ listen_name(int fd, char *buf, size_t size)
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
+/* Once root is given up: the first call that would take it back and
+ * worked, or NULL when none does, as it must. */
+static const char *
+regains_root(void)
+{
+	gid_t root = 0;
+
+	if (setuid(0) == 0)
+		return "setuid(0)";
+	if (setgid(0) == 0)
+		return "setgid(0)";
+	if (setgroups(1, &root) == 0)
+		return "setgroups(0)";
+	return NULL;
+}
+
 int
 drop_privileges(long uid, long gid, char *err, size_t errsize)
 {
-	if (gid >= 0) {
-		gid_t g = (gid_t)gid;
+	gid_t g = (gid_t)gid;
+	const char *way;
 
-		if (setgroups(1, &g) != 0 || setgid(g) != 0) {
-			snprintf(err, errsize, "cannot become group %ld: %s",
-			    gid, strerror(errno));
-			return -1;
-		}
+	if (uid < 0 && gid < 0)
+		return 0;
+	if (uid < 0 || gid < 0) {
+		snprintf(err, errsize, "a user and a group to run as: both "
+		    "or neither");
+		return -1;
 	}
-	if (uid >= 0 && setuid((uid_t)uid) != 0) {
+	/* The groups first: a process that is no longer root cannot. */
+	if (setgroups(1, &g) != 0 || setgid(g) != 0) {
+		snprintf(err, errsize, "cannot become group %ld: %s", gid,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid((uid_t)uid) != 0) {
 		snprintf(err, errsize, "cannot become user %ld: %s", uid,
 		    strerror(errno));
+		return -1;
+	}
+	if ((way = regains_root()) != NULL) {
+		snprintf(err, errsize, "root not given up: %s still works "
+		    "as user %ld group %ld (give a user and a group other "
+		    "than root's)", way, uid, gid);
 		return -1;
 	}
 	return 0;

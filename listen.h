@@ -37,8 +37,11 @@ int listen_open(const char *spec, int *fds, size_t *n, size_t max,
 size_t listen_name(int fd, char *buf, size_t size);
 
 /*
- * Give up root for uid and gid (-1: keep), supplementary groups too.
- * 0, or -1 with the reason in err.
+ * Give up root for uid and gid, both or neither (-1, -1: keep): gid
+ * becomes the one group (the supplementary groups are exactly it), then
+ * uid; then setuid(0), setgid(0) and setgroups must fail, or root was
+ * not given up (uid or gid 0, a capability kept).  0, or -1 with the
+ * reason in err.
  */
 int drop_privileges(long uid, long gid, char *err, size_t errsize);
 

@@ -880,10 +880,9 @@ ids(const struct config *cfg, long *uid, long *gid)
 }
 
 static int
-set_up(struct loop *l, char *err, size_t errsize)
+set_up(struct loop *l, long uid, long gid, char *err, size_t errsize)
 {
 	sigset_t sigs;
-	long uid, gid;
 	size_t i;
 
 	if (open_sockets(l, err, errsize) != 0)
@@ -895,10 +894,6 @@ set_up(struct loop *l, char *err, size_t errsize)
 	}
 	if (raise_fd_limit(l->cfg->max_clients + FD_MARGIN, err, errsize) != 0)
 		return -1;
-	if (ids(l->cfg, &uid, &gid) != 0) {
-		snprintf(err, errsize, "-U: $UID and $GID must be set");
-		return -1;
-	}
 	if (drop_privileges(uid, gid, err, errsize) != 0)
 		return -1;
 	if ((l->per_ip = ipcount_new()) == NULL) {
@@ -966,15 +961,22 @@ listener_main(const struct config *cfg)
 {
 	static struct loop l;	/* static: its arrays are large */
 	char err[320];
+	long uid, gid;
 
 	l.cfg = cfg;
 	/* One process for every client: a stuck log reader must not stop it. */
-	log_set_wait(0);
+	log_never_wait();
 	l.decoy = cfg->decoy;
 	l.decoy.mode = cfg->mode;
 	l.decoy.text = cfg->banner;
 	l.decoy.host = cfg->hostname;
-	if (set_up(&l, err, sizeof err) != 0) {
+	/* -U's ids are read here: a usage error, as -u without -g. */
+	if (ids(cfg, &uid, &gid) != 0) {
+		log_error("usage: -U needs $UID and $GID, as envuidgid sets "
+		    "them");
+		return EXIT_PERM;
+	}
+	if (set_up(&l, uid, gid, err, sizeof err) != 0) {
 		log_error("listener: %s", err);
 		return EXIT_TEMP;
 	}

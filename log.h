@@ -9,7 +9,8 @@
  *
  * Contract: a line is written with one write(2) or syslog(3) call, so
  * lines from concurrent processes do not interleave; on standard error a
- * line waits at most LOG_WAIT_MS for room (see log_set_wait).  Client bytes, and
+ * line waits at most LOG_WAIT_MS for room (the listener: none, nor on
+ * syslog; see log_never_wait).  Client bytes, and
  * text read from files (allowlist rules), must go through log_escape()
  * or log_escape_word() before they reach a line.  log_close() drops
  * the syslog descriptor; call it before exec.
@@ -27,8 +28,18 @@
  * (and counted, and the count logged with the next line that fits). */
 #define LOG_WAIT_MS 1000
 
-/* Wait this long instead (the listener: 0, never). */
-void log_set_wait(int ms);
+/*
+ * The listener, one process for every client: a line waits for nothing.
+ * On standard error, one with no room at once is dropped and counted;
+ * syslog gets lines through sendwrap's own client, a non-blocking
+ * datagram socket connected to _PATH_LOG in the format syslog(3) sends
+ * (connected again at once when the daemon restarted; when there is no
+ * daemon, tried again at most once a second), and a line the daemon
+ * cannot take at once (its queue full) is dropped and counted too.  The count goes out first, in an error line, once one gets through.
+ * (A stream socket there, which no non-blocking client can frame
+ * safely, is left to syslog(3).)
+ */
+void log_never_wait(void);
 /*
  * First thing in main, before anything is opened: puts /dev/null
  * (close-on-exec) on each of fds 0, 1 and 2 that is closed, so that

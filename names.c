@@ -5,7 +5,8 @@
 
 const char *const verdict_names[VERDICT_COUNT + 1] = { "pass", "allow",
 	"early", "hangup", "cached", "known-early", "tarpit", "decoy", "busy",
-	"dnsbl", "error", NULL };
+	"dnsbl", "grey", "trapped", "pipelining", "non-smtp", "bare-newline",
+	"error", NULL };
 const char *const reason_names[REASON_COUNT + 1] = { "delay", "allowlist",
 	"GREETDELAY", "RELAYCLIENT", "dnswl", NULL };
 const char *const early_names[EARLY_COUNT + 1] = { "reject", "tempfail",

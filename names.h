@@ -23,6 +23,11 @@ enum verdict {
 	VERDICT_DECOY,		/* served by the tempfail responder */
 	VERDICT_BUSY,		/* no slot free */
 	VERDICT_DNSBL,		/* refused for its DNS lists' score */
+	VERDICT_GREY,		/* greylisted: a first attempt or too soon */
+	VERDICT_TRAPPED,	/* greylisted, and named a trap address */
+	VERDICT_PIPELINING,	/* greylist dialog: talked before the reply */
+	VERDICT_NON_SMTP,	/* greylist dialog: HTTP or a header line */
+	VERDICT_BARE_NEWLINE,	/* greylist dialog: LF without CR */
 	VERDICT_ERROR,		/* a problem, beside the verdict */
 	VERDICT_COUNT
 };

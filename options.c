@@ -12,6 +12,7 @@
 #include "log.h"
 #include "slots.h"
 #include "smtp.h"
+#include "spf.h"
 #include "waiters.h"
 
 /* The kind of an option's argument, which says how it is parsed. */
@@ -47,7 +48,7 @@ enum needs {
 	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32,
 	NEEDS_LISTEN = 64, NOT_LISTEN = 128, NEEDS_REDIS = 256, NEEDS_ADD = 512,
 	NEEDS_DNSL = 2048, NEEDS_REPORT = 4096, NEEDS_GREYLIST = 8192,
-	NEEDS_GREYTRAP = 16384,
+	NEEDS_GREYTRAP = 16384, NEEDS_DNSL_OR_SPF = 32768,
 	/* not a need: a command whose first word (a cache FILE) may be left
 	 * out, when -c or --redis names the stores */
 	FILE_OPTIONAL = 1024
@@ -102,6 +103,10 @@ static const struct optdef table[] = {
 	    NULL, NULL, 0, "list every option, one a line" },
 	{ "compile", 0, K_COMMAND, "TEXT CDB", COMMAND_COMPILE, 2, 0, NULL,
 	    NULL, 0, "compile the text allowlist TEXT into CDB" },
+	{ "spf-walk", 0, K_COMMAND, "DOMAIN...", COMMAND_SPF_WALK, 0, 0, NULL,
+	    NULL, 0, "print allowlist lines \"CIDR # DOMAIN\" for the "
+	    "networks the SPF records of the DOMAINs after the options send "
+	    "mail from" },
 
 	{ "cache", 'c', K_PATH, "FILE", 0, 0, AT(cache.path), NULL, NULL,
 	    NEEDS_WRAP, "the pass cache, an LMDB file: a client that waited "
@@ -214,7 +219,7 @@ static const struct optdef table[] = {
 	    "--dnsbl-threshold: reject (554 5.7.1), tempfail (421 4.7.1), "
 	    "drop, or pass (log its score only)" },
 	{ "dns-server", 0, K_DNS_SERVER, "ADDR[:PORT]", 0, 0, AT(dns.server),
-	    NULL, NULL, NEEDS_DNSL, "ask this server, not those of "
+	    NULL, NULL, NEEDS_DNSL_OR_SPF, "ask this server, not those of "
 	    "/etc/resolv.conf" },
 	{ "dnsbl-reply", 0, K_TEXT, "TEXT", 1, GREETING_TEXT_MAX,
 	    AT(dns.reply), NULL, NULL, NEEDS_DNSL, "the list named to a "
@@ -263,10 +268,11 @@ static const struct optdef table[] = {
 	    NEEDS_LISTEN, "clients held at once from one IPv4 address or "
 	    "IPv6 /64; more get 421" },
 	{ "uid", 'u', K_ID, "UID", 0, 4294967294u, AT(uid), NULL, NULL,
-	    NEEDS_LISTEN, "run as this user id once the sockets are bound" },
+	    NEEDS_LISTEN, "run as this user id once the sockets are bound "
+	    "(with -g)" },
 	{ "gid", 'g', K_ID, "GID", 0, 4294967294u, AT(gid), NULL, NULL,
 	    NEEDS_LISTEN, "run as this group id (the only group) once the "
-	    "sockets are bound" },
+	    "sockets are bound (with -u)" },
 	{ "envuidgid", 'U', K_FLAG, NULL, 0, 0, AT(envuidgid), NULL, NULL,
 	    NEEDS_LISTEN, "-u $UID -g $GID, as envuidgid sets them" },
 };
@@ -288,7 +294,8 @@ static const char synopsis[] =
     "           [--ttl duration]\n"
     "       sendwrap --report [--by day|week] [--report-format text|csv|"
     "prometheus]\n"
-    "                [file ...]\n";
+    "                [file ...]\n"
+    "       sendwrap [--dns-server addr[:port]] --spf-walk domain ...\n";
 
 /* ------------------------------------------------------------ words */
 
@@ -795,6 +802,9 @@ missing_need(const struct config *cfg, const struct optdef *o)
 		return "needs --listen";
 	if ((o->needs & NEEDS_DNSL) && cfg->dns.n == 0)
 		return "needs --dnsbl or --dnswl";
+	if ((o->needs & NEEDS_DNSL_OR_SPF) && cfg->dns.n == 0 &&
+	    cfg->command != COMMAND_SPF_WALK)
+		return "needs --dnsbl, --dnswl or --spf-walk";
 	if ((o->needs & NOT_LISTEN) && cfg->nlisten > 0)
 		return "is for one process per connection: with --listen, "
 		    "--max-clients is the cap and the loop counts its own";
@@ -861,6 +871,28 @@ command_stores(struct parse *ps)
 	return 0;
 }
 
+/* --spf-walk's domains: the words after the options. */
+static int
+spf_domains(struct parse *ps)
+{
+	char *const *d = ps->cfg->program;
+	char shown[256];
+
+	if (ps->cfg->command != COMMAND_SPF_WALK)
+		return 0;
+	if (d == NULL)
+		return fail(ps, "--spf-walk needs DOMAIN...");
+	for (; *d; d++) {
+		if (spf_domain_ok(*d, strlen(*d)))
+			continue;
+		log_escape(shown, sizeof shown, *d, strlen(*d));
+		return fail(ps, (*d)[0] == '-' ? "--spf-walk: the options go "
+		    "before the domains ('%s')" : "--spf-walk: '%s' is not a "
+		    "domain name", shown);
+	}
+	return 0;
+}
+
 /* What the options given need of each other and of the rest. */
 static int
 cross_check(struct parse *ps)
@@ -883,7 +915,7 @@ cross_check(struct parse *ps)
 			    sizeof name), why);
 	/* After the needs: a command's FILE does not make -c's options
 	 * (--pass-ttl...) mean anything. */
-	if (command_stores(ps) != 0)
+	if (command_stores(ps) != 0 || spf_domains(ps) != 0)
 		return -1;
 	if (cfg->dns.allow_at >= cfg->dns.block_at)
 		return fail(ps, "--dnswl-threshold must be below "
@@ -895,6 +927,14 @@ cross_check(struct parse *ps)
 	if (cfg->envuidgid && (given(ps, "uid") || given(ps, "gid")))
 		return fail(ps, "-U takes the ids from $UID and $GID: not with "
 		    "-u or -g");
+	/* Either alone leaves root's powers: a user in root's groups, or
+	 * root in another group. */
+	if (given(ps, "uid") && !given(ps, "gid"))
+		return fail(ps, "-u needs -g: without it the listener and its "
+		    "programs keep root's groups");
+	if (given(ps, "gid") && !given(ps, "uid"))
+		return fail(ps, "-g needs -u: without it the listener and its "
+		    "programs stay root");
 	if (cfg->mode == MODE_WRAP)
 		return 0;
 	/* A program here is a mistake worth stopping at: it would not run. */
@@ -1021,6 +1061,13 @@ options_usage(FILE *f)
 	fputs(synopsis, f);
 }
 
+/*
+ * --help's text column; a name that leaves fewer than HELP_GAP spaces
+ * before it has its text start on the next line.
+ */
+#define HELP_COLUMN	30
+#define HELP_GAP	2
+
 /* Print text from column indent, folded before column 79. */
 static void
 fold(FILE *f, const char *text, int col, int indent)
@@ -1083,9 +1130,12 @@ options_help(FILE *f)
 			    o->arg ? " " : "", o->arg ? o->arg : "");
 		limits_words(o, limits, sizeof limits);
 		snprintf(text, sizeof text, "%s%s", o->help, limits);
-		if (fprintf(f, "%-30s", left) > 30)
-			fprintf(f, "\n%30s", "");
-		fold(f, text, 30, 30);
+		fputs(left, f);
+		if (strlen(left) + HELP_GAP > HELP_COLUMN)
+			fprintf(f, "\n%*s", HELP_COLUMN, "");
+		else
+			fprintf(f, "%*s", HELP_COLUMN - (int)strlen(left), "");
+		fold(f, text, HELP_COLUMN, HELP_COLUMN);
 	}
 	fputs("A DURATION is seconds (5, 2.5) or a number with a unit: "
 	    "750ms, 5s, 10m, 1h, 1d.\nSee sendwrap(8).\n", f);

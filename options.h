@@ -33,6 +33,7 @@ enum command {
 	COMMAND_HELP, COMMAND_VERSION, COMMAND_LIST_OPTIONS,
 	COMMAND_COMPILE,	/* --compile TEXT CDB */
 	COMMAND_REPORT,		/* --report [FILE ...]: the files in program */
+	COMMAND_SPF_WALK,	/* --spf-walk DOMAIN...: the domains in program */
 	COMMAND_CACHE_LIST, COMMAND_CACHE_COUNT, COMMAND_CACHE_DELETE,
 	COMMAND_CACHE_PURGE, COMMAND_CACHE_ADD	/* the cache's: last */
 };
@@ -107,7 +108,8 @@ struct config {
 	enum report_format report_format;	/* --report-format */
 	unsigned report_top;		/* --top */
 	char **program;			/* NULL-terminated, or NULL; the
-					 * files of --report */
+					 * files of --report, the domains of
+					 * --spf-walk */
 };
 
 /*

@@ -11,13 +11,46 @@ struct cur {
 	const char *p, *end;
 };
 
-/* The fields of a verdict line that a report counts. */
-struct fields {
-	const char *ip, *action, *reason;
-	size_t ip_len, action_len, reason_len;
-	int64_t after, waited, delay, held, age;
-	int stress;
+/* The keys a report reads, or a greylist line must carry; durations
+ * last. */
+enum key {
+	K_IP, K_PORT, K_ACTION, K_REASON, K_STRESS, K_FIRST, K_HELO, K_FROM,
+	K_RCPT, K_RCPTS, K_QUIT, K_END, K_TEST, K_COMMANDS, K_LINE, K_TRAP,
+	K_AFTER, K_WAITED, K_DELAY, K_HELD, K_AGE, K_GREY, K_COUNT
 };
+#define K_TIMES K_AFTER
+
+#define KEY(s) { s, sizeof s - 1 }
+static const struct { const char *name; size_t len; } keys[K_COUNT] = {
+	KEY("ip"), KEY("port"), KEY("action"), KEY("reason"), KEY("stress"),
+	KEY("first"), KEY("helo"), KEY("from"), KEY("rcpt"), KEY("rcpts"),
+	KEY("quit"), KEY("end"), KEY("test"), KEY("commands"), KEY("line"),
+	KEY("trap"), KEY("after"), KEY("waited"), KEY("delay"), KEY("held"),
+	KEY("age"), KEY("grey")
+};
+
+#define HAS(k) (1u << (k))
+/* What the greylist's lines always carry (greylist-spec: log lines). */
+#define GREY_KEYS (HAS(K_IP) | HAS(K_PORT) | HAS(K_FIRST) | HAS(K_AGE) | \
+	HAS(K_HELO) | HAS(K_FROM) | HAS(K_RCPT) | HAS(K_RCPTS) | \
+	HAS(K_QUIT) | HAS(K_END))
+#define TRAPPED_KEYS (HAS(K_IP) | HAS(K_PORT) | HAS(K_AGE) | HAS(K_TRAP) | \
+	HAS(K_HELO) | HAS(K_FROM) | HAS(K_RCPTS) | HAS(K_QUIT) | HAS(K_END))
+#define TEST_KEYS (HAS(K_IP) | HAS(K_PORT) | HAS(K_AFTER) | \
+	HAS(K_COMMANDS) | HAS(K_LINE) | HAS(K_ACTION))
+
+struct value {
+	const char *s;
+	size_t n;
+};
+
+/* The fields of a verdict line that a report reads. */
+struct fields {
+	struct value v[K_TIMES];	/* as written (quotes and all) */
+	int64_t ms[K_COUNT - K_TIMES];	/* durations; -1 if not there */
+	unsigned seen;			/* HAS(key) */
+};
+#define MS(f, k) ((f)->ms[(k) - K_TIMES])
 
 /* ------------------------------------------------------------ dates */
 
@@ -72,15 +105,18 @@ report_clock_init(struct report_clock *c, time_t now)
 	c->today = report_days(c->year, tm.tm_mon + 1, tm.tm_mday);
 }
 
-/* The local date of a Unix time, as tai64nlocal gives it. */
+/* The local date of a Unix time, as tai64nlocal gives it, and the
+ * seconds into it (an hour off after a DST change in the cached day: the
+ * order of lines within a day is all they are read for). */
 static int
-local_day(struct report_clock *c, time_t t, int32_t *day)
+local_day(struct report_clock *c, time_t t, int32_t *day, int32_t *secs)
 {
 	struct tm tm;
 	time_t into;
 
 	if (t >= c->cached_from && t < c->cached_to) {
 		*day = c->cached_day;
+		*secs = (int32_t)(t - c->cached_midnight);
 		return 0;
 	}
 	if (localtime_r(&t, &tm) == NULL)
@@ -88,6 +124,8 @@ local_day(struct report_clock *c, time_t t, int32_t *day)
 	*day = report_days(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 	/* A range safely inside the day, even on a DST change. */
 	into = tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+	*secs = (int32_t)into;
+	c->cached_midnight = t - into;
 	c->cached_from = t - into + 3600;
 	c->cached_to = t - into + 79200;
 	c->cached_day = *day;
@@ -186,27 +224,29 @@ iso_date(struct cur *c, int32_t *day)
 	return 0;
 }
 
-/* "12:34:56" */
+/* "12:34:56": the seconds into the day. */
 static int
-clock_time(struct cur *c)
+clock_time(struct cur *c, int32_t *secs)
 {
 	int h, m, s;
 
-	return number(c, 2, &h) || !eat(c, ':') || number(c, 2, &m) ||
-	    !eat(c, ':') || number(c, 2, &s) || h > 23 || m > 59 || s > 60 ?
-	    -1 : 0;
+	if (number(c, 2, &h) || !eat(c, ':') || number(c, 2, &m) ||
+	    !eat(c, ':') || number(c, 2, &s) || h > 23 || m > 59 || s > 60)
+		return -1;
+	*secs = h * 3600 + m * 60 + s;
+	return 0;
 }
 
 /* "T12:34:56[.frac][Z|+hh:mm|+hhmm]" or with a space for the T; then at
  * least one space. */
 static int
-iso_time(struct cur *c)
+iso_time(struct cur *c, int32_t *secs)
 {
 	int v;
 
 	if (!eat(c, 'T') && !eat(c, ' '))
 		return -1;
-	if (clock_time(c) != 0)
+	if (clock_time(c, secs) != 0)
 		return -1;
 	if (eat(c, '.') || eat(c, ','))
 		while (c->p < c->end && is_digit(*c->p))
@@ -227,7 +267,8 @@ iso_time(struct cur *c)
 /* "Nov 30 12:34:56 " (RFC 3164): the latest such date not in the future
  * (a day of slack for clocks and time zones). */
 static int
-rfc3164_date(struct report_clock *clk, struct cur *c, int32_t *day)
+rfc3164_date(struct report_clock *clk, struct cur *c, int32_t *day,
+    int32_t *secs)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	int m, d, y;
@@ -241,7 +282,8 @@ rfc3164_date(struct report_clock *clk, struct cur *c, int32_t *day)
 	c->p += 4;
 	eat(c, ' ');		/* "Nov  5" */
 	if (number(c, c->end - c->p > 1 && is_digit(c->p[1]) ? 2 : 1,
-	    &d) != 0 || !eat(c, ' ') || clock_time(c) != 0 || !eat(c, ' '))
+	    &d) != 0 || !eat(c, ' ') || clock_time(c, secs) != 0 ||
+	    !eat(c, ' '))
 		return -1;
 	/* Feb 29 goes back to the last leap year. */
 	for (y = clk->year; y > clk->year - 8; y--)
@@ -253,7 +295,8 @@ rfc3164_date(struct report_clock *clk, struct cur *c, int32_t *day)
 
 /* "@4000000065a1b2c30a1b2c3d " (TAI64N): the local date. */
 static int
-tai64n_date(struct report_clock *clk, struct cur *c, int32_t *day)
+tai64n_date(struct report_clock *clk, struct cur *c, int32_t *day,
+    int32_t *secs)
 {
 	uint64_t label = 0;
 	int i;
@@ -275,7 +318,7 @@ tai64n_date(struct report_clock *clk, struct cur *c, int32_t *day)
 	    label - TAI64_EPOCH > (uint64_t)1 << 40)
 		return -1;
 	skip_spaces(c);
-	return local_day(clk, (time_t)(label - TAI64_EPOCH), day);
+	return local_day(clk, (time_t)(label - TAI64_EPOCH), day, secs);
 }
 
 /* ------------------------------------------------------------ tags */
@@ -311,7 +354,7 @@ syslog_tag(struct cur *c)
 
 /* RFC 5424 after "<PRI>1 ": TIMESTAMP HOST APP PROCID MSGID SD [MSG]. */
 static int
-rfc5424(struct cur *c, int32_t *day)
+rfc5424(struct cur *c, int32_t *day, int32_t *secs)
 {
 	const char *s;
 	size_t n;
@@ -320,7 +363,7 @@ rfc5424(struct cur *c, int32_t *day)
 		*day = REPORT_UNDATED;
 		if (!eat(c, ' '))
 			return -1;
-	} else if (iso_date(c, day) != 0 || iso_time(c) != 0)
+	} else if (iso_date(c, day) != 0 || iso_time(c, secs) != 0)
 		return -1;
 	if (token(c, &s, &n) != 0 || token(c, &s, &n) != 0 ||
 	    n != 8 || memcmp(s, "sendwrap", 8) != 0 ||
@@ -339,16 +382,19 @@ rfc5424(struct cur *c, int32_t *day)
 	return 0;
 }
 
-/* Find where the message starts, and the day: 1 if the line is
- * sendwrap's (a date out of shape makes it another program's). */
+/* Find where the message starts, the day and the seconds into it: 1 if
+ * the line is sendwrap's (a date out of shape makes it another
+ * program's). */
 static int
-locate(struct report_clock *clk, struct cur *c, int32_t *day)
+locate(struct report_clock *clk, struct cur *c, int32_t *day, int32_t *secs)
 {
 	int v;
 
 	*day = REPORT_UNDATED;
+	*secs = -1;
 	if (c->p < c->end && *c->p == '@')
-		return tai64n_date(clk, c, day) == 0 && stderr_prefix(c);
+		return tai64n_date(clk, c, day, secs) == 0 &&
+		    stderr_prefix(c);
 	if (eat(c, '<')) {
 		if (number(c, 1, &v) != 0)
 			return 0;
@@ -357,16 +403,17 @@ locate(struct report_clock *clk, struct cur *c, int32_t *day)
 		if (!eat(c, '>'))
 			return 0;
 		if (eat_str(c, "1 "))
-			return rfc5424(c, day) == 0;
+			return rfc5424(c, day, secs) == 0;
 	}
 	if (c->p < c->end && is_digit(*c->p)) {
-		if (iso_date(c, day) != 0 || iso_time(c) != 0)
+		if (iso_date(c, day) != 0 || iso_time(c, secs) != 0)
 			return 0;
 		return stderr_prefix(c) || syslog_tag(c) == 0;
 	}
-	if (rfc3164_date(clk, c, day) == 0)
+	if (rfc3164_date(clk, c, day, secs) == 0)
 		return syslog_tag(c) == 0;
 	*day = REPORT_UNDATED;
+	*secs = -1;
 	return stderr_prefix(c);
 }
 
@@ -401,29 +448,65 @@ key_is(const char *k, size_t n, const char *name)
 	return strlen(name) == n && memcmp(k, name, n) == 0;
 }
 
-/* Keep the value of key k if the report wants it; -1 if it is bad. */
+/* The index of the n bytes at s in a name table, or -1. */
+static int
+index_of(const char *const *table, const char *s, size_t n)
+{
+	int i;
+
+	for (i = 0; s && table[i] != NULL; i++)
+		if (key_is(s, n, table[i]))
+			return i;
+	return -1;
+}
+
+/* A whole number, as the counts of the greylist lines. */
+static int
+is_count(const struct value *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->n && is_digit(v->s[i]); i++)
+		;
+	return v->n > 0 && v->n < 20 && i == v->n;
+}
+
+/* yes 1, no 0, else -1. */
+static int
+yes_no(const struct value *v)
+{
+	return key_is(v->s, v->n, "yes") ? 1 : key_is(v->s, v->n, "no") ?
+	    0 : -1;
+}
+
+/* An end= of the greylist dialog: the responder's words. */
+static int
+is_end(const struct value *v)
+{
+	int e;
+
+	for (e = END_QUIT; e <= END_ERROR; e++)
+		if (key_is(v->s, v->n, decoy_end_name((enum decoy_end)e)))
+			return 1;
+	return 0;
+}
+
+/* Keep the value of key k if the report reads it; -1 if it is bad. */
 static int
 keep(struct fields *f, const char *k, size_t kn, const char *v, size_t vn)
 {
-	int64_t *ms = key_is(k, kn, "after") ? &f->after :
-	    key_is(k, kn, "waited") ? &f->waited :
-	    key_is(k, kn, "delay") ? &f->delay :
-	    key_is(k, kn, "held") ? &f->held :
-	    key_is(k, kn, "age") ? &f->age : NULL;
+	int i;
 
-	if (ms)
-		return (*ms = seconds(v, vn)) < 0 ? -1 : 0;
-	if (key_is(k, kn, "ip")) {
-		f->ip = v;
-		f->ip_len = vn;
-	} else if (key_is(k, kn, "action")) {
-		f->action = v;
-		f->action_len = vn;
-	} else if (key_is(k, kn, "reason")) {
-		f->reason = v;
-		f->reason_len = vn;
-	} else if (key_is(k, kn, "stress"))
-		f->stress = vn == 1 && v[0] == '1';
+	for (i = 0; i < K_COUNT; i++)
+		if (keys[i].len == kn && memcmp(keys[i].name, k, kn) == 0)
+			break;
+	if (i == K_COUNT)
+		return 0;
+	f->seen |= HAS(i);
+	if (i >= K_TIMES)
+		return (f->ms[i - K_TIMES] = seconds(v, vn)) < 0 ? -1 : 0;
+	f->v[i].s = v;
+	f->v[i].n = vn;
 	return 0;
 }
 
@@ -453,51 +536,83 @@ read_fields(struct cur *c, struct fields *f)
 	return 0;
 }
 
-/* The index of the n bytes at s in a name table, or -1. */
+/* A greylist line: every field of need there, those the report reads in
+ * shape; 0 or -1. */
 static int
-index_of(const char *const *table, const char *s, size_t n)
+greylist_fields(struct report_event *ev, const struct fields *f,
+    unsigned need)
 {
-	int i;
-
-	for (i = 0; s && table[i] != NULL; i++)
-		if (key_is(s, n, table[i]))
-			return i;
-	return -1;
+	if ((f->seen & need) != need ||
+	    ((need & HAS(K_RCPTS)) && !is_count(&f->v[K_RCPTS])) ||
+	    ((need & HAS(K_COMMANDS)) && !is_count(&f->v[K_COMMANDS])) ||
+	    ((need & HAS(K_QUIT)) && yes_no(&f->v[K_QUIT]) < 0) ||
+	    ((need & HAS(K_END)) && !is_end(&f->v[K_END])))
+		return -1;
+	/* test=: a test failed under -x pass, the dialog went on */
+	if (ev->verdict == VERDICT_GREY || ev->verdict == VERDICT_TRAPPED) {
+		ev->ms = MS(f, K_AGE);
+		if (f->seen & HAS(K_TEST) && (ev->detail = index_of(
+		    grey_test_names, f->v[K_TEST].s, f->v[K_TEST].n)) < 0)
+			return -1;
+	}
+	switch (ev->verdict) {
+	case VERDICT_GREY:
+		return (ev->first = yes_no(&f->v[K_FIRST])) < 0 ? -1 : 0;
+	case VERDICT_TRAPPED:
+		return 0;
+	default:		/* a failed test: not -x pass, it goes on */
+		ev->ms = MS(f, K_AFTER);
+		ev->detail = index_of(early_names, f->v[K_ACTION].s,
+		    f->v[K_ACTION].n);
+		return ev->detail < 0 || ev->detail == EARLY_PASS ? -1 : 0;
+	}
 }
 
 /* What each verdict must carry, into ev: 0, or -1 (malformed). */
 static int
 fill(struct report_event *ev, const struct fields *f)
 {
-	char ip[ADDR_TEXT_MAX];
+	const struct value *ip = &f->v[K_IP];
+	char text[ADDR_TEXT_MAX];
 
-	if (f->ip == NULL)
+	if (!(f->seen & HAS(K_IP)))
 		return -1;
-	if (f->ip_len < sizeof ip) {
-		memcpy(ip, f->ip, f->ip_len);
-		ip[f->ip_len] = '\0';
-		ev->known = addr_parse(ip, &ev->addr) == 0;
+	if (ip->n < sizeof text) {
+		memcpy(text, ip->s, ip->n);
+		text[ip->n] = '\0';
+		ev->known = addr_parse(text, &ev->addr) == 0;
 	}
-	ev->stress = f->stress;
+	ev->stress = key_is(f->v[K_STRESS].s, f->v[K_STRESS].n, "1");
 	switch (ev->verdict) {
 	case VERDICT_PASS:
-		ev->ms = f->waited;
-		ev->delay_ms = f->delay;
-		return f->waited < 0 || f->delay < 0 ? -1 : 0;
+		ev->ms = MS(f, K_WAITED);
+		ev->delay_ms = MS(f, K_DELAY);
+		ev->grey_ms = MS(f, K_GREY);
+		return ev->ms < 0 || ev->delay_ms < 0 ? -1 : 0;
 	case VERDICT_ALLOW:
-		ev->detail = index_of(reason_names, f->reason, f->reason_len);
+		ev->detail = index_of(reason_names, f->v[K_REASON].s,
+		    f->v[K_REASON].n);
 		return ev->detail < 0 ? -1 : 0;
 	case VERDICT_EARLY:
 	case VERDICT_KNOWN_EARLY:
-		ev->detail = index_of(early_names, f->action, f->action_len);
-		ev->ms = ev->verdict == VERDICT_EARLY ? f->after : f->age;
+		ev->detail = index_of(early_names, f->v[K_ACTION].s,
+		    f->v[K_ACTION].n);
+		ev->ms = MS(f, ev->verdict == VERDICT_EARLY ? K_AFTER : K_AGE);
 		return ev->detail < 0 || ev->ms < 0 ? -1 : 0;
 	case VERDICT_HANGUP:
-		return (ev->ms = f->after) < 0 ? -1 : 0;
+		return (ev->ms = MS(f, K_AFTER)) < 0 ? -1 : 0;
 	case VERDICT_CACHED:
-		return (ev->ms = f->age) < 0 ? -1 : 0;
+		return (ev->ms = MS(f, K_AGE)) < 0 ? -1 : 0;
 	case VERDICT_TARPIT:
-		return (ev->ms = f->held) < 0 ? -1 : 0;
+		return (ev->ms = MS(f, K_HELD)) < 0 ? -1 : 0;
+	case VERDICT_GREY:
+		return greylist_fields(ev, f, GREY_KEYS);
+	case VERDICT_TRAPPED:
+		return greylist_fields(ev, f, TRAPPED_KEYS);
+	case VERDICT_PIPELINING:
+	case VERDICT_NON_SMTP:
+	case VERDICT_BARE_NEWLINE:
+		return greylist_fields(ev, f, TEST_KEYS);
 	default:
 		return 0;
 	}
@@ -526,7 +641,8 @@ message(struct cur *c, struct report_event *ev)
 	if (ev->verdict == VERDICT_ERROR)
 		return LINE_EVENT;	/* free text after the word */
 	memset(&f, 0, sizeof f);
-	f.after = f.waited = f.delay = f.held = f.age = -1;
+	for (v = 0; v < K_COUNT - K_TIMES; v++)
+		f.ms[v] = -1;
 	if (read_fields(c, &f) != 0 || fill(ev, &f) != 0)
 		return LINE_MALFORMED;
 	return LINE_EVENT;
@@ -537,15 +653,16 @@ report_parse(struct report_clock *clk, const char *line, size_t len,
     struct report_event *ev)
 {
 	struct cur c = { line, line + len };
-	int32_t day;
+	int32_t day, secs;
 
 	if (len > 0 && line[len - 1] == '\r')
 		c.end--;
-	if (!locate(clk, &c, &day))
+	if (!locate(clk, &c, &day, &secs))
 		return LINE_OTHER;
 	memset(ev, 0, sizeof *ev);
 	ev->day = day;
-	ev->detail = -1;
-	ev->ms = ev->delay_ms = -1;
+	ev->secs = secs;
+	ev->detail = ev->first = -1;
+	ev->ms = ev->delay_ms = ev->grey_ms = -1;
 	return message(&c, ev);
 }

@@ -17,7 +17,9 @@
  * fields, a value bare or "quoted" with backslash escapes.  A line whose
  * tag is not sendwrap's is another program's; a sendwrap line that does
  * not parse (an unknown word, a field out of shape, a field the verdict
- * must have missing or bad) is malformed.
+ * must have missing or bad) is malformed.  The greylist lines (grey,
+ * trapped, pipelining, non-smtp, bare-newline) must have every field
+ * the greylist's log lines always carry.
  *
  * Days are the date as the line writes it (local time in syslog files
  * and the journal); a TAI64N time is made a local date as tai64nlocal
@@ -49,13 +51,21 @@ enum line_kind {
 
 struct report_event {
 	int32_t day;		/* days since 1970-01-01, or REPORT_UNDATED */
+	int32_t secs;		/* into the day, as the line writes it (0 to
+				 * 86400); -1 if undated */
 	enum verdict verdict;
-	int detail;		/* allow: reason; early, known-early: action;
-				 * else -1 */
-	int64_t ms;		/* early, hangup: after; pass: waited;
-				 * tarpit: held; cached, known-early: age;
-				 * else -1 */
+	int detail;		/* allow: reason; early, known-early,
+				 * pipelining, non-smtp, bare-newline: action;
+				 * grey, trapped: the test failed (test=,
+				 * enum grey_test), -1 if none; else -1 */
+	int first;		/* grey: first=yes 1, first=no 0; else -1 */
+	int64_t ms;		/* early, hangup, pipelining, non-smtp,
+				 * bare-newline: after; pass: waited;
+				 * tarpit: held; cached, known-early, grey,
+				 * trapped: age; else -1 */
 	int64_t delay_ms;	/* pass: delay; else -1 */
+	int64_t grey_ms;	/* pass: grey= (a greylisted client's first
+				 * attempt's age), if there; else -1 */
 	int stress;		/* stress=1 */
 	int known;		/* addr holds ip= */
 	struct addr addr;
@@ -68,6 +78,7 @@ struct report_clock {
 	int year;		/* this year, local */
 	time_t cached_from;	/* TAI64N: [from, to) is cached_day */
 	time_t cached_to;
+	time_t cached_midnight;	/* its start (the wall clock's 00:00) */
 	int32_t cached_day;
 };
 

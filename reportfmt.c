@@ -204,14 +204,29 @@ static const enum verdict columns[] = { VERDICT_PASS, VERDICT_ALLOW,
 	VERDICT_TARPIT, VERDICT_DECOY, VERDICT_BUSY, VERDICT_ERROR };
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
 
+/* The greylist dialog's connections: grey, trapped and the tests. */
+static unsigned long
+greylisted(const struct tally_period *p)
+{
+	unsigned long n = 0;
+	int v;
+
+	for (v = VERDICT_GREY; v <= VERDICT_BARE_NEWLINE; v++)
+		n += p->n[v];
+	return n;
+}
+
+/* grey: with a column of the greylist dialog's connections. */
 static void
-text_row(FILE *f, const char *label, const struct tally_period *p)
+text_row(FILE *f, const char *label, const struct tally_period *p, int grey)
 {
 	size_t i;
 
 	fprintf(f, "%-11s %11lu", label, tally_connections(p));
 	for (i = 0; i < NCOLUMNS; i++)
 		fprintf(f, " %*lu", i == 4 ? 11 : 7, p->n[columns[i]]);
+	if (grey)
+		fprintf(f, " %8lu", greylisted(p));
 	fprintf(f, " %8lu\n", p->stressed);
 }
 
@@ -219,6 +234,7 @@ static void
 text_verdicts(FILE *f, const struct tally *t, const struct tally_period *sum)
 {
 	unsigned long all = tally_connections(sum);
+	int grey = tally_greylisted(t, sum);
 	char label[32];
 	size_t i;
 
@@ -227,16 +243,18 @@ text_verdicts(FILE *f, const struct tally *t, const struct tally_period *sum)
 	    t->by == BY_DAY ? "date" : "week", "connections");
 	for (i = 0; i < NCOLUMNS; i++)
 		fprintf(f, " %*s", i == 4 ? 11 : 7, verdict_names[columns[i]]);
-	fprintf(f, " %8s\n", "stressed");
+	fprintf(f, "%s %8s\n", grey ? " greylist" : "", "stressed");
 	for (i = 0; i < t->nperiods; i++) {
 		tally_label(t, t->periods[i].key, label, sizeof label);
-		text_row(f, label, &t->periods[i]);
+		text_row(f, label, &t->periods[i], grey);
 	}
-	text_row(f, "total", sum);
+	text_row(f, "total", sum, grey);
 	fprintf(f, "%-11s %10.1f%%", "share", all ? 100.0 : 0.0);
 	for (i = 0; i < NCOLUMNS; i++)
 		fprintf(f, " %*.1f%%", i == 4 ? 10 : 6,
 		    pct(sum->n[columns[i]], all));
+	if (grey)
+		fprintf(f, " %7.1f%%", pct(greylisted(sum), all));
 	fprintf(f, " %7.1f%%\n", pct(sum->stressed, all));
 }
 
@@ -300,6 +318,43 @@ text_cost(FILE *f, const struct tally *t, const struct tally_period *sum)
 		    sum->n[VERDICT_DECOY]);
 }
 
+/* Of the first attempts, what came of them; the failed tests. */
+static void
+text_grey(FILE *f, const struct tally *t, const struct tally_period *sum)
+{
+	const struct tally_grey *g = &t->grey;
+	char med[32], p90[32];
+	size_t k, a;
+
+	secs(tally_quantile(&g->back, 0.5), med, sizeof med);
+	secs(tally_quantile(&g->back, 0.9), p90, sizeof p90);
+	fprintf(f, "\nGreylisting\n\n"
+	    "  first attempts                    %9lu\n"
+	    "  came back and passed              %9lu %6.1f%% of first "
+	    "attempts\n"
+	    "    after: median %s s, 90th percentile %s s\n"
+	    "  never came back                   %9lu %6.1f%% of %lu first "
+	    "attempts followed\n"
+	    "  retries too soon                  %9lu\n"
+	    "  trapped                           %9lu\n",
+	    g->first, g->back.n, pct(g->back.n, g->first), med, p90,
+	    g->never, pct(g->never, g->nfirsts), (unsigned long)g->nfirsts,
+	    g->too_soon, sum->n[VERDICT_TRAPPED]);
+	if (g->untracked)
+		fprintf(f, "  (%lu lines of no address, or past %u networks "
+		    "or %u first attempts, not followed)\n", g->untracked,
+		    TALLY_PEERS_MAX, TALLY_FIRSTS_MAX);
+	fprintf(f, "\n  %-32s", "failed tests, by action");
+	for (a = 0; a < EARLY_COUNT; a++)
+		fprintf(f, " %8s", early_names[a]);
+	for (k = 0; k < GREY_TEST_COUNT; k++) {
+		fprintf(f, "\n    %-30s", grey_test_names[k]);
+		for (a = 0; a < EARLY_COUNT; a++)
+			fprintf(f, " %8lu", g->tests[k][a]);
+	}
+	fprintf(f, "\n");
+}
+
 static void
 text_top(FILE *f, const struct tally *t, unsigned top)
 {
@@ -337,12 +392,18 @@ print_text(FILE *f, const struct tally *t, unsigned top)
 	n = t->nperiods;
 	if (n > 0 && t->periods[n - 1].key == REPORT_UNDATED)
 		n--;		/* last, and no date to tell */
+	if (n > 0 && t->periods[n - 1].key == TALLY_OVERFLOW)
+		n--;		/* before it */
 	if (n > 0) {
 		tally_label(t, t->periods[0].key, first, sizeof first);
 		tally_label(t, t->periods[n - 1].key, last, sizeof last);
 		fprintf(f, "from %s to %s", first, last);
 	}
 	fprintf(f, "%s%lu connections\n", n ? ": " : "", all);
+	if (t->overflow)
+		fprintf(f, "%lu lines of %ss past the first %u are counted "
+		    "together in the row overflow\n", t->overflow,
+		    report_by_names[t->by], TALLY_PERIODS_MAX);
 	text_verdicts(f, t, &sum);
 	text_breakdown(f, "Let in at once (allow), by reason", reason_names,
 	    sum.allow_by, REASON_COUNT, all);
@@ -352,6 +413,8 @@ print_text(FILE *f, const struct tally *t, unsigned top)
 	    sum.known_by, EARLY_COUNT, all);
 	text_catch(f, t);
 	text_cost(f, t, &sum);
+	if (tally_greylisted(t, &sum))
+		text_grey(f, t, &sum);
 	text_top(f, t, top);
 }
 
@@ -407,6 +470,30 @@ csv_catch(FILE *f, const struct tally *t, const char *name,
 }
 
 static void
+csv_grey(FILE *f, const struct tally *t)
+{
+	const struct tally_grey *g = &t->grey;
+	char s[32];
+	size_t k, a;
+
+	fprintf(f, "grey,total,first,,%lu,\ngrey,total,passed,,%lu,%.1f\n",
+	    g->first, g->back.n, pct(g->back.n, g->first));
+	secs(tally_quantile(&g->back, 0.5), s, sizeof s);
+	fprintf(f, "grey,total,passed,median,%s,\n", s);
+	secs(tally_quantile(&g->back, 0.9), s, sizeof s);
+	fprintf(f, "grey,total,passed,p90,%s,\n", s);
+	fprintf(f, "grey,total,never,,%lu,%.1f\ngrey,total,followed,,%lu,\n"
+	    "grey,total,untracked,,%lu,\ngrey,total,too-soon,,%lu,\n",
+	    g->never, pct(g->never, g->nfirsts), (unsigned long)g->nfirsts,
+	    g->untracked, g->too_soon);
+	for (k = 0; k < GREY_TEST_COUNT; k++)
+		for (a = 0; a < EARLY_COUNT; a++)
+			fprintf(f, "grey,total,%s,%s,%lu,\n",
+			    grey_test_names[k], early_names[a],
+			    g->tests[k][a]);
+}
+
+static void
 print_csv(FILE *f, const struct tally *t, unsigned top)
 {
 	static struct tally_net best[TOP_MAX];
@@ -417,8 +504,9 @@ print_csv(FILE *f, const struct tally *t, unsigned top)
 	fprintf(f, "table,period,name,detail,value,percent\n");
 	fprintf(f, "lines,total,read,,%lu,\nlines,total,sendwrap,,%lu,\n"
 	    "lines,total,notices,,%lu,\nlines,total,malformed,,%lu,\n"
-	    "lines,total,other,,%lu,\n", t->lines, t->events, t->notices,
-	    t->malformed, t->other);
+	    "lines,total,other,,%lu,\nlines,total,overflow,,%lu,\n",
+	    t->lines, t->events, t->notices, t->malformed, t->other,
+	    t->overflow);
 	for (i = 0; i < t->nperiods; i++) {
 		tally_label(t, t->periods[i].key, label, sizeof label);
 		csv_period(f, label, &t->periods[i]);
@@ -434,6 +522,8 @@ print_csv(FILE *f, const struct tally *t, unsigned top)
 	fprintf(f, "waits,total,pass,p90,%s,\n", s);
 	secs(t->waited.max_ms, s, sizeof s);
 	fprintf(f, "waits,total,pass,max,%s,\n", s);
+	if (tally_greylisted(t, &sum))
+		csv_grey(f, t);
 	n = tally_top(t, best, top < TOP_MAX ? top : TOP_MAX);
 	for (i = 0; i < n; i++) {
 		net_name(t, &best[i].net, name, sizeof name);
@@ -498,6 +588,54 @@ prom_connections(FILE *f, const struct tally_period *sum)
 	}
 }
 
+/* A counter family of one sample. */
+static void
+prom_counter(FILE *f, const char *name, const char *help, unsigned long n)
+{
+	prom_family(f, name, "counter", help);
+	fprintf(f, "%s %lu\n", name, n);
+}
+
+static void
+prom_grey(FILE *f, const struct tally *t, const struct tally_period *sum)
+{
+	const struct tally_grey *g = &t->grey;
+	char s[32];
+	size_t k, a;
+
+	prom_counter(f, "sendwrap_grey_first_attempts_total", "Greylisted "
+	    "first attempts (grey first=yes).", g->first);
+	prom_counter(f, "sendwrap_grey_passed_total", "Greylisted clients "
+	    "that came back and passed (pass grey=).", g->back.n);
+	prom_counter(f, "sendwrap_grey_never_back_total", "First attempts "
+	    "followed of which no return is in the logs read.", g->never);
+	prom_counter(f, "sendwrap_grey_followed_total", "First attempts "
+	    "followed to see whether they came back.", g->nfirsts);
+	prom_counter(f, "sendwrap_grey_untracked_total", "Greylisting lines "
+	    "not followed (no address, or past the limits).", g->untracked);
+	prom_counter(f, "sendwrap_grey_too_soon_total", "Greylisted retries "
+	    "before --grey-pass (grey first=no).", g->too_soon);
+	prom_counter(f, "sendwrap_grey_trapped_total", "Greylisted clients "
+	    "that named a trap address.", sum->n[VERDICT_TRAPPED]);
+	prom_family(f, "sendwrap_grey_failed_tests_total", "counter",
+	    "Failed tests of the greylist dialog, by -x action (pass: the "
+	    "session went on).");
+	for (k = 0; k < GREY_TEST_COUNT; k++)
+		for (a = 0; a < EARLY_COUNT; a++)
+			fprintf(f, "sendwrap_grey_failed_tests_total{test=\"%s\","
+			    "action=\"%s\"} %lu\n", grey_test_names[k],
+			    early_names[a], g->tests[k][a]);
+	prom_family(f, "sendwrap_grey_back_seconds", "summary", "How long "
+	    "greylisted clients that passed took to come back.");
+	secs(tally_quantile(&g->back, 0.5), s, sizeof s);
+	fprintf(f, "sendwrap_grey_back_seconds{quantile=\"0.5\"} %s\n", s);
+	secs(tally_quantile(&g->back, 0.9), s, sizeof s);
+	fprintf(f, "sendwrap_grey_back_seconds{quantile=\"0.9\"} %s\n", s);
+	secs(g->back.sum_ms, s, sizeof s);
+	fprintf(f, "sendwrap_grey_back_seconds_sum %s\n"
+	    "sendwrap_grey_back_seconds_count %lu\n", s, g->back.n);
+}
+
 static void
 print_prometheus(FILE *f, const struct tally *t)
 {
@@ -528,6 +666,8 @@ print_prometheus(FILE *f, const struct tally *t)
 	    "talked, into the wait.", &t->early);
 	prom_histogram(f, "sendwrap_hangup_seconds", "When clients hung up, "
 	    "into the wait.", &t->hangup);
+	if (tally_greylisted(t, &sum))
+		prom_grey(f, t, &sum);
 }
 
 void

@@ -64,15 +64,8 @@ decimal(const char **p, const char *end, unsigned long long max,
 	return 0;
 }
 
-/* A link's text, "ID:CTIME:NS" (n bytes). */
-struct name {
-	int id;				/* the set */
-	unsigned long long made;	/* its sem_ctime */
-	unsigned long long ns;		/* its IPC namespace's inode */
-};
-
-static int
-parse_name(const char *text, size_t n, struct name *nm)
+int
+waiters_parse_name(const char *text, size_t n, struct waiters_name *nm)
 {
 	const char *p = text, *end = text + n;
 	unsigned long long id;
@@ -102,7 +95,7 @@ this_ns(void)
  * the id is free or another's: the link is stale.
  */
 static int
-in_use(const struct name *nm)
+in_use(const struct waiters_name *nm)
 {
 	struct semid_ds ds;
 	union semun arg = { .buf = &ds };
@@ -249,7 +242,7 @@ open_set(const char *dir, int create, char *why, size_t size)
 {
 	char path[PATH_MAX], text[LINK_TEXT_MAX];
 	unsigned long long ns;
-	struct name nm;
+	struct waiters_name nm;
 	int id, look, named;
 	ssize_t n;
 
@@ -262,7 +255,7 @@ open_set(const char *dir, int create, char *why, size_t size)
 			    errno == EINVAL ? "not a symbolic link (not made "
 			    "by sendwrap)" : strerror(errno));
 		named = n > 0 && n < LINK_TEXT_MAX &&
-		    parse_name(text, (size_t)n, &nm) == 0;
+		    waiters_parse_name(text, (size_t)n, &nm) == 0;
 		if (named && in_use(&nm))
 			return nm.id;	/* the common case */
 		ns = this_ns();

@@ -84,4 +84,21 @@ void waiters_leave(struct waiters *w);
 int waiters_check(const char *dir, unsigned *waiting, char *why,
     size_t size);
 
+/* A link's text, "ID:CTIME:NS": what it says. */
+struct waiters_name {
+	int id;				/* the set */
+	unsigned long long made;	/* its sem_ctime */
+	unsigned long long ns;		/* its IPC namespace's inode */
+};
+
+/*
+ * Parse a link's text, n bytes (no NUL needed): three decimal numbers
+ * joined by ':', the first at most INT_MAX, the others at most
+ * ULLONG_MAX, nothing else.  0, or -1: not a name (a stale link).  The
+ * text comes from the file system, whatever left the link there: public
+ * for its fuzz target (tests/fuzz/fuzz_countlink.c), of no other use
+ * outside this module.
+ */
+int waiters_parse_name(const char *text, size_t n, struct waiters_name *nm);
+
 #endif

@@ -4,19 +4,27 @@
 # dates, multilog's TAI64N, the syslog file gzip'd as logrotate leaves
 # it), each read 3 times; the best and median wall time and the rate.
 #
-#   bench/report.sh            (about 30 s on 2 cores)
+# Then the time per distinct date: 100 000 lines, each of a date of its
+# own, in ascending and in descending order (whoever writes lines into a
+# log chooses their order), each read 3 times; the best CPU time (user
+# and system: the machine is shared), and descending over ascending.
+#
+#   bench/report.sh            (about 40 s on 2 cores)
+#   bench/report.sh OLD        (OLD: another sendwrap binary, e.g. one
+#                               built from an earlier commit, measured in
+#                               the same run for the distinct dates)
 #
 # The lines are a mix of the verdicts sendwrap writes most (early,
 # pass, hangup, allow, cached) from 65 536 addresses; the generated
-# files go to build/bench-report/ (about 110 MB).
+# files go to build/bench-report/ (about 130 MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=$PWD/build/bench-report
 mkdir -p "$W"
 make -s build/default/sendwrap >&2
-exec /usr/bin/python3 - "$W" "$PWD/build/default/sendwrap" <<'PY'
-import gzip, os, random, statistics, subprocess, sys, time
-W, SW = sys.argv[1], sys.argv[2]
+exec /usr/bin/python3 - "$W" "$PWD/build/default/sendwrap" "$@" <<'PY'
+import datetime, gzip, os, random, statistics, subprocess, sys, time
+W, SW, REF = sys.argv[1], sys.argv[2], sys.argv[3:]
 N = 1000000
 rnd = random.Random(4)
 
@@ -71,4 +79,39 @@ for name, path in files.items():
     print("| %s | %d | %.0f | %.2f | %.2f | %.0f |" % (
         name, N, os.path.getsize(path) / 1e6, min(took),
         statistics.median(took), N / min(took)))
+
+
+def best_of_3(binary, path):
+    """CPU time (user and system): the best of three."""
+    took = []
+    for _ in range(3):
+        p = subprocess.Popen([binary, "--report", path],
+                             stdout=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        assert p.returncode == 0, binary
+        took.append(ru.ru_utime + ru.ru_stime)
+    return min(took)
+
+
+DATES = 100000
+first = datetime.date(1500, 1, 1).toordinal()
+dated = {}
+for order in ("ascending", "descending"):
+    days = range(first, first + DATES)
+    dated[order] = os.path.join(W, "dates-" + order)
+    with open(dated[order], "w") as f:
+        for d in (reversed(days) if order == "descending" else days):
+            f.write("%s 12:00:00  sendwrap: hangup ip=192.0.2.1 port=1 "
+                    "after=1.000 how=eof\n"
+                    % datetime.date.fromordinal(d).isoformat())
+print()
+print("| binary | distinct dates | ascending, CPU s | descending, CPU s "
+      "| descending / ascending |")
+print("|---|---|---|---|---|")
+for name, binary in [("this", SW)] + [("OLD " + r, r) for r in REF]:
+    asc = best_of_3(binary, dated["ascending"])
+    desc = best_of_3(binary, dated["descending"])
+    print("| %s | %d | %.2f | %.2f | %.2f |" % (name, DATES, asc, desc,
+                                               desc / asc))
 PY

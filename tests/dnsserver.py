@@ -7,7 +7,8 @@ query to a file.
 - 127.0.0.3 is on the allow list wl.test (127.0.0.5);
 - 127.0.0.5 is on bl.test with 127.0.0.9 only (for filters);
 - anything under fail.test is forwarded to a server that is not there:
-  SERVFAIL.
+  SERVFAIL;
+- and whatever records a test adds, as dnsmasq options (DNS(dir, extra)).
 
 Standard library only; every wait is bounded.
 """
@@ -40,8 +41,9 @@ def free_port():
 class DNS:
     """dnsmasq on 127.0.0.1:PORT, in a process group of its own."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra=()):
         self.log = Path(workdir) / "dnsmasq.log"
+        self.extra = list(extra)
         # A free UDP port may be taken for TCP: then dnsmasq exits, and
         # another port is tried.
         for _ in range(5):
@@ -66,7 +68,8 @@ class DNS:
                 "--log-queries", "--log-facility=%s" % self.log,
                 "--pid-file="]
         args += ["--host-record=%s,%s" % r for r in RECORDS]
-        return args + ["--txt-record=1.0.0.127.bl.test,listed for testing"]
+        return args + ["--txt-record=1.0.0.127.bl.test,listed for testing"
+                       ] + self.extra
 
     @property
     def server(self):

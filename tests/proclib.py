@@ -4,7 +4,7 @@ One module for what tests/integration, tests/e2e, bench/bench.py and
 bench/decoy.sh look up about processes: who is whose child or in which
 group, which program a process runs and whether it sleeps in a wait,
 its memory (smaps_rollup, VmPTE), its CPU time, its descriptors, its
-signal masks, and which loopback ports listen.
+signal masks, its user and groups, and which loopback ports listen.
 
 Import it from a known place, e.g. from tests/e2e:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -144,6 +144,13 @@ def signal_masks(st):
     """{'SigIgn': bits, 'SigBlk': bits} (the ignored and the blocked
     signals, bit N-1 for signal N) of a status() dict."""
     return {k: int(st[k], 16) for k in ("SigIgn", "SigBlk")}
+
+
+def ids(st):
+    """{'Uid': [real, effective, saved, fs], 'Gid': [the same],
+    'Groups': [supplementary]} of a status() dict, as numbers."""
+    return {k: [int(v) for v in st[k].split()]
+            for k in ("Uid", "Gid", "Groups")}
 
 
 def sig_state(pid="self"):

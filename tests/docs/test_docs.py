@@ -1,8 +1,9 @@
 """The documents agree with the program: every option the program knows
 (sendwrap --list-options) is in sendwrap.8 and README.md, every line word
 the code can log is in sendwrap.8's LOGGING section, every suite make
-check runs is in README.md's Tests section, and no user document speaks
-of the project's development history."""
+check runs is in README.md's Tests section, --help keeps each option
+apart from its text within 79 columns, --version is debian/changelog's,
+and no user document speaks of the project's development history."""
 import os
 import re
 import subprocess
@@ -73,6 +74,57 @@ def test_help_shows_every_long_form():
             assert "-%s, --%s" % (short, long) in text, long
 
 
+def help_option_lines():
+    """--help's options section: [(name, text or None, [lines after])],
+    name as --list-options gives it ("-d, --delay DURATION"), text what
+    follows it on its line (None when nothing does)."""
+    names = []
+    for line in run(["--list-options"]).splitlines():
+        m = re.fullmatch(r"(?:-(\w) )?(--\S+)(.*)", line)
+        names.append(("-%s, " % m.group(1) if m.group(1) else "")
+                     + m.group(2) + m.group(3))
+    lines = run(["--help"]).splitlines()
+    section = lines[lines.index("options:") + 1:]
+    entries = []
+    for line in section:
+        if not line.startswith(" "):
+            break
+        if not re.match(r"  (-\w, |    )--", line):
+            assert entries, "text before the first option: %r" % line
+            entries[-1][2].append(line)
+            continue
+        # The longest name that starts the line: --cache-add, not --cache.
+        name = max((n for n in names if line.lstrip().startswith(n)),
+                   key=len, default=None)
+        assert name, "--help line names no option: %r" % line
+        rest = line.lstrip()[len(name):]
+        entries.append((line[:len(line) - len(rest)], rest, []))
+    return names, entries
+
+
+def test_help_never_glues_an_option_to_its_text():
+    names, entries = help_option_lines()
+    assert sorted(n.strip() for n, _, _ in entries) == sorted(names)
+    columns = set()
+    for name, rest, after in entries:
+        if rest:
+            m = re.fullmatch(r"( {2,})\S.*", rest)
+            assert m, "--help: %r runs into its text: %r" % (
+                name.strip(), name + rest)
+            columns.add(len(name) + len(m.group(1)))
+        else:
+            assert after, "--help: %r has no text" % name.strip()
+        for line in after:
+            columns.add(len(line) - len(line.lstrip()))
+    assert len(columns) == 1, \
+        "--help: option texts start in columns %s" % sorted(columns)
+
+
+def test_help_lines_fit_in_79_columns():
+    long = [line for line in run(["--help"]).splitlines() if len(line) > 79]
+    assert not long, "--help lines over 79 columns: %r" % long
+
+
 @pytest.mark.parametrize("word", logged_words())
 def test_logged_word_in_the_logging_section(word):
     logging = section(MAN, r"\.Sh LOGGING", r"\.Sh ")
@@ -88,6 +140,17 @@ def test_every_suite_in_the_readme():
     tests = section(README, r"\n## Tests\n", r"\n## ")
     for s in suites:
         assert s in tests, "README.md's Tests section does not list %s" % s
+
+
+def test_version_is_debian_changelogs():
+    """--version and the Debian package (debian/changelog, read by Debian's
+    own parser) give the same version."""
+    version = subprocess.run(
+        ["dpkg-parsechangelog", "-l", str(REPO / "debian/changelog"),
+         "-S", "Version"], capture_output=True, text=True, timeout=30,
+        check=True).stdout.strip()
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", version), version
+    assert run(["--version"]) == "sendwrap %s\n" % version
 
 
 TRACKER = re.compile(r"\b(issue|seed)s?\s+#?\d+|\bseed\s+\d{3}\b", re.I)

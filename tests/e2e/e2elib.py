@@ -657,25 +657,54 @@ def compile_tcprules(base, text):
 
 
 class SyslogListener:
-    """A datagram socket standing in for /dev/log (for inetd's children)."""
+    """A datagram socket standing in for /dev/log (for inetd's children).
+    stall() stops its reading with its queue full, as a stuck log daemon
+    would; resume() reads on."""
 
     def __init__(self, path):
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
         os.chmod(path, 0o666)
-        self.records = []         # (facility, severity, tag, text)
+        self.records = []         # (facility, severity, tag, pid, text)
         self.raw = []             # each datagram as it came
         self.lock = threading.Lock()
         self.running = True
+        self.reading = threading.Event()
+        self.reading.set()
+        self.idle = threading.Event()     # not reading, as asked
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+
+    def stall(self):
+        """Stop reading, then fill the socket's queue (datagrams tagged
+        "filler") until the kernel takes no more: a sender waits, or is
+        told EAGAIN.  Returns the number of fillers."""
+        self.reading.clear()
+        assert self.idle.wait(5), "the reader did not stop"
+        n = 0
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(self.path)
+            while True:
+                try:
+                    s.send(b"<22>filler: %d" % n, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    return n
+                n += 1
+
+    def resume(self):
+        self.idle.clear()
+        self.reading.set()
 
     def _run(self):
         self.sock.settimeout(0.2)
         rx = re.compile(rb"^<(\d+)>(?:\w{3} [ \d]\d \d\d:\d\d:\d\d )?"
                         rb"([^:\[ ]+)(?:\[(\d+)\])?: (.*)$", re.S)
         while self.running:
+            if not self.reading.is_set():
+                self.idle.set()
+                self.reading.wait(0.2)
+                continue
             try:
                 data = self.sock.recv(8192)
             except socket.timeout:
@@ -1011,17 +1040,19 @@ class Listener(StderrLog):
     line (self.addrs; self.host and self.port: the first).  It runs in a
     PID namespace of its own (PIDNS_PREFIX): forks() tells how many
     processes it started since the last call.  With ns (a PrivateNS) it
-    runs inside that namespace too.  self.proc's exit status is
-    sendwrap's."""
+    runs inside that namespace too, and with syslog it logs there (-l
+    syslog), to ns.syslog, where its lines are read.  self.proc's exit
+    status is sendwrap's."""
 
     def __init__(self, base, opts, program=(), listen=("127.0.0.1:0",),
-                 ns=None, env=None):
+                 ns=None, env=None, syslog=False):
         self.dir = make_workdir(base, "listener")
         self.logpath = os.path.join(self.dir, "stderr.log")
+        self.syslog = ns.syslog if syslog else None
         cmd = [SENDWRAP]
         for a in listen:
             cmd += ["--listen", a]
-        cmd += ["-l", "stderr"] + list(opts)
+        cmd += ["-l", "syslog" if syslog else "stderr"] + list(opts)
         if program:
             cmd += ["--"] + list(program)
         with open(self.logpath, "ab") as logf:
@@ -1061,6 +1092,11 @@ class Listener(StderrLog):
     def log(self):
         with open(self.logpath, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+    def sendwrap_lines(self):
+        if self.syslog:
+            return [r[4] for r in self.syslog.sendwrap_records()]
+        return StderrLog.sendwrap_lines(self)
 
     def last_pid(self):
         """The last PID taken in the namespace (reading it takes one)."""

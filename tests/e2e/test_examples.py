@@ -25,13 +25,18 @@ import pwd
 import re
 import socket
 import subprocess
+import sys
 import time
 
-from e2elib import (EXAMPLES, SENDWRAP, TCPRULES, Greeting, Inetd,
-                    LineReader, RunScript, adapt, assert_delayed,
-                    assert_prompt, check_message, compile_tcprules, connect,
-                    greeted_at_once, make_message, read_example, refuse_bot,
-                    swaks, write_swaks_data)
+from e2elib import (EXAMPLES, SENDWRAP, SERVER_ENV, TCPRULES, Greeting,
+                    Inetd, LineReader, RunScript, TcpServer, adapt,
+                    assert_delayed, assert_prompt, check_message,
+                    compile_tcprules, connect, greeted_at_once, make_message,
+                    read_example, refuse_bot, swaks, write_swaks_data)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from dnsserver import DNS  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALLOWED_IP = "127.0.0.3"
@@ -358,3 +363,62 @@ def test_qmail_run_script(wd):
     assert strangers.wait_lines(r"^pass ip=127\.0\.0\.1 port=\d+ "
                                 r"delay=5\.000 "), strangers.log()
     assert strangers.wait_lines(r"^early ip=127\.0\.0\.1 "), strangers.log()
+
+
+# The senders' zone for spf-allowlist: big.spf.test sends from 127.0.0.3
+# and, through an include and an a mechanism, from 127.0.0.4; its ptr
+# cannot be allowlisted (a note).
+SPF_ZONE = ["--txt-record=big.spf.test,v=spf1 ip4:127.0.0.3 "
+            "include:_out.spf.test ptr ~all",
+            "--txt-record=_out.spf.test,v=spf1 a:out.spf.test -all",
+            "--host-record=out.spf.test,127.0.0.4"]
+
+
+def run_spf_allowlist(wd, dns, *args):
+    env = dict(SERVER_ENV, SENDWRAP=SENDWRAP, DNS_SERVER=dns.server)
+    return subprocess.run(["/bin/sh", os.path.join(EXAMPLES, "spf-allowlist"),
+                           *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_spf_allowlist_script(wd, mx, sw):
+    """examples/spf-allowlist builds a compiled allowlist from the SPF
+    records (a real dnsmasq) of the domains in a file, after a local list;
+    sendwrap -a CDB greets those senders at once and delays the others.
+    A walk that fails leaves the old list in place and says so."""
+    dns = DNS(wd, SPF_ZONE)
+    try:
+        domains = allowlist_file(wd, "# senders we do not delay\n"
+                                 "big.spf.test   # mail.example's\n\n")
+        local = allowlist_file(wd, "127.0.0.5 # our relay")
+        cdb = os.path.join(wd, "spf.cdb")
+        r = run_spf_allowlist(wd, dns, "-q", domains, cdb, local)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), r   # -q
+
+        srv = TcpServer(wd, sw("-d", "3", "-a", cdb, mta=mx.argv()),
+                        host="127.0.0.1")
+        for src in ("127.0.0.3", "127.0.0.4", "127.0.0.5"):
+            greeted_at_once("127.0.0.1", srv.port, mx, source=src)
+        g = Greeting("127.0.0.1", srv.port, source="127.0.0.2")
+        assert_delayed(g.t_final, 3.0)
+        g.quit()
+
+        # A domain without a record: the old list stays, byte for byte,
+        # and nothing is left behind.
+        before = open(cdb, "rb").read(), os.stat(cdb).st_ino
+        with open(domains, "a") as f:
+            f.write("none.spf.test\n")
+        r = run_spf_allowlist(wd, dns, domains, cdb, local)
+        assert r.returncode == 111, r
+        assert r.stderr.splitlines() == [
+            "sendwrap: spf-walk: big.spf.test: note: big.spf.test: ptr "
+            "skipped: not a network",
+            "sendwrap: spf-walk: none.spf.test: none.spf.test: TXT: no "
+            "such domain (NXDOMAIN)",
+            "spf-allowlist: sendwrap --spf-walk failed (exit 111); %s left "
+            "as it was" % cdb], r.stderr
+        assert (open(cdb, "rb").read(), os.stat(cdb).st_ino) == before
+        assert not [n for n in os.listdir(wd) if ".spf-allowlist" in n]
+        greeted_at_once("127.0.0.1", srv.port, mx, source="127.0.0.4")
+    finally:
+        dns.stop()

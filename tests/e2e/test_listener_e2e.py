@@ -4,8 +4,9 @@ event loop; only a client that passes costs a child, which runs exim -bs
 or sendmail -bs on the socket.  The scenarios of the tcpserver tests
 (patient clients, a blind bot, a hang-up, the allowlist, the pass cache,
 IPv6, the environment the MTA sees), then a flood of 2 000 waiting
-clients and 1 000 early talkers, the tar pit holding 2 000 bots, and
-SIGHUP and SIGTERM.
+clients and 1 000 early talkers, the tar pit holding 2 000 bots,
+SIGHUP and SIGTERM, and 200 clients greeted on time while the log daemon
+is stalled.
 
 How it is observed:
 - **Forks**: the listener runs in a PID namespace of its own
@@ -36,8 +37,8 @@ import time
 import pytest
 
 from e2elib import (REJECT_554, SENDWRAP, SERVER_ENV, SLACK, Greeting,
-                    Listener, LineReader, SocketActivate, TcpServer,
-                    assert_delayed, assert_prompt, bot_payload,
+                    Listener, LineReader, PrivateNS, SocketActivate,
+                    SyslogListener, TcpServer, assert_delayed, assert_prompt, bot_payload,
                     check_message, connect,
                     deliver_patiently, greeted_at_once, make_message,
                     refuse_bot, smtp_deliver, swaks, wait_until,
@@ -419,8 +420,10 @@ class Crowd:
     def __init__(self, host, port, addrs, payload=b""):
         self.socks, self.data = [], {}
         self.reset = set()
+        self.connected, self.first = {}, {}   # when; when its first byte came
         for a in addrs:
             s = connect(host, port, a)
+            self.connected[s] = time.monotonic()
             if payload:
                 s.sendall(payload)
             s.setblocking(False)
@@ -455,6 +458,7 @@ class Crowd:
                     self.reset.add(s)
                     chunk = b""
                 if chunk:
+                    self.first.setdefault(s, time.monotonic())
                     self.data[s] += chunk
                     continue
                 sel.unregister(s)
@@ -551,3 +555,70 @@ def test_tarpit_holds_2000_bots_in_one_process(wd, fd_limit):
         " ip=127.0.2." in l and " bytes=%d " % len(payload) in l
         for l in talked), talked[:3]
     assert lst.forks() == 0
+
+
+# ------------------------------------------------------------ its log
+
+GREETER = ["/bin/sh", "-c", 'printf "220 greeter\\r\\n"']
+MONTH = rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+
+
+def ns_pid(pid):
+    """A process's PID in its own PID namespace."""
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^NSpid:.*\s(\d+)$", f.read(), re.M).group(1))
+
+
+def test_a_stalled_syslog_stops_no_client(wd):
+    """The listener logs to syslog (a /dev/log of the test's, in a private
+    mount namespace) in the format syslog(3) sends.  When the log daemon
+    stalls with its queue full, 200 waiting clients are still each greeted
+    after their delay: the lines are dropped, not waited for, and once the
+    daemon reads again their count comes first.  A daemon restarted (a
+    new socket) gets the next line."""
+    delay = 1.0
+    ns = PrivateNS(wd)
+    lst = Listener(wd, ["-d", "%g" % delay], GREETER, ns=ns, syslog=True)
+    pid = ns_pid(lst.sendwrap_pid)
+    head = rb"<22>%s [ \d]\d \d\d:\d\d:\d\d sendwrap\[%d\]: " % (MONTH, pid)
+    assert any(re.fullmatch(head + rb"listening on=127\.0\.0\.1:%d "
+                            rb"clients=10000 children=40 perip=20" % lst.port,
+                            d) for d in ns.syslog.raw), ns.syslog.raw
+    c = connect("127.0.0.1", lst.port)
+    assert LineReader(c).read_to_eof(time.monotonic() + delay + SLACK) == \
+        b"220 greeter\r\n"
+    sport = c.getsockname()[1]
+    c.close()
+    assert lst.wait_lines(r"^pass ")
+    assert any(re.fullmatch(head + rb"pass ip=127\.0\.0\.1 port=%d "
+                            rb"delay=1\.000 waited=1\.\d{3}" % sport, d)
+               for d in ns.syslog.raw), ns.syslog.raw
+
+    assert ns.syslog.stall() > 0
+    crowd = Crowd("127.0.0.1", lst.port, sources(3, 200))
+    assert crowd.read_to_eof(delay + SLACK) == 0, \
+        "clients not greeted while the log is stalled"
+    assert set(crowd.data.values()) == {b"220 greeter\r\n"}
+    late = max(crowd.first[s] - crowd.connected[s] for s in crowd.socks)
+    assert late <= delay + SLACK, late
+    crowd.close()
+    assert len(lst.sendwrap_lines()) == 2       # listening, the first pass
+
+    ns.syslog.resume()
+    c = connect("127.0.0.1", lst.port)
+    LineReader(c).read_to_eof(time.monotonic() + delay + SLACK)
+    c.close()
+    lines = lst.wait_lines(r"^pass ", count=2)
+    assert lst.sendwrap_lines()[2:] == [
+        "error 200 log lines dropped: syslog was full or not there",
+        lines[1]]
+    assert [r[:2] for r in ns.syslog.sendwrap_records()][2:] == \
+        [(2, 3), (2, 6)]            # mail.err, mail.info
+
+    ns.syslog.close()               # the daemon restarts
+    ns.syslog = SyslogListener(ns.syslog.path)
+    lst.syslog = ns.syslog
+    c = connect("127.0.0.1", lst.port)
+    LineReader(c).read_to_eof(time.monotonic() + delay + SLACK)
+    c.close()
+    assert lst.wait_lines(r"^pass ")

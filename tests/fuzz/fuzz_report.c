@@ -2,14 +2,15 @@
  * fuzz_report.c - libFuzzer target for --report's reading of log lines
  * (report.c) and its counting and printing (tally.c, reportfmt.c).
  *
- *   make fuzz        (every tests/fuzz/fuzz_*.c, 30 s each)
+ *   make fuzz        (every tests/fuzz/fuzz_*.c, sharing 300 s)
  *
  * The input is split at newlines, as a log file is read; every line goes
  * through report_parse() and tally_add(), then the tally is printed in
  * each format to /dev/null.  Beyond "no crash" (ASan, UBSan), it checks
  * what report.h promises: a line is exactly one kind; an event carries a
- * verdict in range, a detail in range for its verdict, and times only
- * where its verdict has them; every line is counted once.
+ * verdict in range, a detail in range for its verdict, times only
+ * where its verdict has them, a time of day exactly when it has a date;
+ * every line is counted once, and the greylist's figures add up.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -43,10 +44,27 @@ check_event(const struct report_event *ev)
 		if (ev->ms < 0 || ev->detail != -1)
 			abort();
 		break;
+	case VERDICT_TRAPPED:
+	case VERDICT_GREY:
+		if (ev->ms < 0 || ev->detail < -1 ||
+		    ev->detail >= GREY_TEST_COUNT || ev->first > 1)
+			abort();
+		break;
+	case VERDICT_PIPELINING:
+	case VERDICT_NON_SMTP:
+	case VERDICT_BARE_NEWLINE:
+		if (ev->ms < 0 || ev->detail < 0 || ev->detail >= EARLY_PASS)
+			abort();
+		break;
 	default:
 		if (ev->detail != -1 || ev->ms != -1)
 			abort();
 	}
+	if ((ev->verdict == VERDICT_GREY) != (ev->first >= 0) ||
+	    (ev->verdict != VERDICT_PASS && ev->grey_ms != -1) ||
+	    ev->secs < -1 || ev->secs > 86400 ||
+	    (ev->secs < 0) != (ev->day == REPORT_UNDATED))
+		abort();
 	if (ev->known && ev->addr.family != AF_INET &&
 	    ev->addr.family != AF_INET6)
 		abort();
@@ -92,6 +110,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    t.other != t.lines)
 		abort();
 	tally_finish(&t);
+	if (t.grey.never > t.grey.nfirsts || t.grey.nfirsts > t.grey.first)
+		abort();
 	report_print(null, &t, FORMAT_TEXT, 5);
 	report_print(null, &t, FORMAT_CSV, 5);
 	report_print(null, &t, FORMAT_PROMETHEUS, 5);

@@ -3,7 +3,8 @@
 Run by standin_mta (stage 1) with fds 0/1 as sendwrap left them.  It
 records what it was given, then plays a tiny SMTP server:
 
-  * lists its open descriptors (and whether fd 0 is blocking);
+  * lists its open descriptors (and whether fd 0 is blocking), its
+    signal masks and its user, group and supplementary groups;
   * reads whatever the client sent before the greeting without waiting
     for more ("before": the early input sendwrap must leave unread);
   * writes STANDIN_GREETING (default "220 standin\\r\\n");
@@ -61,8 +62,9 @@ def main():
     rec["fd0_blocking"] = os.get_blocking(0)
     env = published(d, "environ")
     rec["environ"] = [e.decode("latin-1") for e in env.split(b"\0")[:-1]]
-    status = published(d, "status").decode("latin-1")
-    rec.update(proclib.signal_masks(proclib.parse_status(status)))
+    status = proclib.parse_status(published(d, "status").decode("latin-1"))
+    rec.update(proclib.signal_masks(status))
+    rec["ids"] = proclib.ids(status)
     deadline = time.monotonic() + LIMIT
 
     before = b""

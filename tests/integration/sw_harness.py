@@ -56,9 +56,12 @@ T = 10.0 + SLACK
 # A bound for what should happen at once (no delay), on a loaded machine.
 SOON = 3.0 + SLACK
 
+# No gdb server: its pipes in /tmp, made as root, could not be removed by
+# a listener that gave root up (-u -g), and valgrind would say so.
 VALGRIND_CMD = ["valgrind", "-q", "--error-exitcode=97", "--leak-check=full",
                 "--show-leak-kinds=definite",
-                "--errors-for-leak-kinds=definite", "--trace-children=no"]
+                "--errors-for-leak-kinds=definite", "--trace-children=no",
+                "--vgdb=no"]
 # What valgrind and Debian's valgrind wrapper (a dash script: PWD) add to
 # the environment of the program exec'd under --trace-children=no.
 VALGRIND_ENV = frozenset(["LD_LIBRARY_PATH", "LD_PRELOAD", "PWD",

@@ -8,15 +8,20 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from sw_harness import (MTA, REPLY_REJECT, REPLY_UNAVAILABLE, SECONDS,
-                        SENDWRAP, SLACK, T, VALGRIND, VALGRIND_CMD, Client,
-                        base_env, check_fields, check_tools, needs_ipv6,
-                        parse_line, sig_bits)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import proclib  # noqa: E402  tests/proclib.py
+
+from sw_harness import (IS_ROOT, MTA, NOBODY, REPLY_REJECT,
+                        REPLY_UNAVAILABLE, SECONDS, SENDWRAP, SLACK, T,
+                        VALGRIND, VALGRIND_CMD, Client, base_env,
+                        check_fields, check_tools, needs_ipv6, parse_line,
+                        sig_bits)
 
 REPLY_TOO_MANY = b"421 4.3.2 Too many connections, try again later\r\n"
 REPLY_SHUTDOWN = b"421 4.3.2 Service shutting down, try again later\r\n"
@@ -27,7 +32,8 @@ START = 10.0 + SLACK
 class Listener:
     """sendwrap --listen on a free loopback port, logging to a file."""
 
-    def __init__(self, workdir, args, addrs=("127.0.0.1:0",), env=None):
+    def __init__(self, workdir, args, addrs=("127.0.0.1:0",), env=None,
+                 groups=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.dir / "log"
@@ -43,7 +49,8 @@ class Listener:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
                                      stderr=self.log, env=env_full,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     extra_groups=groups)
         try:
             self.addrs = self.wait_listening()
         except BaseException:
@@ -390,12 +397,62 @@ def test_crowd_of_waiters_and_early_talkers(listener, tmp_path):
     assert len(runs.read_text().splitlines()) == 300
 
 
+# ------------------------------------------------------------ privileges
+
+OTHER_GID = 65532           # not NOBODY's own: -g is the group, not -u's
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="gives up root")
+@pytest.mark.parametrize("how", ["-u -g", "-U"])
+def test_listener_and_its_programs_keep_only_the_given_ids(listener,
+                                                            shared, how):
+    """Started as root (with root's groups), the listener and the MTA it
+    starts run as exactly the user and the one group given: every uid and
+    gid, and no supplementary group but that one."""
+    work = shared / "ids"
+    work.mkdir()
+    work.chmod(0o777)           # for the MTA, as the user given
+    if how == "-U":
+        args, env = ["-U"], {"UID": str(NOBODY), "GID": str(OTHER_GID)}
+    else:
+        args, env = ["-u", str(NOBODY), "-g", str(OTHER_GID)], None
+    # Groups beside root's, given to the listener to be dropped.
+    lst = Listener(work, ["-d", "0"] + args + MTA, env=env,
+                   groups=[0, 4, 27])
+    try:
+        want = {"Uid": [NOBODY] * 4, "Gid": [OTHER_GID] * 4,
+                "Groups": [OTHER_GID]}
+        assert proclib.ids(proclib.status(lst.proc.pid)) == want
+        c = lst.connect()
+        greeted(c)
+        c.send(b"QUIT\r\n")
+        assert lst.record()["ids"] == want
+    finally:
+        assert lst.stop() == 0, lst.text()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="gives up root")
+@pytest.mark.parametrize("uid,gid,way", [(0, 0, "setuid(0)"),
+                                         (NOBODY, 0, "setgid(0)")])
+def test_a_listener_that_could_become_root_again_stops(plain, uid, gid,
+                                                        way):
+    """Root's user or group kept: the listener says which call still
+    works and exits 111 before it accepts anything."""
+    rc, out, err = plain(["--listen", "127.0.0.1:0", "-l", "stderr",
+                          "-u", str(uid), "-g", str(gid), "/bin/true"])
+    assert rc == 111, (out, err)
+    assert "error listener: root not given up: %s still works" % way in err
+    assert "listening" not in err
+
+
 # ------------------------------------------------------------ usage
 
 @pytest.mark.parametrize("args", [
     ["--max-clients", "5", "/bin/true"],
     ["--per-ip", "5", "/bin/true"],
     ["-u", "5", "/bin/true"],
+    ["--listen", "127.0.0.1:25", "-u", "5", "/bin/true"],
+    ["--listen", "127.0.0.1:25", "-g", "5", "/bin/true"],
     ["--listen", "localhost:25", "/bin/true"],
     ["--listen", "127.0.0.1:65536", "/bin/true"],
     ["--listen", "127.0.0.1:25", "-U", "-u", "5", "/bin/true"],
@@ -405,6 +462,26 @@ def test_crowd_of_waiters_and_early_talkers(listener, tmp_path):
 def test_usage_errors(plain, args):
     rc, out, err = plain(["-n"] + args)
     assert rc == 100 and "usage" in err, (out, err)
+
+
+@pytest.mark.parametrize("given,missing", [("-u", "-g"), ("-g", "-u")])
+def test_user_and_group_go_together(plain, given, missing):
+    """Either alone would leave root's powers: root's groups, or root."""
+    rc, out, err = plain(["--listen", "127.0.0.1:0", given, "5",
+                          "/bin/true"])
+    assert rc == 100, (out, err)
+    assert "usage: %s needs %s" % (given, missing) in err, err
+
+
+@pytest.mark.parametrize("env", [{"UID": "5"}, {"GID": "5"}, {}])
+def test_envuidgid_needs_both_variables(plain, env):
+    """-U reads the ids as the listener starts: one missing is a usage
+    error, in one line, before any socket is bound."""
+    rc, out, err = plain(["--listen", "127.0.0.1:0", "-l", "stderr", "-U",
+                          "/bin/true"], env=env)
+    assert rc == 100, (out, err)
+    assert err.splitlines() == ["sendwrap: error usage: -U needs $UID and "
+                                "$GID, as envuidgid sets them"], err
 
 
 def test_check_shows_the_listener(plain):

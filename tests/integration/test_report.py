@@ -18,13 +18,15 @@ import io
 import ipaddress
 import os
 import random
+import resource
+import socket
 import subprocess
 import time
 from collections import Counter, defaultdict
 
 import pytest
 
-from sw_harness import SENDWRAP, VALGRIND, command, make_env
+from sw_harness import SENDWRAP, VALGRIND, check_tools, command, make_env
 
 VERDICTS = ["pass", "allow", "early", "hangup", "cached", "known-early",
             "tarpit", "decoy", "busy", "error"]
@@ -489,3 +491,345 @@ def test_a_million_lines_in_under_ten_seconds(tmp_path):
     assert rows[("verdicts", "total", "pass", "")][0] == str(n // 2)
     if not VALGRIND:
         assert took < 10.0, "%d lines took %.1f s" % (n, took)
+
+
+# ------------------------------------------------------------ time per date
+
+def dated_lines(n, descending):
+    """n hangup lines, each of a date of its own (ISO, as s6-log stamps
+    them), from 1500-01-01 on, in ascending or descending order."""
+    first = datetime.date(1500, 1, 1).toordinal()
+    days = range(first, first + n)
+    if descending:
+        days = reversed(days)
+    iso = datetime.date.fromordinal
+    return "".join("%s 12:00:00  sendwrap: hangup ip=192.0.2.1 port=1 "
+                   "after=1.000 how=eof\n" % iso(d).isoformat()
+                   for d in days).encode()
+
+
+def children_cpu():
+    """User and system time of the waited-for children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def test_time_is_linear_in_distinct_dates_whatever_their_order(tmp_path):
+    """Whoever writes lines into the log cannot stall the report by the
+    order of their dates: 200 000 distinct dates take about as long in
+    descending order as in ascending, and report the same."""
+    n = 20000 if VALGRIND else 200000
+    paths = {}
+    for order in ("ascending", "descending"):
+        paths[order] = tmp_path / order
+        paths[order].write_bytes(dated_lines(n, order == "descending"))
+    took = {"ascending": [], "descending": []}
+    outs = {}
+    # CPU time, the best of three, interleaved: the machine is shared
+    for _ in range(3):
+        for order, path in paths.items():
+            t0 = time.monotonic()
+            cpu0 = children_cpu()
+            rc, outs[order], err = report([str(path)])
+            took[order].append(children_cpu() - cpu0)
+            assert rc == 0, err
+            if not VALGRIND:
+                assert time.monotonic() - t0 < 10.0, order
+    assert outs["ascending"] == outs["descending"]
+    assert "%d connections" % n in outs["ascending"]
+    assert "from 1500-01-01 to " in outs["ascending"]
+    lines = outs["ascending"].splitlines()
+    assert len([l for l in lines if l[:4].isdigit() and l[4] == "-"]) == n
+    asc, desc = min(took["ascending"]), min(took["descending"])
+    assert max(asc, desc) < 2 * min(asc, desc), (asc, desc)
+
+
+# ------------------------------------------------------------ greylisting
+
+GREY_FILE_1 = """\
+2026-11-30T00:06:00+00:00 mx sendwrap[9]: pass ip=2001:db8::5 port=4101 \
+delay=5.000 waited=5.002 grey=420.000 reason=delay
+"""
+# Networks: A .1 first, too soon, passed (360 s); B .2 first, a failed
+# test let go on (-x pass), never back; C .3 passed (900 s) before its
+# first attempt, never back after it; D 2001:db8::5 first, back in the
+# file read first (the next day); E .5 first, too soon (came back, never
+# passed); F 2001:db8::6 first, 2001:db8::7 (the same /64) passed (300 s);
+# G .9 first, undated, never back; H .10 first, non-smtp let go on, never
+# back; I .11 first, passed (305 s); J: no address known.  A trapped
+# client let go on after a bare newline.
+GREY_FILE_2 = """\
+2026-11-29T09:00:00+00:00 mx sendwrap[1]: pass ip=192.0.2.3 port=4000 \
+delay=5.000 waited=5.001 grey=900.000
+2026-11-29T10:00:00+00:00 mx sendwrap[2]: grey ip=192.0.2.1 port=4001 \
+first=yes age=0.000 helo="a.example" from="<x@a.example>" \
+rcpt="<y@b.example>" rcpts=1 quit=yes end=quit
+2026-11-29T10:00:05+00:00 mx sendwrap[3]: grey ip=192.0.2.2 port=4002 \
+first=yes age=0.000 helo="b \\"q\\"" from="" rcpt="" rcpts=0 quit=no \
+end=client-closed test=pipelining stress=1
+2026-11-29T10:01:00+00:00 mx sendwrap[4]: grey ip=192.0.2.1 port=4003 \
+first=no age=60.000 helo="a.example" from="<x@a.example>" \
+rcpt="<y@b.example>" rcpts=2 quit=yes end=quit dnsbl=a:1 score=1
+2026-11-29T10:06:00+00:00 mx sendwrap[5]: pass ip=192.0.2.1 port=4004 \
+delay=5.000 waited=5.001 grey=360.000
+2026-11-29T12:00:00+00:00 mx sendwrap[6]: grey ip=192.0.2.3 port=4005 \
+first=yes age=0.000 helo="c" from="<c@c.example>" rcpt="<d@b.example>" \
+rcpts=1 quit=no end=max-time
+2026-11-29T23:59:00+00:00 mx sendwrap[7]: grey ip=2001:db8::5 port=4006 \
+first=yes age=0.000 helo="d" from="<d@d.example>" rcpt="<e@b.example>" \
+rcpts=3 quit=yes end=quit
+2026-11-29T13:00:00+00:00 mx sendwrap[8]: grey ip=192.0.2.5 port=4007 \
+first=yes age=0.000 helo="e" from="<e@e.example>" rcpt="<e@b.example>" \
+rcpts=1 quit=yes end=quit
+2026-11-29T13:00:30+00:00 mx sendwrap[8]: grey ip=192.0.2.5 port=4008 \
+first=no age=30.000 helo="e" from="<e@e.example>" rcpt="<e@b.example>" \
+rcpts=1 quit=no end=reset
+2026-11-29T14:00:00+00:00 mx sendwrap[9]: grey ip=2001:db8::6 port=4009 \
+first=yes age=0.000 helo="f" from="<f@f.example>" rcpt="<f@b.example>" \
+rcpts=1 quit=yes end=quit
+2026-11-29T14:05:00+00:00 mx sendwrap[9]: pass ip=2001:db8::7 port=4010 \
+delay=5.000 waited=5.003 grey=300.000
+2026-11-29T15:00:00+00:00 mx sendwrap[10]: grey ip=192.0.2.10 port=4011 \
+first=yes age=0.000 helo="GET / HTTP/1.1" from="" rcpt="" rcpts=0 \
+quit=no end=max-commands test=non-smtp
+2026-11-29T16:00:00+00:00 mx sendwrap[11]: grey ip=192.0.2.11 port=4012 \
+first=yes age=0.000 helo="i" from="<i@i.example>" rcpt="<i@b.example>" \
+rcpts=1 quit=yes end=quit
+2026-11-29T16:05:05+00:00 mx sendwrap[11]: pass ip=192.0.2.11 port=4013 \
+delay=5.000 waited=5.000 grey=305.000
+2026-11-29T17:00:00+00:00 mx sendwrap[12]: grey ip=unknown port=unknown \
+first=yes age=0.000 helo="j" from="" rcpt="" rcpts=0 quit=no end=error
+2026-11-29T18:00:00+00:00 mx sendwrap[13]: trapped ip=192.0.2.20 port=5000 \
+age=0.000 trap="spamtrap@b.example" helo="t" from="<t@t.example>" rcpts=2 \
+quit=yes end=quit
+2026-11-29T18:10:00+00:00 mx sendwrap[14]: trapped ip=192.0.2.20 port=5001 \
+age=600.000 trap="SpamTrap@b.example" helo="t" from="" rcpts=1 quit=no \
+end=client-closed test=bare-newline
+2026-11-29T19:00:00+00:00 mx sendwrap[15]: pipelining ip=192.0.2.30 \
+port=5002 after=0.812 commands=1 line="MAIL FROM:<a@x.example>" \
+action=reject
+2026-11-29T19:00:01+00:00 mx sendwrap[16]: non-smtp ip=192.0.2.31 \
+port=5003 after=0.004 commands=0 line="GET / HTTP/1.0" action=tempfail
+2026-11-29T19:00:02+00:00 mx sendwrap[17]: non-smtp ip=192.0.2.32 \
+port=5004 after=1.500 commands=2 line="Host: b.example" action=drop
+2026-11-29T19:00:03+00:00 mx sendwrap[18]: bare-newline ip=192.0.2.33 \
+port=5005 after=2.000 commands=1 line="EHLO x" action=reject
+2026-11-29T20:00:00+00:00 mx sendwrap[19]: grey ip=192.0.2.40 port=1 \
+first=yes age=0.000 helo="" from="" rcpt="" quit=yes end=quit
+2026-11-29T20:00:00+00:00 mx sendwrap[19]: grey ip=192.0.2.40 port=1 \
+first=maybe age=0.000 helo="" from="" rcpt="" rcpts=0 quit=yes end=quit
+2026-11-29T20:00:00+00:00 mx sendwrap[19]: grey ip=192.0.2.40 port=1 \
+first=yes age=0.000 helo="" from="" rcpt="" rcpts=0 quit=yes end=bye
+2026-11-29T20:00:00+00:00 mx sendwrap[19]: grey ip=192.0.2.40 port=1 \
+first=yes age=0.000 helo="" from="" rcpt="" rcpts=0 quit=yes end=quit \
+test=tls
+2026-11-29T20:00:00+00:00 mx sendwrap[19]: pipelining ip=192.0.2.40 port=1 \
+after=0.100 commands=1 line="x" action=pass
+2026-11-29T20:00:00+00:00 mx sendwrap[19]: trapped ip=192.0.2.40 port=1 \
+age=0.000 helo="t" from="" rcpts=1 quit=no end=quit
+sendwrap: grey ip=192.0.2.9 port=4014 first=yes age=0.000 helo="g" \
+from="<g@g.example>" rcpt="<g@b.example>" rcpts=1 quit=yes end=quit
+"""
+GREY = {
+    "first": 10, "passed": 5, "median": "360.000", "p90": "900.000",
+    "never": 4, "followed": 9, "untracked": 1, "too-soon": 2, "trapped": 2,
+    "malformed": 6,
+    # (test, action): count
+    "tests": {("pipelining", "reject"): 1, ("pipelining", "pass"): 1,
+              ("non-smtp", "tempfail"): 1, ("non-smtp", "drop"): 1,
+              ("non-smtp", "pass"): 1, ("bare-newline", "reject"): 1,
+              ("bare-newline", "pass"): 1},
+    # greylist dialog connections by day
+    "days": {"2026-11-29": 17, "undated": 1},
+}
+
+
+@pytest.fixture
+def grey_logs(tmp_path):
+    one, two = tmp_path / "mail.log", tmp_path / "mail.log.1"
+    one.write_text(GREY_FILE_1)
+    two.write_text(GREY_FILE_2)
+    return [str(one), str(two)]     # newest first, as logrotate names them
+
+
+def test_greylisting_in_csv(grey_logs):
+    rc, out, err = report(["--report-format", "csv"] + grey_logs)
+    assert rc == 0, err
+    rows = read_csv(out)
+    g = GREY
+    assert rows[("lines", "total", "malformed", "")][0] == str(g["malformed"])
+    assert rows[("grey", "total", "first", "")][0] == str(g["first"])
+    assert rows[("grey", "total", "passed", "")] == (
+        str(g["passed"]), pct(g["passed"], g["first"]))
+    assert rows[("grey", "total", "passed", "median")][0] == g["median"]
+    assert rows[("grey", "total", "passed", "p90")][0] == g["p90"]
+    assert rows[("grey", "total", "never", "")] == (
+        str(g["never"]), pct(g["never"], g["followed"]))
+    for name in ("followed", "untracked", "too-soon"):
+        assert rows[("grey", "total", name, "")][0] == str(g[name]), name
+    for test in ("pipelining", "non-smtp", "bare-newline"):
+        for action in ACTIONS:
+            assert rows[("grey", "total", test, action)][0] == \
+                str(g["tests"].get((test, action), 0)), (test, action)
+    # each greylist verdict is a connection of its day
+    day = {"grey": 11, "trapped": 2, "pipelining": 1, "non-smtp": 2,
+           "bare-newline": 1, "pass": 4}
+    for v, n in day.items():
+        assert rows[("verdicts", "2026-11-29", v, "")][0] == str(n), v
+    assert rows[("verdicts", "2026-11-29", "connections", "")][0] == "21"
+    assert rows[("verdicts", "2026-11-30", "pass", "")][0] == "1"
+    assert rows[("verdicts", "undated", "grey", "")][0] == "1"
+    assert rows[("verdicts", "total", "stressed", "")][0] == "1"
+
+
+def test_greylisting_in_text(grey_logs):
+    rc, out, err = report(grey_logs)
+    assert rc == 0, err
+    g = GREY
+    sect = out[out.index("\nGreylisting\n"):]
+    assert "first attempts %s" % g["first"] in " ".join(sect.split())
+    lines = {l.split("  ")[1].strip(): l.split() for l in sect.splitlines()
+             if l.startswith("  ") and len(l.split("  ")) > 1}
+    came = lines["came back and passed"]
+    assert came[4:6] == [str(g["passed"]), "50.0%"], came
+    assert "median %s s, 90th percentile %s s" % (g["median"], g["p90"]) \
+        in sect
+    never = lines["never came back"]
+    assert never[3:6] == [str(g["never"]), "44.4%", "of"], never
+    assert "of %d first attempts followed" % g["followed"] in sect
+    assert lines["retries too soon"][-1] == str(g["too-soon"])
+    assert lines["trapped"][-1] == str(g["trapped"])
+    assert "(1 lines of no address" in sect
+    head = next(l for l in sect.splitlines() if "failed tests" in l)
+    assert head.split()[-4:] == ACTIONS
+    for test in ("pipelining", "non-smtp", "bare-newline"):
+        row = next(l for l in sect.splitlines()
+                   if l.split()[:1] == [test]).split()
+        assert row[1:] == [str(g["tests"].get((test, a), 0))
+                           for a in ACTIONS], row
+    # the verdict table's greylist column: the dialog's connections
+    head = next(l for l in out.splitlines() if l.startswith("date "))
+    cols = head.split()[1:]
+    assert "greylist" in cols
+    for label, n in g["days"].items():
+        row = next(l for l in out.splitlines() if l.startswith(label + " "))
+        assert row.split()[1:][cols.index("greylist")] == str(n), row
+
+
+def test_greylisting_in_prometheus(grey_logs):
+    from prometheus_client import parser
+    rc, out, err = report(["--report-format", "prometheus"] + grey_logs)
+    assert rc == 0, err
+    fams = {f.name: f for f in parser.text_string_to_metric_families(out)}
+    g = GREY
+
+    def one(name):
+        assert fams[name].type == "counter", name
+        return fams[name].samples[0].value
+
+    assert one("sendwrap_grey_first_attempts") == g["first"]
+    assert one("sendwrap_grey_passed") == g["passed"]
+    assert one("sendwrap_grey_never_back") == g["never"]
+    assert one("sendwrap_grey_followed") == g["followed"]
+    assert one("sendwrap_grey_untracked") == g["untracked"]
+    assert one("sendwrap_grey_too_soon") == g["too-soon"]
+    assert one("sendwrap_grey_trapped") == g["trapped"]
+    tests = {(s.labels["test"], s.labels["action"]): s.value
+             for s in fams["sendwrap_grey_failed_tests"].samples}
+    assert len(tests) == 12
+    for key, n in tests.items():
+        assert n == g["tests"].get(key, 0), key
+    back = fams["sendwrap_grey_back_seconds"]
+    assert back.type == "summary"
+    got = {(s.name, s.labels.get("quantile")): s.value for s in back.samples}
+    assert got[("sendwrap_grey_back_seconds", "0.5")] == float(g["median"])
+    assert got[("sendwrap_grey_back_seconds", "0.9")] == float(g["p90"])
+    assert got[("sendwrap_grey_back_seconds_count", None)] == g["passed"]
+    assert got[("sendwrap_grey_back_seconds_sum", None)] == \
+        360 + 900 + 420 + 300 + 305
+    conns = {s.labels["verdict"]: s.value
+             for s in fams["sendwrap_connections"].samples
+             if s.labels["verdict"] in ("grey", "trapped", "pipelining",
+                                        "non-smtp", "bare-newline")}
+    assert conns == {"grey": 12, "trapped": 2, "pipelining": 1,
+                     "non-smtp": 2, "bare-newline": 1}
+
+
+def test_no_greylisting_section_without_its_lines(logfile):
+    for fmt in ("text", "csv", "prometheus"):
+        rc, out, err = report(["--report-format", fmt, logfile])
+        assert rc == 0, err
+        assert "Greylisting" not in out and "grey,total" not in out
+        assert "sendwrap_grey_" not in out and "greylist" not in out, fmt
+
+
+def greylisted_session(workdir, log, src, lines):
+    """One connection from src to sendwrap --greylist (as inetd runs it:
+    the socket its standard input and output), each of lines sent after
+    the reply to the one before (the first after the greeting); what the
+    client got."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    cli = socket.socket()
+    cli.bind((src, 0))
+    cli.connect(srv.getsockname())
+    conn, _ = srv.accept()
+    srv.close()
+    args = ["-d", "300ms", "-c", str(workdir / "cache.mdb"), "--greylist",
+            "--grey-pass", "1s", "-l", "stderr", "/bin/true"]
+    proc = subprocess.Popen(command(str(workdir), args), stdin=conn,
+                            stdout=conn, stderr=log,
+                            env=make_env(str(workdir), {}))
+    conn.close()
+    cli.settimeout(10 * (20 if VALGRIND else 1))
+    got = b""
+    try:
+        for line in lines:      # each after the reply to the one before
+            while got.count(b"\r\n") < lines.index(line) + 1:
+                data = cli.recv(4096)
+                assert data, got
+                got += data
+            cli.sendall(line)
+        while True:
+            data = cli.recv(4096)
+            if not data:
+                break
+            got += data
+    finally:
+        cli.close()
+        proc.wait(30)
+    return got
+
+
+def test_greylisting_of_real_sessions(tmp_path):
+    """The lines sendwrap --greylist writes, as it writes them, reported:
+    a first attempt that comes back and passes, one that never does, a
+    client failing the non-smtp test."""
+    path = tmp_path / "sendwrap.log"
+    with open(path, "w") as log:
+        got = greylisted_session(tmp_path, log, "127.0.0.2", [
+            b"EHLO a.example\r\n", b"MAIL FROM:<x@a.example>\r\n",
+            b"RCPT TO:<y@b.example>\r\n", b"DATA\r\n", b"QUIT\r\n"])
+        t0 = time.monotonic()   # the first attempt is older than this
+        assert b"451 4.7.1" in got, got
+        greylisted_session(tmp_path, log, "127.0.0.3", [b"GET / HTTP/1.0\r\n"])
+        greylisted_session(tmp_path, log, "127.0.0.4", [b"QUIT\r\n"])
+        time.sleep(max(0.0, 1.1 - (time.monotonic() - t0)))
+        assert greylisted_session(tmp_path, log, "127.0.0.2", []) == b""
+    text = path.read_text()
+    check_tools(str(tmp_path), text)
+    ages = [round(float(w[5:]) * 1000) for w in text.split()
+            if w.startswith("grey=")]
+    assert len(ages) == 1 and 1000 <= ages[0], text
+    rc, out, err = report(["--report-format", "csv", str(path)])
+    assert rc == 0, err
+    rows = read_csv(out)
+    assert rows[("lines", "total", "read", "")][0] == "4", text
+    assert rows[("lines", "total", "malformed", "")][0] == "0", text
+    assert rows[("grey", "total", "first", "")][0] == "2", text
+    assert rows[("grey", "total", "passed", "")] == ("1", "50.0"), text
+    assert rows[("grey", "total", "passed", "median")][0] == secs(ages[0])
+    assert rows[("grey", "total", "never", "")] == ("1", "50.0"), text
+    assert rows[("grey", "total", "non-smtp", "reject")][0] == "1", text
+    assert rows[("verdicts", "total", "connections", "")][0] == "4"

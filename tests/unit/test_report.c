@@ -2,7 +2,9 @@
  * test_report.c - cmocka tests for report.c (log lines read back) and
  * tally.c (their counts): dates and ISO weeks, the year of an RFC 3164
  * date, TAI64N times, each form of a line, what makes a sendwrap line
- * malformed, and the shares and percentiles the report prints.
+ * malformed, the greylist's lines, and the shares and percentiles the
+ * report prints, which first attempts never came back, and what a report
+ * of more days than it keeps rows for says.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 
 #include "report.h"
+#include "reportfmt.h"
 #include "tally.h"
 
 /* 2026-11-30 12:00 UTC: "now" for the tests (TZ=UTC, set in main). */
@@ -27,6 +30,21 @@ parse(const char *line, struct report_event *ev)
 
 	report_clock_init(&clk, NOW);
 	return report_parse(&clk, line, strlen(line), ev);
+}
+
+/* Every one of n lines is of kind k (what: how to say it is not). */
+static void
+all_of_kind(const char *const *lines, size_t n, enum line_kind k,
+    const char *what)
+{
+	struct report_event ev;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (parse(lines[i], &ev) != k) {
+			print_error("not %s: %s\n", what, lines[i]);
+			fail();
+		}
 }
 
 static int32_t
@@ -193,20 +211,11 @@ test_malformed_and_other(void **state)
 		"<22>1 2026-11-29T10:00:04Z mx exim 12 - - hangup ip=1",
 		"xsendwrap: pass ip=1 port=1 delay=1.000 waited=1.000",
 	};
-	struct report_event ev;
-	size_t i;
-
 	(void)state;
-	for (i = 0; i < sizeof malformed / sizeof malformed[0]; i++)
-		if (parse(malformed[i], &ev) != LINE_MALFORMED) {
-			print_error("not malformed: %s\n", malformed[i]);
-			fail();
-		}
-	for (i = 0; i < sizeof other / sizeof other[0]; i++)
-		if (parse(other[i], &ev) != LINE_OTHER) {
-			print_error("not another program's: %s\n", other[i]);
-			fail();
-		}
+	all_of_kind(malformed, sizeof malformed / sizeof malformed[0],
+	    LINE_MALFORMED, "malformed");
+	all_of_kind(other, sizeof other / sizeof other[0], LINE_OTHER,
+	    "another program's");
 }
 
 static void
@@ -251,6 +260,209 @@ test_tally_shares_and_quantiles(void **state)
 	tally_free(&t);
 }
 
+static void
+test_greylist_lines(void **state)
+{
+	struct report_event ev;
+
+	(void)state;
+	assert_int_equal(parse("2026-11-29T10:00:05+01:00 mx sendwrap[3]: "
+	    "grey ip=192.0.2.2 port=4002 first=yes age=0.000 helo=\"b \\\"q"
+	    "\\\"\" from=\"\" rcpt=\"<a@b>\" rcpts=0 quit=no "
+	    "end=client-closed test=bare-newline stress=1 dnsbl=a:1 score=1",
+	    &ev), LINE_EVENT);
+	assert_int_equal(ev.verdict, VERDICT_GREY);
+	assert_int_equal(ev.first, 1);
+	assert_int_equal(ev.detail, 2);
+	assert_int_equal(ev.ms, 0);
+	assert_int_equal(ev.secs, 36005);
+	assert_true(ev.stress && ev.known);
+	assert_int_equal(parse("sendwrap: grey ip=192.0.2.2 port=1 first=no "
+	    "age=61.5 helo=\"\" from=\"\" rcpt=\"\" rcpts=3 quit=yes "
+	    "end=max-commands", &ev), LINE_EVENT);
+	assert_int_equal(ev.first, 0);
+	assert_int_equal(ev.detail, -1);
+	assert_int_equal(ev.ms, 61500);
+	assert_int_equal(ev.secs, -1);
+	assert_int_equal(parse("sendwrap: trapped ip=2001:db8::1 port=1 "
+	    "age=600.000 trap=\"t@b\" helo=\"h\" from=\"\" rcpts=1 quit=no "
+	    "end=reset", &ev), LINE_EVENT);
+	assert_int_equal(ev.verdict, VERDICT_TRAPPED);
+	assert_int_equal(ev.ms, 600000);
+	assert_int_equal(parse("sendwrap: non-smtp ip=1.2.3.4 port=1 "
+	    "after=0.004 commands=0 line=\"GET / HTTP/1.0\" action=drop", &ev),
+	    LINE_EVENT);
+	assert_int_equal(ev.verdict, VERDICT_NON_SMTP);
+	assert_int_equal(ev.detail, EARLY_DROP);
+	assert_int_equal(ev.ms, 4);
+	assert_int_equal(parse("sendwrap: pass ip=1.2.3.4 port=1 delay=5.000 "
+	    "waited=5.001 grey=312.456", &ev), LINE_EVENT);
+	assert_int_equal(ev.grey_ms, 312456);
+	assert_int_equal(parse("sendwrap: pass ip=1.2.3.4 port=1 delay=5.000 "
+	    "waited=5.001", &ev), LINE_EVENT);
+	assert_int_equal(ev.grey_ms, -1);
+}
+
+static void
+test_greylist_lines_malformed(void **state)
+{
+	static const char *const malformed[] = {
+		/* each lacks, or bends, one field the spec gives */
+		"sendwrap: grey ip=1 first=yes age=0.000 helo=\"\" from=\"\" "
+		    "rcpt=\"\" rcpts=0 quit=yes end=quit",
+		"sendwrap: grey ip=1 port=1 first=yes age=0.000 helo=\"\" "
+		    "from=\"\" rcpt=\"\" quit=yes end=quit",
+		"sendwrap: grey ip=1 port=1 first=maybe age=0.000 helo=\"\" "
+		    "from=\"\" rcpt=\"\" rcpts=0 quit=yes end=quit",
+		"sendwrap: grey ip=1 port=1 first=yes age=soon helo=\"\" "
+		    "from=\"\" rcpt=\"\" rcpts=0 quit=yes end=quit",
+		"sendwrap: grey ip=1 port=1 first=yes age=0.000 helo=\"\" "
+		    "from=\"\" rcpt=\"\" rcpts=x quit=yes end=quit",
+		"sendwrap: grey ip=1 port=1 first=yes age=0.000 helo=\"\" "
+		    "from=\"\" rcpt=\"\" rcpts=0 quit=yes end=bye",
+		"sendwrap: grey ip=1 port=1 first=yes age=0.000 helo=\"\" "
+		    "from=\"\" rcpt=\"\" rcpts=0 quit=yes end=quit test=tls",
+		"sendwrap: trapped ip=1 port=1 age=0.000 helo=\"\" from=\"\" "
+		    "rcpts=0 quit=yes end=quit",
+		"sendwrap: trapped ip=1 port=1 age=0.000 trap=\"t\" helo=\"\" "
+		    "from=\"\" rcpts=0 quit=perhaps end=quit",
+		"sendwrap: pipelining ip=1 port=1 after=0.1 commands=1 "
+		    "line=\"x\" action=pass",
+		"sendwrap: bare-newline ip=1 port=1 after=0.1 line=\"x\" "
+		    "action=reject",
+		"sendwrap: non-smtp ip=1 port=1 after=0.1 commands=1 "
+		    "action=reject",
+		"sendwrap: pass ip=1 port=1 delay=5.000 waited=5.000 grey=x",
+	};
+	(void)state;
+	all_of_kind(malformed, sizeof malformed / sizeof malformed[0],
+	    LINE_MALFORMED, "malformed");
+}
+
+static void
+test_time_of_day_of_each_form(void **state)
+{
+	static const char *const lines[] = {
+		"Nov 29 10:00:01 mx sendwrap: cached ip=1 port=1 age=1.0",
+		"2026-11-29T10:00:01.5+05:00 mx sendwrap: cached ip=1 port=1 "
+		    "age=1.0",
+		"<22>1 2026-11-29T10:00:01Z mx sendwrap 1 - - cached ip=1 "
+		    "port=1 age=1.0",
+		"@400000006b0bf7ab00000000 sendwrap: cached ip=1 port=1 age=1.0",
+		"2026-11-29 10:00:01.1  sendwrap: cached ip=1 port=1 age=1.0",
+	};
+	struct report_clock clk;
+	struct report_event ev;
+	size_t i;
+
+	(void)state;
+	report_clock_init(&clk, NOW);
+	for (i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		assert_int_equal(report_parse(&clk, lines[i], strlen(lines[i]),
+		    &ev), LINE_EVENT);
+		assert_int_equal(ev.secs, 36001);
+		/* a TAI64N time again, from the clock's cached day */
+		assert_int_equal(report_parse(&clk, lines[3], strlen(lines[3]),
+		    &ev), LINE_EVENT);
+		assert_int_equal(ev.secs, 36001);
+	}
+}
+
+/* A line into t, as the report reads it. */
+static void
+add(struct tally *t, const char *line)
+{
+	struct report_event ev;
+
+	tally_add(t, parse(line, &ev), &ev);
+}
+
+static void
+test_never_came_back_by_time_not_order(void **state)
+{
+	static const struct cache_net cut = { 32, 64 };
+	struct tally t;
+
+	(void)state;
+	tally_init(&t, BY_DAY, &cut);
+	/* back the next day, read first; back before it; back the same
+	 * second, later in the file; back the same second, earlier */
+	add(&t, "2026-11-30T00:05:00Z mx sendwrap: pass ip=10.0.0.1 port=1 "
+	    "delay=1 waited=1 grey=360");
+	add(&t, "2026-11-29T09:00:00Z mx sendwrap: pass ip=10.0.0.2 port=1 "
+	    "delay=1 waited=1 grey=360");
+	add(&t, "2026-11-29T09:00:00Z mx sendwrap: grey ip=10.0.0.4 port=1 "
+	    "first=no age=1 helo=\"\" from=\"\" rcpt=\"\" rcpts=0 quit=yes "
+	    "end=quit");
+	add(&t, "2026-11-29T23:59:00Z mx sendwrap: grey ip=10.0.0.1 port=1 "
+	    "first=yes age=0 helo=\"\" from=\"\" rcpt=\"\" rcpts=0 quit=yes "
+	    "end=quit");
+	add(&t, "2026-11-29T10:00:00Z mx sendwrap: grey ip=10.0.0.2 port=1 "
+	    "first=yes age=0 helo=\"\" from=\"\" rcpt=\"\" rcpts=0 quit=yes "
+	    "end=quit");
+	add(&t, "2026-11-29T10:00:00Z mx sendwrap: grey ip=10.0.0.3 port=1 "
+	    "first=yes age=0 helo=\"\" from=\"\" rcpt=\"\" rcpts=0 quit=yes "
+	    "end=quit");
+	add(&t, "2026-11-29T10:00:00Z mx sendwrap: grey ip=10.0.0.3 port=1 "
+	    "first=no age=0 helo=\"\" from=\"\" rcpt=\"\" rcpts=0 quit=yes "
+	    "end=quit");
+	add(&t, "2026-11-29T09:00:00Z mx sendwrap: grey ip=10.0.0.4 port=1 "
+	    "first=yes age=0 helo=\"\" from=\"\" rcpt=\"\" rcpts=0 quit=yes "
+	    "end=quit");
+	tally_finish(&t);
+	assert_int_equal(t.grey.first, 4);
+	assert_int_equal(t.grey.nfirsts, 4);
+	assert_int_equal(t.grey.too_soon, 2);
+	assert_int_equal(t.grey.back.n, 2);
+	assert_int_equal(t.grey.never, 2);	/* .2 and .4 */
+	tally_free(&t);
+}
+
+static void
+test_periods_past_the_limit(void **state)
+{
+	static const struct cache_net cut = { 32, 64 };
+	struct tally t;
+	char line[160], *text = NULL;
+	size_t size = 0;
+	FILE *f;
+	int32_t d, from = day(1500, 1, 1);
+	int y, m, dd;
+
+	(void)state;
+	tally_init(&t, BY_DAY, &cut);
+	/* descending, two lines a day, past the limit by 10 days */
+	for (d = from + TALLY_PERIODS_MAX + 9; d >= from; d--) {
+		report_date(d, &y, &m, &dd);
+		snprintf(line, sizeof line, "%04d-%02d-%02d 10:00:00  "
+		    "sendwrap: hangup ip=1.2.3.4 port=1 after=1 how=eof",
+		    y, m, dd);
+		add(&t, line);
+		add(&t, line);
+	}
+	add(&t, "sendwrap: hangup ip=1.2.3.4 port=1 after=1 how=eof");
+	tally_finish(&t);
+	assert_false(t.failed);
+	assert_int_equal(t.nperiods, TALLY_PERIODS_MAX + 1 + 1);
+	assert_int_equal(t.overflow, 2 * 10);
+	assert_int_equal(t.periods[0].key, from + 10);
+	assert_int_equal(t.periods[TALLY_PERIODS_MAX - 1].key,
+	    from + TALLY_PERIODS_MAX + 9);
+	assert_int_equal(t.periods[TALLY_PERIODS_MAX].key, TALLY_OVERFLOW);
+	assert_int_equal(t.periods[TALLY_PERIODS_MAX].n[VERDICT_HANGUP], 20);
+	assert_int_equal(t.periods[TALLY_PERIODS_MAX + 1].key,
+	    REPORT_UNDATED);
+	assert_non_null(f = open_memstream(&text, &size));
+	report_print(f, &t, FORMAT_TEXT, 0);
+	fclose(f);
+	assert_non_null(strstr(text, "20 lines of days past the first "
+	    "262144 are counted together in the row overflow"));
+	assert_non_null(strstr(text, "\noverflow             20 "));
+	assert_non_null(strstr(text, "from 1500-01-11 to "));
+	free(text);
+	tally_free(&t);
+}
+
 int
 main(void)
 {
@@ -262,6 +474,11 @@ main(void)
 		cmocka_unit_test(test_fields_of_each_verdict),
 		cmocka_unit_test(test_malformed_and_other),
 		cmocka_unit_test(test_tally_shares_and_quantiles),
+		cmocka_unit_test(test_greylist_lines),
+		cmocka_unit_test(test_greylist_lines_malformed),
+		cmocka_unit_test(test_time_of_day_of_each_form),
+		cmocka_unit_test(test_never_came_back_by_time_not_order),
+		cmocka_unit_test(test_periods_past_the_limit),
 	};
 
 	setenv("TZ", "UTC", 1);
