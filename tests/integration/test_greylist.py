@@ -27,6 +27,7 @@ one redis-server and one dnsmasq serve the whole module.
 import fcntl
 import ipaddress
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -596,6 +597,27 @@ def test_ipv6_and_mapped_clients(sw, tmp_path, peer, ip, key):
     assert lmdb_entries(cache)[key][0] == "grey"
 
 
+@needs_ipv6
+def test_a_trapped_ipv6_client_is_known_by_its_wider_network(sw, tmp_path):
+    """Bad entries of IPv6 clients are kept by /48 at the widest: the
+    trapped client's own grey /64 goes, and it is known next time."""
+    traps = tmp_path / "traps"
+    traps.write_text("trap@example.org\n")
+    cache = tmp_path / "c.mdb"
+    args = grey("-c", cache, "--greytrap", traps) + MTA
+    c = sw(args, peer="ipv6")
+    dialog(WrapConn(c, None), rcpts=[b"<trap@example.org>"])
+    c.finish()
+    assert c.verdict()[0] == "trapped", c.log
+    entries = lmdb_entries(cache)
+    assert set(entries) == {"::/48"} and entries["::/48"][0] == "bad", \
+        entries
+    c = sw(args, peer="ipv6")
+    assert c.client.read_all(timeout=QUICK) == KNOWN_EARLY
+    c.finish()
+    assert c.verdict()[0] == "known-early", c.log
+
+
 def test_the_decoys_greet_with_the_hostname_too(sw):
     c = sw(["--tempfail", "-d", "0", "--hostname", HOST])
     c.client.recv_until(b"\r\n")
@@ -1056,6 +1078,45 @@ def test_a_cached_pass_is_not_greylisted(front, tmp_path):
     assert no_grey_entries(cache)
 
 
+def test_a_retry_that_talks_early_is_an_early_talker(front, tmp_path):
+    """After --grey-pass a retry waits the delay as any client: talking
+    early still counts."""
+    cache = tmp_path / "c.mdb"
+    f = front(grey("-c", cache, "--bad-ttl", "1h", delay=3))
+    c = f.connect()
+    dialog(c)
+    assert c.end()[0] == "grey"
+    first = lmdb_entries(cache)["127.0.0.1/32"][1]
+    sleep_until_ms(first + PASS_MS + 100)
+    c = f.connect(early=b"EHLO hasty.example\r\n")
+    assert c.client.read_all(timeout=QUICK) == REPLY_REJECT
+    assert c.end()[0] == "early"
+    assert not c.ran()
+    assert lmdb_entries(cache)["127.0.0.1/32"][0] == "bad"
+
+
+def test_the_listener_reads_the_greytraps_again_on_sighup(tmp_path):
+    """(core.h: the greytrap list is read again on SIGHUP, its good
+    lines used whatever the bad ones.)"""
+    traps = tmp_path / "traps"
+    traps.write_text("other@example.org\n")
+    f = Listen(tmp_path / "l", grey("-c", tmp_path / "c.mdb",
+                                    "--greytrap", traps), None)
+    try:
+        c = f.connect(ip="127.0.0.30")
+        dialog(c, rcpts=[b"<trap@example.org>"])
+        assert c.end()[0] == "grey"
+        traps.write_text("trap@example.org\nnot an address\n")
+        f.lst.signal(signal.SIGHUP)
+        f.lst.wait_for("reload")
+        c = f.connect(ip="127.0.0.31")
+        dialog(c, rcpts=[b"<trap@example.org>"])
+        assert c.end()[0] == "trapped"
+        assert any("%s:2:" % traps in e for e in f.errors()), f.errors()
+    finally:
+        f.stop()
+
+
 def test_a_neighbour_in_the_same_network_passes(front, tmp_path):
     cache = tmp_path / "c.mdb"
     f = front(grey("-c", cache, "--cache-net", "24,64"))
@@ -1180,12 +1241,20 @@ def test_greylist_is_for_the_wrapper_only(plain, tmp_path, mode):
     assert rc == 100 and "--greylist" in err, (out, err)
 
 
-@pytest.mark.parametrize("opt", ["--grey-reply", "--hostname"])
-def test_texts_that_would_break_a_reply_are_refused(plain, tmp_path, opt):
-    """(The interface does not say; a reply text or a name with a line
-    end in it would let the configuration forge replies.)"""
+@pytest.mark.parametrize("opt,text", [
+    ("--grey-reply", "later\r\n250 ok"),
+    ("--hostname", "mx\r\n250 ok"),
+    ("--grey-reply", ""),
+    ("--grey-reply", "x" * 201),
+], ids=["reply-line-end", "hostname-line-end", "reply-empty",
+        "reply-201"])
+def test_texts_that_would_break_a_reply_are_refused(plain, tmp_path, opt,
+                                                    text):
+    """A reply text or a name with a line end in it would let the
+    configuration forge replies (the interface does not say; sendwrap.8:
+    --grey-reply is 1 to 200 printable characters)."""
     rc, out, err = plain(["-n", "--greylist", "-c", str(tmp_path / "c.mdb"),
-                          opt, "later\r\n250 ok"] + MTA)
+                          opt, text] + MTA)
     assert rc == 100 and opt in err, (out, err)
 
 
