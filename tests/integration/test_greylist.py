@@ -508,8 +508,15 @@ def test_an_expired_first_attempt_starts_over(front, tmp_path):
     assert c.end()[1]["first"] == "yes"
     kind, first, expires = lmdb_entries(cache)["127.0.0.1/32"]
     assert kind == "grey" and expires - first == PASS_MS + 1000
-    # Past --grey-expire: forgotten, a first attempt again.
+    # Past --grey-expire: listed as expired, forgotten, a first attempt
+    # again.
     sleep_until_ms(expires + 300)
+    assert listing(cache)["127.0.0.1/32"] == ("grey", utc(expires),
+                                              utc(first), "expired")
+    rc, out, err = run_plain(tmp_path / "plain", ["--cache-count",
+                                                  str(cache)])
+    assert (rc, out) == (0, "1 entries: 0 pass, 0 bad, 1 grey, 1 "
+                            "expired\n"), (out, err)
     c = f.connect()
     dialog(c)
     word, fields = c.end()
@@ -806,6 +813,23 @@ def test_a_failed_test_ends_the_session(front, tmp_path, scenario, action):
     assert word == "known-early" and fields["action"] == "tempfail", fields
 
 
+def test_a_failed_test_without_bad_ttl_records_nothing(front, tmp_path):
+    """No --bad-ttl: the failed test is refused as -x says, nothing is
+    recorded as bad, and the first attempt stands."""
+    cache = tmp_path / "c.mdb"
+    f = front(grey("-c", cache, delay=0.1))
+    c = f.connect()
+    c.client.recv_until(GREET)
+    c.client.send(b"EHLO a.example\r\nMAIL FROM:<s@example.org>\r\n")
+    assert c.client.read_all()[len(GREET):] == VIOLATION["reject"]
+    assert c.end()[0] == "pipelining"
+    assert lmdb_entries(cache)["127.0.0.1/32"][0] == "grey"
+    c = f.connect()
+    dialog(c)
+    word, fields = c.end()
+    assert word == "grey" and fields["first"] == "no", (word, fields)
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_a_failed_test_with_x_pass_only_notes_it(front, tmp_path, scenario):
     test, before, write, _ = SCENARIOS[scenario]
@@ -1082,7 +1106,7 @@ def test_a_retry_that_talks_early_is_an_early_talker(front, tmp_path):
     """After --grey-pass a retry waits the delay as any client: talking
     early still counts."""
     cache = tmp_path / "c.mdb"
-    f = front(grey("-c", cache, "--bad-ttl", "1h", delay=3))
+    f = front(grey("-c", cache, "--bad-ttl", "1h", delay=0.5))
     c = f.connect()
     dialog(c)
     assert c.end()[0] == "grey"
