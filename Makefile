@@ -73,7 +73,8 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
-	bench-redis bench-stress bench-report bench-listener install deb clean
+	bench-redis bench-stress bench-report bench-listener bench-scenarios \
+	install deb clean
 
 all: sendwrap
 
@@ -192,6 +193,10 @@ bench-redis:
 # The listener mode against one process per connection (BENCHMARKS.md).
 bench-listener:
 	bench/listener.sh
+
+# What the delay, a DNS list and greylisting each stop (BENCHMARKS.md).
+bench-scenarios:
+	bench/scenarios.sh
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -66,6 +66,22 @@ remember(struct core *c, const struct peer *p, struct decision *d,
 	return done;
 }
 
+/*
+ * A first attempt that does not count (its client failed a test): its
+ * grey entry goes, so that coming back after --grey-pass is a first
+ * attempt again.
+ */
+static void
+forget(struct core *c, const struct peer *p, struct decision *d)
+{
+	struct store_use u = { d->cache_failed, cache_trouble, (void *)p };
+	struct cache_key k;
+
+	cache_key_make(&k, &p->addr, &c->cfg->cache.net);
+	store_forget(&c->store, &k, &u);
+	d->cache_failed = u.failed;
+}
+
 /* Are bad entries asked about: early talkers, or trapped networks? */
 static int
 bad_remembered(const struct config *cfg)
@@ -503,7 +519,10 @@ grey_failed(struct core *c, const struct peer *p, struct decision *d,
 	log_info("%s ip=%s port=%s after=%s commands=%u line=\"%s\" "
 	    "action=%s", grey_test_names[dg->fault], p->ip, peer_port(p), when,
 	    dg->fault_at, line, early_names[action]);
-	remember(c, p, d, CACHE_BAD, c->cfg->cache.bad_ttl_ms);
+	if (c->cfg->cache.bad_ttl_ms > 0)
+		remember(c, p, d, CACHE_BAD, c->cfg->cache.bad_ttl_ms);
+	else
+		forget(c, p, d);
 	return action == EARLY_REJECT ? REPLY_PROTOCOL_REJECT :
 	    action == EARLY_TEMPFAIL ? REPLY_PROTOCOL_TEMPFAIL : NULL;
 }

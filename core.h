@@ -186,7 +186,8 @@ void core_dialog_config(const struct core *c, struct dialog_config *dc,
  * The dialog is over (after_ms from its greeting): its verdict line,
  * one of
  *  - the failed test's (end_on_fault: -x is not pass): recorded as bad
- *    for --bad-ttl; returns -x's reply (NULL: drop);
+ *    for --bad-ttl, or without it its first attempt forgotten (it does
+ *    not count towards passing); returns -x's reply (NULL: drop);
  *  - trapped: a greytrap was named; recorded as bad for --trap-ttl;
  *  - grey: a first attempt, or a retry too soon.
  * Returns the reply to send before closing, or NULL.

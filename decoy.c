@@ -14,17 +14,9 @@
 #define SINK_SIZE 4096		/* tarpit input is read in bites this big */
 #define LAST_REPLY_MS 1000	/* for a closing 421 the client may not read */
 
-static const char reply_ok_mail[] = "250 2.1.0 Ok\r\n";
-static const char reply_ok[] = "250 2.0.0 Ok\r\n";
 static const char reply_later[] =
     "451 4.7.1 Service temporarily unavailable, try again later\r\n";
-static const char reply_bye[] = "221 2.0.0 Bye\r\n";
 static const char reply_unknown[] = "500 5.5.2 Command not recognized\r\n";
-static const char reply_too_long[] = "500 5.5.2 Line too long\r\n";
-static const char reply_too_many[] =
-    "421 4.7.0 Too many commands, closing connection\r\n";
-static const char reply_too_slow[] =
-    "421 4.4.2 Session time limit reached, closing connection\r\n";
 
 /* A failed send means the client went away, unless errno says worse. */
 static int
@@ -135,14 +127,14 @@ decoy_reply(enum smtp_cmd cmd, const char *host, char *buf, size_t size)
 		/* No extensions: nothing to pipeline, nothing to negotiate. */
 		n = snprintf(buf, size, "250 %s\r\n", host);
 		return n > 0 && (size_t)n < size ? (size_t)n : 0;
-	case CMD_MAIL: fixed = reply_ok_mail; break;
+	case CMD_MAIL: fixed = REPLY_MAIL_OK; break;
 	case CMD_RSET:
-	case CMD_NOOP: fixed = reply_ok; break;
+	case CMD_NOOP: fixed = REPLY_OK; break;
 	case CMD_RCPT:
 	case CMD_DATA: fixed = reply_later; break;
-	case CMD_QUIT: fixed = reply_bye; break;
+	case CMD_QUIT: fixed = REPLY_BYE; break;
 	case CMD_UNKNOWN: fixed = reply_unknown; break;
-	case CMD_TOO_LONG: fixed = reply_too_long; break;
+	case CMD_TOO_LONG: fixed = REPLY_LINE_TOO_LONG; break;
 	}
 	n = snprintf(buf, size, "%s", fixed);
 	return n > 0 && (size_t)n < size ? (size_t)n : 0;
@@ -261,7 +253,8 @@ answer(int out, const char *host, unsigned max_commands, uint64_t deadline,
 		return 0;
 	/* A limit, not the client, ends it, even if the 421 is lost. */
 	r->end = END_COMMANDS;
-	last_reply(out, reply_too_many, sizeof reply_too_many - 1, r);
+	last_reply(out, REPLY_TOO_MANY_COMMANDS,
+	    sizeof REPLY_TOO_MANY_COMMANDS - 1, r);
 	return 1;
 }
 
@@ -278,7 +271,8 @@ end_without_line(int out, enum line_status st, struct decoy_result *r)
 		break;
 	case LINE_TIMEOUT:
 		r->end = END_TIME;
-		last_reply(out, reply_too_slow, sizeof reply_too_slow - 1, r);
+		last_reply(out, REPLY_SESSION_TIME,
+		    sizeof REPLY_SESSION_TIME - 1, r);
 		break;
 	default:
 		r->end = END_ERROR;

@@ -12,16 +12,8 @@
 
 #define LAST_REPLY_MS 1000	/* for the closing 421 of the time limit */
 
-static const char reply_mail[] = "250 2.1.0 Ok\r\n";
 static const char reply_rcpt[] = "250 2.1.5 Ok\r\n";
-static const char reply_ok[] = "250 2.0.0 Ok\r\n";
-static const char reply_bye[] = "221 2.0.0 Bye\r\n";
 static const char reply_unknown[] = "502 5.5.2 Command not recognized\r\n";
-static const char reply_too_long[] = "500 5.5.2 Line too long\r\n";
-static const char reply_too_many[] =
-    "421 4.7.0 Too many commands, closing connection\r\n";
-static const char reply_too_slow[] =
-    "421 4.4.2 Session time limit reached, closing connection\r\n";
 
 /* ------------------------------------------------------------ tests */
 
@@ -187,12 +179,12 @@ answer(const struct dialog *d, enum smtp_cmd cmd, char *reply)
 		n = snprintf(reply, DIALOG_REPLY_MAX, "451 4.7.1 %s\r\n",
 		    d->cfg->text);
 		return n > 0 && n < DIALOG_REPLY_MAX ? (size_t)n : 0;
-	case CMD_MAIL: fixed = reply_mail; break;
+	case CMD_MAIL: fixed = REPLY_MAIL_OK; break;
 	case CMD_RCPT: fixed = reply_rcpt; break;
 	case CMD_RSET:
-	case CMD_NOOP: fixed = reply_ok; break;
-	case CMD_QUIT: fixed = reply_bye; break;
-	case CMD_TOO_LONG: fixed = reply_too_long; break;
+	case CMD_NOOP: fixed = REPLY_OK; break;
+	case CMD_QUIT: fixed = REPLY_BYE; break;
+	case CMD_TOO_LONG: fixed = REPLY_LINE_TOO_LONG; break;
 	case CMD_UNKNOWN: break;
 	}
 	memcpy(reply, fixed, strlen(fixed));
@@ -227,8 +219,9 @@ dialog_next(struct dialog *d, char *reply, size_t *len)
 	if (d->commands < DIALOG_COMMANDS_MAX)
 		return DIALOG_REPLY;
 	/* A limit, not the client, ends it. */
-	memcpy(reply + *len, reply_too_many, sizeof reply_too_many - 1);
-	*len += sizeof reply_too_many - 1;
+	memcpy(reply + *len, REPLY_TOO_MANY_COMMANDS,
+	    sizeof REPLY_TOO_MANY_COMMANDS - 1);
+	*len += sizeof REPLY_TOO_MANY_COMMANDS - 1;
 	d->end = END_COMMANDS;
 	return DIALOG_CLOSE;
 }
@@ -243,10 +236,10 @@ size_t
 dialog_time_up(struct dialog *d, char *reply, size_t size)
 {
 	d->end = END_TIME;
-	if (size < sizeof reply_too_slow)
+	if (size < sizeof REPLY_SESSION_TIME)
 		return 0;
-	memcpy(reply, reply_too_slow, sizeof reply_too_slow - 1);
-	return sizeof reply_too_slow - 1;
+	memcpy(reply, REPLY_SESSION_TIME, sizeof REPLY_SESSION_TIME - 1);
+	return sizeof REPLY_SESSION_TIME - 1;
 }
 
 /* ------------------------------------------------------------ serving */

@@ -18,23 +18,6 @@ struct greytraps {
 	size_t n, cap;
 };
 
-/* Where a file's problems go, and how many there were. */
-struct loading {
-	const char *path;
-	unsigned max_errors;
-	wl_report_fn report;
-	void *ctx;
-	unsigned long problems;
-};
-
-static void
-problem(struct loading *ld, unsigned long line, const char *msg)
-{
-	ld->problems++;
-	if (ld->max_errors == 0 || ld->problems <= ld->max_errors)
-		ld->report(ld->ctx, ld->path, line, msg);
-}
-
 static int
 is_blank(char c)
 {
@@ -94,8 +77,8 @@ add(struct greytraps *t, const char *addr)
 
 /* One line of the file: 0, 1 to stop reading, or -1 when out of memory. */
 static int
-take_line(struct greytraps *t, struct loading *ld, unsigned long lineno,
-    char *line, size_t len)
+take_line(struct greytraps *t, struct textfile_problems *ld,
+    unsigned long lineno, char *line, size_t len)
 {
 	char addr[GREYTRAP_ADDR_MAX + 1];
 	const char *why;
@@ -112,11 +95,11 @@ take_line(struct greytraps *t, struct loading *ld, unsigned long lineno,
 	if (len == 0)
 		return 0;
 	if ((why = parse_address(line, len, addr)) != NULL) {
-		problem(ld, lineno, why);
+		textfile_problem(ld, lineno, why);
 		return 0;
 	}
 	if (t->n == GREYTRAP_FILE_MAX) {
-		problem(ld, lineno, "too many addresses (at most 100000): "
+		textfile_problem(ld, lineno, "too many addresses (at most 100000): "
 		    "the rest are not used");
 		return 1;	/* stop reading */
 	}
@@ -124,7 +107,7 @@ take_line(struct greytraps *t, struct loading *ld, unsigned long lineno,
 }
 
 static void
-read_lines(struct greytraps *t, struct loading *ld, int fd)
+read_lines(struct greytraps *t, struct textfile_problems *ld, int fd)
 {
 	struct textfile r;
 	char line[LINE_MAX_BYTES];
@@ -137,16 +120,12 @@ read_lines(struct greytraps *t, struct loading *ld, int fd)
 	    &toolong)) == 1) {
 		lineno++;
 		if (toolong)
-			problem(ld, lineno, "line too long");
+			textfile_problem(ld, lineno, "line too long");
 		else if ((r2 = take_line(t, ld, lineno, line, len)) < 0)
-			problem(ld, 0, "out of memory");
+			textfile_problem(ld, 0, "out of memory");
 	}
-	if (r2 == 0 && got < 0) {
-		char msg[128];
-
-		snprintf(msg, sizeof msg, "read error: %s", strerror(r.err));
-		problem(ld, 0, msg);
-	}
+	if (r2 == 0 && got < 0)
+		textfile_problem_errno(ld, "read error", r.err);
 }
 
 static int
@@ -176,17 +155,18 @@ settle(struct greytraps *t)
 /* Open path for reading, only if it is a regular file: a FIFO or a
  * device must not hang or feed the reader. */
 static int
-open_list(struct loading *ld)
+open_list(struct textfile_problems *ld)
 {
-	char msg[160];
 	struct stat st;
 	int fd = open(ld->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		return fd;
-	snprintf(msg, sizeof msg, "cannot read greytrap list: %s",
-	    fd < 0 ? strerror(errno) : "not a regular file");
-	problem(ld, 0, msg);
+	if (fd < 0)
+		textfile_problem_errno(ld, "cannot read greytrap list", errno);
+	else
+		textfile_problem(ld, 0, "cannot read greytrap list: not a "
+		    "regular file");
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -196,7 +176,7 @@ struct greytraps *
 greytraps_load(const char *path, unsigned max_errors, wl_report_fn report,
     void *ctx, unsigned long *problems)
 {
-	struct loading ld = { path, max_errors, report, ctx, 0 };
+	struct textfile_problems ld = { path, max_errors, report, ctx, 0 };
 	struct greytraps *t = calloc(1, sizeof *t);
 	int fd;
 
@@ -208,13 +188,7 @@ greytraps_load(const char *path, unsigned max_errors, wl_report_fn report,
 		close(fd);
 	}
 	settle(t);
-	if (max_errors != 0 && ld.problems > max_errors) {
-		char msg[96];
-
-		snprintf(msg, sizeof msg, "%lu more problems not shown (run "
-		    "sendwrap -n to see all)", ld.problems - max_errors);
-		report(ctx, path, 0, msg);
-	}
+	textfile_problems_end(&ld);
 	*problems = ld.problems;
 	return t;
 }

@@ -26,6 +26,17 @@
 #define GREETING_TEXT_MAX 200
 
 #define REPLY_UNAVAILABLE "421 4.3.0 Service temporarily unavailable\r\n"
+
+/* The replies of sendwrap's own two speakers of SMTP, the tempfail decoy
+ * (decoy.c) and the greylisting dialog (dialog.c), where they agree. */
+#define REPLY_MAIL_OK "250 2.1.0 Ok\r\n"
+#define REPLY_OK "250 2.0.0 Ok\r\n"
+#define REPLY_BYE "221 2.0.0 Bye\r\n"
+#define REPLY_LINE_TOO_LONG "500 5.5.2 Line too long\r\n"
+#define REPLY_TOO_MANY_COMMANDS \
+    "421 4.7.0 Too many commands, closing connection\r\n"
+#define REPLY_SESSION_TIME \
+    "421 4.4.2 Session time limit reached, closing connection\r\n"
 #define REPLY_REJECT \
     "554 5.5.1 SMTP protocol violation: input before greeting\r\n"
 #define REPLY_TEMPFAIL "421 4.5.1 SMTP protocol violation: input before " \

@@ -382,6 +382,29 @@ store_record(struct store *s, const struct cache_key *k,
 }
 
 unsigned
+store_forget(struct store *s, const struct cache_key *k, struct store_use *u)
+{
+	char key[CACHE_KEY_TEXT_MAX + 16];
+	const char *argv[2] = { "DEL", key };
+	struct redis_reply *r;
+	struct cache *h = lmdb_for(s, u, 1);
+	unsigned done = 0;
+	int failed;
+
+	if (h != NULL) {
+		failed = cache_delete(h, k) < 0;
+		lmdb_done(s, h, u, failed);
+		done |= failed ? 0 : STORE_LMDB;
+	}
+	store_redis_key(k, key, sizeof key);
+	if ((r = call_for(s, u, 1, 2, argv, NULL)) != NULL) {
+		redis_reply_free(r);
+		done |= STORE_REDIS;
+	}
+	return done;
+}
+
+unsigned
 store_record_bad(struct store *s, const struct cache_key *bad,
     const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
     struct store_use *u)

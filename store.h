@@ -96,6 +96,13 @@ unsigned store_record_bad(struct store *s, const struct cache_key *bad,
     const struct cache_key *own, uint64_t now, uint64_t ttl_ms,
     struct store_use *u);
 
+/*
+ * Forget k in every store that has not failed on u (a first attempt
+ * that does not count).  Returns the stores it is gone from.
+ */
+unsigned store_forget(struct store *s, const struct cache_key *k,
+    struct store_use *u);
+
 /* ------------------------------------------- Redis, for the commands */
 
 /*

@@ -2,8 +2,40 @@
 #include "textfile.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+void
+textfile_problem(struct textfile_problems *tp, unsigned long line,
+    const char *msg)
+{
+	tp->problems++;
+	if (tp->max_errors == 0 || tp->problems <= tp->max_errors)
+		tp->report(tp->ctx, tp->path, line, msg);
+}
+
+void
+textfile_problem_errno(struct textfile_problems *tp, const char *what,
+    int err)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+	textfile_problem(tp, 0, msg);
+}
+
+void
+textfile_problems_end(struct textfile_problems *tp)
+{
+	char msg[96];
+
+	if (tp->max_errors == 0 || tp->problems <= tp->max_errors)
+		return;
+	snprintf(msg, sizeof msg, "%lu more problems not shown (run "
+	    "sendwrap -n to see all)", tp->problems - tp->max_errors);
+	tp->report(tp->ctx, tp->path, 0, msg);
+}
 
 void
 textfile_init(struct textfile *r, int fd)

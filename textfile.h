@@ -4,6 +4,11 @@
  * line too long for the caller is cut and said to be, never split into
  * two.
  *
+ * A file's problems (a bad line, a read error) go to a report function
+ * as (path, line, message), line 0 for the whole file, at most
+ * max_errors of them (0: no cap), and one line at the end for those not
+ * shown.
+ *
  * Contract: no allocation, no logging; the descriptor is the caller's
  * (opened and closed there).
  */
@@ -18,6 +23,29 @@ struct textfile {
 	int eof, err;			/* err: errno of a read error */
 	char buf[4096];
 };
+
+typedef void (*textfile_report_fn)(void *ctx, const char *path,
+    unsigned long line, const char *msg);
+
+/* Where one file's problems go, and how many there were. */
+struct textfile_problems {
+	const char *path;
+	unsigned max_errors;
+	textfile_report_fn report;
+	void *ctx;
+	unsigned long problems;
+};
+
+/* Count a problem, and report it unless max_errors were reported. */
+void textfile_problem(struct textfile_problems *tp, unsigned long line,
+    const char *msg);
+
+/* The same, "WHAT: strerror(err)" for the whole file. */
+void textfile_problem_errno(struct textfile_problems *tp, const char *what,
+    int err);
+
+/* Done with the file: say how many problems were not shown, if any. */
+void textfile_problems_end(struct textfile_problems *tp);
 
 void textfile_init(struct textfile *r, int fd);
 

@@ -103,32 +103,6 @@ wl_entry_matches(const struct wl_entry *e, const struct addr *a)
 	return addr_in_prefix(&e->net, e->prefix, a);
 }
 
-/* Where problems of one file go, and how many there were. */
-struct scan {
-	const char *path;
-	unsigned max_errors;
-	wl_report_fn report;
-	void *ctx;
-	unsigned long problems;
-};
-
-static void
-problem(struct scan *sc, unsigned long line, const char *msg)
-{
-	sc->problems++;
-	if (sc->max_errors == 0 || sc->problems <= sc->max_errors)
-		sc->report(sc->ctx, sc->path, line, msg);
-}
-
-static void
-report_errno(struct scan *sc, const char *what, int err)
-{
-	char msg[160];
-
-	snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-	problem(sc, 0, msg);
-}
-
 static int
 add_item(struct loaded *ld, size_t *cap, const struct wl_entry *e,
     unsigned long line)
@@ -149,7 +123,7 @@ add_item(struct loaded *ld, size_t *cap, const struct wl_entry *e,
 
 /* Parse a text file into ld; every bad line is a problem. */
 static void
-load_text(struct scan *sc, struct loaded *ld, int fd)
+load_text(struct textfile_problems *sc, struct loaded *ld, int fd)
 {
 	struct textfile r;
 	char line[WL_LINE_MAX];
@@ -164,23 +138,23 @@ load_text(struct scan *sc, struct loaded *ld, int fd)
 
 		lineno++;
 		if (toolong) {
-			problem(sc, lineno, "line too long (over 1000 bytes)");
+			textfile_problem(sc, lineno, "line too long (over 1000 bytes)");
 			continue;
 		}
 		switch (wl_parse_line(line, len, &e, &why)) {
 		case -1:
-			problem(sc, lineno, why);
+			textfile_problem(sc, lineno, why);
 			break;
 		case 1:
 			if (add_item(ld, &cap, &e, lineno) != 0) {
-				report_errno(sc, "cannot load allowlist", ENOMEM);
+				textfile_problem_errno(sc, "cannot load allowlist", ENOMEM);
 				return;
 			}
 			break;
 		}
 	}
 	if (got < 0)
-		report_errno(sc, "read error", r.err);
+		textfile_problem_errno(sc, "read error", r.err);
 }
 
 int
@@ -192,39 +166,32 @@ wl_is_compiled(const char *path)
 }
 
 static void
-load_compiled(struct scan *sc, struct loaded *ld)
+load_compiled(struct textfile_problems *sc, struct loaded *ld)
 {
 	const char *why;
 
 	if ((ld->db = allowdb_open(sc->path, &why)) != NULL)
 		return;
 	if (errno == EINVAL)
-		problem(sc, 0, why);
+		textfile_problem(sc, 0, why);
 	else
-		report_errno(sc, why, errno);
+		textfile_problem_errno(sc, why, errno);
 }
 
 static void
-load_file(struct scan *sc, struct loaded *ld)
+load_file(struct textfile_problems *sc, struct loaded *ld)
 {
 	int fd;
 
 	if (wl_is_compiled(sc->path)) {
 		load_compiled(sc, ld);
 	} else if ((fd = open(sc->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		report_errno(sc, "cannot open allowlist", errno);
+		textfile_problem_errno(sc, "cannot open allowlist", errno);
 	} else {
 		load_text(sc, ld, fd);
 		close(fd);
 	}
-	if (sc->max_errors != 0 && sc->problems > sc->max_errors) {
-		char msg[96];
-
-		snprintf(msg, sizeof msg, "%lu more problems not shown "
-		    "(run sendwrap -n to see all)",
-		    sc->problems - sc->max_errors);
-		sc->report(sc->ctx, sc->path, 0, msg);
-	}
+	textfile_problems_end(sc);
 }
 
 /* ------------------------------------------------------------ the list */
@@ -242,7 +209,7 @@ wl_load(const struct wl_source *src, size_t n, unsigned max_errors,
 	l->n = n;
 	for (i = 0; i < n; i++) {
 		struct loaded *ld = &l->src[i];
-		struct scan sc = { src[i].path, max_errors, report, ctx, 0 };
+		struct textfile_problems sc = { src[i].path, max_errors, report, ctx, 0 };
 
 		ld->path = src[i].path;
 		if (src[i].path == NULL) {
@@ -365,7 +332,7 @@ wl_check_file(const char *path, size_t *count, wl_report_fn report, void *ctx)
 static void
 compile_report(void *ctx, const char *path, unsigned long line, const char *msg)
 {
-	struct scan *outer = ctx;
+	struct textfile_problems *outer = ctx;
 
 	outer->problems++;
 	outer->report(outer->ctx, path, line, msg);
@@ -427,7 +394,7 @@ write_compiled(int ifd, int ofd, const char *tmp, unsigned long *lineno,
 long
 wl_compile(const char *in, const char *out, wl_report_fn report, void *ctx)
 {
-	struct scan outer = { in, 0, report, ctx, 0 };
+	struct textfile_problems outer = { in, 0, report, ctx, 0 };
 	char tmp[4096];
 	unsigned long lineno = 0;
 	size_t count;
@@ -443,13 +410,13 @@ wl_compile(const char *in, const char *out, wl_report_fn report, void *ctx)
 		return -1;
 	}
 	if ((ifd = open(in, O_RDONLY | O_CLOEXEC)) < 0) {
-		report_errno(&outer, "cannot open", errno);
+		textfile_problem_errno(&outer, "cannot open", errno);
 		return -1;
 	}
 	ofd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (ofd < 0) {
 		outer.path = tmp;
-		report_errno(&outer, "cannot create", errno);
+		textfile_problem_errno(&outer, "cannot create", errno);
 		close(ifd);
 		return -1;
 	}
@@ -462,7 +429,7 @@ wl_compile(const char *in, const char *out, wl_report_fn report, void *ctx)
 		    "run again");
 	else if (err != 0) {
 		outer.path = out;
-		report_errno(&outer, "cannot write compiled allowlist", err);
+		textfile_problem_errno(&outer, "cannot write compiled allowlist", err);
 	}
 	if (err != 0)
 		unlink(tmp);

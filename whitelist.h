@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "textfile.h"
 
 #define WL_LINE_MAX 1000	/* longest allowlist line, without newline */
 #define WL_RULE_MAX PREFIX_TEXT_MAX	/* longest CIDR text kept for the log */
@@ -50,8 +51,7 @@ struct wl_match {
 	unsigned long line;		/* 0 for -A and compiled entries */
 };
 
-typedef void (*wl_report_fn)(void *ctx, const char *path,
-    unsigned long line, const char *msg);
+typedef textfile_report_fn wl_report_fn;
 
 struct allowlist;
 

@@ -136,17 +136,24 @@ def free_port():
     return port
 
 
-def start_tcpserver(port, argv, env, conns, backlog):
+def start_tcpserver(port, argv, env, conns, backlog,
+                    stderr=subprocess.DEVNULL):
     cmd = [TCPSERVER, "-q", "-H", "-R", "-l0", "-c", str(conns), "-b",
            str(backlog), "127.0.0.1", str(port)] + argv
+    return start_server(cmd, env, port, stderr)
+
+
+def start_server(cmd, env, port, stderr=subprocess.DEVNULL):
+    """Start cmd, a server that listens on 127.0.0.1:port, in a process
+    group of its own (killed on the way out); return once it listens."""
     p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=stderr,
                          start_new_session=True)
     SERVERS.append(p)
     deadline = time.monotonic() + 5
     while not proclib.listening(port):
         if p.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("tcpserver did not start: %s" % cmd)
+            raise RuntimeError("server did not start: %s" % cmd)
         time.sleep(0.02)
     return p
 
