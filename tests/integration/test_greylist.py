@@ -16,13 +16,16 @@ real DNS server (dnsmasq) on loopback.
   no mail.
 - Clients that are never greylisted: allowlisted, $RELAYCLIENT, DNSWL,
   a cached pass; a neighbour in the same --cache-net network.
+- Several hosts on one Redis: a first attempt at one, the retry at
+  another; a pass or a trap at one outweighs another's own grey entry.
 - Usage errors; failing stores (cache, Redis) serve the client as
-  without greylisting; the dialog's limits.
+  without greylisting; the dialog's command and line limits.  (Its
+  session limit, 60 s, is not waited for here.)
 
 Every test that applies to both front ends takes the `front` fixture and
 runs once for each.  Delays are short (0.2 s) and --grey-pass is 1 s
-(10 s under valgrind);
-one redis-server and one dnsmasq serve the whole module.
+(10 s under valgrind); one redis-server and one dnsmasq serve the whole
+module.
 """
 import fcntl
 import ipaddress
@@ -245,7 +248,6 @@ def front(request, sw, tmp_path):
         made.append(f)
         return f
 
-    start.kind = request.param
     yield start
     for f in made:
         f.stop()
