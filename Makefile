@@ -59,9 +59,9 @@ endif
 
 B = build/$(VARIANT)
 MODULES = addr intervals allowdb guard safefile textfile whitelist duration names \
-	peer conn log smtpline decoy dialog greytrap slots cache redis store dnsl spf waiters \
-	options admin core listen handover timers ipcount listener \
-	report tally reportfmt
+	peer conn log smtpline decoy dialog greytrap slots cache redis redisloop store dnsl spf waiters \
+	options admin core listen handover timers ipcount children fairq \
+	listener report tally reportfmt
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)

@@ -13,6 +13,7 @@
 #include "cache.h"
 #include "conn.h"
 #include "duration.h"
+#include "fairq.h"
 #include "greytrap.h"
 #include "reportfmt.h"
 #include "safefile.h"
@@ -280,8 +281,10 @@ check_listener(const struct config *cfg)
 		return 0;
 	for (i = 0; i < cfg->nlisten; i++)
 		printf("listen: %s\n", cfg->listen[i]);
-	printf("max-clients: %u\nmax-children: %u\nper-ip: %u\n",
-	    cfg->max_clients, cfg->max_children, cfg->per_ip);
+	printf("max-clients: %u\nmax-children: %u\nper-ip: %u\n"
+	    "per-ip-children: %u\n", cfg->max_clients, cfg->max_children,
+	    cfg->per_ip, cfg->per_ip_children ? cfg->per_ip_children :
+	    fairq_default_share(cfg->max_children));
 	if (cfg->envuidgid)
 		printf("user: $UID, group: $GID\n");
 	else if (cfg->uid >= 0 || cfg->gid >= 0)

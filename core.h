@@ -164,6 +164,26 @@ void core_early(struct core *c, const struct peer *p, struct decision *d,
 void core_hangup(const struct core *c, const struct peer *p,
     const struct decision *d, uint64_t after_ms, int reset);
 
+/* ------------------------------------------------- Redis in a loop */
+
+/*
+ * With the stores in an event loop (store_go_async(): the listener),
+ * core_decide() asks LMDB only, and the front end asks Redis itself
+ * while the client waits.  core_redis_keys(): the keys to ask about p
+ * (room for 2; 0: none, Redis cannot change what happens to it).
+ * core_redis_answer(): what Redis said of them (found[i]: e[i] is the
+ * live entry of keys[i]; failed: it did not answer), at now on the wall
+ * clock: d's step and grey state made again with it, as if it had been
+ * asked in core_decide(), and what counted copied into LMDB.  An answer
+ * that comes after the wait is over is not wanted: the client is then
+ * judged as a miss (a failed Redis, for greylisting).
+ */
+size_t core_redis_keys(const struct core *c, const struct peer *p,
+    const struct decision *d, struct cache_key *keys);
+void core_redis_answer(struct core *c, const struct peer *p,
+    struct decision *d, const struct cache_entry *e, const int *found,
+    size_t n, int failed, uint64_t now);
+
 /* ------------------------------------------------- greylisting */
 
 /*

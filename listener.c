@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "decoy.h"
 #include "dialog.h"
 #include "dnsl.h"
+#include "fairq.h"
 #include "ipcount.h"
 #include "listen.h"
 #include "log.h"
@@ -33,7 +35,7 @@
 #define FD_MARGIN 64		/* descriptors beyond the clients' */
 #define PAUSE_MS 100		/* out of descriptors: accept again after */
 
-enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS };
+enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS, SRC_REDIS };
 
 #define DNS_SOCKETS_MAX 16	/* the resolver's: one a server, and TCP */
 
@@ -60,7 +62,8 @@ struct client {
 	enum state state;
 	struct timer timer;
 	struct client *prev_all, *next_all;	/* every client held */
-	struct client *next;		/* in the queue for a child; the dead */
+	struct client *next;		/* among the dead */
+	struct fairq_item queued;	/* ST_QUEUED: in the queue */
 	uint64_t start;			/* accepted; or the tar pit's first line */
 	uint64_t next_line;		/* the tar pit's next line */
 	uint64_t bytes;			/* read and thrown away */
@@ -70,6 +73,8 @@ struct client {
 	struct dnsl_lookup *dns;	/* the DNS lists being asked */
 	struct loop *loop;		/* for the lists' news */
 	struct dialog *dialog;		/* ST_DIALOG (start: its greeting) */
+	struct store_ask ask;		/* Redis asked about it, if asking */
+	int asking;
 };
 
 struct loop {
@@ -80,11 +85,11 @@ struct loop {
 	size_t nlisteners;
 	struct listener signals;
 	struct timers timers;
-	struct ipcount *per_ip;
-	unsigned long clients, children;
+	struct ipcount *per_ip;		/* held per address; fairq's counts */
+	struct fairq programs;		/* the programs, and their queue */
+	unsigned long clients;
 	unsigned long waiting;		/* clients in the delay: --stress */
 	struct client *all;		/* every client held */
-	struct client *queue, *queue_end;
 	struct client *dead;		/* dropped this turn */
 	int stopping;
 	struct decoy_config decoy;
@@ -92,6 +97,8 @@ struct loop {
 	size_t line_len;
 	struct dnsl_resolver *resolver;	/* with --dnsbl, --dnswl */
 	struct listener dns[DNS_SOCKETS_MAX];
+	struct listener redis;		/* the cache's Redis socket, watched */
+	uint32_t redis_events;		/* ... for these */
 	struct dialog_config dialog;	/* --greylist */
 	char host[DIALOG_HOST_MAX];
 };
@@ -109,30 +116,18 @@ watch(struct loop *l, struct client *c, uint32_t events, int op)
 	epoll_ctl(l->ep, op, c->fd, &ev);
 }
 
-static void
-unqueue(struct loop *l, struct client *c)
-{
-	struct client **cp = &l->queue;
-
-	while (*cp && *cp != c)
-		cp = &(*cp)->next;
-	if (*cp == NULL)
-		return;
-	*cp = c->next;
-	if (l->queue_end == c) {
-		l->queue_end = NULL;
-		for (c = l->queue; c; c = c->next)
-			l->queue_end = c;
-	}
-}
-
-/* c's wait is over, however it ended. */
+/* c's wait is over, however it ended: what Redis says comes too late. */
 static void
 unwait(struct loop *l, struct client *c)
 {
 	if (c->waiting)
 		l->waiting--;
 	c->waiting = 0;
+	if (c->asking) {
+		store_unask(&l->core.store, &c->ask);
+		c->asking = 0;
+		c->d.cache_failed |= STORE_REDIS;
+	}
 }
 
 /* Forget the client: its descriptor, its timer, its place.  It is
@@ -142,7 +137,7 @@ drop(struct loop *l, struct client *c)
 {
 	unwait(l, c);
 	if (c->state == ST_QUEUED)
-		unqueue(l, c);
+		fairq_remove(&l->programs, &c->queued);
 	timers_cancel(&l->timers, &c->timer);
 	dnsl_end(c->dns);
 	c->dns = NULL;
@@ -152,7 +147,7 @@ drop(struct loop *l, struct client *c)
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	if (c->peer.known)
-		ipcount_remove(l->per_ip, &c->peer.addr);
+		ipcount_remove(l->per_ip, &c->peer.addr, IPC_HELD);
 	if (c->prev_all)
 		c->prev_all->next_all = c->next_all;
 	else
@@ -199,7 +194,7 @@ say_and_drain(struct loop *l, struct client *c, const char *reply)
 	say(c, reply);
 	shutdown(c->fd, SHUT_WR);
 	if (c->state == ST_QUEUED)
-		unqueue(l, c);
+		fairq_remove(&l->programs, &c->queued);
 	c->state = ST_DRAIN;
 	c->bytes = 0;
 	watch(l, c, EPOLLIN, EPOLL_CTL_MOD);
@@ -229,26 +224,35 @@ start_child(struct loop *l, struct client *c)
 		    "the responder" : l->cfg->program[0], strerror(errno));
 		return -1;
 	}
-	l->children++;
+	fairq_started(&l->programs, pid, &c->peer);
 	return 0;
 }
 
-/* Give c to a child, or queue it until one ends. */
+/* Hold c until a program is free for it: 0, or -1 (its address has its
+ * share of the queue: it has been told 421). */
+static int
+queue(struct loop *l, struct client *c)
+{
+	c->queued.peer = &c->peer;
+	if (fairq_push(&l->programs, &c->queued) != 0) {
+		core_limit(&l->core, &c->peer, "per-ip-children");
+		say_and_drain(l, c, REPLY_PER_IP);
+		return -1;
+	}
+	c->state = ST_QUEUED;
+	/* Its input is the program's: watch only for a hang-up. */
+	watch(l, c, EPOLLRDHUP, EPOLL_CTL_MOD);
+	timers_set(&l->timers, &c->timer, mono_ms() + LISTENER_QUEUE_MS);
+	return 0;
+}
+
+/* Give c to a child, or queue it until one is free for it. */
 static void
 hand_over(struct loop *l, struct client *c)
 {
 	unwait(l, c);
-	if (l->children >= l->cfg->max_children) {
-		c->state = ST_QUEUED;
-		c->next = NULL;
-		if (l->queue_end)
-			l->queue_end->next = c;
-		else
-			l->queue = c;
-		l->queue_end = c;
-		/* Its input is the program's: watch only for a hang-up. */
-		watch(l, c, EPOLLRDHUP, EPOLL_CTL_MOD);
-		timers_set(&l->timers, &c->timer, mono_ms() + LISTENER_QUEUE_MS);
+	if (!fairq_may_run(&l->programs, &c->peer)) {
+		queue(l, c);
 		return;
 	}
 	/* A program that cannot run has answered 421 from the child. */
@@ -259,18 +263,21 @@ hand_over(struct loop *l, struct client *c)
 	drop(l, c);
 }
 
+/* Children ended: their places go to the queue, fairly. */
 static void
 reap(struct loop *l)
 {
+	struct fairq_item *it;
+	struct peer served;
 	int status;
+	pid_t pid;
 
-	while (waitpid(-1, &status, WNOHANG) > 0)
-		if (l->children > 0)
-			l->children--;
-	while (l->queue && l->children < l->cfg->max_children) {
-		struct client *c = l->queue;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		fairq_ended(&l->programs, pid, &served);
+	while ((it = fairq_next(&l->programs)) != NULL) {
+		struct client *c = (struct client *)((char *)it -
+		    offsetof(struct client, queued));
 
-		unqueue(l, c);
 		c->state = ST_WAIT;
 		hand_over(l, c);
 	}
@@ -425,6 +432,80 @@ discard(struct client *c, int *err)
 		return 1;
 	}
 	return got < 0 && (errno == EAGAIN || errno == EINTR);
+}
+
+/* ------------------------------------------------------------ Redis */
+
+/* Keep the loop watching the Redis connection's socket as it changes. */
+static void
+watch_redis(struct loop *l)
+{
+	struct redisloop *rl = l->core.store.loop;
+	int fd = rl ? redisloop_fd(rl) : -1;
+	short want = rl ? redisloop_events(rl) : 0;
+	struct epoll_event ev;
+
+	if (fd == l->redis.fd && (uint32_t)want == l->redis_events)
+		return;
+	if (l->redis.fd >= 0 && fd != l->redis.fd)
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, l->redis.fd, NULL);
+	memset(&ev, 0, sizeof ev);
+	ev.events = (want & POLLIN ? EPOLLIN : 0) |
+	    (want & POLLOUT ? EPOLLOUT : 0);
+	ev.data.ptr = &l->redis;
+	if (fd >= 0 && epoll_ctl(l->ep, fd == l->redis.fd ? EPOLL_CTL_MOD :
+	    EPOLL_CTL_ADD, fd, &ev) != 0)
+		fd = -1;	/* not watched: its deadline ends it */
+	l->redis.fd = fd;
+	l->redis_events = fd >= 0 ? (uint32_t)want : 0;
+}
+
+static void
+redis_down(void *ctx, const char *why)
+{
+	(void)ctx;
+	log_error("cache %s", why);
+}
+
+/* What Redis said of a waiting client: it may end the wait. */
+static void
+on_cache_news(void *ctx, const struct cache_entry *e, const int *found,
+    size_t n, int failed)
+{
+	struct client *c = ctx;
+	struct loop *l = c->loop;
+	const char *reply;
+
+	c->asking = 0;
+	core_redis_answer(&l->core, &c->peer, &c->d, e, found, n, failed,
+	    cache_now_ms());
+	if (c->d.step == STEP_CACHED) {
+		core_cached(&l->core, &c->peer, &c->d);
+		hand_over(l, c);
+	} else if (c->d.step == STEP_KNOWN_EARLY) {
+		if ((reply = core_known_early(&l->core, &c->peer, &c->d)) ==
+		    NULL)
+			hand_over(l, c);	/* -x pass */
+		else
+			say_and_drain(l, c, reply);
+	}
+}
+
+/* Ask Redis about a client that is to wait, if it could change that. */
+static void
+ask_cache(struct loop *l, struct client *c)
+{
+	c->ask.n = core_redis_keys(&l->core, &c->peer, &c->d, c->ask.keys);
+	if (c->ask.n == 0)
+		return;
+	c->loop = l;
+	c->ask.now = cache_now_ms();
+	c->ask.fn = on_cache_news;
+	c->ask.ctx = c;
+	if (store_ask(&l->core.store, &c->ask) == 0)
+		c->asking = 1;
+	else
+		c->d.cache_failed |= STORE_REDIS;	/* down for now */
 }
 
 /* ------------------------------------------------------------ DNS lists */
@@ -627,17 +708,33 @@ begin(struct loop *l, struct client *c)
 		l->waiting++;
 		timers_set(&l->timers, &c->timer, now + c->d.delay_ms);
 		ask_lists(l, c);
+		ask_cache(l, c);
 	}
 }
 
 /* Turn a client away at once for a limit. */
 static void
-refuse(struct loop *l, int fd, const struct peer *p, const char *limit)
+refuse(struct loop *l, int fd, const struct peer *p, const char *limit,
+    const char *reply)
 {
 	core_limit(&l->core, p, limit);
-	send(fd, REPLY_TOO_MANY, sizeof REPLY_TOO_MANY - 1,
-	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
+}
+
+/*
+ * Would one more connection from p's address be over --per-ip?  Every
+ * connection counts, in whatever state: held here, or served by a
+ * program.  Counted in if not.
+ */
+static int
+over_per_ip(struct loop *l, const struct peer *p)
+{
+	unsigned held = ipcount_get(l->per_ip, &p->addr, IPC_HELD) +
+	    ipcount_get(l->per_ip, &p->addr, IPC_RUNNING);
+
+	return held >= l->cfg->per_ip ||
+	    ipcount_add(l->per_ip, &p->addr, IPC_HELD) == 0;
 }
 
 static void
@@ -649,18 +746,17 @@ admit(struct loop *l, int fd, const struct sockaddr *sa)
 
 	peer_from_sockaddr(&p, sa);
 	if (l->clients >= l->cfg->max_clients) {
-		refuse(l, fd, &p, "max-clients");
+		refuse(l, fd, &p, "max-clients", REPLY_TOO_MANY);
 		return;
 	}
-	if (p.known && ipcount_add(l->per_ip, &p.addr) > l->cfg->per_ip) {
-		ipcount_remove(l->per_ip, &p.addr);
-		refuse(l, fd, &p, "per-ip");
+	if (p.known && over_per_ip(l, &p)) {
+		refuse(l, fd, &p, "per-ip", REPLY_PER_IP);
 		return;
 	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		if (p.known)
-			ipcount_remove(l->per_ip, &p.addr);
-		refuse(l, fd, &p, "memory");
+			ipcount_remove(l->per_ip, &p.addr, IPC_HELD);
+		refuse(l, fd, &p, "memory", REPLY_TOO_MANY);
 		return;
 	}
 	c->kind = SRC_CLIENT;
@@ -757,7 +853,7 @@ on_signals(struct loop *l)
 			if (l->stopping)
 				return 1;
 			log_info("stopping clients=%lu children=%lu",
-			    l->clients, l->children);
+			    l->clients, l->programs.running);
 			stop(l);
 		}
 	}
@@ -807,6 +903,14 @@ next_timeout(const struct loop *l)
 		if (dns >= 0 && (ms < 0 || dns < ms))
 			ms = dns;
 	}
+	if (l->core.store.loop) {
+		uint64_t due = redisloop_deadline(l->core.store.loop);
+		int64_t r = due == UINT64_MAX ? -1 : due <= now ? 0 :
+		    (int64_t)(due - now);
+
+		if (r >= 0 && (ms < 0 || r < ms))
+			ms = r;
+	}
 	return (int)ms;
 }
 
@@ -815,8 +919,11 @@ run(struct loop *l)
 {
 	struct epoll_event ev[EVENTS_MAX];
 
-	while (!l->stopping || l->children > 0) {
-		int n = epoll_wait(l->ep, ev, EVENTS_MAX, next_timeout(l)), i;
+	while (!l->stopping || l->programs.running > 0) {
+		int n, i;
+
+		watch_redis(l);
+		n = epoll_wait(l->ep, ev, EVENTS_MAX, next_timeout(l));
 
 		if (n < 0 && errno != EINTR) {
 			log_error("epoll_wait: %s", strerror(errno));
@@ -832,11 +939,18 @@ run(struct loop *l)
 					return 0;
 			} else if (*kind == SRC_DNS)
 				on_dns(l, ev[i].data.ptr, ev[i].events);
+			else if (*kind == SRC_REDIS)
+				redisloop_io(l->core.store.loop,
+				    (ev[i].events & (EPOLLIN | EPOLLERR |
+				    EPOLLHUP)) != 0, (ev[i].events &
+				    (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0);
 			else
 				on_input(l, ev[i].data.ptr);
 		}
 		if (l->resolver)	/* its timeouts */
 			dnsl_process_fd(l->resolver, -1, -1);
+		if (l->core.store.loop)
+			redisloop_expire(l->core.store.loop);
 		expire(l);
 		bury(l);
 	}
@@ -879,6 +993,14 @@ ids(const struct config *cfg, long *uid, long *gid)
 	return 0;
 }
 
+/* --per-ip-children, or its default. */
+static unsigned
+share(const struct config *cfg)
+{
+	return cfg->per_ip_children ? cfg->per_ip_children :
+	    fairq_default_share(cfg->max_children);
+}
+
 static int
 set_up(struct loop *l, long uid, long gid, char *err, size_t errsize)
 {
@@ -896,7 +1018,9 @@ set_up(struct loop *l, long uid, long gid, char *err, size_t errsize)
 		return -1;
 	if (drop_privileges(uid, gid, err, errsize) != 0)
 		return -1;
-	if ((l->per_ip = ipcount_new()) == NULL) {
+	if ((l->per_ip = ipcount_new()) == NULL ||
+	    fairq_init(&l->programs, l->cfg->max_children, share(l->cfg),
+	    l->per_ip) != 0) {
 		snprintf(err, errsize, "out of memory");
 		return -1;
 	}
@@ -952,8 +1076,9 @@ log_listening(const struct loop *l)
 		n += listen_name(l->listeners[i].fd, names + n,
 		    sizeof names - n);
 	}
-	log_info("listening on=%s clients=%u children=%u perip=%u",
-	    names, l->cfg->max_clients, l->cfg->max_children, l->cfg->per_ip);
+	log_info("listening on=%s clients=%u children=%u perip=%u "
+	    "share=%u", names, l->cfg->max_clients,
+	    l->cfg->max_children, l->cfg->per_ip, share(l->cfg));
 }
 
 int
@@ -983,6 +1108,12 @@ listener_main(const struct config *cfg)
 	/* Loaded after giving up root, as the reloads on SIGHUP will be. */
 	core_init(&l.core, cfg, 1);
 	core_dialog_config(&l.core, &l.dialog, l.host, sizeof l.host);
+	/* Redis through the loop, never waited for. */
+	l.redis.kind = SRC_REDIS;
+	l.redis.fd = -1;
+	if (store_go_async(&l.core.store, redis_down, &l, err, sizeof err) !=
+	    0)
+		log_error("listener: cache %s", err);
 	/* Without a resolver the clients wait as without lists. */
 	if (cfg->dns.n > 0 && set_up_lists(&l, err, sizeof err) != 0)
 		log_error("listener: %s; the lists are not asked", err);

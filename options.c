@@ -265,8 +265,13 @@ static const struct optdef table[] = {
 	    NULL, "40", NEEDS_LISTEN,
 	    "programs running at once; a client that passes waits for one" },
 	{ "per-ip", 0, K_COUNT, "N", 1, 1000000, AT(per_ip), NULL, "20",
-	    NEEDS_LISTEN, "clients held at once from one IPv4 address or "
-	    "IPv6 /64; more get 421" },
+	    NEEDS_LISTEN, "connections at once from one IPv4 address or "
+	    "IPv6 /64, waiting, queued or served by a program; more get "
+	    "421" },
+	{ "per-ip-children", 0, K_COUNT, "N", 1, 100000, AT(per_ip_children),
+	    NULL, NULL, NEEDS_LISTEN, "programs running at once for one "
+	    "address or /64, and clients of it queued for one; default a "
+	    "quarter of --max-children (at least 1)" },
 	{ "uid", 'u', K_ID, "UID", 0, 4294967294u, AT(uid), NULL, NULL,
 	    NEEDS_LISTEN, "run as this user id once the sockets are bound "
 	    "(with -g)" },

@@ -102,6 +102,7 @@ struct config {
 	unsigned max_clients;		/* --max-clients */
 	unsigned max_children;		/* --max-children */
 	unsigned per_ip;		/* --per-ip */
+	unsigned per_ip_children;	/* --per-ip-children; 0: a quarter */
 	long uid, gid;			/* -u, -g, -U; -1: keep */
 	int envuidgid;			/* -U */
 	enum report_by report_by;	/* --by */

@@ -582,7 +582,7 @@ def test_a_stalled_syslog_stops_no_client(wd):
     pid = ns_pid(lst.sendwrap_pid)
     head = rb"<22>%s [ \d]\d \d\d:\d\d:\d\d sendwrap\[%d\]: " % (MONTH, pid)
     assert any(re.fullmatch(head + rb"listening on=127\.0\.0\.1:%d "
-                            rb"clients=10000 children=40 perip=20" % lst.port,
+                            rb"clients=10000 children=40 perip=20 share=10" % lst.port,
                             d) for d in ns.syslog.raw), ns.syslog.raw
     c = connect("127.0.0.1", lst.port)
     assert LineReader(c).read_to_eof(time.monotonic() + delay + SLACK) == \
