@@ -10,7 +10,8 @@ real redis-server shared by two MX hosts.
   message never delivered.
 - Two MX hosts sharing Redis: the first attempt at mx1, the retry at mx2
   (the sender's route changed), delivered at mx2.
-- The same first attempt and retry through the listener (--listen).
+- The same first attempt and retry through the listener (--listen),
+  with the LMDB file and Redis.
 
 Delays are short (-d 0.5) and --grey-pass is 2 s: the file takes about
 half a minute.
@@ -196,10 +197,21 @@ def test_first_attempt_at_mx1_retry_at_mx2_through_redis(wd):
 # ------------------------------------------------------------ the listener
 
 def test_the_listener_greylists_a_sending_exim(wd, mx):
+    """The listener, with the LMDB file and Redis (asked from its event
+    loop)."""
+    redis = RedisServer(make_workdir(wd, "redis"),
+                        users={"sendwrap": SENDWRAP_RULES},
+                        start=start_group, stop=stop_group)
+    pw = redis.password_file(os.path.join(wd, "pw"), "sendwrap")
     cache = os.path.join(wd, "grey.mdb")
-    lst = Listener(wd, GREY + ["-c", cache], mx.argv())
+    lst = Listener(wd, GREY + ["-c", cache, "--redis",
+                               redis.url(user="sendwrap"),
+                               "--redis-password-file", pw], mx.argv())
     sender = RetryingSender(wd, lst.host, lst.port)
     headers, body, over = first_attempt(sender, lst, mx, "grey-listen")
+    assert cache_list(cache)["127.0.0.1/32"][0] == "grey"
+    assert redis.entries()["127.0.0.1/32"][0] == "grey"
     retry(sender, lst, mx, headers, body, over)
     assert cache_list(cache)["127.0.0.1/32"][0] == "pass"
+    assert redis.entries()["127.0.0.1/32"][0] == "pass"
     no_errors(lst)
