@@ -74,6 +74,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
 	bench-redis bench-stress bench-report bench-listener bench-scenarios \
+	bench-greylist bench-soak \
 	install deb clean
 
 all: sendwrap
@@ -197,6 +198,14 @@ bench-listener:
 # What the delay, a DNS list and greylisting each stop (BENCHMARKS.md).
 bench-scenarios:
 	bench/scenarios.sh
+
+# What a greylisted client costs, against its references (BENCHMARKS.md).
+bench-greylist:
+	bench/greylist.sh
+
+# The listener over 200 000 mixed connections: it must not grow (BENCHMARKS.md).
+bench-soak:
+	bench/soak
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

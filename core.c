@@ -341,6 +341,10 @@ core_decide(struct core *c, const struct peer *p, const struct marks *mk,
 		}
 	}
 	d->step = d->delay_ms == 0 ? STEP_ALLOW : STEP_WAIT;
+	/* A first attempt is recorded after the wait: one opening of the
+	 * cache for the lookup and the record. */
+	if (d->step == STEP_WAIT && cfg->grey.on && !c->keep)
+		store_hold(&c->store);
 	if (d->step == STEP_WAIT && cfg->mode == MODE_WRAP)
 		consult_cache(c, p, d);
 }

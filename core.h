@@ -95,7 +95,10 @@ struct core {
 /*
  * Set up c for cfg.  keep = 0 (one connection per process): lists are
  * read when needed and the cache opened for each use and closed at once,
- * so nothing is held through a wait or into an exec.  keep = 1 (many
+ * so nothing is held through a wait or into an exec (but for --greylist,
+ * whose first attempts are looked up before the wait and recorded after
+ * it: the LMDB file is then opened once, and held, with no lock, until
+ * core_close()).  keep = 1 (many
  * connections): lists loaded now and by core_reload(), the cache opened
  * once (for writing) and kept.  Returns the problems reported.
  */

@@ -282,6 +282,10 @@ take_input(struct dialog *d, int in)
 		if (got > 0) {
 			dialog_received(d, (size_t)got);
 			got_any = 1;
+			/* Less than the room: all there was, no second call
+			 * needed to learn it. */
+			if ((size_t)got < room)
+				return INPUT_GOES_ON;
 			continue;
 		}
 		if (got < 0 && (errno == EAGAIN || errno == EINTR))

@@ -25,6 +25,12 @@ store_init(struct store *s, const struct cache_config *cc, int keep)
 }
 
 void
+store_hold(struct store *s)
+{
+	s->hold = 1;
+}
+
+void
 store_close(struct store *s)
 {
 	cache_close(s->lmdb);
@@ -118,7 +124,8 @@ store_entry_parse(const char *key, size_t klen, const char *value,
 static struct cache *
 lmdb_for(struct store *s, struct store_use *u, int write)
 {
-	struct cache_options o = { write || s->keep, s->cc->map_size, 0 };
+	struct cache_options o = { write || s->keep || s->hold,
+	    s->cc->map_size, 0 };
 	struct cache *h;
 	char err[320];
 
@@ -130,7 +137,7 @@ lmdb_for(struct store *s, struct store_use *u, int write)
 	/* Nothing to read before the first record: not a failure. */
 	if (h == NULL && (o.write || errno != ENOENT))
 		trouble(u, STORE_LMDB, err);
-	if (s->keep)
+	if (s->keep || s->hold)
 		s->lmdb = h;
 	return h;
 }
@@ -288,6 +295,8 @@ redis_lookup(struct store *s, const struct cache_key *k, uint64_t now,
 	struct redis_reply *r;
 	int found = 0;
 
+	if (s->cc->nredis == 0)
+		return 0;	/* and no key formatted for nothing */
 	store_redis_key(k, key, sizeof key);
 	if ((r = call_for(s, u, 0, 2, argv, NULL)) == NULL)
 		return 0;
@@ -341,6 +350,8 @@ redis_record(struct store *s, const struct cache_key *k,
 	struct cache_entry e = { *k, kind, now, now + ttl_ms };
 	struct redis_reply *r;
 
+	if (s->cc->nredis == 0)
+		return 0;
 	store_redis_key(k, key, sizeof key);
 	store_value_format(&e, value, sizeof value);
 	snprintf(px, sizeof px, "%llu", (unsigned long long)ttl_ms);

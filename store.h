@@ -50,6 +50,7 @@
 struct store {
 	const struct cache_config *cc;
 	int keep;			/* keep handles open (the listener) */
+	int hold;			/* store_hold(): LMDB's till the close */
 	struct cache *lmdb;		/* kept open */
 	struct redis *redis;		/* kept connected */
 	uint64_t redis_retry_at;	/* keep mode: mono_ms() */
@@ -73,6 +74,15 @@ struct store_use {
 unsigned store_kinds(const struct cache_config *cc);
 
 void store_init(struct store *s, const struct cache_config *cc, int keep);
+
+/*
+ * From now on the LMDB file is opened for writing at its first use and
+ * kept until store_close(): for a connection that looks a client up and
+ * then records it (a greylisted first attempt), one opening, not two
+ * (each costs more than the lookup or the write).  No lock is held
+ * between uses.
+ */
+void store_hold(struct store *s);
 
 /* Close every handle (before exec: only descriptors matter). */
 void store_close(struct store *s);

@@ -50,7 +50,6 @@ N_BIG = 2000 if QUICK else 10000
 N_BIG_BOTS = N_BIG // 5
 ROUNDS = 1 if QUICK else 3
 MEM_ROUNDS = 1 if QUICK else 7      # MemAvailable is the noisiest
-PAGE = os.sysconf("SC_PAGE_SIZE")
 CROWD = os.path.join(W, "crowd")
 SINK = os.path.join(W, "sink")
 TARGET = os.path.join(W, "target220")
@@ -69,50 +68,6 @@ def log(msg):
 
 
 # ------------------------------------------------------------ /proc
-
-def meminfo():
-    out = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            k, v = line.split(":")
-            out[k] = int(v.split()[0])
-    return out
-
-
-def pcp_kb():
-    """The free pages the kernel keeps on its per-CPU lists (the count:
-    lines of /proc/zoneinfo's pagesets), which MemFree and MemAvailable
-    count as used: an allocation served from them lowers neither."""
-    with open("/proc/zoneinfo") as f:
-        return sum(int(n) for n in re.findall(r"\n\s+count:\s+(\d+)",
-                                              f.read())) * PAGE // 1024
-
-
-def free_kb():
-    """(MemAvailable, MemAvailable and the per-CPU free lists), each the
-    median of five reads over half a second."""
-    avail, free = [], []
-    for _ in range(5):
-        a = meminfo()["MemAvailable"]
-        avail.append(a)
-        free.append(a + pcp_kb())
-        time.sleep(0.1)
-    return statistics.median(avail), statistics.median(free)
-
-
-def kernel_kb():
-    """The kernel's memory that held sockets and processes take: slab,
-    kernel stacks, page tables, and the TCP buffer pages (sockstat)."""
-    m = meminfo()
-    tcp = 0
-    with open("/proc/net/sockstat") as f:
-        for line in f:
-            if line.startswith("TCP:"):
-                tcp = int(line.split("mem")[1].split()[0]) * PAGE // 1024
-    return {"Slab": m["Slab"], "SReclaimable": m["SReclaimable"],
-            "KernelStack": m["KernelStack"], "PageTables": m["PageTables"],
-            "TCP buffers": tcp}
-
 
 def cpu_s(pid):
     """CPU seconds of pid (schedstat, in ns) and of the children it has
@@ -142,12 +97,7 @@ def pss_kb(pids):
     return proclib.memory_totals(pids, ["Pss"])[0]["Pss"]
 
 
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise SystemExit("bench/listener: timed out waiting for " + what)
-        time.sleep(0.1)
+wait_for = proclib.wait_for
 
 
 # ------------------------------------------------------------ servers
@@ -286,13 +236,13 @@ def memory_round(name, srv):
     held = HELD[name]
     wait_for(lambda: held(srv) == 0, 10, name + " to start")
     time.sleep(1)
-    m0, k0 = free_kb(), kernel_kb()
+    m0, k0 = proclib.free_kb(), proclib.kernel_kb()
     p0 = pss_kb([srv.pid])
     c = hold(srv.port, N_MEM, "127.0.5.1/250")
     try:
         wait_for(lambda: held(srv) >= N_MEM, 120, name + " to hold")
         time.sleep(0.5)
-        m1, k1 = free_kb(), kernel_kb()
+        m1, k1 = proclib.free_kb(), proclib.kernel_kb()
         p1 = pss_kb([srv.pid] + children(srv.pid))
     finally:
         release(c)
@@ -403,7 +353,7 @@ def big():
     sampler = threading.Thread(target=sample)
     try:
         time.sleep(1)
-        m0, c0 = free_kb(), cpu_s(srv.pid)
+        m0, c0 = proclib.free_kb(), cpu_s(srv.pid)
         sampler.start()
         out = {}
         t_start = time.monotonic()
@@ -411,7 +361,7 @@ def big():
                                "127.0.8.1/%d" % (N_BIG // 10), "-w", "120")
         wait_for(lambda: nfds(srv.pid) >= N_BIG, 60, "the crowd to connect")
         connected = time.monotonic() - t_start
-        m1 = free_kb()
+        m1 = proclib.free_kb()
         bots = crowd_thread(out, "bots", srv.port, N_BIG_BOTS, "-s",
                             "127.0.200.1/%d" % (N_BIG_BOTS // 10), "-c",
                             "200", "-b", "1", "-w", "60")

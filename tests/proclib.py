@@ -4,7 +4,9 @@ One module for what tests/integration, tests/e2e, bench/bench.py and
 bench/decoy.sh look up about processes: who is whose child or in which
 group, which program a process runs and whether it sleeps in a wait,
 its memory (smaps_rollup, VmPTE), its CPU time, its descriptors, its
-signal masks, its user and groups, and which loopback ports listen.
+signal masks, its user and groups, and which loopback ports listen; and
+the machine's free memory and the kernel's share of it (meminfo,
+zoneinfo, sockstat).
 
 Import it from a known place, e.g. from tests/e2e:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -14,9 +16,12 @@ they say otherwise; the waits are bounded by their timeout.
 """
 import collections
 import os
+import re
+import statistics
 import time
 
 HZ = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # The system calls a process waiting for its peer sleeps in, as
 # /proc/PID/syscall numbers them on x86-64: poll, select, pselect6, ppoll.
@@ -123,6 +128,16 @@ def wait_childless(ppid, timeout, step=0.1):
             return False
         time.sleep(step)
     return True
+
+
+def wait_for(pred, timeout, what, step=0.1):
+    """Poll pred until it is true; TimeoutError naming what after timeout
+    seconds."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out waiting for " + what)
+        time.sleep(step)
 
 
 def parse_status(text):
@@ -266,3 +281,61 @@ def loadavg():
     """The 1, 5 and 15 minute load averages, as text."""
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def meminfo():
+    """/proc/meminfo: {field: kB}."""
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":")
+            out[k] = int(v.split()[0])
+    return out
+
+
+def pcp_kb():
+    """The free pages the kernel keeps on its per-CPU lists (the count:
+    lines of /proc/zoneinfo's pagesets), which MemFree and MemAvailable
+    count as used: an allocation served from them lowers neither."""
+    with open("/proc/zoneinfo") as f:
+        return sum(int(n) for n in re.findall(r"\n\s+count:\s+(\d+)",
+                                              f.read())) * PAGE // 1024
+
+
+def free_kb():
+    """(MemAvailable, MemAvailable and the per-CPU free lists), each the
+    median of five reads over half a second."""
+    avail, free = [], []
+    for _ in range(5):
+        a = meminfo()["MemAvailable"]
+        avail.append(a)
+        free.append(a + pcp_kb())
+        time.sleep(0.1)
+    return statistics.median(avail), statistics.median(free)
+
+
+def kernel_kb():
+    """The kernel's memory that held sockets and processes take: slab,
+    kernel stacks, page tables, and the TCP buffer pages (sockstat)."""
+    m = meminfo()
+    tcp = 0
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                tcp = int(line.split("mem")[1].split()[0]) * PAGE // 1024
+    return {"Slab": m["Slab"], "SReclaimable": m["SReclaimable"],
+            "KernelStack": m["KernelStack"], "PageTables": m["PageTables"],
+            "TCP buffers": tcp}
+
+
+def slab_objects_kb():
+    """The kernel's slab objects in use, in kB: active objects times
+    their size, summed over /proc/slabinfo's caches (which only root may
+    read: None otherwise).  Unlike meminfo's Slab, it leaves out the
+    free objects a slab keeps after a burst of traffic."""
+    try:
+        with open("/proc/slabinfo") as f:
+            lines = f.read().splitlines()[2:]
+    except OSError:
+        return None
+    return sum(int(p[1]) * int(p[3]) for p in map(str.split, lines)) / 1024
