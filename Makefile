@@ -60,7 +60,7 @@ endif
 B = build/$(VARIANT)
 MODULES = addr intervals allowdb guard safefile textfile whitelist duration names \
 	peer conn log smtpline decoy dialog greytrap slots cache redis store dnsl spf waiters \
-	options admin core listen handover timers ipcount listener \
+	options admin core listen handover timers ipcount relay listener \
 	report tally reportfmt
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)

@@ -39,6 +39,16 @@ decoy_end_name(enum decoy_end end)
 	return names[end];
 }
 
+const char *
+relay_end_name(enum relay_end end)
+{
+	static const char *const names[] = { "client-closed", "mta-closed",
+	    "client-reset", "mta-reset", "client-error", "mta-error", "idle",
+	    "unreachable", "error" };
+
+	return names[end];
+}
+
 int
 name_index(const char *const *table, const char *s)
 {

@@ -69,6 +69,17 @@ enum decoy_end {
 	END_QUIT, END_CLOSED, END_RESET, END_COMMANDS, END_TIME, END_ERROR
 };
 
+/* How a relayed session ended (--forward; relay.h): by which side, for
+ * the three that have one (RELAY_CLIENT_x + side). */
+enum relay_end {
+	RELAY_CLIENT_CLOSED, RELAY_MTA_CLOSED,	/* whose EOF came first */
+	RELAY_CLIENT_RESET, RELAY_MTA_RESET,
+	RELAY_CLIENT_ERROR, RELAY_MTA_ERROR,
+	RELAY_IDLE,		/* no byte either way for --forward-idle */
+	RELAY_UNREACHABLE,	/* the connect failed or timed out */
+	RELAY_LOCAL_ERROR	/* out of descriptors or memory; cut short */
+};
+
 /*
  * The after-greeting tests of the greylisting dialog (--grey-tests).  A
  * client that fails one is logged with the test's name as its verdict.
@@ -91,6 +102,10 @@ const char *tarpit_end_name(enum tarpit_end end);
 
 /* "quit", "client-closed", "reset", "max-commands", "max-time", "error". */
 const char *decoy_end_name(enum decoy_end end);
+
+/* "client-closed", "mta-closed", "client-reset", "mta-reset",
+ * "client-error", "mta-error", "idle", "unreachable", "error". */
+const char *relay_end_name(enum relay_end end);
 
 /* The index of s in a NULL-terminated table, or -1. */
 int name_index(const char *const *table, const char *s);
