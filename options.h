@@ -102,6 +102,9 @@ struct config {
 	unsigned max_clients;		/* --max-clients */
 	unsigned max_children;		/* --max-children */
 	unsigned per_ip;		/* --per-ip */
+	const char *forward;		/* --forward TARGET (relay.h), or NULL */
+	uint64_t forward_timeout_ms;	/* --forward-timeout */
+	uint64_t forward_idle_ms;	/* --forward-idle */
 	long uid, gid;			/* -u, -g, -U; -1: keep */
 	int envuidgid;			/* -U */
 	enum report_by report_by;	/* --by */
