@@ -73,7 +73,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
-	bench-redis bench-stress bench-report bench-listener bench-scenarios \
+	bench-redis bench-stress bench-report bench-listener bench-scenarios bench-relay \
 	install deb clean
 
 all: sendwrap
@@ -197,6 +197,13 @@ bench-listener:
 # What the delay, a DNS list and greylisting each stop (BENCHMARKS.md).
 bench-scenarios:
 	bench/scenarios.sh
+
+# What relaying a client to the MTA costs (--forward; BENCHMARKS.md).
+bench-relay: $(B)/relay-bench
+	$(B)/relay-bench 50 7 && $(B)/relay-bench --memory 2000
+
+$(B)/relay-bench: bench/relay-bench.c $(OBJS)
+	$(COMPILE) -o $@ $< $(OBJS) $(LIBS)
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

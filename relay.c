@@ -288,7 +288,8 @@ open_pipe(struct relay_way *w, int size)
 {
 	if (pipe2(w->pipe, O_NONBLOCK | O_CLOEXEC) != 0)
 		return -1;
-	/* Smaller only: it is a hint, and growing it may be refused. */
+	/* A hint: a user past fs.pipe-user-pages-soft gets pipes of two
+	 * pages, and may not grow them. */
 	if (size > 0)
 		fcntl(w->pipe[1], F_SETPIPE_SZ, size);
 	return 0;

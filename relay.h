@@ -58,7 +58,7 @@
 #define RELAY_IDLE_MS 600000		/* --forward-idle's default */
 #define RELAY_RETRY_MS 50		/* a unix socket's full backlog */
 #define RELAY_FIRST_MAX 1024		/* the bytes to send first */
-#define RELAY_PIPE_SIZE 4096		/* each pipe's: see BENCHMARKS.md */
+#define RELAY_PIPE_SIZE 16384		/* each pipe's: see BENCHMARKS.md */
 #define RELAY_UNIX "unix:"
 
 /* The two sides; a direction is named by the side it reads. */
