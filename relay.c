@@ -283,6 +283,18 @@ connect_result(struct relay *r)
 	return connected(r);
 }
 
+/* A splice from a blocking socket would wait for its input, whatever the
+ * flags: the client's must not be. */
+static int
+nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	return fl & O_NONBLOCK ? 0 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 static int
 open_pipe(struct relay_way *w, int size)
 {
@@ -311,6 +323,8 @@ relay_start(struct relay *r, const struct relay_config *cfg, int client_fd,
 	r->eof_first = -1;
 	r->start = r->last = mono_ms();
 	r->phase = RELAY_CONNECTING;
+	if (nonblocking(client_fd) != 0)
+		return finish(r, RELAY_CLIENT_ERROR, errno);
 	if (first_len > RELAY_FIRST_MAX)
 		return finish(r, RELAY_LOCAL_ERROR, EMSGSIZE);
 	if (first_len > 0) {

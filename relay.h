@@ -43,7 +43,8 @@
  * are sent.  Every descriptor the engine opens (the MTA's socket, the
  * pipes) is close-on-exec and non-blocking, and closed when the session
  * ends or relay_close() is called; the client's descriptor is the
- * caller's, and must be non-blocking.
+ * caller's (relay_start() makes it non-blocking if it is not: a splice
+ * from a blocking socket waits, whatever its flags say).
  */
 #ifndef SENDWRAP_RELAY_H
 #define SENDWRAP_RELAY_H
@@ -127,8 +128,8 @@ int relay_target_parse(const char *s, struct relay_target *t,
  * MTA's socket, and connect.  first (first_len bytes, at most
  * RELAY_FIRST_MAX; NULL, 0 for none) goes to the MTA before anything
  * of the client's; it is copied.  RELAY_GOING, or RELAY_OVER at once
- * (the connect refused, or RELAY_LOCAL_ERROR: no descriptors, no
- * memory).  r needs no preparing; the caller keeps it in place (and cfg
+ * (the connect refused, RELAY_LOCAL_ERROR: no descriptors, no memory;
+ * RELAY_CLIENT_ERROR: client_fd is no descriptor).  r needs no preparing; the caller keeps it in place (and cfg
  * alive) until the session is over or relay_close()d.
  */
 enum relay_status relay_start(struct relay *r, const struct relay_config *cfg,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from sw_harness import SLACK
+from sw_harness import SLACK, needs_ipv6
 
 
 @pytest.mark.parametrize("args,mention", [
@@ -54,6 +54,18 @@ def test_check_connects_to_the_target(plain):
         conn.settimeout(5)
         assert conn.recv(10) == b""
         conn.close()
+
+
+@needs_ipv6
+def test_check_connects_over_ipv6(plain):
+    with socket.socket(socket.AF_INET6) as mta:
+        mta.bind(("::1", 0))
+        mta.listen(1)
+        target = "[::1]:%d" % mta.getsockname()[1]
+        rc, out, err = plain(["-n", "--listen", "[::1]:0", "--forward",
+                              target])
+        assert rc == 0, err
+        assert "forward connect: %s in " % target in out
 
 
 def test_check_reports_an_mta_down_without_failing(plain, tmp_path):
