@@ -35,7 +35,8 @@
  * relay_timeout() at the deadline.  Each returns RELAY_GOING or
  * RELAY_OVER; once over the engine has closed all it opened, and the
  * loop logs, answers relay_reply() if it is not NULL, and closes the
- * client.
+ * client (whose descriptor relay_watch() may have taken out of the
+ * epoll set: watching it again for the drain is an EPOLL_CTL_ADD).
  *
  * Contract: nothing blocks; no logging, no signals (the caller ignores
  * SIGPIPE: a splice to a socket the peer has reset raises it), the one
