@@ -40,23 +40,41 @@ fairq_may_run(const struct fairq *q, const struct peer *p)
 }
 
 void
-fairq_started(struct fairq *q, pid_t pid, const struct peer *p)
+fairq_took(struct fairq *q, const struct peer *p)
 {
 	q->running++;
-	/* Out of memory: the program still runs, its address uncounted. */
-	if (children_add(q->pids, pid, p) == 0 && p->known)
+	if (p->known)
 		ipcount_add(q->counts, &p->addr, IPC_RUNNING);
+}
+
+void
+fairq_gave_back(struct fairq *q, const struct peer *p)
+{
+	if (q->running > 0)
+		q->running--;
+	if (p->known)
+		ipcount_remove(q->counts, &p->addr, IPC_RUNNING);
+}
+
+void
+fairq_started(struct fairq *q, pid_t pid, const struct peer *p)
+{
+	/* Out of memory: the program still runs, its address uncounted. */
+	if (children_add(q->pids, pid, p) == 0)
+		fairq_took(q, p);
+	else
+		q->running++;
 }
 
 int
 fairq_ended(struct fairq *q, pid_t pid, struct peer *p)
 {
-	if (q->running > 0)
-		q->running--;
-	if (!children_remove(q->pids, pid, p))
+	if (!children_remove(q->pids, pid, p)) {
+		if (q->running > 0)
+			q->running--;
 		return 0;
-	if (p->known)
-		ipcount_remove(q->counts, &p->addr, IPC_RUNNING);
+	}
+	fairq_gave_back(q, p);
 	return 1;
 }
 

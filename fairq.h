@@ -1,5 +1,6 @@
 /*
- * fairq.h - the listener's programs: at most --max-children running at
+ * fairq.h - the listener's programs (or, with --forward, its relayed
+ * sessions): at most --max-children running at
  * once, at most --per-ip-children of them (the share) serving one
  * address (IPv4) or /64 (IPv6), and a fair queue for clients that passed
  * while there was no place for them.
@@ -58,6 +59,11 @@ void fairq_started(struct fairq *q, pid_t pid, const struct peer *p);
 
 /* pid ended: 1 with the peer it served in *p, 0 if not ours. */
 int fairq_ended(struct fairq *q, pid_t pid, struct peer *p);
+
+/* A place taken, and given back, by a session with no process (a
+ * client relayed to the MTA's daemon, --forward). */
+void fairq_took(struct fairq *q, const struct peer *p);
+void fairq_gave_back(struct fairq *q, const struct peer *p);
 
 /* Queue it (it->peer set): 0, or -1 if its address has its share of
  * the queue already (then it is not queued). */

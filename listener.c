@@ -22,9 +22,11 @@
 #include "decoy.h"
 #include "dialog.h"
 #include "dnsl.h"
+#include "duration.h"
 #include "fairq.h"
 #include "ipcount.h"
 #include "proxy.h"
+#include "relay.h"
 #include "listen.h"
 #include "log.h"
 #include "smtp.h"
@@ -36,7 +38,8 @@
 #define FD_MARGIN 64		/* descriptors beyond the clients' */
 #define PAUSE_MS 100		/* out of descriptors: accept again after */
 
-enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS, SRC_REDIS };
+enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS, SRC_REDIS,
+	SRC_MTA };
 
 #define DNS_SOCKETS_MAX 16	/* the resolver's: one a server, and TCP */
 
@@ -47,6 +50,7 @@ enum state {
 	ST_QUEUED,		/* passed; a child to run the program */
 	ST_TARPIT,		/* held by the tar pit */
 	ST_DIALOG,		/* greylisted: in sendwrap's own dialog */
+	ST_RELAY,		/* passed: relayed to the MTA (--forward) */
 	ST_DRAIN,		/* our last reply sent: reading until it is out */
 	ST_DEAD			/* dropped: freed once this turn's events are done */
 };
@@ -77,6 +81,11 @@ struct client {
 	struct dialog *dialog;		/* ST_DIALOG (start: its greeting) */
 	struct store_ask ask;		/* Redis asked about it, if asking */
 	int asking;
+	struct relay *relay;		/* ST_RELAY */
+	struct mta_side {		/* the MTA's socket, in the epoll set */
+		enum source kind;	/* SRC_MTA */
+		struct client *c;
+	} mta;
 	struct proxy_reader *proxy;	/* ST_PROXY */
 	int counted;			/* in its address's --per-ip count */
 	struct peer local;		/* what it reached, from its header */
@@ -105,6 +114,7 @@ struct loop {
 	struct listener redis;		/* the cache's Redis socket, watched */
 	uint32_t redis_events;		/* ... for these */
 	struct dialog_config dialog;	/* --greylist */
+	struct relay_config relay;	/* --forward */
 	char host[DIALOG_HOST_MAX];
 };
 
@@ -118,7 +128,9 @@ watch(struct loop *l, struct client *c, uint32_t events, int op)
 	memset(&ev, 0, sizeof ev);
 	ev.events = events;
 	ev.data.ptr = c;
-	epoll_ctl(l->ep, op, c->fd, &ev);
+	/* A relay's end may have left the client out of the set. */
+	if (epoll_ctl(l->ep, op, c->fd, &ev) != 0 && errno == ENOENT)
+		epoll_ctl(l->ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
 /* c's wait is over, however it ended: what Redis says comes too late. */
@@ -150,6 +162,12 @@ drop(struct loop *l, struct client *c)
 	c->dialog = NULL;
 	free(c->proxy);
 	c->proxy = NULL;
+	if (c->relay) {
+		relay_close(c->relay);
+		free(c->relay);
+		c->relay = NULL;
+		fairq_gave_back(&l->programs, &c->peer);
+	}
 	/* Explicitly: a child holding the socket keeps it in epoll. */
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -254,13 +272,20 @@ queue(struct loop *l, struct client *c)
 	return 0;
 }
 
-/* Give c to a child, or queue it until one is free for it. */
+static void relay_begin(struct loop *l, struct client *c);
+
+/* Give c to a child (or to the MTA's daemon), or queue it until a place
+ * is free for it. */
 static void
 hand_over(struct loop *l, struct client *c)
 {
 	unwait(l, c);
 	if (!fairq_may_run(&l->programs, &c->peer)) {
 		queue(l, c);
+		return;
+	}
+	if (l->cfg->forward) {
+		relay_begin(l, c);
 		return;
 	}
 	/* A program that cannot run has answered 421 from the child. */
@@ -271,17 +296,27 @@ hand_over(struct loop *l, struct client *c)
 	drop(l, c);
 }
 
+static void serve_queue(struct loop *l);
+
 /* Children ended: their places go to the queue, fairly. */
 static void
 reap(struct loop *l)
 {
-	struct fairq_item *it;
 	struct peer served;
 	int status;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		fairq_ended(&l->programs, pid, &served);
+	serve_queue(l);
+}
+
+/* Places freed: they go to the queue, fairly. */
+static void
+serve_queue(struct loop *l)
+{
+	struct fairq_item *it;
+
 	while ((it = fairq_next(&l->programs)) != NULL) {
 		struct client *c = (struct client *)((char *)it -
 		    offsetof(struct client, queued));
@@ -289,6 +324,112 @@ reap(struct loop *l)
 		c->state = ST_WAIT;
 		hand_over(l, c);
 	}
+}
+
+/* ------------------------------------------------------------ relaying */
+
+/* The relayed session is over: its line, and 421 if the MTA never
+ * spoke; its place goes to the queue. */
+static void
+relay_over(struct loop *l, struct client *c)
+{
+	struct relay *r = c->relay;
+	const char *reply = relay_reply(r);
+	char took[32];
+
+	duration_format(relay_length_ms(r), took, sizeof took);
+	if (r->end == RELAY_UNREACHABLE || r->end == RELAY_LOCAL_ERROR)
+		log_error("ip=%s port=%s cannot forward to %s: %s", c->peer.ip,
+		    peer_port(&c->peer), l->cfg->forward, strerror(r->err));
+	log_info("forwarded ip=%s port=%s in=%llu out=%llu length=%s end=%s",
+	    c->peer.ip, peer_port(&c->peer),
+	    (unsigned long long)r->way[RELAY_CLIENT].bytes,
+	    (unsigned long long)r->way[RELAY_MTA].bytes, took,
+	    relay_end_name(r->end));
+	relay_close(r);
+	free(r);
+	c->relay = NULL;
+	fairq_gave_back(&l->programs, &c->peer);
+	if (reply)
+		say_and_drain(l, c, reply);
+	else
+		drop(l, c);
+	serve_queue(l);
+}
+
+/* After each call into the engine: its descriptors and its deadline. */
+static void
+relay_step(struct loop *l, struct client *c, enum relay_status s)
+{
+	if (s == RELAY_OVER) {
+		relay_over(l, c);
+		return;
+	}
+	relay_watch(c->relay, l->ep, c, &c->mta);
+	timers_set(&l->timers, &c->timer, relay_deadline(c->relay));
+}
+
+/*
+ * The PROXY header that names c to the MTA (--forward-proxy): its
+ * length in buf, 0 for none.  The address c reached is its balancer's
+ * header's, or the socket's own.
+ */
+static size_t
+forward_header(const struct loop *l, const struct client *c,
+    unsigned char *buf, size_t size)
+{
+	struct proxy_header h;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	struct peer local = c->local;
+
+	if (l->cfg->forward_proxy == FORWARD_PROXY_NONE)
+		return 0;
+	if (!local.known && getsockname(c->fd, (struct sockaddr *)&ss,
+	    &len) == 0)
+		peer_from_sockaddr(&local, (struct sockaddr *)&ss);
+	memset(&h, 0, sizeof h);
+	h.command = PROXY_CMD_PROXY;
+	h.known = c->peer.known && local.known;
+	if (h.known) {
+		h.src = c->peer.addr;
+		h.dst = local.addr;
+		h.src_port = (unsigned)atoi(c->peer.port);
+		h.dst_port = (unsigned)atoi(local.port);
+	}
+	if (l->cfg->forward_proxy == FORWARD_PROXY_V1)
+		return proxy_build_v1((char *)buf, size, &h);
+	return proxy_build_v2(buf, size, &h);
+}
+
+/* c passed: to the MTA's daemon, in the loop (relay.h). */
+static void
+relay_begin(struct loop *l, struct client *c)
+{
+	unsigned char first[RELAY_FIRST_MAX];
+	size_t n = forward_header(l, c, first, sizeof first);
+
+	if ((c->relay = malloc(sizeof *c->relay)) == NULL) {
+		log_error("ip=%s port=%s cannot forward: out of memory",
+		    c->peer.ip, peer_port(&c->peer));
+		say_and_drain(l, c, REPLY_UNAVAILABLE);
+		return;
+	}
+	fairq_took(&l->programs, &c->peer);
+	c->state = ST_RELAY;
+	c->mta.kind = SRC_MTA;
+	c->mta.c = c;
+	relay_step(l, c, relay_start(c->relay, &l->relay, c->fd,
+	    n ? first : NULL, n));
+}
+
+/* An event on a relayed client's socket, or on its MTA's. */
+static void
+on_relay(struct loop *l, struct client *c, enum relay_side side,
+    uint32_t events)
+{
+	if (c->state == ST_RELAY)
+		relay_step(l, c, relay_ready(c->relay, side, events));
 }
 
 /* ------------------------------------------------------------ verdicts */
@@ -656,6 +797,7 @@ on_input(struct loop *l, struct client *c)
 	case ST_QUEUED:
 		drop(l, c);	/* it hung up before its turn */
 		return;
+	case ST_RELAY:		/* on_relay() has them */
 	case ST_DEAD:
 		return;
 	}
@@ -680,6 +822,9 @@ on_timer(struct loop *l, struct client *c)
 		return;
 	case ST_DIALOG:
 		dialog_timeout(l, c);
+		return;
+	case ST_RELAY:
+		relay_step(l, c, relay_timeout(c->relay));
 		return;
 	case ST_DRAIN:
 		drop(l, c);
@@ -927,6 +1072,7 @@ on_accept(struct loop *l, struct listener *s)
 static void
 stop(struct loop *l)
 {
+	struct client *c, *next;
 	size_t i;
 
 	l->stopping = 1;
@@ -934,9 +1080,10 @@ stop(struct loop *l)
 		timers_cancel(&l->timers, &l->listeners[i].pause);
 		close(l->listeners[i].fd);
 	}
-	while (l->all) {
-		struct client *c = l->all;
-
+	for (c = l->all; c; c = next) {
+		next = c->next_all;
+		if (c->state == ST_RELAY)
+			continue;	/* a session: it finishes, as a child */
 		if (c->state != ST_DRAIN) {
 			core_limit(&l->core, &c->peer, "shutdown");
 			say(c, REPLY_SHUTDOWN);
@@ -1060,6 +1207,13 @@ run(struct loop *l)
 					return 0;
 			} else if (*kind == SRC_DNS)
 				on_dns(l, ev[i].data.ptr, ev[i].events);
+			else if (*kind == SRC_MTA)
+				on_relay(l, ((struct mta_side *)ev[i].data.ptr)->c,
+				    RELAY_MTA, ev[i].events);
+			else if (*kind == SRC_CLIENT &&
+			    ((struct client *)ev[i].data.ptr)->state == ST_RELAY)
+				on_relay(l, ev[i].data.ptr, RELAY_CLIENT,
+				    ev[i].events);
 			else if (*kind == SRC_REDIS)
 				redisloop_io(l->core.store.loop,
 				    (ev[i].events & (EPOLLIN | EPOLLERR |
@@ -1135,7 +1289,11 @@ set_up(struct loop *l, long uid, long gid, char *err, size_t errsize)
 		snprintf(err, errsize, "out of memory");
 		return -1;
 	}
-	if (raise_fd_limit(l->cfg->max_clients + FD_MARGIN, err, errsize) != 0)
+	/* A relayed client (--forward, at most --max-children) holds five
+	 * more: the MTA's socket and two pipes. */
+	if (raise_fd_limit(l->cfg->max_clients + FD_MARGIN +
+	    (l->cfg->forward ? 5 * l->cfg->max_children : 0), err,
+	    errsize) != 0)
 		return -1;
 	if (drop_privileges(uid, gid, err, errsize) != 0)
 		return -1;
@@ -1184,6 +1342,22 @@ set_up_lists(struct loop *l, char *err, size_t errsize)
 	return 0;
 }
 
+/* --forward's target and its limits. */
+static int
+set_up_relay(struct loop *l, char *err, size_t errsize)
+{
+	const char *why;
+
+	if (relay_target_parse(l->cfg->forward, &l->relay.target, &why) != 0) {
+		snprintf(err, errsize, "--forward %s: %s", l->cfg->forward, why);
+		return -1;
+	}
+	l->relay.connect_ms = l->cfg->forward_timeout_ms;
+	l->relay.idle_ms = l->cfg->forward_idle_ms;
+	l->relay.pipe_size = RELAY_PIPE_SIZE;
+	return 0;
+}
+
 /* One line to say where we listen and with which limits. */
 static void
 log_listening(const struct loop *l)
@@ -1216,6 +1390,10 @@ listener_main(const struct config *cfg)
 	l.decoy.mode = cfg->mode;
 	l.decoy.text = cfg->banner;
 	l.decoy.host = cfg->hostname;
+	if (cfg->forward && set_up_relay(&l, err, sizeof err) != 0) {
+		log_error("listener: %s", err);
+		return EXIT_PERM;
+	}
 	/* -U's ids are read here: a usage error, as -u without -g. */
 	if (ids(cfg, &uid, &gid) != 0) {
 		log_error("usage: -U needs $UID and $GID, as envuidgid sets "

@@ -113,6 +113,10 @@ struct config {
 	unsigned max_children;		/* --max-children */
 	unsigned per_ip;		/* --per-ip */
 	unsigned per_ip_children;	/* --per-ip-children; 0: a quarter */
+	const char *forward;		/* --forward TARGET (relay.h), or NULL */
+	uint64_t forward_timeout_ms;	/* --forward-timeout */
+	uint64_t forward_idle_ms;	/* --forward-idle */
+	enum forward_proxy forward_proxy;	/* --forward-proxy */
 	long uid, gid;			/* -u, -g, -U; -1: keep */
 	int envuidgid;			/* -U */
 	enum report_by report_by;	/* --by */

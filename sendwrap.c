@@ -450,7 +450,7 @@ main(int argc, char **argv)
 		usage_error(&cfg, err);
 	if (cfg.command != COMMAND_CONNECTION)
 		return admin_run(&cfg);
-	if (cfg.program == NULL && cfg.mode == MODE_WRAP)
+	if (cfg.program == NULL && cfg.mode == MODE_WRAP && cfg.forward == NULL)
 		usage_error(&cfg, "no program to run");
 	log_open(cfg.log);
 	if (cfg.nlisten > 0)
