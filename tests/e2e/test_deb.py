@@ -29,8 +29,8 @@ from e2elib import REPO, SENDWRAP, SYSTEMD_ANALYZE, make_workdir
 PACKAGE = "sendwrap"
 STATE = "/var/lib/sendwrap"
 UNIT_DIR = "/lib/systemd/system"
-UNITS = ["sendwrap-listener.service", "sendwrap-listener.socket",
-         "sendwrap.socket", "sendwrap@.service"]
+UNITS = ["sendwrap-forward.service", "sendwrap-listener.service",
+         "sendwrap-listener.socket", "sendwrap.socket", "sendwrap@.service"]
 STATIC_LIBS = ["c-ares", "hiredis", "lmdb", "zlib"]
 # Where systemd's enabled state lives (symbolic links), and where
 # deb-systemd-helper keeps its records: .dsh-also files, made for units
@@ -258,6 +258,7 @@ def test_nothing_enabled_or_started(pkg):
     assert states == {"sendwrap.socket": "disabled",
                       "sendwrap-listener.socket": "disabled",
                       "sendwrap-listener.service": "indirect",
+                      "sendwrap-forward.service": "indirect",
                       "sendwrap@.service": "static"}, states
     # and no sendwrap of the package runs
     running = []
@@ -276,14 +277,16 @@ def test_reinstall_restarts_only_a_running_listener(pkg):
     the listener if it runs, and enables or starts nothing."""
     calls = pkg["machine"].dpkg("-i", pkg["deb"])
     assert [c for c in calls if c != "systemctl --system daemon-reload"] == \
-        ["deb-systemd-invoke try-restart sendwrap-listener.service"], calls
+        ["deb-systemd-invoke try-restart sendwrap-listener.service "
+         "sendwrap-forward.service"], calls
     assert enabled_traces() == []
 
 
 def test_check_mode_of_the_installed_units(pkg):
     """sendwrap -n with each service's own command line: the units, the
     allowlist they name and the binary fit together."""
-    for u in ("sendwrap@.service", "sendwrap-listener.service"):
+    for u in ("sendwrap@.service", "sendwrap-listener.service",
+              "sendwrap-forward.service"):
         argv = exec_start(u)
         r = run([argv[0], "-n"] + argv[1:], timeout=30)
         assert r.returncode == 0, (u, r)
@@ -311,7 +314,7 @@ def test_purge_leaves_nothing(pkg):
     assert os.listdir(STATE)
     calls = pkg["machine"].dpkg("--purge", PACKAGE)
     assert "deb-systemd-invoke stop sendwrap.socket sendwrap-listener.socket" \
-        " sendwrap-listener.service" in calls, calls
+        " sendwrap-listener.service sendwrap-forward.service" in calls, calls
     assert not [c for c in calls if re.search(r"\b(start|enable)\b", c)], \
         calls
     assert dpkg_status() is None
