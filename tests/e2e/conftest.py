@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import daemons  # noqa: E402
 import e2elib  # noqa: E402
 
 
@@ -28,7 +29,8 @@ def pytest_sessionstart(session):
                         % e2elib.SENDWRAP)
     for tool in (e2elib.EXIM, e2elib.TCPSERVER, e2elib.TCPRULES,
                  e2elib.INETD, e2elib.SWAKS, e2elib.XINETD, e2elib.SENDMAIL,
-                 e2elib.SOCKET_ACTIVATE, e2elib.SYSTEMD_ANALYZE, e2elib.M4):
+                 e2elib.SOCKET_ACTIVATE, e2elib.SYSTEMD_ANALYZE, e2elib.M4) + \
+            daemons.TOOLS:
         if not os.access(tool, os.X_OK):
             problems.append("missing %s" % tool)
     if problems:

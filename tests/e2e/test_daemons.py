@@ -1,0 +1,235 @@
+"""The MTA daemons and HAProxy of tests/e2e/daemons.py, each on its own
+(no sendwrap): the base that the tests of --forward and --proxy-from
+build on.
+
+Each MTA takes a message from a client at its own loopback address
+(127.0.0.X) and keeps it intact with that address; HAProxy in front
+(send-proxy, send-proxy-v2) passes the client's address on, and the MTA
+records it, not HAProxy's.  One instance of each MTA serves the module.
+"""
+
+import re
+
+import pytest
+
+from daemons import (EximDaemon, HAProxy, OpenSMTPD, PostfixServer,
+                     smtp_source)
+from e2elib import (Greeting, bot, bot_payload, check_message,
+                    make_workdir, swaks_message, wait_until)
+
+GREET_WAIT = 1.0        # postscreen's, and Exim's connect ACL delay
+
+
+def _kept(server):
+    server.keep()
+    return server
+
+
+@pytest.fixture(scope="module")
+def mdir(base):
+    return make_workdir(base, "daemons")
+
+
+@pytest.fixture(scope="module")
+def postfix(mdir):
+    pf = _kept(PostfixServer(mdir, smtpd=True, proxy=True, postscreen=True,
+                             greet_wait=GREET_WAIT))
+    yield pf
+    pf.stop()
+
+
+@pytest.fixture(scope="module")
+def exim(mdir):
+    ex = _kept(EximDaemon(mdir, name="exim-plain"))
+    yield ex
+    ex.stop()
+
+
+@pytest.fixture(scope="module")
+def exim_proxy(mdir):
+    ex = _kept(EximDaemon(mdir, proxy=True, name="exim-proxy"))
+    yield ex
+    ex.stop()
+
+
+@pytest.fixture(scope="module")
+def opensmtpd(mdir):
+    os_ = _kept(OpenSMTPD(mdir))
+    yield os_
+    os_.stop()
+
+
+def received(mta, tag, count=1, timeout=15):
+    """The messages mta holds whose X-E2E-Tag is tag, once there are
+    count of them."""
+    def find():
+        got = [m for m in mta.messages() if m.header("X-E2E-Tag") == tag]
+        return got if len(got) >= count else None
+    return wait_until(find, timeout) or [
+        m for m in mta.messages() if m.header("X-E2E-Tag") == tag]
+
+
+def deliver(wd, mta, port, tag, source):
+    """swaks from source delivers one message to port; mta keeps it
+    intact, once, for its recipient.  Returns the message."""
+    _, _, _, headers, body = swaks_message(wd, "127.0.0.1", port, tag, 1,
+                                           source=source)
+    got = received(mta, headers["X-E2E-Tag"])
+    assert len(got) == 1, [m.header("X-E2E-Tag") for m in mta.messages()]
+    check_message(got[0], headers, body)
+    assert got[0].recipients == [headers["To"]], got[0].recipients
+    assert got[0].sender == "swaks@client.sendwrap.test", got[0].sender
+    return got[0]
+
+
+def from_address(msg):
+    """The client address in the topmost Received header."""
+    rcvd = msg.header("Received")
+    top = rcvd[0] if isinstance(rcvd, list) else rcvd
+    m = re.search(r"\[(\d+\.\d+\.\d+\.\d+)\]", top)
+    assert m, top
+    return m.group(1)
+
+
+def new_addresses(mta, before, count, timeout=10):
+    """The client addresses mta recorded after the first `before`, once
+    there are count of them."""
+    return wait_until(lambda: (lambda a: a if len(a) >= count else None)(
+        mta.client_addresses()[before:]), timeout) or \
+        mta.client_addresses()[before:]
+
+
+# ---------------------------------------------------------------- direct
+
+def test_postfix_smtpd_takes_a_message(wd, postfix):
+    before = len(postfix.client_addresses())
+    msg = deliver(wd, postfix, postfix.port, "pf-direct", "127.0.0.21")
+    assert from_address(msg) == "127.0.0.21"
+    assert new_addresses(postfix, before, 1) == ["127.0.0.21"]
+
+
+def test_postfix_smtp_source_load(postfix):
+    """smtp-source (Postfix's load generator) against the smtpd: every
+    message delivered."""
+    before = len(postfix.messages())
+    rc, out = smtp_source("127.0.0.1", postfix.port, 6, sessions=3,
+                          to="load@sendwrap.test")
+    assert rc == 0, out
+    assert wait_until(lambda: len(postfix.messages()) == before + 6, 15), \
+        postfix.log()
+
+
+def test_postscreen_makes_clients_wait_and_turns_away_a_pregreeter(
+        wd, postfix):
+    """postscreen (greet wait 1 s, loopback not exempted): a patient
+    client gets the 220- line at once and the final 220 (smtpd's) after
+    the wait, then delivers; a blind pipeliner is caught (PREGREET), its
+    recipient refused, nothing delivered."""
+    g = Greeting("127.0.0.1", postfix.postscreen_port, source="127.0.0.22")
+    assert g.lines[0][1].startswith(b"220-"), g.lines
+    assert g.t_first < 1.0, g.lines
+    assert 0.9 * GREET_WAIT <= g.t_final <= GREET_WAIT + 8, g.lines
+    assert postfix.greeting.match(g.final()), g.lines
+    g.quit()
+    msg = deliver(wd, postfix, postfix.postscreen_port, "pf-screened",
+                  "127.0.0.22")
+    assert from_address(msg) == "127.0.0.22"
+
+    # postscreen answers each command, then closes with the rest of the
+    # bot's message unread: the reset may take its last replies away.
+    got, took, _ = bot("127.0.0.1", postfix.postscreen_port,
+                       bot_payload("pf-bot"), source="127.0.0.23")
+    assert got.startswith(b"220-"), got
+    assert b"\r\n354 " not in got, got
+    assert wait_until(lambda: {"PREGREET", "NOQUEUE: reject: RCPT"} <= {
+        e for e, a in postfix.postscreen_events() if a == "127.0.0.23"},
+        10), postfix.log()
+    assert re.search(r"NOQUEUE: reject: RCPT from \[127\.0\.0\.23\]:\d+: "
+                     r"550 5\.5\.1 Protocol error", postfix.log())
+    assert ("PASS NEW", "127.0.0.22") in postfix.postscreen_events()
+    assert not [m for m in postfix.messages()
+                if m.header("Subject") == "BOT pf-bot"]
+
+
+def test_exim_daemon_takes_a_message(wd, exim):
+    before = len(exim.client_addresses())
+    msg = deliver(wd, exim, exim.port, "ex-direct", "127.0.0.31")
+    assert msg.host_address == "127.0.0.31"
+    assert from_address(msg) == "127.0.0.31"
+    assert new_addresses(exim, before, 1) == ["127.0.0.31"]
+
+
+def test_exim_connect_delay_holds_clients_and_drops_a_pipeliner(mdir, wd):
+    """Exim's own greeting delay (connect ACL delay, smtp_enforce_sync):
+    a patient client is greeted after it and delivers; a client that
+    talks first gets 554 and is dropped, nothing taken."""
+    ex = EximDaemon(mdir, delay=GREET_WAIT, name="exim-delay")
+    g = Greeting("127.0.0.1", ex.port, source="127.0.0.32")
+    assert 0.9 * GREET_WAIT <= g.t_final <= GREET_WAIT + 8, g.lines
+    assert ex.greeting.match(g.final()), g.lines
+    g.quit()
+    got, _, _ = bot("127.0.0.1", ex.port, bot_payload("ex-bot"),
+                    source="127.0.0.33")
+    assert got.startswith(b"554 SMTP synchronization error"), got
+    assert b"220 " not in got
+    deliver(wd, ex, ex.port, "ex-delayed", "127.0.0.32")
+    assert [m.header("Subject") for m in ex.messages()] == [
+        "e2e ex-delayed #1"]
+    assert re.search(r"SMTP protocol synchronization error \(input sent "
+                     r"without waiting for greeting\).*\[127\.0\.0\.33\]",
+                     ex.mainlog()), ex.mainlog()
+    ex.stop()
+
+
+def test_opensmtpd_takes_a_message(wd, opensmtpd):
+    before = len(opensmtpd.client_addresses())
+    msg = deliver(wd, opensmtpd, opensmtpd.port, "os-direct", "127.0.0.41")
+    assert from_address(msg) == "127.0.0.41"
+    assert new_addresses(opensmtpd, before, 1) == ["127.0.0.41"]
+
+
+# ---------------------------------------------------------------- HAProxy
+
+PROXIED = [("postfix", "v1", 51), ("postfix", "v2", 52), ("exim", "v1", 53),
+           ("exim", "v2", 54), ("opensmtpd", "v2", 55)]
+
+
+@pytest.mark.parametrize("which,version,host", PROXIED,
+                         ids=["%s-%s" % p[:2] for p in PROXIED])
+def test_haproxy_passes_the_client_address_on(
+        request, wd, which, version, host):
+    """HAProxy (send-proxy or send-proxy-v2) in front of the MTA's PROXY
+    listener: the MTA records the client's own 127.0.0.X, in its log and
+    the message's Received header, never HAProxy's 127.0.0.1."""
+    mta = request.getfixturevalue("exim_proxy" if which == "exim"
+                                  else which)
+    port = mta.port if which == "exim" else mta.proxy_port
+    client = "127.0.0.%d" % host
+    ha = HAProxy(wd, port, send_proxy=version)
+    before = len(mta.client_addresses())
+    msg = deliver(wd, mta, ha.port, "ha-%s-%s" % (which, version), client)
+    assert from_address(msg) == client
+    if which == "exim":
+        assert msg.host_address == client
+    assert new_addresses(mta, before, 1) == [client]
+    assert wait_until(lambda: ha.client_addresses() == [client], 10), \
+        ha.log()
+
+
+def test_haproxy_health_checks_reach_the_mta_and_mail_still_passes(
+        wd, exim_proxy):
+    """check with send-proxy-v2: HAProxy's health checks (a v2 header with
+    the LOCAL command: the MTA sees HAProxy's own address) reach Exim,
+    and a client's message still arrives with the client's address."""
+    before = len(exim_proxy.client_addresses())
+    ha = HAProxy(wd, exim_proxy.port, send_proxy="v2", check=True,
+                 check_inter=0.2)
+    assert wait_until(lambda: len(exim_proxy.client_addresses()) >=
+                      before + 2, 10), exim_proxy.mainlog()
+    msg = deliver(wd, exim_proxy, ha.port, "ha-check", "127.0.0.56")
+    assert msg.host_address == "127.0.0.56"
+    seen = exim_proxy.client_addresses()[before:]
+    assert set(seen) == {"127.0.0.1", "127.0.0.56"}, seen
+    assert seen.count("127.0.0.56") == 1, seen
+    ha.stop()
+
