@@ -74,6 +74,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
 	bench-redis bench-stress bench-report bench-listener bench-scenarios \
+	bench-peers \
 	install deb clean
 
 all: sendwrap
@@ -197,6 +198,11 @@ bench-listener:
 # What the delay, a DNS list and greylisting each stop (BENCHMARKS.md).
 bench-scenarios:
 	bench/scenarios.sh
+
+# sendwrap's listener against Postfix postscreen and Exim's connect-ACL
+# delay, on the same work (BENCHMARKS.md)
+bench-peers:
+	bench/peers
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -4,7 +4,8 @@ One module for what tests/integration, tests/e2e, bench/bench.py and
 bench/decoy.sh look up about processes: who is whose child or in which
 group, which program a process runs and whether it sleeps in a wait,
 its memory (smaps_rollup, VmPTE), its CPU time, its descriptors, its
-signal masks, its user and groups, and which loopback ports listen.
+signal masks, its user and groups, which loopback ports listen, and the
+machine's free memory (meminfo, free_kb).
 
 Import it from a known place, e.g. from tests/e2e:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -14,9 +15,12 @@ they say otherwise; the waits are bounded by their timeout.
 """
 import collections
 import os
+import re
+import statistics
 import time
 
 HZ = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # The system calls a process waiting for its peer sleeps in, as
 # /proc/PID/syscall numbers them on x86-64: poll, select, pselect6, ppoll.
@@ -66,6 +70,18 @@ def children(ppid):
 def group(pgid):
     """The processes of process group pgid."""
     return [p for p in processes() if p.pgid == pgid]
+
+
+def tree(pid):
+    """The process pid and all its descendants (a child that made a
+    session or group of its own included)."""
+    procs = processes()
+    out = [p for p in procs if p.pid == int(pid)]
+    i = 0
+    while i < len(out):
+        out += [p for p in procs if p.ppid == out[i].pid]
+        i += 1
+    return out
 
 
 def exe(pid):
@@ -266,3 +282,36 @@ def loadavg():
     """The 1, 5 and 15 minute load averages, as text."""
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+# ------------------------------------------------------------ memory
+
+def meminfo():
+    """/proc/meminfo as {field: kB}."""
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":")
+            out[k] = int(v.split()[0])
+    return out
+
+
+def percpu_free_kb():
+    """The free pages the kernel keeps on its per-CPU lists (the count:
+    lines of /proc/zoneinfo's pagesets), which MemFree and MemAvailable
+    count as used: an allocation served from them lowers neither."""
+    with open("/proc/zoneinfo") as f:
+        return sum(int(n) for n in re.findall(r"\n\s+count:\s+(\d+)",
+                                              f.read())) * PAGE // 1024
+
+
+def free_kb():
+    """(MemAvailable, MemAvailable and the per-CPU free lists), each the
+    median of five reads over half a second."""
+    avail, free = [], []
+    for _ in range(5):
+        a = meminfo()["MemAvailable"]
+        avail.append(a)
+        free.append(a + percpu_free_kb())
+        time.sleep(0.1)
+    return statistics.median(avail), statistics.median(free)

@@ -30,16 +30,18 @@ import email.parser
 import email.policy
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import time
+import sys
 
-from e2elib import (EXIM_USER, REPO, SERVER_ENV, E2EError, EximReceiver,
-                    Message, PrivateNS, exim_ids, free_port, listening,
+from e2elib import (REPO, SERVER_ENV, E2EError, EximReceiver, Message,
+                    PrivateNS, free_port, listening,
                     make_workdir, outlive_test, start_group, stop_group,
                     wait_until)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import proclib  # noqa: E402  (tests/proclib.py)
 
 BUILD = os.path.join(REPO, "build")
 POSTFIX_ROOT = os.path.join(BUILD, "postfix")
@@ -63,6 +65,14 @@ def postfix_env():
     """The environment of Postfix's programs: its libraries are where
     tests/deps unpacked them, not in their RUNPATH (/usr/lib/postfix)."""
     return dict(SERVER_ENV, LD_LIBRARY_PATH=POSTFIX_LIBS)
+
+
+def postfix_version():
+    """mail_version of build/postfix (postconf -d: its built-in default)."""
+    r = subprocess.run([os.path.join(POSTFIX_COMMANDS, "postconf"), "-d",
+                        "-h", "mail_version"], capture_output=True,
+                       env=postfix_env(), timeout=30)
+    return "Postfix " + r.stdout.decode().strip()
 
 
 def _free_ports(n):
@@ -147,8 +157,26 @@ class Daemon:
         outlive_test(self.proc, ns.close if ns else None)
         return self
 
+    def processes(self):
+        """Its processes (proclib.Stat): the one started and all its
+        descendants, also those in a session of their own (Postfix's
+        postscreen calls setsid)."""
+        return proclib.tree(self.pid)
+
     def stop(self):
+        """Stop its group, then what of its other processes is left."""
+        others = [(p.pid, p.pgid) for p in self.processes()
+                  if p.pgid != self.pid]
         stop_group(self.proc)
+        for pid, pgid in others:
+            st = proclib.stat(pid)
+            if st and st.pgid == pgid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        wait_until(lambda: not any(proclib.stat(pid) for pid, _ in others),
+                   5)
         ns = getattr(self, "ns", None)
         if ns:
             ns.close()
