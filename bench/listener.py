@@ -51,7 +51,6 @@ N_BIG = 2000 if QUICK else 10000
 N_BIG_BOTS = N_BIG // 5
 ROUNDS = 1 if QUICK else 3
 MEM_ROUNDS = 1 if QUICK else 7      # MemAvailable is the noisiest
-PAGE = os.sysconf("SC_PAGE_SIZE")
 CROWD = os.path.join(W, "crowd")
 SINK = os.path.join(W, "sink")
 TARGET = os.path.join(W, "target220")
@@ -71,22 +70,10 @@ def log(msg):
 
 # ------------------------------------------------------------ /proc
 
-meminfo = proclib.meminfo
 free_kb = proclib.free_kb
 
 
-def kernel_kb():
-    """The kernel's memory that held sockets and processes take: slab,
-    kernel stacks, page tables, and the TCP buffer pages (sockstat)."""
-    m = meminfo()
-    tcp = 0
-    with open("/proc/net/sockstat") as f:
-        for line in f:
-            if line.startswith("TCP:"):
-                tcp = int(line.split("mem")[1].split()[0]) * PAGE // 1024
-    return {"Slab": m["Slab"], "SReclaimable": m["SReclaimable"],
-            "KernelStack": m["KernelStack"], "PageTables": m["PageTables"],
-            "TCP buffers": tcp}
+kernel_kb = proclib.kernel_kb
 
 
 def cpu_s(pid):

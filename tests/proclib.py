@@ -5,7 +5,7 @@ bench/decoy.sh look up about processes: who is whose child or in which
 group, which program a process runs and whether it sleeps in a wait,
 its memory (smaps_rollup, VmPTE), its CPU time, its descriptors, its
 signal masks, its user and groups, which loopback ports listen, and the
-machine's free memory (meminfo, free_kb).
+machine's free memory (meminfo, free_kb, kernel_kb).
 
 Import it from a known place, e.g. from tests/e2e:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -266,6 +266,39 @@ def listening(port, v6=False):
     return False
 
 
+def tcp_sockets(port, state, v6=False):
+    """The inodes of the TCP sockets on local port in state (/proc/net/tcp's
+    hex code: "0A" listening, "01" established), any address of the
+    family."""
+    out = set()
+    try:
+        with open("/proc/net/tcp6" if v6 else "/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if parts[3] == state and \
+                        int(parts[1].rsplit(":", 1)[1], 16) == port:
+                    out.add(parts[9])
+    except OSError:
+        pass
+    return out
+
+
+def socket_inodes(pids):
+    """The inodes of the sockets the processes pids hold (those gone
+    while read are left out)."""
+    out = set()
+    for pid in pids:
+        try:
+            for fd in fd_numbers(pid):
+                t = fd_target(fd, pid)
+                if t.startswith("socket:["):
+                    out.add(t[8:-1])
+        except OSError:
+            continue
+    return out
+
+
 def cpu_model():
     """The 'model name' of /proc/cpuinfo, or None."""
     try:
@@ -315,3 +348,18 @@ def free_kb():
         free.append(a + percpu_free_kb())
         time.sleep(0.1)
     return statistics.median(avail), statistics.median(free)
+
+
+def kernel_kb():
+    """The kernel's memory that held sockets and processes take: slab,
+    kernel stacks, page tables, and the TCP buffer pages (sockstat), in
+    kB."""
+    m = meminfo()
+    tcp = 0
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                tcp = int(line.split("mem")[1].split()[0]) * PAGE // 1024
+    return {"Slab": m["Slab"], "SReclaimable": m["SReclaimable"],
+            "KernelStack": m["KernelStack"], "PageTables": m["PageTables"],
+            "TCP buffers": tcp}

@@ -35,8 +35,7 @@ import subprocess
 import sys
 
 from e2elib import (REPO, SERVER_ENV, E2EError, EximReceiver, Message,
-                    PrivateNS, free_port, listening,
-                    make_workdir, outlive_test, start_group, stop_group,
+                    PrivateNS, free_port, make_workdir, outlive_test, start_group, stop_group,
                     wait_until)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -137,8 +136,9 @@ class Daemon:
             with open(self.logpath, "ab") as logf:
                 self.proc = start_group(argv, stdout=logf, stderr=logf,
                                         env=env or dict(SERVER_ENV))
+            self.pid = self.proc.pid
             up = wait_until(lambda: self.proc.poll() is not None or
-                            all(listening(p) for p in ports), timeout)
+                            self._listens(ports), timeout)
             if up and self.proc.poll() is None:
                 self.pid = self.proc.pid
                 return ports
@@ -146,6 +146,13 @@ class Daemon:
             stop_group(self.proc)
         raise E2EError("%s did not listen (status %r): %s" % (
             type(self).__name__, last, self.diagnostics()))
+
+    def _listens(self, ports):
+        """Does each port have a listening socket of its own processes?
+        (On a machine where others' tests run too, a port found free may
+        be taken by another program before the daemon binds it.)"""
+        mine = proclib.socket_inodes(p.pid for p in self.processes())
+        return all(proclib.tcp_sockets(p, "0A") & mine for p in ports)
 
     def diagnostics(self):
         return _read(self.logpath)
@@ -225,7 +232,7 @@ delay_warning_time = 0
 smtputf8_enable = no
 smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
-default_process_limit = {process_limit}
+default_process_limit = {backlog}
 smtpd_proxy_timeout = 30s
 postscreen_greet_action = enforce
 postscreen_greet_wait = {greet_wait}
@@ -239,7 +246,7 @@ postscreen_greet_ttl = {greet_ttl}
 
 POSTFIX_MASTER_CF = """\
 {listeners}
-smtpd     pass  -       -       n       -       -       smtpd
+smtpd     pass  -       -       n       -       {process_limit:<7d} smtpd
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
@@ -286,10 +293,22 @@ class PostfixServer(Daemon):
     postlogd): log(), client_addresses() (smtpd's 'connect from'),
     postscreen_events().  main: lines added to main.cf.
 
-    greet_ttl: how long postscreen remembers a client that passed (its
-    cache, postscreen_cache_map); 0, the default here, keeps no cache:
-    every connection waits, as with sendwrap (Postfix's own default is a
-    day, then the client skips the wait).
+    postscreen runs in a session of its own (it calls setsid): stop()
+    kills it too, and after a crash it leaves by itself once master has
+    gone (within seconds).
+
+    process_limit: the most smtpd processes at once (each listener's).
+    backlog: each listener's listen backlog (Postfix takes the larger of
+    a service's process limit and default_process_limit, so that is set
+    to backlog: with Postfix's 100, postscreen's 1 process would lose
+    connections in a burst).  queue_limit: postscreen's pre- and
+    post-queue limits (clients in its tests, clients waiting for an
+    smtpd) before it answers 421.
+
+    greet_ttl: seconds postscreen remembers a client that passed and lets
+    it through at once (PASS OLD); 0, the default here, means its least,
+    1 s, in memory only (no postscreen_cache_map).  Postfix's own default
+    is a day, in a cache file.  greet_wait: whole seconds.
     """
 
     name = "postfix"
@@ -297,7 +316,7 @@ class PostfixServer(Daemon):
 
     def __init__(self, base, smtpd=True, proxy=False, postscreen=False,
                  greet_wait=2.0, greet_ttl=0, process_limit=100,
-                 queue_limit=10000, main="", name="postfix"):
+                 queue_limit=10000, backlog=1024, main="", name="postfix"):
         self.dir = make_workdir(base, name)
         self.logpath = os.path.join(self.dir, "master.out")
         self.maillog = os.path.join(self.dir, "maillog")
@@ -314,7 +333,8 @@ class PostfixServer(Daemon):
             libs=POSTFIX_LIBS, owner="postfix", sgid="postdrop",
             hostname=HOSTNAME, domain=DOMAIN, uid=owner, gid=owner,
             process_limit=process_limit, queue_limit=queue_limit,
-            greet_wait="%gs" % greet_wait,
+            backlog=backlog,
+            greet_wait="%ds" % greet_wait,
             cache_map=("btree:$data_directory/postscreen_cache"
                        if greet_ttl else ""),
             greet_ttl="%ds" % (greet_ttl or 1), main=main)
@@ -350,7 +370,8 @@ class PostfixServer(Daemon):
         lines = []
         for kind, port in sorted(ports.items()):
             service = "postscreen" if kind == "postscreen" else "smtpd"
-            limit = "1" if kind == "postscreen" else "-"
+            limit = "1" if kind == "postscreen" else str(
+                self.settings["process_limit"])
             lines.append("127.0.0.1:%d inet n - n - %s %s" % (
                 port, limit, service))
             if kind == "proxy":
@@ -358,7 +379,9 @@ class PostfixServer(Daemon):
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             f.write(POSTFIX_MAIN.format(**self.settings))
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
-            f.write(POSTFIX_MASTER_CF.format(listeners="\n".join(lines)))
+            f.write(POSTFIX_MASTER_CF.format(
+                listeners="\n".join(lines),
+                process_limit=self.settings["process_limit"]))
 
     def log(self):
         return _read(self.maillog)

@@ -17,7 +17,7 @@ from daemons import (EximDaemon, HAProxy, OpenSMTPD, PostfixServer,
 from e2elib import (Greeting, bot, bot_payload, check_message,
                     make_workdir, swaks_message, wait_until)
 
-GREET_WAIT = 1.0        # postscreen's, and Exim's connect ACL delay
+GREET_WAIT = 1          # postscreen's, and Exim's connect ACL delay
 
 
 def _kept(server):
