@@ -13,7 +13,9 @@ The three, each up to the MTA's greeting:
   exim -bd, connect ACL delay = D      (exim4-daemon-heavy, smtp_enforce_sync,
       no PIPE_CONNECT; one process per connection, no limit)
 The MTAs run as tests/e2e/daemons.py starts them (private instances on
-loopback).  The work, measured on each:
+loopback).  For scale, a fourth row: sendwrap's listener in front of
+bench/target220.c, a program that writes a 220 line and exits: what the
+listener itself costs, no MTA behind it.  The work, measured on each:
 
 1. Memory per held client: N clients connect and are held (crowd -H,
    D = 300 s); what the server's processes (Pss) and the kernel (slab,
@@ -70,6 +72,8 @@ SENDWRAP = os.path.join(ROOT, "build", "default", "sendwrap")
 SENDWRAP_NAME = "sendwrap --listen → exim -bs"
 POSTSCREEN_NAME = "Postfix postscreen → smtpd"
 EXIM_NAME = "Exim connect-ACL delay"
+ALONE_NAME = "(sendwrap --listen → target220: no MTA)"
+TARGET = os.path.join(W, "target220")
 T0 = time.monotonic()
 
 
@@ -81,17 +85,16 @@ def log(msg):
 # ------------------------------------------------------------ the servers
 
 class Sendwrap:
-    """sendwrap --listen in front of exim -bs (a queue-only exim of
-    e2elib's), its log in a file."""
+    """sendwrap --listen in front of program (argv), its log in a file."""
 
-    def __init__(self, delay):
-        self.mta = e2elib.EximReceiver(W, name="sendwrap-exim")
-        self.logpath = os.path.join(self.mta.dir, "sendwrap.log")
+    def __init__(self, delay, program):
+        self.dir = e2elib.make_workdir(W, "sendwrap")
+        self.logpath = os.path.join(self.dir, "sendwrap.log")
         with open(self.logpath, "wb") as logf:
             self.proc = e2elib.start_group(
                 [SENDWRAP, "--listen", "127.0.0.1:0", "-l", "stderr", "-d",
                  str(delay), "--max-clients", "12000", "--per-ip", "100",
-                 "--max-children", "100", "--"] + self.mta.argv(),
+                 "--max-children", "100", "--"] + program,
                 stdout=logf, stderr=logf)
         self.pid = self.proc.pid
         m = e2elib.wait_until(lambda: re.search(
@@ -108,6 +111,17 @@ class Sendwrap:
         e2elib.stop_group(self.proc)
 
 
+def sendwrap_exim(delay):
+    """In front of exim -bs: a queue-only exim of e2elib's."""
+    return Sendwrap(delay, e2elib.EximReceiver(W, name="exim-bs").argv())
+
+
+def sendwrap_alone(delay):
+    """In front of bench/target220.c (writes a 220 line and exits): what
+    sendwrap's listener itself costs, without an MTA."""
+    return Sendwrap(delay, [TARGET])
+
+
 def postscreen(delay):
     pf = daemons.PostfixServer(W, smtpd=False, postscreen=True,
                                greet_wait=delay, process_limit=100,
@@ -120,8 +134,8 @@ def exim_delay(delay):
     return daemons.EximDaemon(W, delay=delay, name="exim-delay")
 
 
-SERVERS = [(SENDWRAP_NAME, Sendwrap), (POSTSCREEN_NAME, postscreen),
-           (EXIM_NAME, exim_delay)]
+SERVERS = [(SENDWRAP_NAME, sendwrap_exim), (POSTSCREEN_NAME, postscreen),
+           (EXIM_NAME, exim_delay), (ALONE_NAME, sendwrap_alone)]
 
 
 # ------------------------------------------------------------ /proc
