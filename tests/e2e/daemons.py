@@ -283,7 +283,10 @@ class PostfixServer(Daemon):
       port             smtpd
       proxy_port       smtpd with smtpd_upstream_proxy_protocol = haproxy
                        (a PROXY v1 or v2 header first, as HAProxy's
-                       send-proxy and send-proxy-v2 send)
+                       send-proxy and send-proxy-v2 send; without one it
+                       answers 421 4.3.0 at once, or after 5 s if the
+                       client sends nothing; a v2 LOCAL header kills it:
+                       see HAProxy)
       postscreen_port  postscreen (greet action enforce, greet wait
                        greet_wait seconds, no client exempted: its access
                        list is empty, loopback included) in front of smtpd
@@ -448,15 +451,25 @@ class EximDaemon(Daemon, EximReceiver):
     arguments too): messages() reads the spool, mainlog() the log.  It
     listens on self.port (127.0.0.1).
 
-    proxy: hosts_proxy = 127.0.0.1, every connection from there must
-    start with a PROXY v1 or v2 header (and the client address is the
-    one in it).  delay: seconds the connect ACL waits before the
-    greeting (acl_smtp_connect, `delay`), with smtp_enforce_sync, so a
-    client that talks meanwhile gets 554 and is dropped (Exim's own
-    greeting delay, for bench/peers).  No connection limit
-    (smtp_accept_max = 0).  Run as root, Exim keeps the -C configuration
-    (a file of root's, not writable by others) and its receiving
-    processes run as Debian-exim.
+    proxy: hosts_proxy = 127.0.0.1: a connection from there is read for
+    a PROXY v1 or v2 header first, and the client address is the one in
+    it (log_selector +proxy: PRX= on the <= lines).  Exim 4.96 does not
+    insist: a connection that starts with something else is served at
+    once as a direct one from 127.0.0.1 (what it sent is lost), one that
+    sends nothing after proxy_protocol_timeout (5 s here).
+
+    delay: seconds the connect ACL waits before the greeting
+    (acl_smtp_connect, `delay`), with smtp_enforce_sync, so a client
+    that talks meanwhile gets 554 and is dropped (Exim's own greeting
+    delay, for bench/peers).  No connection limit (smtp_accept_max = 0).
+
+    Started by root with -C, Exim gives up root (the file is not in its
+    TRUSTED_CONFIG_LIST): the daemon and its receiving processes run as
+    Debian-exim, which is enough for a port above 1023 and a spool and
+    log of Debian-exim's (e2elib.exim_dir).  The configuration file must
+    be root's and not writable by group or others (Exim refuses it
+    otherwise).  The binary needs no set-user-ID bit (tests/deps clears
+    it).
     """
 
     binary = EXIM_HEAVY
@@ -534,7 +547,11 @@ class HAProxy(Daemon):
     first) or "v2" (send-proxy-v2: the binary header).  check: health
     checks every check_inter seconds; with send-proxy(-v2) they send a
     header too (a v2 one with the LOCAL command), as HAProxy does when a
-    server uses the PROXY protocol.
+    server uses the PROXY protocol.  Postfix 3.7's smtpd does not survive
+    a v2 LOCAL header: it exits (fatal: smtpd_peer_hostaddr_to_sockaddr:
+    cannot convert client address/port to string), and master throttles
+    the service; Exim and OpenSMTPD log it as a connection from HAProxy's
+    own address.
     """
 
     def __init__(self, base, target_port, target_host="127.0.0.1",
@@ -598,6 +615,9 @@ class OpenSMTPD(Daemon):
     greeting = re.compile(rb"^220 mx\.sendwrap\.test ESMTP OpenSMTPD")
 
     def __init__(self, base, name="opensmtpd"):
+        """On the proxy port a connection that does not start with a v2
+        header is closed at once (invalid signature); one that sends
+        nothing is held."""
         self.dir = make_workdir(base, name)
         self.logpath = os.path.join(self.dir, "smtpd.log")
         self.conf = os.path.join(self.dir, "smtpd.conf")

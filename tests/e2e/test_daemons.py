@@ -9,13 +9,14 @@ records it, not HAProxy's.  One instance of each MTA serves the module.
 """
 
 import re
+import time
 
 import pytest
 
 from daemons import (EximDaemon, HAProxy, OpenSMTPD, PostfixServer,
                      smtp_source)
-from e2elib import (Greeting, bot, bot_payload, check_message,
-                    make_workdir, swaks_message, wait_until)
+from e2elib import (Greeting, LineReader, bot, bot_payload, check_message,
+                    connect, make_workdir, swaks_message, wait_until)
 
 GREET_WAIT = 1          # postscreen's, and Exim's connect ACL delay
 
@@ -233,3 +234,27 @@ def test_haproxy_health_checks_reach_the_mta_and_mail_still_passes(
     assert seen.count("127.0.0.56") == 1, seen
     ha.stop()
 
+
+
+def test_proxy_listeners_given_no_header(exim_proxy, postfix, opensmtpd):
+    """A client that talks SMTP straight to a PROXY listener, no header
+    first (what a forwarder without the PROXY protocol does): Postfix
+    answers 421 at once, OpenSMTPD closes at once, and Exim serves it as
+    a direct connection from the proxy's own address."""
+    def first_reply(port):
+        s = connect("127.0.0.1", port)
+        s.sendall(b"EHLO client.sendwrap.test\r\n")
+        r = LineReader(s)
+        try:
+            return r.readline(time.monotonic() + 10)
+        finally:
+            s.close()
+
+    assert first_reply(postfix.proxy_port).startswith(b"421 4.3.0 "), \
+        postfix.log()
+    assert wait_until(lambda: "haproxy read: unrecognized protocol header: "
+                      "EHLO client.sendwrap.test" in postfix.log(), 10)
+    assert first_reply(opensmtpd.proxy_port) == b""
+    assert wait_until(lambda: 'reason="protocol error (invalid signature)"'
+                      in opensmtpd.log(), 10), opensmtpd.log()
+    assert exim_proxy.greeting.match(first_reply(exim_proxy.port))
