@@ -59,9 +59,9 @@ endif
 
 B = build/$(VARIANT)
 MODULES = addr intervals allowdb guard safefile textfile whitelist duration names \
-	peer conn log smtpline decoy dialog greytrap slots cache redis store dnsl spf waiters \
-	options admin core listen handover timers ipcount listener \
-	report tally reportfmt
+	peer proxy conn log smtpline decoy dialog greytrap slots cache redis redisloop store dnsl spf waiters \
+	options admin core listen ucspi handover timers ipcount children fairq \
+	relay listener report tally reportfmt
 OBJS = $(MODULES:%=$(B)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
@@ -74,7 +74,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
 	bench-redis bench-stress bench-report bench-listener bench-scenarios \
-	bench-peers \
+	bench-greylist bench-soak bench-relay bench-peers \
 	install deb clean
 
 all: sendwrap
@@ -203,6 +203,20 @@ bench-scenarios:
 # delay, on the same work (BENCHMARKS.md)
 bench-peers:
 	bench/peers
+
+# What a greylisted client costs, against its references (BENCHMARKS.md).
+bench-greylist:
+	bench/greylist.sh
+
+# The listener over 200 000 mixed connections: it must not grow (BENCHMARKS.md).
+bench-soak:
+	bench/soak
+# What relaying a client to the MTA costs (--forward; BENCHMARKS.md).
+bench-relay: $(B)/relay-bench
+	$(B)/relay-bench 50 7 && $(B)/relay-bench --memory 2000
+
+$(B)/relay-bench: bench/relay-bench.c $(OBJS)
+	$(COMPILE) -o $@ $< $(OBJS) $(LIBS)
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -11,9 +11,8 @@ addr_bits(int family)
 	return family == AF_INET ? 32 : 128;
 }
 
-/* A v4-mapped IPv6 address becomes the IPv4 address it carries. */
-static void
-set_unmapped(struct addr *a, const unsigned char *v6)
+void
+addr_set_v6(struct addr *a, const unsigned char *v6)
 {
 	memset(a->bytes, 0, sizeof a->bytes);
 	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)v6)) {
@@ -37,7 +36,7 @@ addr_parse(const char *s, struct addr *a)
 	}
 	if (inet_pton(AF_INET6, s, &a6) != 1)
 		return -1;
-	set_unmapped(a, a6.s6_addr);
+	addr_set_v6(a, a6.s6_addr);
 	return 0;
 }
 
@@ -53,7 +52,7 @@ addr_from_sockaddr(const struct sockaddr *sa, struct addr *a)
 	}
 	if (sa->sa_family != AF_INET6)
 		return -1;
-	set_unmapped(a,
+	addr_set_v6(a,
 	    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr);
 	return 0;
 }

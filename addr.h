@@ -32,6 +32,9 @@ unsigned addr_bits(int family);
 /* Parse a textual address (as inet_pton would), then unmap.  0 or -1. */
 int addr_parse(const char *s, struct addr *a);
 
+/* Set *a from the 16 bytes of an IPv6 address, unmapped. */
+void addr_set_v6(struct addr *a, const unsigned char *v6);
+
 /* Set *a from a socket address, unmapped.  0, or -1 for another family. */
 int addr_from_sockaddr(const struct sockaddr *sa, struct addr *a);
 

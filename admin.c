@@ -13,7 +13,9 @@
 #include "cache.h"
 #include "conn.h"
 #include "duration.h"
+#include "fairq.h"
 #include "greytrap.h"
+#include "relay.h"
 #include "reportfmt.h"
 #include "safefile.h"
 #include "spf.h"
@@ -254,6 +256,8 @@ check_program(const struct config *cfg)
 {
 	size_t i;
 
+	if (cfg->forward)	/* relayed, not run */
+		return 0;
 	printf("program:");
 	if (cfg->program)
 		for (i = 0; cfg->program[i]; i++)
@@ -280,12 +284,67 @@ check_listener(const struct config *cfg)
 		return 0;
 	for (i = 0; i < cfg->nlisten; i++)
 		printf("listen: %s\n", cfg->listen[i]);
-	printf("max-clients: %u\nmax-children: %u\nper-ip: %u\n",
-	    cfg->max_clients, cfg->max_children, cfg->per_ip);
+	printf("max-clients: %u\nmax-children: %u\nper-ip: %u\n"
+	    "per-ip-children: %u\n", cfg->max_clients, cfg->max_children,
+	    cfg->per_ip, cfg->per_ip_children ? cfg->per_ip_children :
+	    fairq_default_share(cfg->max_children));
 	if (cfg->envuidgid)
 		printf("user: $UID, group: $GID\n");
 	else if (cfg->uid >= 0 || cfg->gid >= 0)
 		printf("user: %ld, group: %ld\n", cfg->uid, cfg->gid);
+	return 0;
+}
+
+/* The load balancers of -n (--proxy-from). */
+static unsigned long
+check_proxy(const struct config *cfg)
+{
+	char timeout[32];
+	size_t i;
+
+	if (cfg->proxy.nfrom == 0)
+		return 0;
+	for (i = 0; i < cfg->proxy.nfrom; i++)
+		printf("proxy-from: %s\n", cfg->proxy.from[i].rule);
+	duration_format(cfg->proxy.timeout_ms, timeout, sizeof timeout);
+	printf("proxy-timeout: %s s\n", timeout);
+	return 0;
+}
+
+/*
+ * --forward's part of -n: the target, and one connect to it within
+ * --forward-timeout.  An MTA that does not answer is reported but not
+ * counted: it may be down for maintenance, and while it is the listener
+ * answers 421 4.3.0, which costs no mail.
+ */
+static unsigned long
+check_forward(const struct config *cfg)
+{
+	struct relay_config rc;
+	char timeout[32], idle[32], took[32];
+	const char *why;
+	uint64_t ms;
+
+	if (cfg->forward == NULL)
+		return 0;
+	memset(&rc, 0, sizeof rc);
+	if (relay_target_parse(cfg->forward, &rc.target, &why) != 0) {
+		fprintf(stderr, "sendwrap: --forward %s: %s\n", cfg->forward, why);
+		return 1;
+	}
+	rc.connect_ms = cfg->forward_timeout_ms;
+	duration_format(cfg->forward_timeout_ms, timeout, sizeof timeout);
+	duration_format(cfg->forward_idle_ms, idle, sizeof idle);
+	printf("forward: %s (connect within %s s, idle %s s)\n", cfg->forward,
+	    timeout, idle);
+	fflush(stdout);
+	if (relay_probe(&rc, &ms) == 0) {
+		duration_format(ms, took, sizeof took);
+		printf("forward connect: %s in %s s\n", cfg->forward, took);
+	} else
+		fprintf(stderr, "sendwrap: forward: cannot connect to %s: %s "
+		    "(not counted as a problem: clients get 421 4.3.0 until it "
+		    "answers)\n", cfg->forward, strerror(errno));
 	return 0;
 }
 
@@ -348,6 +407,8 @@ check_config(const struct config *cfg)
 	printf("delay: %s s\nearly: %s\nbanner: %s\n", delay,
 	    early_names[cfg->early], cfg->banner ? cfg->banner : "(none)");
 	problems += check_listener(cfg);
+	problems += check_proxy(cfg);
+	problems += check_forward(cfg);
 	problems += check_lists(cfg);
 	problems += check_greylist(cfg);
 	problems += check_decoy(cfg);

@@ -122,6 +122,25 @@ look_up(struct core *c, const struct peer *p, uint64_t now,
 	return own;
 }
 
+/* What a live entry of p's says of it, into d. */
+static void
+apply_entry(const struct core *c, struct decision *d,
+    const struct cache_entry *e, uint64_t now)
+{
+	d->age_ms = now > e->recorded_ms ? now - e->recorded_ms : 0;
+	if (e->kind == CACHE_PASS)
+		d->step = STEP_CACHED;
+	else if (e->kind == CACHE_BAD) {
+		if (bad_remembered(c->cfg))
+			d->step = STEP_KNOWN_EARLY;
+	} else {
+		/* Grey: it waits as any client; after that, its age says. */
+		d->grey_age_ms = d->age_ms;
+		d->grey = d->age_ms >= c->cfg->grey.pass_ms ? GREY_RIPE :
+		    GREY_TOO_SOON;
+	}
+}
+
 /* A client the cache knows skips the wait. */
 static void
 consult_cache(struct core *c, const struct peer *p, struct decision *d)
@@ -136,20 +155,65 @@ consult_cache(struct core *c, const struct peer *p, struct decision *d)
 	memset(&e, 0, sizeof e);
 	found = look_up(c, p, now, &e, &u);
 	d->cache_failed = u.failed;
-	if (!found)
-		return;
-	d->age_ms = now > e.recorded_ms ? now - e.recorded_ms : 0;
-	if (e.kind == CACHE_PASS)
-		d->step = STEP_CACHED;
-	else if (e.kind == CACHE_BAD) {
-		if (bad_remembered(c->cfg))
-			d->step = STEP_KNOWN_EARLY;
-	} else {
-		/* Grey: it waits as any client; after that, its age says. */
-		d->grey_age_ms = d->age_ms;
-		d->grey = d->age_ms >= c->cfg->grey.pass_ms ? GREY_RIPE :
-		    GREY_TOO_SOON;
+	if (found)
+		apply_entry(c, d, &e, now);
+}
+
+/* ------------------------------------------------------------ Redis */
+
+size_t
+core_redis_keys(const struct core *c, const struct peer *p,
+    const struct decision *d, struct cache_key *keys)
+{
+	const struct cache_config *cc = &c->cfg->cache;
+	size_t n = 0;
+
+	if (c->store.loop == NULL || !p->known || d->step != STEP_WAIT ||
+	    c->cfg->mode != MODE_WRAP)
+		return 0;
+	cache_key_make(&keys[n++], &p->addr, &cc->net);
+	if (bad_remembered(c->cfg)) {
+		cache_key_make_bad(&keys[n], &p->addr, &cc->net);
+		if (keys[n].len != keys[0].len ||
+		    memcmp(keys[n].data, keys[0].data, keys[0].len) != 0)
+			n++;
 	}
+	return n;
+}
+
+/* Does e say more of the client than what d holds already?  Anything
+ * but a grey entry newer than the one LMDB gave. */
+static int
+says_more(const struct decision *d, const struct cache_entry *e,
+    uint64_t now)
+{
+	return e->kind != CACHE_GREY || d->grey == GREY_NEW ||
+	    (now > e->recorded_ms && now - e->recorded_ms > d->grey_age_ms);
+}
+
+void
+core_redis_answer(struct core *c, const struct peer *p, struct decision *d,
+    const struct cache_entry *e, const int *found, size_t n, int failed,
+    uint64_t now)
+{
+	struct store_use u = { d->cache_failed, cache_trouble, (void *)p };
+	size_t i;
+
+	if (failed) {
+		d->cache_failed |= STORE_REDIS;
+		return;
+	}
+	/* Its own key first (a pass of its own outweighs a bad network);
+	 * the bad key over a grey entry. */
+	for (i = 0; i < n && d->step == STEP_WAIT; i++) {
+		if (!found[i] || (i > 0 && e[i].kind != CACHE_BAD) ||
+		    (e[i].kind == CACHE_GREY && !c->cfg->grey.on) ||
+		    !says_more(d, &e[i], now))
+			continue;
+		store_copy(&c->store, &e[i], &u);
+		apply_entry(c, d, &e[i], now);
+	}
+	d->cache_failed = u.failed;
 }
 
 /* ------------------------------------------------------------ state */
@@ -277,8 +341,31 @@ core_decide(struct core *c, const struct peer *p, const struct marks *mk,
 		}
 	}
 	d->step = d->delay_ms == 0 ? STEP_ALLOW : STEP_WAIT;
+	/* A first attempt is recorded after the wait: one opening of the
+	 * cache for the lookup and the record. */
+	if (d->step == STEP_WAIT && cfg->grey.on && !c->keep)
+		store_hold(&c->store);
 	if (d->step == STEP_WAIT && cfg->mode == MODE_WRAP)
 		consult_cache(c, p, d);
+}
+
+void
+core_decide_local(struct decision *d)
+{
+	memset(d, 0, sizeof *d);
+	d->reason = REASON_PROXY_LOCAL;
+	d->step = STEP_ALLOW;
+}
+
+int
+core_from_balancer(const struct config *cfg, const struct peer *p)
+{
+	size_t i;
+
+	for (i = 0; p->known && i < cfg->proxy.nfrom; i++)
+		if (wl_entry_matches(&cfg->proxy.from[i], &p->addr))
+			return 1;
+	return 0;
 }
 
 void
@@ -470,12 +557,13 @@ core_grey_start(struct core *c, const struct peer *p, struct decision *d)
 	    d->grey == GREY_RIPE || (d->reason != REASON_DELAY &&
 	    d->reason != REASON_GREETDELAY))
 		return 0;
-	/* What no store could say, or keep, must not delay a client for
-	 * ever: it is served as without --greylist. */
-	if ((d->cache_failed & stores) == stores)
+	/* A store that could not say whether the client was seen (it may
+	 * have passed there), or cannot keep its first attempt, must not
+	 * delay it: it is served as without --greylist. */
+	if (d->cache_failed & stores)
 		return 0;
-	if (d->grey == GREY_NEW && remember(c, p, d, CACHE_GREY,
-	    cfg->grey.expire_ms) == 0)
+	if (d->grey == GREY_NEW && (remember(c, p, d, CACHE_GREY,
+	    cfg->grey.expire_ms) != stores || (d->cache_failed & stores)))
 		return 0;
 	if (!c->keep)
 		load_traps(c);

@@ -95,7 +95,10 @@ struct core {
 /*
  * Set up c for cfg.  keep = 0 (one connection per process): lists are
  * read when needed and the cache opened for each use and closed at once,
- * so nothing is held through a wait or into an exec.  keep = 1 (many
+ * so nothing is held through a wait or into an exec (but for --greylist,
+ * whose first attempts are looked up before the wait and recorded after
+ * it: the LMDB file is then opened once, and held, with no lock, until
+ * core_close()).  keep = 1 (many
  * connections): lists loaded now and by core_reload(), the cache opened
  * once (for writing) and kept.  Returns the problems reported.
  */
@@ -115,6 +118,17 @@ void core_close(struct core *c);
 /* Decide for client p.  Decoy modes never consult the cache. */
 void core_decide(struct core *c, const struct peer *p, const struct marks *m,
     struct decision *d);
+
+/*
+ * Decide for a load balancer's own connection (its health check, a
+ * PROXY header's LOCAL command): no wait (STEP_ALLOW, reason
+ * proxy-local), whatever the marks, the allowlist or the cache say; it
+ * is never recorded.  A decoy takes it for one of our own hosts.
+ */
+void core_decide_local(struct decision *d);
+
+/* Is p one of the --proxy-from load balancers? */
+int core_from_balancer(const struct config *cfg, const struct peer *p);
 
 /*
  * --stress: a client that waits -d (STEP_WAIT, no other reason) while
@@ -164,6 +178,26 @@ void core_early(struct core *c, const struct peer *p, struct decision *d,
 void core_hangup(const struct core *c, const struct peer *p,
     const struct decision *d, uint64_t after_ms, int reset);
 
+/* ------------------------------------------------- Redis in a loop */
+
+/*
+ * With the stores in an event loop (store_go_async(): the listener),
+ * core_decide() asks LMDB only, and the front end asks Redis itself
+ * while the client waits.  core_redis_keys(): the keys to ask about p
+ * (room for 2; 0: none, Redis cannot change what happens to it).
+ * core_redis_answer(): what Redis said of them (found[i]: e[i] is the
+ * live entry of keys[i]; failed: it did not answer), at now on the wall
+ * clock: d's step and grey state made again with it, as if it had been
+ * asked in core_decide(), and what counted copied into LMDB.  An answer
+ * that comes after the wait is over is not wanted: the client is then
+ * judged as a miss (a failed Redis, for greylisting).
+ */
+size_t core_redis_keys(const struct core *c, const struct peer *p,
+    const struct decision *d, struct cache_key *keys);
+void core_redis_answer(struct core *c, const struct peer *p,
+    struct decision *d, const struct cache_entry *e, const int *found,
+    size_t n, int failed, uint64_t now);
+
 /* ------------------------------------------------- greylisting */
 
 /*
@@ -172,8 +206,9 @@ void core_hangup(const struct core *c, const struct peer *p,
  * the delay for no other reason (not allowlisted, not $RELAYCLIENT, not
  * let in by the DNS allow lists: they never come here), and not a retry
  * after --grey-pass.  A first attempt is recorded now as grey in every
- * store.  Stores that cannot say or keep that cost the client nothing:
- * 0 then, and it passes as without --greylist.  1: run the dialog.
+ * store.  A store that could not be asked, or cannot keep that, costs
+ * the client nothing: 0 then, and it passes as without --greylist.
+ * 1: run the dialog.
  */
 int core_grey_start(struct core *c, const struct peer *p,
     struct decision *d);

@@ -114,11 +114,15 @@ dialog_received(struct dialog *d, size_t n)
 	d->in.len += n;
 }
 
-/* The argument of a command, after its verb and any "FROM:" or "TO:". */
+/*
+ * The path a MAIL or RCPT names, after "FROM:" or "TO:": "<...>" whole
+ * (a quoted local part may hold a space), or a bare one up to a space;
+ * its parameters (SIZE=, NOTIFY=) are not kept.
+ */
 static void
 keep_path(struct dialog_text *t, const char *line, size_t len)
 {
-	const char *p = line + 4, *end = line + len, *colon;
+	const char *p = line + 4, *end = line + len, *colon, *stop;
 
 	if (t->len > 0)
 		return;
@@ -127,7 +131,12 @@ keep_path(struct dialog_text *t, const char *line, size_t len)
 		p = colon + 1;
 	while (p < end && *p == ' ')
 		p++;
-	keep(t, p, (size_t)(end - p));
+	if (p < end && *p == '<')
+		stop = memchr(p, '>', (size_t)(end - p));
+	else
+		stop = memchr(p, ' ', (size_t)(end - p));
+	keep(t, p, stop ? (size_t)(stop - p) + (*stop == '>') :
+	    (size_t)(end - p));
 }
 
 /* What a command tells of the client. */
@@ -282,6 +291,10 @@ take_input(struct dialog *d, int in)
 		if (got > 0) {
 			dialog_received(d, (size_t)got);
 			got_any = 1;
+			/* Less than the room: all there was, no second call
+			 * needed to learn it. */
+			if ((size_t)got < room)
+				return INPUT_GOES_ON;
 			continue;
 		}
 		if (got < 0 && (errno == EAGAIN || errno == EINTR))

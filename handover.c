@@ -19,23 +19,14 @@
 #include "conn.h"
 #include "log.h"
 #include "smtp.h"
+#include "ucspi.h"
 
 extern char **environ;
-
-#define UCSPI_VARS 9		/* PROTO and 4 x TCP*, 4 x TCP6* */
-#define VAR_MAX 80
 
 static char **base;		/* our environment, UCSPI variables left out */
 static size_t nbase;
 static struct rlimit fd_limit;	/* the descriptor limit we were given */
 static int have_fd_limit;
-
-/* Is e one of the variables a UCSPI server sets for its child? */
-static int
-ucspi_var(const char *e)
-{
-	return strncmp(e, "PROTO=", 6) == 0 || strncmp(e, "TCP", 3) == 0;
-}
 
 int
 spawn_init(void)
@@ -48,43 +39,28 @@ spawn_init(void)
 		return -1;
 	have_fd_limit = getrlimit(RLIMIT_NOFILE, &fd_limit) == 0;
 	for (i = 0; i < n; i++)
-		if (!ucspi_var(environ[i]))
+		if (!ucspi_is_var(environ[i]))
 			base[nbase++] = environ[i];
 	return 0;
 }
 
-/* "TCPLOCALIP=..." and its TCP6 twin (an IPv4 address mapped in it). */
-static void
-pair(char vars[][VAR_MAX], size_t *k, const char *name, const char *v4or6,
-    int mapped)
-{
-	snprintf(vars[(*k)++], VAR_MAX, "TCP%s=%s", name, v4or6);
-	snprintf(vars[(*k)++], VAR_MAX, "TCP6%s=%s%s", name,
-	    mapped ? "::ffff:" : "", v4or6);
-}
-
-/* The UCSPI variables for a client on fd; their number. */
+/* The UCSPI variables for a client on fd (local: the socket's own
+ * address, unless given); their number. */
 static size_t
-ucspi_env(char vars[][VAR_MAX], int fd, const struct peer *remote)
+ucspi_env(char vars[UCSPI_VARS][UCSPI_VAR_MAX], int fd,
+    const struct peer *remote, const struct peer *local)
 {
-	struct peer local;
+	struct peer own;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
-	int v4 = remote->addr.family == AF_INET;
-	size_t k = 0;
 
+	if (local)
+		return ucspi_vars(vars, remote, local);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		peer_from_sockaddr(&local, (struct sockaddr *)&ss);
+		peer_from_sockaddr(&own, (struct sockaddr *)&ss);
 	else
-		memset(&local, 0, sizeof local);
-	snprintf(vars[k++], VAR_MAX, "PROTO=%s", v4 ? "TCP" : "TCP6");
-	if (local.known) {
-		pair(vars, &k, "LOCALIP", local.ip, v4);
-		pair(vars, &k, "LOCALPORT", local.port, 0);
-	}
-	pair(vars, &k, "REMOTEIP", remote->ip, v4);
-	pair(vars, &k, "REMOTEPORT", remote->port, 0);
-	return k;
+		memset(&own, 0, sizeof own);
+	return ucspi_vars(vars, remote, &own);
 }
 
 /* Every signal at its default, none blocked, as a program expects. */
@@ -146,16 +122,17 @@ exec_result(pid_t pid, int report)
 }
 
 pid_t
-spawn_program(char **program, int fd, const struct peer *remote)
+spawn_program(char **program, int fd, const struct peer *remote,
+    const struct peer *local)
 {
-	char vars[UCSPI_VARS][VAR_MAX];
+	char vars[UCSPI_VARS][UCSPI_VAR_MAX];
 	int report[2];
 	size_t k, i;
 	pid_t pid;
 
 	if (pipe2(report, O_CLOEXEC) != 0)
 		return -1;
-	k = ucspi_env(vars, fd, remote);
+	k = ucspi_env(vars, fd, remote, local);
 	for (i = 0; i < k; i++)
 		base[nbase + i] = vars[i];
 	base[nbase + k] = NULL;

@@ -25,9 +25,12 @@
  */
 int spawn_init(void);
 
-/* Run program for the client on fd.  The pid, or -1 with errno; when
- * the program could not be run the client has been told 421 already. */
-pid_t spawn_program(char **program, int fd, const struct peer *remote);
+/* Run program for the client on fd, which reached local (NULL: the
+ * socket's own address; a PROXY header's, behind a balancer).  The pid,
+ * or -1 with errno; when the program could not be run the client has
+ * been told 421 already. */
+pid_t spawn_program(char **program, int fd, const struct peer *remote,
+    const struct peer *local);
 
 /*
  * Serve the tempfail responder to the client on fd in a forked child

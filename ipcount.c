@@ -1,18 +1,20 @@
-/* ipcount.c - clients per address; see ipcount.h. */
+/* ipcount.c - what each address has in the listener; see ipcount.h. */
 #include "ipcount.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define BUCKETS 8192		/* a power of two */
 
 struct node {
 	struct node *next;
 	struct addr key;
-	unsigned count;
+	unsigned count[IPC_KINDS];
 };
 
 struct ipcount {
+	uint64_t seed;
 	struct node *bucket[BUCKETS];
 };
 
@@ -24,37 +26,49 @@ key_of(const struct addr *a, struct addr *k)
 		addr_cut(k, 64);
 }
 
-/* FNV-1a over the address bytes. */
+/* Multiply and add with the process's own odd keys, one 32-bit word at
+ * a time, the top bits taken: a pick from a universal family. */
 static size_t
-hash(const struct addr *k)
+hash(const struct ipcount *ic, const struct addr *k)
 {
-	uint32_t h = 2166136261u;
-	size_t i;
+	uint64_t h = ic->seed, m = ic->seed | 1;
+	size_t i, n = addr_bits(k->family) / 8;
 
-	for (i = 0; i < addr_bits(k->family) / 8; i++)
-		h = (h ^ k->bytes[i]) * 16777619u;
-	return h & (BUCKETS - 1);
+	for (i = 0; i < n; i += 4) {
+		uint32_t w;
+
+		memcpy(&w, k->bytes + i, 4);
+		h = (h + w) * m;
+		m = m * 6364136223846793005u + 1442695040888963407u;
+	}
+	return (size_t)(h >> 40) & (BUCKETS - 1);
 }
 
 static struct node **
-find(struct ipcount *ic, const struct addr *k)
+find(const struct ipcount *ic, const struct addr *k)
 {
-	struct node **np = &ic->bucket[hash(k)];
+	struct node *const *np = &ic->bucket[hash(ic, k)];
 
 	while (*np && ((*np)->key.family != k->family ||
 	    memcmp((*np)->key.bytes, k->bytes, sizeof k->bytes) != 0))
 		np = &(*np)->next;
-	return np;
+	return (struct node **)np;
 }
 
 struct ipcount *
 ipcount_new(void)
 {
-	return calloc(1, sizeof(struct ipcount));
+	struct ipcount *ic = calloc(1, sizeof *ic);
+
+	/* A fixed key would do too, only worse under attack. */
+	if (ic && getrandom(&ic->seed, sizeof ic->seed, GRND_NONBLOCK) !=
+	    (ssize_t)sizeof ic->seed)
+		ic->seed = (uint64_t)(uintptr_t)ic * 0x9e3779b97f4a7c15u;
+	return ic;
 }
 
 unsigned
-ipcount_add(struct ipcount *ic, const struct addr *a)
+ipcount_add(struct ipcount *ic, const struct addr *a, enum ipcount_kind kind)
 {
 	struct addr k;
 	struct node **np, *n;
@@ -62,27 +76,45 @@ ipcount_add(struct ipcount *ic, const struct addr *a)
 	key_of(a, &k);
 	np = find(ic, &k);
 	if (*np)
-		return ++(*np)->count;
+		return ++(*np)->count[kind];
 	if ((n = calloc(1, sizeof *n)) == NULL)
 		return 0;
 	n->key = k;
-	n->count = 1;
+	n->count[kind] = 1;
 	*np = n;
 	return 1;
 }
 
 void
-ipcount_remove(struct ipcount *ic, const struct addr *a)
+ipcount_remove(struct ipcount *ic, const struct addr *a,
+    enum ipcount_kind kind)
 {
 	struct addr k;
 	struct node **np, *n;
+	int i;
 
 	key_of(a, &k);
 	np = find(ic, &k);
-	if ((n = *np) == NULL || --n->count > 0)
+	if ((n = *np) == NULL || n->count[kind] == 0)
 		return;
+	n->count[kind]--;
+	for (i = 0; i < IPC_KINDS; i++)
+		if (n->count[i] > 0)
+			return;
 	*np = n->next;
 	free(n);
+}
+
+unsigned
+ipcount_get(const struct ipcount *ic, const struct addr *a,
+    enum ipcount_kind kind)
+{
+	struct addr k;
+	struct node **np;
+
+	key_of(a, &k);
+	np = find(ic, &k);
+	return *np ? (*np)->count[kind] : 0;
 }
 
 void

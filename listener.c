@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,7 +22,11 @@
 #include "decoy.h"
 #include "dialog.h"
 #include "dnsl.h"
+#include "duration.h"
+#include "fairq.h"
 #include "ipcount.h"
+#include "proxy.h"
+#include "relay.h"
 #include "listen.h"
 #include "log.h"
 #include "smtp.h"
@@ -33,16 +38,19 @@
 #define FD_MARGIN 64		/* descriptors beyond the clients' */
 #define PAUSE_MS 100		/* out of descriptors: accept again after */
 
-enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS };
+enum source { SRC_LISTENER, SRC_SIGNALS, SRC_CLIENT, SRC_DNS, SRC_REDIS,
+	SRC_MTA };
 
 #define DNS_SOCKETS_MAX 16	/* the resolver's: one a server, and TCP */
 
 /* What a client is waiting for. */
 enum state {
+	ST_PROXY,		/* from a balancer: its PROXY header */
 	ST_WAIT,		/* the greeting delay */
 	ST_QUEUED,		/* passed; a child to run the program */
 	ST_TARPIT,		/* held by the tar pit */
 	ST_DIALOG,		/* greylisted: in sendwrap's own dialog */
+	ST_RELAY,		/* passed: relayed to the MTA (--forward) */
 	ST_DRAIN,		/* our last reply sent: reading until it is out */
 	ST_DEAD			/* dropped: freed once this turn's events are done */
 };
@@ -60,7 +68,8 @@ struct client {
 	enum state state;
 	struct timer timer;
 	struct client *prev_all, *next_all;	/* every client held */
-	struct client *next;		/* in the queue for a child; the dead */
+	struct client *next;		/* among the dead */
+	struct fairq_item queued;	/* ST_QUEUED: in the queue */
 	uint64_t start;			/* accepted; or the tar pit's first line */
 	uint64_t next_line;		/* the tar pit's next line */
 	uint64_t bytes;			/* read and thrown away */
@@ -70,6 +79,16 @@ struct client {
 	struct dnsl_lookup *dns;	/* the DNS lists being asked */
 	struct loop *loop;		/* for the lists' news */
 	struct dialog *dialog;		/* ST_DIALOG (start: its greeting) */
+	struct store_ask ask;		/* Redis asked about it, if asking */
+	int asking;
+	struct relay *relay;		/* ST_RELAY */
+	struct mta_side {		/* the MTA's socket, in the epoll set */
+		enum source kind;	/* SRC_MTA */
+		struct client *c;
+	} mta;
+	struct proxy_reader *proxy;	/* ST_PROXY */
+	int counted;			/* in its address's --per-ip count */
+	struct peer local;		/* what it reached, from its header */
 };
 
 struct loop {
@@ -80,11 +99,11 @@ struct loop {
 	size_t nlisteners;
 	struct listener signals;
 	struct timers timers;
-	struct ipcount *per_ip;
-	unsigned long clients, children;
+	struct ipcount *per_ip;		/* held per address; fairq's counts */
+	struct fairq programs;		/* the programs, and their queue */
+	unsigned long clients;
 	unsigned long waiting;		/* clients in the delay: --stress */
 	struct client *all;		/* every client held */
-	struct client *queue, *queue_end;
 	struct client *dead;		/* dropped this turn */
 	int stopping;
 	struct decoy_config decoy;
@@ -92,7 +111,10 @@ struct loop {
 	size_t line_len;
 	struct dnsl_resolver *resolver;	/* with --dnsbl, --dnswl */
 	struct listener dns[DNS_SOCKETS_MAX];
+	struct listener redis;		/* the cache's Redis socket, watched */
+	uint32_t redis_events;		/* ... for these */
 	struct dialog_config dialog;	/* --greylist */
+	struct relay_config relay;	/* --forward */
 	char host[DIALOG_HOST_MAX];
 };
 
@@ -106,33 +128,23 @@ watch(struct loop *l, struct client *c, uint32_t events, int op)
 	memset(&ev, 0, sizeof ev);
 	ev.events = events;
 	ev.data.ptr = c;
-	epoll_ctl(l->ep, op, c->fd, &ev);
+	/* A relay's end may have left the client out of the set. */
+	if (epoll_ctl(l->ep, op, c->fd, &ev) != 0 && errno == ENOENT)
+		epoll_ctl(l->ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
-static void
-unqueue(struct loop *l, struct client *c)
-{
-	struct client **cp = &l->queue;
-
-	while (*cp && *cp != c)
-		cp = &(*cp)->next;
-	if (*cp == NULL)
-		return;
-	*cp = c->next;
-	if (l->queue_end == c) {
-		l->queue_end = NULL;
-		for (c = l->queue; c; c = c->next)
-			l->queue_end = c;
-	}
-}
-
-/* c's wait is over, however it ended. */
+/* c's wait is over, however it ended: what Redis says comes too late. */
 static void
 unwait(struct loop *l, struct client *c)
 {
 	if (c->waiting)
 		l->waiting--;
 	c->waiting = 0;
+	if (c->asking) {
+		store_unask(&l->core.store, &c->ask);
+		c->asking = 0;
+		c->d.cache_failed |= STORE_REDIS;
+	}
 }
 
 /* Forget the client: its descriptor, its timer, its place.  It is
@@ -142,17 +154,25 @@ drop(struct loop *l, struct client *c)
 {
 	unwait(l, c);
 	if (c->state == ST_QUEUED)
-		unqueue(l, c);
+		fairq_remove(&l->programs, &c->queued);
 	timers_cancel(&l->timers, &c->timer);
 	dnsl_end(c->dns);
 	c->dns = NULL;
 	free(c->dialog);
 	c->dialog = NULL;
+	free(c->proxy);
+	c->proxy = NULL;
+	if (c->relay) {
+		relay_close(c->relay);
+		free(c->relay);
+		c->relay = NULL;
+		fairq_gave_back(&l->programs, &c->peer);
+	}
 	/* Explicitly: a child holding the socket keeps it in epoll. */
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	if (c->peer.known)
-		ipcount_remove(l->per_ip, &c->peer.addr);
+	if (c->peer.known && c->counted)
+		ipcount_remove(l->per_ip, &c->peer.addr, IPC_HELD);
 	if (c->prev_all)
 		c->prev_all->next_all = c->next_all;
 	else
@@ -199,7 +219,7 @@ say_and_drain(struct loop *l, struct client *c, const char *reply)
 	say(c, reply);
 	shutdown(c->fd, SHUT_WR);
 	if (c->state == ST_QUEUED)
-		unqueue(l, c);
+		fairq_remove(&l->programs, &c->queued);
 	c->state = ST_DRAIN;
 	c->bytes = 0;
 	watch(l, c, EPOLLIN, EPOLL_CTL_MOD);
@@ -222,33 +242,50 @@ start_child(struct loop *l, struct client *c)
 	if (l->cfg->mode == MODE_TEMPFAIL)
 		pid = spawn_responder(&l->decoy, c->fd, &c->peer);
 	else
-		pid = spawn_program(l->cfg->program, c->fd, &c->peer);
+		pid = spawn_program(l->cfg->program, c->fd, &c->peer,
+		    c->local.known ? &c->local : NULL);
 	if (pid < 0) {
 		log_error("ip=%s port=%s cannot run %s: %s", c->peer.ip,
 		    peer_port(&c->peer), l->cfg->mode == MODE_TEMPFAIL ?
 		    "the responder" : l->cfg->program[0], strerror(errno));
 		return -1;
 	}
-	l->children++;
+	fairq_started(&l->programs, pid, &c->peer);
 	return 0;
 }
 
-/* Give c to a child, or queue it until one ends. */
+/* Hold c until a program is free for it: 0, or -1 (its address has its
+ * share of the queue: it has been told 421). */
+static int
+queue(struct loop *l, struct client *c)
+{
+	c->queued.peer = &c->peer;
+	if (fairq_push(&l->programs, &c->queued) != 0) {
+		core_limit(&l->core, &c->peer, "per-ip-children");
+		say_and_drain(l, c, REPLY_PER_IP);
+		return -1;
+	}
+	c->state = ST_QUEUED;
+	/* Its input is the program's: watch only for a hang-up. */
+	watch(l, c, EPOLLRDHUP, EPOLL_CTL_MOD);
+	timers_set(&l->timers, &c->timer, mono_ms() + LISTENER_QUEUE_MS);
+	return 0;
+}
+
+static void relay_begin(struct loop *l, struct client *c);
+
+/* Give c to a child (or to the MTA's daemon), or queue it until a place
+ * is free for it. */
 static void
 hand_over(struct loop *l, struct client *c)
 {
 	unwait(l, c);
-	if (l->children >= l->cfg->max_children) {
-		c->state = ST_QUEUED;
-		c->next = NULL;
-		if (l->queue_end)
-			l->queue_end->next = c;
-		else
-			l->queue = c;
-		l->queue_end = c;
-		/* Its input is the program's: watch only for a hang-up. */
-		watch(l, c, EPOLLRDHUP, EPOLL_CTL_MOD);
-		timers_set(&l->timers, &c->timer, mono_ms() + LISTENER_QUEUE_MS);
+	if (!fairq_may_run(&l->programs, &c->peer)) {
+		queue(l, c);
+		return;
+	}
+	if (l->cfg->forward) {
+		relay_begin(l, c);
 		return;
 	}
 	/* A program that cannot run has answered 421 from the child. */
@@ -259,21 +296,140 @@ hand_over(struct loop *l, struct client *c)
 	drop(l, c);
 }
 
+static void serve_queue(struct loop *l);
+
+/* Children ended: their places go to the queue, fairly. */
 static void
 reap(struct loop *l)
 {
+	struct peer served;
 	int status;
+	pid_t pid;
 
-	while (waitpid(-1, &status, WNOHANG) > 0)
-		if (l->children > 0)
-			l->children--;
-	while (l->queue && l->children < l->cfg->max_children) {
-		struct client *c = l->queue;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		fairq_ended(&l->programs, pid, &served);
+	serve_queue(l);
+}
 
-		unqueue(l, c);
+/* Places freed: they go to the queue, fairly. */
+static void
+serve_queue(struct loop *l)
+{
+	struct fairq_item *it;
+
+	while ((it = fairq_next(&l->programs)) != NULL) {
+		struct client *c = (struct client *)((char *)it -
+		    offsetof(struct client, queued));
+
 		c->state = ST_WAIT;
 		hand_over(l, c);
 	}
+}
+
+/* ------------------------------------------------------------ relaying */
+
+/* The relayed session is over: its line, and 421 if the MTA never
+ * spoke; its place goes to the queue. */
+static void
+relay_over(struct loop *l, struct client *c)
+{
+	struct relay *r = c->relay;
+	const char *reply = relay_reply(r);
+	char took[32];
+
+	duration_format(relay_length_ms(r), took, sizeof took);
+	if (r->end == RELAY_UNREACHABLE || r->end == RELAY_LOCAL_ERROR)
+		log_error("ip=%s port=%s cannot forward to %s: %s", c->peer.ip,
+		    peer_port(&c->peer), l->cfg->forward, strerror(r->err));
+	log_info("forwarded ip=%s port=%s in=%llu out=%llu length=%s end=%s",
+	    c->peer.ip, peer_port(&c->peer),
+	    (unsigned long long)r->way[RELAY_CLIENT].bytes,
+	    (unsigned long long)r->way[RELAY_MTA].bytes, took,
+	    relay_end_name(r->end));
+	relay_close(r);
+	free(r);
+	c->relay = NULL;
+	fairq_gave_back(&l->programs, &c->peer);
+	if (reply)
+		say_and_drain(l, c, reply);
+	else
+		drop(l, c);
+	serve_queue(l);
+}
+
+/* After each call into the engine: its descriptors and its deadline. */
+static void
+relay_step(struct loop *l, struct client *c, enum relay_status s)
+{
+	if (s == RELAY_OVER) {
+		relay_over(l, c);
+		return;
+	}
+	relay_watch(c->relay, l->ep, c, &c->mta);
+	timers_set(&l->timers, &c->timer, relay_deadline(c->relay));
+}
+
+/*
+ * The PROXY header that names c to the MTA (--forward-proxy): its
+ * length in buf, 0 for none.  The address c reached is its balancer's
+ * header's, or the socket's own.
+ */
+static size_t
+forward_header(const struct loop *l, const struct client *c,
+    unsigned char *buf, size_t size)
+{
+	struct proxy_header h;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	struct peer local = c->local;
+
+	if (l->cfg->forward_proxy == FORWARD_PROXY_NONE)
+		return 0;
+	if (!local.known && getsockname(c->fd, (struct sockaddr *)&ss,
+	    &len) == 0)
+		peer_from_sockaddr(&local, (struct sockaddr *)&ss);
+	memset(&h, 0, sizeof h);
+	h.command = PROXY_CMD_PROXY;
+	h.known = c->peer.known && local.known;
+	if (h.known) {
+		h.src = c->peer.addr;
+		h.dst = local.addr;
+		h.src_port = (unsigned)atoi(c->peer.port);
+		h.dst_port = (unsigned)atoi(local.port);
+	}
+	if (l->cfg->forward_proxy == FORWARD_PROXY_V1)
+		return proxy_build_v1((char *)buf, size, &h);
+	return proxy_build_v2(buf, size, &h);
+}
+
+/* c passed: to the MTA's daemon, in the loop (relay.h). */
+static void
+relay_begin(struct loop *l, struct client *c)
+{
+	unsigned char first[RELAY_FIRST_MAX];
+	size_t n = forward_header(l, c, first, sizeof first);
+
+	if ((c->relay = malloc(sizeof *c->relay)) == NULL) {
+		log_error("ip=%s port=%s cannot forward: out of memory",
+		    c->peer.ip, peer_port(&c->peer));
+		say_and_drain(l, c, REPLY_UNAVAILABLE);
+		return;
+	}
+	fairq_took(&l->programs, &c->peer);
+	c->state = ST_RELAY;
+	c->mta.kind = SRC_MTA;
+	c->mta.c = c;
+	relay_step(l, c, relay_start(c->relay, &l->relay, c->fd,
+	    n ? first : NULL, n));
+}
+
+/* An event on a relayed client's socket, or on its MTA's. */
+static void
+on_relay(struct loop *l, struct client *c, enum relay_side side,
+    uint32_t events)
+{
+	if (c->state == ST_RELAY)
+		relay_step(l, c, relay_ready(c->relay, side, events));
 }
 
 /* ------------------------------------------------------------ verdicts */
@@ -355,6 +511,8 @@ passed(struct loop *l, struct client *c)
 {
 	uint64_t waited = mono_ms() - c->start;
 
+	/* A cache lookup still out is a failed one from here on. */
+	unwait(l, c);
 	if (l->cfg->mode == MODE_WRAP &&
 	    core_grey_start(&l->core, &c->peer, &c->d)) {
 		dialog_begin(l, c);
@@ -425,6 +583,80 @@ discard(struct client *c, int *err)
 		return 1;
 	}
 	return got < 0 && (errno == EAGAIN || errno == EINTR);
+}
+
+/* ------------------------------------------------------------ Redis */
+
+/* Keep the loop watching the Redis connection's socket as it changes. */
+static void
+watch_redis(struct loop *l)
+{
+	struct redisloop *rl = l->core.store.loop;
+	int fd = rl ? redisloop_fd(rl) : -1;
+	short want = rl ? redisloop_events(rl) : 0;
+	struct epoll_event ev;
+
+	if (fd == l->redis.fd && (uint32_t)want == l->redis_events)
+		return;
+	if (l->redis.fd >= 0 && fd != l->redis.fd)
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, l->redis.fd, NULL);
+	memset(&ev, 0, sizeof ev);
+	ev.events = (want & POLLIN ? EPOLLIN : 0) |
+	    (want & POLLOUT ? EPOLLOUT : 0);
+	ev.data.ptr = &l->redis;
+	if (fd >= 0 && epoll_ctl(l->ep, fd == l->redis.fd ? EPOLL_CTL_MOD :
+	    EPOLL_CTL_ADD, fd, &ev) != 0)
+		fd = -1;	/* not watched: its deadline ends it */
+	l->redis.fd = fd;
+	l->redis_events = fd >= 0 ? (uint32_t)want : 0;
+}
+
+static void
+redis_down(void *ctx, const char *why)
+{
+	(void)ctx;
+	log_error("cache %s", why);
+}
+
+/* What Redis said of a waiting client: it may end the wait. */
+static void
+on_cache_news(void *ctx, const struct cache_entry *e, const int *found,
+    size_t n, int failed)
+{
+	struct client *c = ctx;
+	struct loop *l = c->loop;
+	const char *reply;
+
+	c->asking = 0;
+	core_redis_answer(&l->core, &c->peer, &c->d, e, found, n, failed,
+	    cache_now_ms());
+	if (c->d.step == STEP_CACHED) {
+		core_cached(&l->core, &c->peer, &c->d);
+		hand_over(l, c);
+	} else if (c->d.step == STEP_KNOWN_EARLY) {
+		if ((reply = core_known_early(&l->core, &c->peer, &c->d)) ==
+		    NULL)
+			hand_over(l, c);	/* -x pass */
+		else
+			say_and_drain(l, c, reply);
+	}
+}
+
+/* Ask Redis about a client that is to wait, if it could change that. */
+static void
+ask_cache(struct loop *l, struct client *c)
+{
+	c->ask.n = core_redis_keys(&l->core, &c->peer, &c->d, c->ask.keys);
+	if (c->ask.n == 0)
+		return;
+	c->loop = l;
+	c->ask.now = cache_now_ms();
+	c->ask.fn = on_cache_news;
+	c->ask.ctx = c;
+	if (store_ask(&l->core.store, &c->ask) == 0)
+		c->asking = 1;
+	else
+		c->d.cache_failed |= STORE_REDIS;	/* down for now */
 }
 
 /* ------------------------------------------------------------ DNS lists */
@@ -519,6 +751,10 @@ ask_lists(struct loop *l, struct client *c)
 
 /* ------------------------------------------------------------ events */
 
+/* A balancer's header: admission, below. */
+static void header_input(struct loop *l, struct client *c);
+static void header_timeout(struct loop *l, struct client *c);
+
 static void
 on_input(struct loop *l, struct client *c)
 {
@@ -528,6 +764,9 @@ on_input(struct loop *l, struct client *c)
 	int err;
 
 	switch (c->state) {
+	case ST_PROXY:
+		header_input(l, c);
+		return;
 	case ST_WAIT:
 		k = peek_input(c->fd, input, sizeof input, &copied, &waiting);
 		if (k == INPUT_DATA)
@@ -558,6 +797,7 @@ on_input(struct loop *l, struct client *c)
 	case ST_QUEUED:
 		drop(l, c);	/* it hung up before its turn */
 		return;
+	case ST_RELAY:		/* on_relay() has them */
 	case ST_DEAD:
 		return;
 	}
@@ -567,6 +807,9 @@ static void
 on_timer(struct loop *l, struct client *c)
 {
 	switch (c->state) {
+	case ST_PROXY:
+		header_timeout(l, c);
+		return;
 	case ST_WAIT:
 		passed(l, c);
 		return;
@@ -579,6 +822,9 @@ on_timer(struct loop *l, struct client *c)
 		return;
 	case ST_DIALOG:
 		dialog_timeout(l, c);
+		return;
+	case ST_RELAY:
+		relay_step(l, c, relay_timeout(c->relay));
 		return;
 	case ST_DRAIN:
 		drop(l, c);
@@ -627,46 +873,50 @@ begin(struct loop *l, struct client *c)
 		l->waiting++;
 		timers_set(&l->timers, &c->timer, now + c->d.delay_ms);
 		ask_lists(l, c);
+		ask_cache(l, c);
 	}
 }
 
 /* Turn a client away at once for a limit. */
 static void
-refuse(struct loop *l, int fd, const struct peer *p, const char *limit)
+refuse(struct loop *l, int fd, const struct peer *p, const char *limit,
+    const char *reply)
 {
 	core_limit(&l->core, p, limit);
-	send(fd, REPLY_TOO_MANY, sizeof REPLY_TOO_MANY - 1,
-	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 }
 
-static void
-admit(struct loop *l, int fd, const struct sockaddr *sa)
+/*
+ * Would one more connection from p's address be over --per-ip?  Every
+ * connection counts, in whatever state: held here, or served by a
+ * program.  Counted in if not.
+ */
+static int
+over_per_ip(struct loop *l, const struct peer *p)
 {
-	static const struct marks none = { NULL, 0 };
-	struct client *c;
-	struct peer p;
+	unsigned held = ipcount_get(l->per_ip, &p->addr, IPC_HELD) +
+	    ipcount_get(l->per_ip, &p->addr, IPC_RUNNING);
 
-	peer_from_sockaddr(&p, sa);
-	if (l->clients >= l->cfg->max_clients) {
-		refuse(l, fd, &p, "max-clients");
-		return;
-	}
-	if (p.known && ipcount_add(l->per_ip, &p.addr) > l->cfg->per_ip) {
-		ipcount_remove(l->per_ip, &p.addr);
-		refuse(l, fd, &p, "per-ip");
-		return;
-	}
+	return held >= l->cfg->per_ip ||
+	    ipcount_add(l->per_ip, &p->addr, IPC_HELD) == 0;
+}
+
+/* Hold the client of fd: c, or NULL (told why, and closed). */
+static struct client *
+hold(struct loop *l, int fd, const struct peer *p)
+{
+	struct client *c;
+
 	if ((c = calloc(1, sizeof *c)) == NULL) {
-		if (p.known)
-			ipcount_remove(l->per_ip, &p.addr);
-		refuse(l, fd, &p, "memory");
-		return;
+		refuse(l, fd, p, "memory", REPLY_TOO_MANY);
+		return NULL;
 	}
 	c->kind = SRC_CLIENT;
 	c->fd = fd;
 	c->state = ST_WAIT;
-	c->peer = p;
+	c->peer = *p;
+	c->counted = p->known && !core_from_balancer(l->cfg, p);
 	c->start = mono_ms();
 	c->next_all = l->all;
 	if (l->all)
@@ -674,9 +924,121 @@ admit(struct loop *l, int fd, const struct sockaddr *sa)
 	l->all = c;
 	l->clients++;
 	watch(l, c, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
+	return c;
+}
+
+/* Decide for c, whose address is known now, and begin. */
+static void
+judge(struct loop *l, struct client *c)
+{
+	static const struct marks none = { NULL, 0 };
+
 	core_decide(&l->core, &c->peer, &none, &c->d);
 	core_stress(&l->core, &c->d, l->waiting);
 	begin(l, c);
+}
+
+/* No header from a balancer (bad, or not in time): 421, and why. */
+static void
+header_failed(struct loop *l, struct client *c, const char *why)
+{
+	log_error("ip=%s port=%s no valid PROXY header: %s", c->peer.ip,
+	    peer_port(&c->peer), why);
+	say_and_drain(l, c, REPLY_UNAVAILABLE);
+}
+
+/* The balancer's header, as much of it as has come: once it is whole,
+ * the client it names is judged (the wait starts now), or the
+ * balancer's own health check greeted. */
+static void
+header_input(struct loop *l, struct client *c)
+{
+	struct proxy_header h;
+	const char *why = NULL;
+
+	switch (proxy_read(c->proxy, c->fd, &h, &why)) {
+	case PROXY_NEED_MORE:
+		return;
+	case PROXY_BAD:
+		header_failed(l, c, why);
+		return;
+	case PROXY_OK:
+		break;
+	}
+	free(c->proxy);
+	c->proxy = NULL;
+	timers_cancel(&l->timers, &c->timer);
+	c->state = ST_WAIT;
+	c->start = mono_ms();
+	if (h.command == PROXY_CMD_LOCAL) {
+		core_decide_local(&c->d);
+		begin(l, c);
+		return;
+	}
+	if (h.known) {
+		peer_from_addr(&c->peer, &h.src, h.src_port);
+		peer_from_addr(&c->local, &h.dst, h.dst_port);
+		if (over_per_ip(l, &c->peer)) {
+			core_limit(&l->core, &c->peer, "per-ip");
+			say_and_drain(l, c, REPLY_PER_IP);
+			return;
+		}
+		c->counted = 1;
+	}
+	judge(l, c);
+}
+
+static void
+header_timeout(struct loop *l, struct client *c)
+{
+	char late[64];
+
+	header_failed(l, c, proxy_why_late(c->proxy, l->cfg->proxy.timeout_ms,
+	    late, sizeof late));
+}
+
+/* From a balancer: its header first, within --proxy-timeout. */
+static void
+await_header(struct loop *l, struct client *c)
+{
+	if ((c->proxy = malloc(sizeof *c->proxy)) == NULL) {
+		log_error("ip=%s port=%s no valid PROXY header: out of memory",
+		    c->peer.ip, peer_port(&c->peer));
+		say_and_drain(l, c, REPLY_UNAVAILABLE);
+		return;
+	}
+	proxy_reader_init(c->proxy);
+	c->state = ST_PROXY;
+	timers_set(&l->timers, &c->timer, c->start + l->cfg->proxy.timeout_ms);
+}
+
+static void
+admit(struct loop *l, int fd, const struct sockaddr *sa)
+{
+	struct client *c;
+	struct peer p;
+	int balancer;
+
+	peer_from_sockaddr(&p, sa);
+	if (l->clients >= l->cfg->max_clients) {
+		refuse(l, fd, &p, "max-clients", REPLY_TOO_MANY);
+		return;
+	}
+	/* A balancer's clients count by their own addresses, once known. */
+	balancer = core_from_balancer(l->cfg, &p);
+	if (p.known && !balancer && over_per_ip(l, &p)) {
+		refuse(l, fd, &p, "per-ip", REPLY_PER_IP);
+		return;
+	}
+	if ((c = hold(l, fd, &p)) == NULL) {
+		if (p.known && !balancer)
+			ipcount_remove(l->per_ip, &p.addr, IPC_HELD);
+		return;
+	}
+	if (balancer)
+		await_header(l, c);
+	else
+		judge(l, c);
 }
 
 static void
@@ -710,6 +1072,7 @@ on_accept(struct loop *l, struct listener *s)
 static void
 stop(struct loop *l)
 {
+	struct client *c, *next;
 	size_t i;
 
 	l->stopping = 1;
@@ -717,9 +1080,10 @@ stop(struct loop *l)
 		timers_cancel(&l->timers, &l->listeners[i].pause);
 		close(l->listeners[i].fd);
 	}
-	while (l->all) {
-		struct client *c = l->all;
-
+	for (c = l->all; c; c = next) {
+		next = c->next_all;
+		if (c->state == ST_RELAY)
+			continue;	/* a session: it finishes, as a child */
 		if (c->state != ST_DRAIN) {
 			core_limit(&l->core, &c->peer, "shutdown");
 			say(c, REPLY_SHUTDOWN);
@@ -757,7 +1121,7 @@ on_signals(struct loop *l)
 			if (l->stopping)
 				return 1;
 			log_info("stopping clients=%lu children=%lu",
-			    l->clients, l->children);
+			    l->clients, l->programs.running);
 			stop(l);
 		}
 	}
@@ -807,6 +1171,14 @@ next_timeout(const struct loop *l)
 		if (dns >= 0 && (ms < 0 || dns < ms))
 			ms = dns;
 	}
+	if (l->core.store.loop) {
+		uint64_t due = redisloop_deadline(l->core.store.loop);
+		int64_t r = due == UINT64_MAX ? -1 : due <= now ? 0 :
+		    (int64_t)(due - now);
+
+		if (r >= 0 && (ms < 0 || r < ms))
+			ms = r;
+	}
 	return (int)ms;
 }
 
@@ -815,8 +1187,11 @@ run(struct loop *l)
 {
 	struct epoll_event ev[EVENTS_MAX];
 
-	while (!l->stopping || l->children > 0) {
-		int n = epoll_wait(l->ep, ev, EVENTS_MAX, next_timeout(l)), i;
+	while (!l->stopping || l->programs.running > 0) {
+		int n, i;
+
+		watch_redis(l);
+		n = epoll_wait(l->ep, ev, EVENTS_MAX, next_timeout(l));
 
 		if (n < 0 && errno != EINTR) {
 			log_error("epoll_wait: %s", strerror(errno));
@@ -832,11 +1207,25 @@ run(struct loop *l)
 					return 0;
 			} else if (*kind == SRC_DNS)
 				on_dns(l, ev[i].data.ptr, ev[i].events);
+			else if (*kind == SRC_MTA)
+				on_relay(l, ((struct mta_side *)ev[i].data.ptr)->c,
+				    RELAY_MTA, ev[i].events);
+			else if (*kind == SRC_CLIENT &&
+			    ((struct client *)ev[i].data.ptr)->state == ST_RELAY)
+				on_relay(l, ev[i].data.ptr, RELAY_CLIENT,
+				    ev[i].events);
+			else if (*kind == SRC_REDIS)
+				redisloop_io(l->core.store.loop,
+				    (ev[i].events & (EPOLLIN | EPOLLERR |
+				    EPOLLHUP)) != 0, (ev[i].events &
+				    (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0);
 			else
 				on_input(l, ev[i].data.ptr);
 		}
 		if (l->resolver)	/* its timeouts */
 			dnsl_process_fd(l->resolver, -1, -1);
+		if (l->core.store.loop)
+			redisloop_expire(l->core.store.loop);
 		expire(l);
 		bury(l);
 	}
@@ -879,6 +1268,14 @@ ids(const struct config *cfg, long *uid, long *gid)
 	return 0;
 }
 
+/* --per-ip-children, or its default. */
+static unsigned
+share(const struct config *cfg)
+{
+	return cfg->per_ip_children ? cfg->per_ip_children :
+	    fairq_default_share(cfg->max_children);
+}
+
 static int
 set_up(struct loop *l, long uid, long gid, char *err, size_t errsize)
 {
@@ -892,11 +1289,17 @@ set_up(struct loop *l, long uid, long gid, char *err, size_t errsize)
 		snprintf(err, errsize, "out of memory");
 		return -1;
 	}
-	if (raise_fd_limit(l->cfg->max_clients + FD_MARGIN, err, errsize) != 0)
+	/* A relayed client (--forward, at most --max-children) holds five
+	 * more: the MTA's socket and two pipes. */
+	if (raise_fd_limit(l->cfg->max_clients + FD_MARGIN +
+	    (l->cfg->forward ? 5 * l->cfg->max_children : 0), err,
+	    errsize) != 0)
 		return -1;
 	if (drop_privileges(uid, gid, err, errsize) != 0)
 		return -1;
-	if ((l->per_ip = ipcount_new()) == NULL) {
+	if ((l->per_ip = ipcount_new()) == NULL ||
+	    fairq_init(&l->programs, l->cfg->max_children, share(l->cfg),
+	    l->per_ip) != 0) {
 		snprintf(err, errsize, "out of memory");
 		return -1;
 	}
@@ -939,6 +1342,22 @@ set_up_lists(struct loop *l, char *err, size_t errsize)
 	return 0;
 }
 
+/* --forward's target and its limits. */
+static int
+set_up_relay(struct loop *l, char *err, size_t errsize)
+{
+	const char *why;
+
+	if (relay_target_parse(l->cfg->forward, &l->relay.target, &why) != 0) {
+		snprintf(err, errsize, "--forward %s: %s", l->cfg->forward, why);
+		return -1;
+	}
+	l->relay.connect_ms = l->cfg->forward_timeout_ms;
+	l->relay.idle_ms = l->cfg->forward_idle_ms;
+	l->relay.pipe_size = RELAY_PIPE_SIZE;
+	return 0;
+}
+
 /* One line to say where we listen and with which limits. */
 static void
 log_listening(const struct loop *l)
@@ -952,8 +1371,9 @@ log_listening(const struct loop *l)
 		n += listen_name(l->listeners[i].fd, names + n,
 		    sizeof names - n);
 	}
-	log_info("listening on=%s clients=%u children=%u perip=%u",
-	    names, l->cfg->max_clients, l->cfg->max_children, l->cfg->per_ip);
+	log_info("listening on=%s clients=%u children=%u perip=%u "
+	    "share=%u", names, l->cfg->max_clients,
+	    l->cfg->max_children, l->cfg->per_ip, share(l->cfg));
 }
 
 int
@@ -970,6 +1390,10 @@ listener_main(const struct config *cfg)
 	l.decoy.mode = cfg->mode;
 	l.decoy.text = cfg->banner;
 	l.decoy.host = cfg->hostname;
+	if (cfg->forward && set_up_relay(&l, err, sizeof err) != 0) {
+		log_error("listener: %s", err);
+		return EXIT_PERM;
+	}
 	/* -U's ids are read here: a usage error, as -u without -g. */
 	if (ids(cfg, &uid, &gid) != 0) {
 		log_error("usage: -U needs $UID and $GID, as envuidgid sets "
@@ -983,6 +1407,12 @@ listener_main(const struct config *cfg)
 	/* Loaded after giving up root, as the reloads on SIGHUP will be. */
 	core_init(&l.core, cfg, 1);
 	core_dialog_config(&l.core, &l.dialog, l.host, sizeof l.host);
+	/* Redis through the loop, never waited for. */
+	l.redis.kind = SRC_REDIS;
+	l.redis.fd = -1;
+	if (store_go_async(&l.core.store, redis_down, &l, err, sizeof err) !=
+	    0)
+		log_error("listener: cache %s", err);
 	/* Without a resolver the clients wait as without lists. */
 	if (cfg->dns.n > 0 && set_up_lists(&l, err, sizeof err) != 0)
 		log_error("listener: %s; the lists are not asked", err);

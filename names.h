@@ -39,6 +39,7 @@ enum reason {
 	REASON_GREETDELAY,	/* $GREETDELAY from tcprules */
 	REASON_RELAYCLIENT,	/* $RELAYCLIENT from tcprules */
 	REASON_DNSWL,		/* the DNS allow lists */
+	REASON_PROXY_LOCAL,	/* a balancer's own connection (PROXY LOCAL) */
 	REASON_COUNT
 };
 
@@ -57,6 +58,10 @@ enum log_mode { LOGTO_AUTO, LOGTO_STDERR, LOGTO_SYSLOG, LOGTO_NONE,
 /* --by: what a report's rows are. */
 enum report_by { BY_DAY, BY_WEEK, BY_COUNT };
 
+/* --forward-proxy: the PROXY header sent to the MTA, if any. */
+enum forward_proxy { FORWARD_PROXY_NONE, FORWARD_PROXY_V1, FORWARD_PROXY_V2,
+	FORWARD_PROXY_COUNT };
+
 /* --report-format. */
 enum report_format { FORMAT_TEXT, FORMAT_CSV, FORMAT_PROMETHEUS,
 	FORMAT_COUNT };
@@ -67,6 +72,17 @@ enum tarpit_end { TARPIT_CLOSED, TARPIT_MAX, TARPIT_RESET, TARPIT_ERROR };
 /* How a tempfail responder session ended (end= in decoy lines). */
 enum decoy_end {
 	END_QUIT, END_CLOSED, END_RESET, END_COMMANDS, END_TIME, END_ERROR
+};
+
+/* How a relayed session ended (--forward; relay.h): by which side, for
+ * the three that have one (RELAY_CLIENT_x + side). */
+enum relay_end {
+	RELAY_CLIENT_CLOSED, RELAY_MTA_CLOSED,	/* whose EOF came first */
+	RELAY_CLIENT_RESET, RELAY_MTA_RESET,
+	RELAY_CLIENT_ERROR, RELAY_MTA_ERROR,
+	RELAY_IDLE,		/* no byte either way for --forward-idle */
+	RELAY_UNREACHABLE,	/* the connect failed or timed out */
+	RELAY_LOCAL_ERROR	/* out of descriptors or memory; cut short */
 };
 
 /*
@@ -84,6 +100,7 @@ extern const char *const mode_names[MODE_COUNT + 1];
 extern const char *const log_mode_names[LOGTO_COUNT + 1];
 extern const char *const report_by_names[BY_COUNT + 1];
 extern const char *const report_format_names[FORMAT_COUNT + 1];
+extern const char *const forward_proxy_names[FORWARD_PROXY_COUNT + 1];
 extern const char *const grey_test_names[GREY_TEST_COUNT + 1];
 
 /* "client-closed", "max-reached", "reset", "error". */
@@ -91,6 +108,10 @@ const char *tarpit_end_name(enum tarpit_end end);
 
 /* "quit", "client-closed", "reset", "max-commands", "max-time", "error". */
 const char *decoy_end_name(enum decoy_end end);
+
+/* "client-closed", "mta-closed", "client-reset", "mta-reset",
+ * "client-error", "mta-error", "idle", "unreachable", "error". */
+const char *relay_end_name(enum relay_end end);
 
 /* The index of s in a NULL-terminated table, or -1. */
 int name_index(const char *const *table, const char *s);

@@ -10,6 +10,7 @@
 #include "dialog.h"
 #include "duration.h"
 #include "log.h"
+#include "relay.h"
 #include "slots.h"
 #include "smtp.h"
 #include "spf.h"
@@ -37,7 +38,9 @@ enum kind {
 	K_DNS_SERVER,		/* --dns-server ADDR[:PORT] */
 	K_STRESS,		/* --stress N[,DELAY]: N min to max */
 	K_HOST,			/* a host name: letters, digits, '.', '-' */
-	K_TESTS			/* --grey-tests: names, or "none"; unsigned */
+	K_TESTS,		/* --grey-tests: names, or "none"; unsigned */
+	K_PROXY_FROM,		/* --proxy-from: one more balancer network */
+	K_FORWARD		/* --forward: a target (relay.h) */
 };
 
 #define DNSL_SCORE_MAX 1000
@@ -48,7 +51,8 @@ enum needs {
 	NEEDS_CACHE = 8, NEEDS_CACHE_OR_COMMAND = 16, NEEDS_WRAP = 32,
 	NEEDS_LISTEN = 64, NOT_LISTEN = 128, NEEDS_REDIS = 256, NEEDS_ADD = 512,
 	NEEDS_DNSL = 2048, NEEDS_REPORT = 4096, NEEDS_GREYLIST = 8192,
-	NEEDS_GREYTRAP = 16384, NEEDS_DNSL_OR_SPF = 32768,
+	NEEDS_GREYTRAP = 16384, NEEDS_DNSL_OR_SPF = 32768, NEEDS_PROXY = 65536,
+	NEEDS_FORWARD = 131072,
 	/* not a need: a command whose first word (a cache FILE) may be left
 	 * out, when -c or --redis names the stores */
 	FILE_OPTIONAL = 1024
@@ -255,6 +259,14 @@ static const struct optdef table[] = {
 	    NULL, NULL, 0, "the name in sendwrap's own greetings (--greylist, "
 	    "--tempfail, --tarpit); default this host's name" },
 
+	{ "proxy-from", 0, K_PROXY_FROM, "CIDR", 0, 0, 0, NULL, NULL, 0,
+	    "a load balancer's address or network: a connection from it "
+	    "must begin with a PROXY header (v1 or v2), and the client it "
+	    "names is judged in its place (repeatable)" },
+	{ "proxy-timeout", 0, K_DURATION, "DURATION", 100, 60000,
+	    AT(proxy.timeout_ms), NULL, "5s", NEEDS_PROXY,
+	    "how long a balancer has to send its PROXY header" },
+
 	{ "listen", 0, K_LISTEN, "ADDR:PORT", 0, 0, 0, NULL, NULL, 0,
 	    "listener mode: accept on ADDR:PORT (0.0.0.0:25, [::]:25; "
 	    "repeatable), or on the sockets systemd passes (systemd); one "
@@ -265,8 +277,29 @@ static const struct optdef table[] = {
 	    NULL, "40", NEEDS_LISTEN,
 	    "programs running at once; a client that passes waits for one" },
 	{ "per-ip", 0, K_COUNT, "N", 1, 1000000, AT(per_ip), NULL, "20",
-	    NEEDS_LISTEN, "clients held at once from one IPv4 address or "
-	    "IPv6 /64; more get 421" },
+	    NEEDS_LISTEN, "connections at once from one IPv4 address or "
+	    "IPv6 /64, waiting, queued or served by a program; more get "
+	    "421" },
+	{ "per-ip-children", 0, K_COUNT, "N", 1, 100000, AT(per_ip_children),
+	    NULL, NULL, NEEDS_LISTEN, "programs running at once for one "
+	    "address or /64, and clients of it queued for one; default a "
+	    "quarter of --max-children (at least 1)" },
+	{ "forward", 0, K_FORWARD, "TARGET", 0, 0, AT(forward), NULL, NULL,
+	    NEEDS_WRAP | NEEDS_LISTEN, "in place of a program: relay a client "
+	    "that passes to the MTA's daemon at TARGET (ADDR:PORT, "
+	    "[IPv6]:PORT or unix:/PATH), both ways in the loop" },
+	{ "forward-timeout", 0, K_DURATION, "DURATION", 100,
+	    SMTP_GREETING_WAIT_MS, AT(forward_timeout_ms), NULL, "10s",
+	    NEEDS_FORWARD, "the most a connect to the MTA may take; a client "
+	    "it fails for gets 421 4.3.0" },
+	{ "forward-idle", 0, K_DURATION, "DURATION", 1000, 24 * MS_HOUR,
+	    AT(forward_idle_ms), NULL, "10m", NEEDS_FORWARD,
+	    "a relayed session with no byte either way for this long is "
+	    "closed" },
+	{ "forward-proxy", 0, K_CHOICE, "VERSION", 0, 0, AT(forward_proxy),
+	    forward_proxy_names, "none", NEEDS_FORWARD, "send the MTA a PROXY "
+	    "protocol header (v1 or v2) naming the client before its first "
+	    "byte, or none" },
 	{ "uid", 'u', K_ID, "UID", 0, 4294967294u, AT(uid), NULL, NULL,
 	    NEEDS_LISTEN, "run as this user id once the sockets are bound "
 	    "(with -g)" },
@@ -283,6 +316,7 @@ static const char synopsis[] =
     "usage: sendwrap [options] [--] program [arg ...]\n"
     "       sendwrap --tarpit|--tempfail [options]\n"
     "       sendwrap --listen addr:port [...] [options] [--] program [arg ...]\n"
+    "       sendwrap --listen addr:port [...] [options] --forward target\n"
     "       sendwrap -n [options] [program [arg ...]]\n"
     "       sendwrap --compile allowlist.txt allowlist.cdb\n"
     "       sendwrap --cache-list|--cache-count|--cache-purge file\n"
@@ -376,6 +410,7 @@ range_words(const struct optdef *o, char *buf, size_t size)
 		    (unsigned long long)(o->min >> 20));
 		break;
 	case K_CIDR:
+	case K_PROXY_FROM:
 		snprintf(buf, size, "an IPv4 or IPv6 address or network");
 		break;
 	case K_STRESS:
@@ -493,6 +528,21 @@ add_source(struct parse *ps, const struct optdef *o, const char *arg)
 	else if (wl_parse_cidr(arg, strlen(arg), &src->entry, &why) != 0)
 		return bad_value(ps, o, arg, why);
 	ps->cfg->nsources++;
+	return 0;
+}
+
+static int
+add_proxy_from(struct parse *ps, const struct optdef *o, const char *arg)
+{
+	struct proxy_config *pc = &ps->cfg->proxy;
+	const char *why;
+
+	if (pc->nfrom == PROXY_FROM_MAX)
+		return fail(ps, "--proxy-from: at most %d networks",
+		    PROXY_FROM_MAX);
+	if (wl_parse_cidr(arg, strlen(arg), &pc->from[pc->nfrom], &why) != 0)
+		return bad_value(ps, o, arg, why);
+	pc->nfrom++;
 	return 0;
 }
 
@@ -687,6 +737,7 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 {
 	struct config *cfg = ps->cfg;
 	void *field = (char *)cfg + o->at;
+	struct relay_target target;
 	const char *why;
 	int i;
 
@@ -730,6 +781,8 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 		    bad_value(ps, o, arg, NULL);
 	case K_LISTEN:
 		return add_listen(ps, o, arg);
+	case K_PROXY_FROM:
+		return add_proxy_from(ps, o, arg);
 	case K_REDIS:
 		return add_redis(ps, o, arg);
 	case K_ID:
@@ -744,6 +797,11 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 		return set_host(ps, o, arg, field);
 	case K_TESTS:
 		return set_tests(ps, o, arg, field);
+	case K_FORWARD:
+		if (relay_target_parse(arg, &target, &why) != 0)
+			return bad_value(ps, o, arg, why);
+		*(const char **)field = arg;
+		return 0;
 	case K_DNS_SERVER:
 		if (dnsl_server_parse(arg, &why) != 0)
 			return bad_value(ps, o, arg, why);
@@ -814,6 +872,10 @@ missing_need(const struct config *cfg, const struct optdef *o)
 		return "needs --greylist";
 	if ((o->needs & NEEDS_GREYTRAP) && cfg->grey.traps == NULL)
 		return "needs --greytrap";
+	if ((o->needs & NEEDS_PROXY) && cfg->proxy.nfrom == 0)
+		return "needs --proxy-from";
+	if ((o->needs & NEEDS_FORWARD) && cfg->forward == NULL)
+		return "needs --forward";
 	return NULL;
 }
 
@@ -935,6 +997,9 @@ cross_check(struct parse *ps)
 	if (given(ps, "gid") && !given(ps, "uid"))
 		return fail(ps, "-g needs -u: without it the listener and its "
 		    "programs stay root");
+	if (cfg->forward && cfg->program)
+		return fail(ps, "--forward relays in place of a program: not both "
+		    "(got '%.200s')", cfg->program[0]);
 	if (cfg->mode == MODE_WRAP)
 		return 0;
 	/* A program here is a mistake worth stopping at: it would not run. */

@@ -75,6 +75,15 @@ struct grey_config {
 	uint64_t trap_ttl_ms;		/* --trap-ttl */
 };
 
+#define PROXY_FROM_MAX 32	/* --proxy-from networks */
+
+/* Load balancers that speak the PROXY protocol (--proxy-from). */
+struct proxy_config {
+	struct wl_entry from[PROXY_FROM_MAX];	/* net and prefix used */
+	size_t nfrom;
+	uint64_t timeout_ms;		/* --proxy-timeout */
+};
+
 struct config {
 	enum command command;
 	const char *args[2];		/* the command's own arguments */
@@ -97,11 +106,17 @@ struct config {
 	struct cache_config cache;
 	struct dns_config dns;
 	struct grey_config grey;
+	struct proxy_config proxy;
 	const char *listen[LISTEN_MAX];	/* --listen: the listener mode */
 	size_t nlisten;
 	unsigned max_clients;		/* --max-clients */
 	unsigned max_children;		/* --max-children */
 	unsigned per_ip;		/* --per-ip */
+	unsigned per_ip_children;	/* --per-ip-children; 0: a quarter */
+	const char *forward;		/* --forward TARGET (relay.h), or NULL */
+	uint64_t forward_timeout_ms;	/* --forward-timeout */
+	uint64_t forward_idle_ms;	/* --forward-idle */
+	enum forward_proxy forward_proxy;	/* --forward-proxy */
 	long uid, gid;			/* -u, -g, -U; -1: keep */
 	int envuidgid;			/* -U */
 	enum report_by report_by;	/* --by */

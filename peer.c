@@ -92,6 +92,21 @@ peer_from_sockaddr(struct peer *p, const struct sockaddr *sa)
 	set_known(p, from_sockaddr(p, sa) == 0);
 }
 
+void
+peer_from_addr(struct peer *p, const struct addr *a, unsigned port)
+{
+	unsigned char v6[16];
+
+	memset(p, 0, sizeof *p);
+	p->addr = *a;
+	if (a->family == AF_INET6) {
+		memcpy(v6, a->bytes, 16);
+		addr_set_v6(&p->addr, v6);
+	}
+	snprintf(p->port, sizeof p->port, "%u", port & 0xffff);
+	set_known(p, 1);
+}
+
 const char *
 peer_port(const struct peer *p)
 {

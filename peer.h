@@ -27,6 +27,9 @@ void peer_find(struct peer *p, int fd);
 /* The peer of a connection accepted by sendwrap itself (listener mode). */
 void peer_from_sockaddr(struct peer *p, const struct sockaddr *sa);
 
+/* A peer named otherwise (a PROXY header): a, unmapped, and port. */
+void peer_from_addr(struct peer *p, const struct addr *a, unsigned port);
+
 /* The port for a log line: "unknown" when not known. */
 const char *peer_port(const struct peer *p);
 

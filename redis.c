@@ -30,6 +30,7 @@ struct redis {
 	size_t npre;
 	char *out;			/* to be sent */
 	size_t outlen, outcap;
+	size_t sent;			/* of out, already */
 	redisReader *reader;
 	size_t got;			/* bytes read for this command */
 	char err[200];
@@ -516,24 +517,19 @@ redis_server(const struct redis *c)
 	return c->name;
 }
 
-/*
- * Connect to server i of s by deadline, and queue AUTH and SELECT.  The
- * connection, or NULL with the reason in err.
- */
-static struct redis *
-connect_one(const struct redis_setup *s, size_t i, uint64_t deadline,
+struct redis *
+redis_connect_start(const struct redis_setup *s, size_t i, int *pending,
     char *err, size_t errsize)
 {
 	const struct redis_url *u = &s->urls[i];
 	struct redis *c = calloc(1, sizeof *c);
-	int one = 1, soerr = 0;
-	socklen_t olen = sizeof soerr;
+	int one = 1;
 
+	*pending = 0;
 	if (c == NULL || (c->reader = redisReaderCreateWithFunctions(
 	    &functions)) == NULL) {
 		snprintf(err, errsize, "out of memory");
-		if (c)
-			free(c);
+		free(c);
 		return NULL;
 	}
 	c->url = i;
@@ -552,14 +548,7 @@ connect_one(const struct redis_setup *s, size_t i, uint64_t deadline,
 			fail(c, "connect: %s", strerror(errno));
 			goto out;
 		}
-		if (wait_for(c, POLLOUT, deadline, "connect") != 0)
-			goto out;
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &olen) != 0)
-			soerr = errno;
-		if (soerr != 0) {
-			fail(c, "connect: %s", strerror(soerr));
-			goto out;
-		}
+		*pending = 1;
 	}
 	if (s->password) {
 		const char *argv[3] = { "AUTH", u->user, s->password };
@@ -586,62 +575,209 @@ out:
 	return NULL;
 }
 
+int
+redis_connect_done(struct redis *c, char *err, size_t errsize)
+{
+	int soerr = 0;
+	socklen_t olen = sizeof soerr;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &olen) != 0)
+		soerr = errno;
+	if (soerr == 0)
+		return 0;
+	snprintf(err, errsize, "connect: %s", strerror(soerr));
+	return -1;
+}
+
+int
+redis_fd(const struct redis *c)
+{
+	return c->fd;
+}
+
+/*
+ * Connect to server i of s by deadline, and queue AUTH and SELECT.  The
+ * connection, or NULL with the reason in err.
+ */
+static struct redis *
+connect_one(const struct redis_setup *s, size_t i, uint64_t deadline,
+    char *err, size_t errsize)
+{
+	int pending;
+	struct redis *c = redis_connect_start(s, i, &pending, err, errsize);
+
+	if (c == NULL || !pending)
+		return c;
+	if (wait_for(c, POLLOUT, deadline, "connect") != 0) {
+		snprintf(err, errsize, "%s", c->err);
+		redis_close(c);
+		return NULL;
+	}
+	if (redis_connect_done(c, err, errsize) != 0) {
+		redis_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+redis_queue(struct redis *c, int argc, const char *const *argv,
+    const size_t *lens)
+{
+	return format(c, argc, argv, lens);
+}
+
+/* Send what can go now: 0 (*left bytes are still to go), or -1. */
+static int
+send_some(struct redis *c, size_t *left)
+{
+	ssize_t n = 0;
+
+	while (c->sent < c->outlen) {
+		n = send(c->fd, c->out + c->sent, c->outlen - c->sent,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0)
+			c->sent += (size_t)n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		else
+			return fail(c, "send: %s", strerror(errno));
+	}
+	*left = c->outlen - c->sent;
+	if (*left == 0) {
+		memset(c->out, 0, c->outlen);	/* AUTH's password */
+		c->outlen = c->sent = 0;
+	}
+	return 0;
+}
+
+int
+redis_flush(struct redis *c, size_t *left, char *err, size_t errsize)
+{
+	if (send_some(c, left) == 0)
+		return 0;
+	snprintf(err, errsize, "%s", c->err);
+	return -1;
+}
+
 static int
 send_out(struct redis *c, uint64_t deadline)
 {
-	size_t done = 0;
-	ssize_t n;
+	size_t left;
 
-	while (done < c->outlen) {
-		n = send(c->fd, c->out + done, c->outlen - done, MSG_NOSIGNAL);
-		if (n > 0) {
-			done += (size_t)n;
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (wait_for(c, POLLOUT, deadline, "sending") != 0)
-				return -1;
-		} else {
-			return fail(c, "send: %s", strerror(errno));
-		}
+	for (;;) {
+		if (send_some(c, &left) != 0)
+			return -1;
+		if (left == 0)
+			return 0;
+		if (wait_for(c, POLLOUT, deadline, "sending") != 0)
+			return -1;
 	}
-	memset(c->out, 0, c->outlen);
-	c->outlen = 0;
-	return 0;
+}
+
+/* A reply to AUTH or SELECT: 0 if it is the status it must be. */
+static int
+prelude_ok(struct redis *c, struct redis_reply *pre, const char *what)
+{
+	char text[SERVER_TEXT_MAX];
+
+	if (pre->type == REDIS_STATUS) {
+		redis_reply_free(pre);
+		return 0;
+	}
+	redis_clean(text, sizeof text, pre->str ? pre->str : "",
+	    pre->str ? pre->len : 0);
+	redis_reply_free(pre);
+	return fail(c, "%s refused: %s", what, text[0] ? text : "not OK");
+}
+
+/* What has come, into the reader: 1 with bytes, 0 with none now, -1. */
+static int
+read_some(struct redis *c)
+{
+	char buf[READ_CHUNK];
+	ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+
+	if (n == 0)
+		return fail(c, "closed the connection");
+	if (n < 0 && (errno == EINTR || errno == EAGAIN ||
+	    errno == EWOULDBLOCK))
+		return 0;
+	if (n < 0)
+		return fail(c, "recv: %s", strerror(errno));
+	c->got += (size_t)n;
+	if (c->got > REDIS_REPLY_BYTES_MAX)
+		return fail(c, "bad reply: over %d bytes",
+		    REDIS_REPLY_BYTES_MAX);
+	if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
+		return fail(c, "out of memory");
+	return 1;
+}
+
+/* The next whole reply already read: 1 with *r, 0 if none yet, -1. */
+static int
+next_reply(struct redis *c, struct redis_reply **r)
+{
+	void *reply;
+
+	if (redisReaderGetReply(c->reader, &reply) != REDIS_OK)
+		return fail(c, "bad reply (%s)", c->reader->errstr[0] ?
+		    c->reader->errstr : "over the limits");
+	*r = reply;
+	return reply != NULL;
+}
+
+int
+redis_take(struct redis *c, void (*fn)(void *ctx, struct redis_reply *r),
+    void *ctx, char *err, size_t errsize)
+{
+	struct redis_reply *r = NULL;
+	size_t i = 0;
+	int got = 0;
+
+	/* A bounded number of reads a turn: one server must not keep the
+	 * loop from its other work. */
+	while (i++ < 16 && (got = read_some(c)) > 0)
+		;
+	if (got < 0)
+		goto failed;
+	while ((got = next_reply(c, &r)) > 0) {
+		/* What is over the limit is the replies' bytes in the
+		 * reader, not the connection's life. */
+		c->got = 0;
+		if (c->npre > 0) {
+			const char *what = c->prelude[0];
+
+			memmove(c->prelude, c->prelude + 1,
+			    --c->npre * sizeof c->prelude[0]);
+			if (prelude_ok(c, r, what) != 0)
+				goto failed;
+			continue;
+		}
+		fn(ctx, r);
+	}
+	if (got == 0)
+		return 0;
+failed:
+	snprintf(err, errsize, "%s", c->err);
+	return -1;
 }
 
 /* The next reply by deadline: 0 with *r, or -1. */
 static int
 receive(struct redis *c, uint64_t deadline, struct redis_reply **r)
 {
-	char buf[READ_CHUNK];
-	void *reply;
-	ssize_t n;
+	int got;
 
 	for (;;) {
-		if (redisReaderGetReply(c->reader, &reply) != REDIS_OK)
-			return fail(c, "bad reply (%s)", c->reader->errstr[0] ?
-			    c->reader->errstr : "over the limits");
-		if (reply != NULL) {
-			*r = reply;
-			return 0;
-		}
+		if ((got = next_reply(c, r)) != 0)
+			return got > 0 ? 0 : -1;
 		if (wait_for(c, POLLIN, deadline, "waiting for the reply") != 0)
 			return -1;
-		n = recv(c->fd, buf, sizeof buf, 0);
-		if (n == 0)
-			return fail(c, "closed the connection");
-		if (n < 0 && (errno == EINTR || errno == EAGAIN ||
-		    errno == EWOULDBLOCK))
-			continue;
-		if (n < 0)
-			return fail(c, "recv: %s", strerror(errno));
-		c->got += (size_t)n;
-		if (c->got > REDIS_REPLY_BYTES_MAX)
-			return fail(c, "bad reply: over %d bytes",
-			    REDIS_REPLY_BYTES_MAX);
-		if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
-			return fail(c, "out of memory");
+		if (read_some(c) < 0)
+			return -1;
 	}
 }
 
@@ -650,25 +786,16 @@ static int
 command(struct redis *c, uint64_t deadline, int argc,
     const char *const *argv, const size_t *lens, struct redis_reply **r)
 {
-	char text[SERVER_TEXT_MAX];
 	struct redis_reply *pre;
 	size_t i;
 
 	c->got = 0;
 	if (format(c, argc, argv, lens) != 0 || send_out(c, deadline) != 0)
 		return -1;
-	for (i = 0; i < c->npre; i++) {
-		if (receive(c, deadline, &pre) != 0)
+	for (i = 0; i < c->npre; i++)
+		if (receive(c, deadline, &pre) != 0 ||
+		    prelude_ok(c, pre, c->prelude[i]) != 0)
 			return -1;
-		if (pre->type != REDIS_STATUS) {
-			redis_clean(text, sizeof text, pre->str ? pre->str : "",
-			    pre->str ? pre->len : 0);
-			redis_reply_free(pre);
-			return fail(c, "%s refused: %s", c->prelude[i],
-			    text[0] ? text : "not OK");
-		}
-		redis_reply_free(pre);
-	}
 	c->npre = 0;
 	return receive(c, deadline, r);
 }

@@ -122,6 +122,38 @@ void redis_reply_free(struct redis_reply *r);
 long redis_parse(const char *buf, size_t len,
     void (*fn)(void *ctx, struct redis_reply *r), void *ctx);
 
+/* -------------------------------- the pieces an event loop drives */
+
+/*
+ * What redisloop.h builds on: a connection that never waits.  Start a
+ * non-blocking connect to server i of s, with AUTH and SELECT queued:
+ * the connection, or NULL with the reason.  *pending is 1 while the
+ * connect is under way: wait for the socket to be writable, then call
+ * redis_connect_done(): 0, or -1 with the reason.
+ */
+struct redis *redis_connect_start(const struct redis_setup *s, size_t i,
+    int *pending, char *err, size_t errsize);
+int redis_connect_done(struct redis *c, char *err, size_t errsize);
+
+/* The connection's socket. */
+int redis_fd(const struct redis *c);
+
+/* Queue a command behind the others: 0, or -1 (out of memory). */
+int redis_queue(struct redis *c, int argc, const char *const *argv,
+    const size_t *lens);
+
+/* Send what the socket takes now: 0 with *left still to go, or -1. */
+int redis_flush(struct redis *c, size_t *left, char *err, size_t errsize);
+
+/*
+ * Read what has come, without waiting, and hand each whole reply to fn
+ * in order (fn frees it); the replies to AUTH and SELECT are checked
+ * here, not handed on.  0, or -1 with the reason (closed, an error, a
+ * bad reply, AUTH or SELECT refused).
+ */
+int redis_take(struct redis *c, void (*fn)(void *ctx, struct redis_reply *r),
+    void *ctx, char *err, size_t errsize);
+
 /* Copy server text into dst for a message: printable ASCII, cut short. */
 void redis_clean(char *dst, size_t size, const char *src, size_t len);
 

@@ -4,7 +4,8 @@
  *
  * Launched once per connection by inetd, xinetd, systemd or tcpserver
  * with the client on fds 0 and 1.  main() is the story of that one
- * connection: find the peer, decide (core.h), wait, act.  With --listen
+ * connection: find the peer (behind a load balancer, the client its
+ * PROXY header names), decide (core.h), wait, act.  With --listen
  * the listener (listener.h) holds many connections instead.  See
  * sendwrap.8.
  */
@@ -21,12 +22,15 @@
 #include "decoy.h"
 #include "dialog.h"
 #include "dnsl.h"
+#include "duration.h"
 #include "listener.h"
 #include "log.h"
 #include "options.h"
 #include "peer.h"
+#include "proxy.h"
 #include "slots.h"
 #include "smtp.h"
+#include "ucspi.h"
 #include "waiters.h"
 
 /* This connection's place among the waiting (--stress, --slots): given
@@ -106,6 +110,76 @@ act_on_early(struct core *core)
 	if (reply == NULL)
 		exit(0);
 	reply_and_leave(reply, 0);
+}
+
+/* ------------------------------------------------------- the peer */
+
+/*
+ * The PROXY header a balancer p sends first, taken off the connection
+ * and not a byte more, within --proxy-timeout.  None, or a bad one:
+ * the balancer is told 421 and the connection ends.
+ */
+static void
+read_header(const struct config *cfg, const struct peer *p,
+    struct proxy_header *h)
+{
+	uint64_t deadline = mono_ms() + cfg->proxy.timeout_ms;
+	enum proxy_result res;
+	struct proxy_reader r;
+	const char *why = NULL;
+	char late[64];
+
+	proxy_reader_init(&r);
+	while ((res = proxy_read(&r, 0, h, &why)) == PROXY_NEED_MORE) {
+		enum wait_result w = wait_readable(0, deadline);
+
+		if (w == WAIT_READABLE)
+			continue;
+		if (w == WAIT_ERROR) {
+			why = strerror(errno);
+			break;
+		}
+		why = proxy_why_late(&r, cfg->proxy.timeout_ms, late,
+		    sizeof late);
+		break;
+	}
+	if (res == PROXY_OK)
+		return;
+	log_error("ip=%s port=%s no valid PROXY header: %s", p->ip,
+	    peer_port(p), why);
+	reply_and_leave(REPLY_UNAVAILABLE, 0);
+}
+
+/*
+ * Find the client on fds 0 and 1: the peer, or, when that is one of the
+ * --proxy-from balancers, the client its PROXY header names, who is
+ * judged and logged in its place and whom the program's UCSPI variables
+ * name.  A header that names no client (UNKNOWN, UNSPEC) leaves the
+ * balancer the peer.  Returns 1 for the balancer's own connection (its
+ * health check: LOCAL), 0 otherwise.
+ */
+static int
+find_client(const struct config *cfg, struct peer *p)
+{
+	struct proxy_header h;
+	struct peer local;
+
+	peer_find(p, 0);
+	if (!core_from_balancer(cfg, p))
+		return 0;
+	read_header(cfg, p, &h);
+	if (h.command == PROXY_CMD_LOCAL)
+		return 1;
+	if (!h.known)
+		return 0;
+	peer_from_addr(p, &h.src, h.src_port);
+	peer_from_addr(&local, &h.dst, h.dst_port);
+	if (ucspi_export(p, &local) != 0) {
+		log_error("ip=%s port=%s cannot name the client to the "
+		    "program: out of memory", p->ip, peer_port(p));
+		fail_temporarily(EXIT_TEMP, 1);
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------- waiting */
@@ -369,22 +443,26 @@ main(int argc, char **argv)
 	uint64_t waited;
 	const char *reply;
 	char err[512];
+	int health_check;
 
 	log_init();
 	if (options_parse(argc, argv, &cfg, sources, err, sizeof err) != 0)
 		usage_error(&cfg, err);
 	if (cfg.command != COMMAND_CONNECTION)
 		return admin_run(&cfg);
-	if (cfg.program == NULL && cfg.mode == MODE_WRAP)
+	if (cfg.program == NULL && cfg.mode == MODE_WRAP && cfg.forward == NULL)
 		usage_error(&cfg, "no program to run");
 	log_open(cfg.log);
 	if (cfg.nlisten > 0)
 		return listener_main(&cfg);	/* another front end */
 
-	peer_find(&p, 0);
+	health_check = find_client(&cfg, &p);
 	core_init(&core, &cfg, 0);
 	read_marks(&marks);
-	core_decide(&core, &p, &marks, &d);
+	if (health_check)
+		core_decide_local(&d);
+	else
+		core_decide(&core, &p, &marks, &d);
 	if (cfg.mode != MODE_WRAP)
 		run_decoy(&core, &p, &d);
 	switch (d.step) {

@@ -49,6 +49,9 @@
 /* --slots in delay mode: no place left to wait in. */
 #define REPLY_WAIT_BUSY "421 4.3.2 busy, try again later\r\n"
 #define REPLY_TOO_MANY "421 4.3.2 Too many connections, try again later\r\n"
+/* The listener: one address over --per-ip or --per-ip-children. */
+#define REPLY_PER_IP \
+    "421 4.7.0 Too many connections from your address, try again later\r\n"
 #define REPLY_SHUTDOWN "421 4.3.2 Service shutting down, try again later\r\n"
 #define REPLY_KNOWN_EARLY "421 4.7.1 Service temporarily unavailable, " \
     "try again later\r\n"

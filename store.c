@@ -25,12 +25,20 @@ store_init(struct store *s, const struct cache_config *cc, int keep)
 }
 
 void
+store_hold(struct store *s)
+{
+	s->hold = 1;
+}
+
+void
 store_close(struct store *s)
 {
 	cache_close(s->lmdb);
 	redis_close(s->redis);
+	redisloop_free(s->loop);
 	s->lmdb = NULL;
 	s->redis = NULL;
+	s->loop = NULL;
 }
 
 static void
@@ -116,7 +124,8 @@ store_entry_parse(const char *key, size_t klen, const char *value,
 static struct cache *
 lmdb_for(struct store *s, struct store_use *u, int write)
 {
-	struct cache_options o = { write || s->keep, s->cc->map_size, 0 };
+	struct cache_options o = { write || s->keep || s->hold,
+	    s->cc->map_size, 0 };
 	struct cache *h;
 	char err[320];
 
@@ -128,7 +137,7 @@ lmdb_for(struct store *s, struct store_use *u, int write)
 	/* Nothing to read before the first record: not a failure. */
 	if (h == NULL && (o.write || errno != ENOENT))
 		trouble(u, STORE_LMDB, err);
-	if (s->keep)
+	if (s->keep || s->hold)
 		s->lmdb = h;
 	return h;
 }
@@ -286,6 +295,8 @@ redis_lookup(struct store *s, const struct cache_key *k, uint64_t now,
 	struct redis_reply *r;
 	int found = 0;
 
+	if (s->cc->nredis == 0)
+		return 0;	/* and no key formatted for nothing */
 	store_redis_key(k, key, sizeof key);
 	if ((r = call_for(s, u, 0, 2, argv, NULL)) == NULL)
 		return 0;
@@ -305,6 +316,31 @@ redis_lookup(struct store *s, const struct cache_key *k, uint64_t now,
 	return found;
 }
 
+/* A write's answer through the loop: only an error reply is news (a
+ * lost connection was reported as it went). */
+static void
+told(void *ctx, const struct redis_reply *r, const char *why)
+{
+	struct store *s = ctx;
+	char text[200], msg[300];
+
+	if (r && r->type == REDIS_ERROR) {
+		redis_clean(text, sizeof text, r->str, r->len);
+		snprintf(msg, sizeof msg, "redis: %s", text);
+		s->loop_report(s->loop_ctx, msg);
+	} else if (r == NULL && why && strncmp(why, "READONLY", 8) == 0) {
+		snprintf(msg, sizeof msg, "redis: %s", why);
+		s->loop_report(s->loop_ctx, msg);
+	}
+}
+
+/* A write through the loop, not waited for: 1 if it went out. */
+static int
+tell_loop(struct store *s, int argc, const char *const *argv)
+{
+	return redisloop_command(s->loop, 1, argc, argv, NULL, told, s) == 0;
+}
+
 static int
 redis_record(struct store *s, const struct cache_key *k,
     enum cache_kind kind, uint64_t now, uint64_t ttl_ms, struct store_use *u)
@@ -314,9 +350,13 @@ redis_record(struct store *s, const struct cache_key *k,
 	struct cache_entry e = { *k, kind, now, now + ttl_ms };
 	struct redis_reply *r;
 
+	if (s->cc->nredis == 0)
+		return 0;
 	store_redis_key(k, key, sizeof key);
 	store_value_format(&e, value, sizeof value);
 	snprintf(px, sizeof px, "%llu", (unsigned long long)ttl_ms);
+	if (s->loop)
+		return tell_loop(s, 5, argv);
 	if ((r = call_for(s, u, 1, 5, argv, NULL)) == NULL)
 		return 0;
 	redis_reply_free(r);
@@ -342,6 +382,8 @@ store_lookup(struct store *s, const struct cache_key *k, uint64_t now,
 {
 	struct cache_entry r;
 
+	if (s->loop)
+		return lmdb_lookup(s, k, now, e, u);	/* store_ask() */
 	if (lmdb_lookup(s, k, now, e, u)) {
 		/* Only a grey entry is worth a Redis exchange: it is the
 		 * one a fleet's other hosts may have moved on. */
@@ -397,7 +439,10 @@ store_forget(struct store *s, const struct cache_key *k, struct store_use *u)
 		done |= failed ? 0 : STORE_LMDB;
 	}
 	store_redis_key(k, key, sizeof key);
-	if ((r = call_for(s, u, 1, 2, argv, NULL)) != NULL) {
+	if (s->loop) {
+		if (tell_loop(s, 2, argv))
+			done |= STORE_REDIS;
+	} else if ((r = call_for(s, u, 1, 2, argv, NULL)) != NULL) {
 		redis_reply_free(r);
 		done |= STORE_REDIS;
 	}
@@ -410,6 +455,85 @@ store_record_bad(struct store *s, const struct cache_key *bad,
     struct store_use *u)
 {
 	return record(s, bad, own, CACHE_BAD, now, ttl_ms, u);
+}
+
+/* ------------------------------------------------- in an event loop */
+
+int
+store_go_async(struct store *s, void (*report)(void *ctx, const char *why),
+    void *ctx, char *err, size_t errsize)
+{
+	char why[280];
+
+	if (s->cc->nredis == 0 || !s->keep)
+		return 0;
+	if (setup(s, &s->setup, why, sizeof why) != 0) {
+		snprintf(err, errsize, "redis password: %s", why);
+		return -1;
+	}
+	s->loop_report = report;
+	s->loop_ctx = ctx;
+	s->loop = redisloop_new(&s->setup, s->cc->redis_timeout_ms,
+	    STORE_RETRY_MS, report, ctx);
+	if (s->loop == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Redis's answer to an MGET (or a GET, for one key). */
+static void
+asked(void *ctx, const struct redis_reply *r, const char *why)
+{
+	struct store_ask *q = ctx;
+	struct cache_entry e[2];
+	int found[2] = { 0, 0 };
+	char key[CACHE_KEY_TEXT_MAX + 16];
+	size_t i;
+
+	(void)why;
+	memset(e, 0, sizeof e);
+	if (r == NULL || r->type != REDIS_ARRAY || r->elements != q->n) {
+		q->fn(q->ctx, e, found, q->n, 1);
+		return;
+	}
+	for (i = 0; i < q->n; i++) {
+		const struct redis_reply *v = r->element[i];
+
+		if (v->type != REDIS_STRING)
+			continue;
+		store_redis_key(&q->keys[i], key, sizeof key);
+		found[i] = store_entry_parse(key, strlen(key), v->str, v->len,
+		    &e[i]) == 0 && e[i].expires_ms > q->now;
+	}
+	q->fn(q->ctx, e, found, q->n, 0);
+}
+
+int
+store_ask(struct store *s, struct store_ask *q)
+{
+	char keys[2][CACHE_KEY_TEXT_MAX + 16];
+	const char *argv[3] = { "MGET", keys[0], keys[1] };
+	size_t i;
+
+	for (i = 0; i < q->n && i < 2; i++)
+		store_redis_key(&q->keys[i], keys[i], sizeof keys[i]);
+	return redisloop_command(s->loop, 0, 1 + (int)q->n, argv, NULL, asked,
+	    q);
+}
+
+void
+store_unask(struct store *s, struct store_ask *q)
+{
+	redisloop_cancel(s->loop, q);
+}
+
+void
+store_copy(struct store *s, const struct cache_entry *e, struct store_use *u)
+{
+	lmdb_record(s, &e->key, NULL, e->kind, e->recorded_ms,
+	    e->expires_ms - e->recorded_ms, u);
 }
 
 /* ------------------------------------------------- for the commands */

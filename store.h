@@ -22,10 +22,10 @@
  * Failures: each store's first failure on a connection is reported once
  * (report()), and that store is left alone for the rest of the
  * connection; the other one still serves.  So a Redis that is down costs
- * a connection at most one --redis-timeout.  In keep mode (the listener)
- * handles stay open between clients, and after a failure Redis is not
- * asked again for STORE_RETRY_MS: each exchange blocks the caller for at
- * most --redis-timeout, and a dead Redis must not do so for every client.
+ * a connection at most one --redis-timeout.  In keep mode handles stay
+ * open between clients; the listener's loop goes further and never waits
+ * for Redis at all (store_go_async(), below), and after a failure Redis
+ * is not asked again for STORE_RETRY_MS.
  *
  * Contract: no logging and no output (reasons go to report() or err);
  * every descriptor is close-on-exec, and store_close() closes them all.
@@ -38,6 +38,7 @@
 #include "cache.h"
 #include "options.h"
 #include "redis.h"
+#include "redisloop.h"
 
 #define STORE_LMDB 1
 #define STORE_REDIS 2
@@ -49,12 +50,17 @@
 struct store {
 	const struct cache_config *cc;
 	int keep;			/* keep handles open (the listener) */
+	int hold;			/* store_hold(): LMDB's till the close */
 	struct cache *lmdb;		/* kept open */
 	struct redis *redis;		/* kept connected */
 	uint64_t redis_retry_at;	/* keep mode: mono_ms() */
 	char redis_why[400];		/* ... and why */
 	int password_read;		/* 1: in password */
 	char password[REDIS_PASSWORD_MAX + 1];
+	struct redis_setup setup;	/* for the loop's connection */
+	struct redisloop *loop;		/* store_go_async(): Redis's */
+	void (*loop_report)(void *ctx, const char *why);
+	void *loop_ctx;
 };
 
 /* How to tell a connection's failures: once per store. */
@@ -68,6 +74,15 @@ struct store_use {
 unsigned store_kinds(const struct cache_config *cc);
 
 void store_init(struct store *s, const struct cache_config *cc, int keep);
+
+/*
+ * From now on the LMDB file is opened for writing at its first use and
+ * kept until store_close(): for a connection that looks a client up and
+ * then records it (a greylisted first attempt), one opening, not two
+ * (each costs more than the lookup or the write).  No lock is held
+ * between uses.
+ */
+void store_hold(struct store *s);
 
 /* Close every handle (before exec: only descriptors matter). */
 void store_close(struct store *s);
@@ -101,6 +116,44 @@ unsigned store_record_bad(struct store *s, const struct cache_key *bad,
  * that does not count).  Returns the stores it is gone from.
  */
 unsigned store_forget(struct store *s, const struct cache_key *k,
+    struct store_use *u);
+
+/* ------------------------------------------- Redis, in an event loop */
+
+/*
+ * The listener's loop must never wait for Redis (redisloop.h).  After
+ * store_go_async() (keep mode, with --redis): store_lookup() asks LMDB
+ * only, and the caller asks Redis with store_ask(), whose answer comes
+ * through the loop; records and forgets go to Redis without waiting for
+ * its answer (store_record() counts Redis in when it is being asked);
+ * failures go to report, once a connection for a lost one.  0, or -1
+ * with the reason in err (the password file, memory): Redis is then
+ * asked as without the loop.
+ */
+int store_go_async(struct store *s, void (*report)(void *ctx,
+    const char *why), void *ctx, char *err, size_t errsize);
+
+/* The keys of one lookup, and where its answer goes. */
+struct store_ask {
+	struct cache_key keys[2];
+	size_t n;
+	uint64_t now;
+	/* found[i]: a live entry for keys[i] in e[i]; failed: Redis did
+	 * not answer (then nothing is found). */
+	void (*fn)(void *ctx, const struct cache_entry *e, const int *found,
+	    size_t n, int failed);
+	void *ctx;
+};
+
+/* Ask Redis about q's keys: 0 (q->fn will be called, once), or -1 (not
+ * asked: Redis is down for now). */
+int store_ask(struct store *s, struct store_ask *q);
+
+/* q's answer is no longer wanted. */
+void store_unask(struct store *s, struct store_ask *q);
+
+/* Copy an entry Redis gave into LMDB, with its own times. */
+void store_copy(struct store *s, const struct cache_entry *e,
     struct store_use *u);
 
 /* ------------------------------------------- Redis, for the commands */

@@ -70,12 +70,6 @@ def log(msg):
 
 # ------------------------------------------------------------ /proc
 
-free_kb = proclib.free_kb
-
-
-kernel_kb = proclib.kernel_kb
-
-
 def cpu_s(pid):
     """CPU seconds of pid (schedstat, in ns) and of the children it has
     reaped (cutime + cstime)."""
@@ -104,12 +98,7 @@ def pss_kb(pids):
     return proclib.memory_totals(pids, ["Pss"])[0]["Pss"]
 
 
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise SystemExit("bench/listener: timed out waiting for " + what)
-        time.sleep(0.1)
+wait_for = proclib.wait_for
 
 
 # ------------------------------------------------------------ servers
@@ -242,13 +231,13 @@ def memory_round(name, srv):
     held = HELD[name]
     wait_for(lambda: held(srv) == 0, 10, name + " to start")
     time.sleep(1)
-    m0, k0 = free_kb(), kernel_kb()
+    m0, k0 = proclib.free_kb(), proclib.kernel_kb()
     p0 = pss_kb([srv.pid])
     c = hold(srv.port, N_MEM, "127.0.5.1/250")
     try:
         wait_for(lambda: held(srv) >= N_MEM, 120, name + " to hold")
         time.sleep(0.5)
-        m1, k1 = free_kb(), kernel_kb()
+        m1, k1 = proclib.free_kb(), proclib.kernel_kb()
         p1 = pss_kb([srv.pid] + children(srv.pid))
     finally:
         release(c)
@@ -359,7 +348,7 @@ def big():
     sampler = threading.Thread(target=sample)
     try:
         time.sleep(1)
-        m0, c0 = free_kb(), cpu_s(srv.pid)
+        m0, c0 = proclib.free_kb(), cpu_s(srv.pid)
         sampler.start()
         out = {}
         t_start = time.monotonic()
@@ -367,7 +356,7 @@ def big():
                                "127.0.8.1/%d" % (N_BIG // 10), "-w", "120")
         wait_for(lambda: nfds(srv.pid) >= N_BIG, 60, "the crowd to connect")
         connected = time.monotonic() - t_start
-        m1 = free_kb()
+        m1 = proclib.free_kb()
         bots = crowd_thread(out, "bots", srv.port, N_BIG_BOTS, "-s",
                             "127.0.200.1/%d" % (N_BIG_BOTS // 10), "-c",
                             "200", "-b", "1", "-w", "60")

@@ -8,8 +8,9 @@
  * must read a line starting "220 " (with -q: the target writes nothing,
  * only the exit status counts).
  *
- *   passbench [-6] [-q] [-r] [-n N] [-t SECONDS] -- COMMAND [::: COMMAND ...]
- *   COMMAND = [every=K] [VAR=value ...] /path/to/program [arg ...]
+ *   passbench [-6] [-q] [-r] [-s FIRST_IP] [-n N] [-t SECONDS] --
+ *       COMMAND [::: COMMAND ...]
+ *   COMMAND = [every=K] [dialog=1] [VAR=value ...] /path/to/program [arg ...]
  *
  * Several commands are interleaved invocation by invocation (A B C A B C
  * ...), so that the noise of a busy machine falls on all of them alike;
@@ -22,6 +23,15 @@
  * each command, its invocations in the order they ran: raw_us (wall time)
  * and raw_flt (minor faults), comma-separated, so that commands can be
  * paired invocation by invocation.
+ *
+ * dialog=1: while that command runs, its client holds a whole SMTP
+ * session with it, each command after the reply to the one before:
+ * the 220, EHLO, MAIL, RCPT (any reply), DATA (451 wanted: a greylisting
+ * or tempfail responder) and QUIT (221); the invocation is right when
+ * every reply came as wanted and the program exited 0.  -s binds the
+ * client of every connection, in turn, to the next IPv4 address from
+ * FIRST_IP on (127.20.0.1, 127.20.0.2, ...), so that a cache keyed by
+ * address sees a new client each time.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -90,28 +100,101 @@ got_greeting(int fd)
 	return n >= 4 && memcmp(buf, "220 ", 4) == 0;
 }
 
+/* The client's side of a dialog=1 session: what it sends, and the
+ * reply code wanted ("": any). */
+static const struct step {
+	const char *command;
+	const char *want;
+} dialog_script[] = {
+	{ NULL, "220" },
+	{ "EHLO client.bench.invalid\r\n", "250" },
+	{ "MAIL FROM:<sender@client.bench.invalid>\r\n", "250" },
+	{ "RCPT TO:<user@bench.invalid>\r\n", "" },
+	{ "DATA\r\n", "451" },
+	{ "QUIT\r\n", "221" },
+};
+
+/*
+ * Read one whole reply (its last line "NNN ...") for up to 2 s: is its
+ * code the one wanted?
+ */
+static int
+got_reply(int fd, const char *want)
+{
+	char buf[1024];
+	size_t n = 0, line = 0;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	while (n < sizeof buf - 1 && poll(&pfd, 1, 2000) > 0) {
+		ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+		char *nl;
+
+		if (r <= 0)
+			return 0;
+		n += (size_t)r;
+		/* Past the continuation lines ("250-..."): the last. */
+		while ((nl = memchr(buf + line, '\n', n - line)) != NULL) {
+			if (n - line >= 4 && buf[line + 3] == ' ')
+				return strncmp(buf + line, want,
+				    strlen(want)) == 0;
+			line = (size_t)(nl - buf) + 1;
+		}
+	}
+	return 0;
+}
+
+/* The session of dialog=1 on fd: 1 if every reply was as wanted. */
+static int
+hold_dialog(int fd)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof dialog_script / sizeof dialog_script[0]; i++) {
+		const struct step *st = &dialog_script[i];
+
+		if (st->command && send(fd, st->command, strlen(st->command),
+		    MSG_NOSIGNAL) != (ssize_t)strlen(st->command))
+			return 0;
+		if (!got_reply(fd, st->want))
+			return 0;
+	}
+	return 1;
+}
+
 struct command {
 	char **argv;		/* program and arguments, NULL-terminated */
 	char **env;		/* VAR=value to add, NULL-terminated */
 	int index, every;
+	int dialog;		/* dialog=1: hold a session with it */
 	int done, ok, failed;
 	double *times, *cpu, sum;
 	long *rss, *minflt;
 };
 
 static int quiet_target;	/* -q: no greeting to wait for */
+static uint32_t next_source;	/* -s: the next client's address, or 0 */
 
 static int
 run_one(struct command *c, int lfd, const struct sockaddr_storage *ss,
     socklen_t sslen, int family, int devnull)
 {
 	struct rusage ru;
-	int cfd, sfd, status;
+	int cfd, sfd, status, talked = 1;
 	double t0, t1;
 	pid_t pid;
 
-	if ((cfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    connect(cfd, (const struct sockaddr *)ss, sslen) != 0 ||
+	if ((cfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		die("socket");
+	if (next_source) {
+		struct sockaddr_in src;
+
+		memset(&src, 0, sizeof src);
+		src.sin_family = AF_INET;
+		src.sin_addr.s_addr = htonl(next_source++);
+		if (bind(cfd, (struct sockaddr *)&src, sizeof src) != 0)
+			die("bind");
+	}
+	if (connect(cfd, (const struct sockaddr *)ss, sslen) != 0 ||
 	    (sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
 		die("connect");
 	t0 = now_us();
@@ -128,6 +211,12 @@ run_one(struct command *c, int lfd, const struct sockaddr_storage *ss,
 		execv(c->argv[0], c->argv);
 		_exit(127);
 	}
+	if (c->dialog) {
+		/* and closes, as a client does after the 221 */
+		talked = hold_dialog(cfd);
+		close(cfd);
+		cfd = -1;
+	}
 	while (wait4(pid, &status, 0, &ru) < 0)
 		if (errno != EINTR)
 			die("wait4");
@@ -140,12 +229,13 @@ run_one(struct command *c, int lfd, const struct sockaddr_storage *ss,
 	c->minflt[c->done] = ru.ru_minflt;
 	c->sum += t1 - t0;
 	c->done++;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-	    (quiet_target || got_greeting(cfd)))
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && talked &&
+	    (quiet_target || c->dialog || got_greeting(cfd)))
 		c->ok++;
 	else
 		c->failed++;
-	close(cfd);
+	if (cfd >= 0)
+		close(cfd);
 	return 0;
 }
 
@@ -174,9 +264,14 @@ main(int argc, char **argv)
 	struct command *cmds;
 	double start;
 
-	while ((c = getopt(argc, argv, "+6n:qrt:")) != -1)
+	while ((c = getopt(argc, argv, "+6n:qrs:t:")) != -1)
 		switch (c) {
 		case '6': family = AF_INET6; break;
+		case 's':
+			if (inet_pton(AF_INET, optarg, &next_source) != 1)
+				return 2;
+			next_source = ntohl(next_source);
+			break;
 		case 'q': quiet_target = 1; break;
 		case 'r': raw = 1; break;
 		case 'n': n = atoi(optarg); break;
@@ -184,8 +279,9 @@ main(int argc, char **argv)
 		default: return 2;
 		}
 	if (optind >= argc || n < 1) {
-		fprintf(stderr, "usage: passbench [-6] [-q] [-r] [-n N] [-t S] -- "
-		    "[every=K] [VAR=value ...] program [arg ...] [::: ...]\n");
+		fprintf(stderr, "usage: passbench [-6] [-q] [-r] [-s FIRST_IP] "
+		    "[-n N] [-t S] -- [every=K] [dialog=1] [VAR=value ...] "
+		    "program [arg ...] [::: ...]\n");
 		return 2;
 	}
 	cmds = calloc((size_t)(argc - optind), sizeof *cmds);
@@ -200,6 +296,10 @@ main(int argc, char **argv)
 		cm->every = 1;
 		if (strncmp(argv[k], "every=", 6) == 0)
 			cm->every = atoi(argv[k++] + 6);
+		if (k < argc && strcmp(argv[k], "dialog=1") == 0) {
+			cm->dialog = 1;
+			k++;
+		}
 		cm->env = argv + k;
 		while (k < argc && strchr(argv[k], '=') && argv[k][0] != '/')
 			k++;

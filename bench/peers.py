@@ -13,7 +13,9 @@ The three, each up to the MTA's greeting:
   exim -bd, connect ACL delay = D      (exim4-daemon-heavy, smtp_enforce_sync,
       no PIPE_CONNECT; one process per connection, no limit)
 The MTAs run as tests/e2e/daemons.py starts them (private instances on
-loopback).  For scale, a fourth row: sendwrap's listener in front of
+loopback).  Where sendwrap can forward (--forward in its --help), a row
+for that too: sendwrap --listen --forward to a private Postfix's smtpd
+(at most 100 smtpd), the two counted together.  For scale, a last row: sendwrap's listener in front of
 bench/target220.c, a program that writes a 220 line and exits: what the
 listener itself costs, no MTA behind it.  The work, measured on each:
 
@@ -73,6 +75,7 @@ SENDWRAP_NAME = "sendwrap --listen → exim -bs"
 POSTSCREEN_NAME = "Postfix postscreen → smtpd"
 EXIM_NAME = "Exim connect-ACL delay"
 ALONE_NAME = "(sendwrap --listen → target220: no MTA)"
+FORWARD_NAME = "sendwrap --listen --forward → Postfix smtpd"
 TARGET = os.path.join(W, "target220")
 T0 = time.monotonic()
 
@@ -85,16 +88,18 @@ def log(msg):
 # ------------------------------------------------------------ the servers
 
 class Sendwrap:
-    """sendwrap --listen in front of program (argv), its log in a file."""
+    """sendwrap --listen in front of program (argv), or with opts (say
+    --forward HOST:PORT) and no program, its log in a file."""
 
-    def __init__(self, delay, program):
+    def __init__(self, delay, program=(), opts=()):
         self.dir = e2elib.make_workdir(W, "sendwrap")
         self.logpath = os.path.join(self.dir, "sendwrap.log")
         with open(self.logpath, "wb") as logf:
             self.proc = e2elib.start_group(
                 [SENDWRAP, "--listen", "127.0.0.1:0", "-l", "stderr", "-d",
                  str(delay), "--max-clients", "12000", "--per-ip", "100",
-                 "--max-children", "100", "--"] + program,
+                 "--max-children", "100"] + list(opts) +
+                (["--"] + list(program) if program else []),
                 stdout=logf, stderr=logf)
         self.pid = self.proc.pid
         m = e2elib.wait_until(lambda: re.search(
@@ -107,8 +112,39 @@ class Sendwrap:
         with open(self.logpath, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def processes(self):
+        return proclib.tree(self.pid)
+
     def stop(self):
         e2elib.stop_group(self.proc)
+
+
+class Forwarding(Sendwrap):
+    """sendwrap --listen --forward to a private Postfix's smtpd: its
+    processes, CPU and memory are the two together."""
+
+    def __init__(self, delay):
+        self.postfix = daemons.PostfixServer(W, smtpd=True,
+                                             process_limit=100)
+        try:
+            Sendwrap.__init__(self, delay, opts=[
+                "--forward", "127.0.0.1:%d" % self.postfix.port])
+        except BaseException:
+            self.postfix.stop()
+            raise
+
+    def processes(self):
+        return Sendwrap.processes(self) + self.postfix.processes()
+
+    def stop(self):
+        Sendwrap.stop(self)
+        self.postfix.stop()
+
+
+def forwards():
+    """Can this sendwrap forward (--forward in its --help)?"""
+    r = subprocess.run([SENDWRAP, "--help"], capture_output=True, text=True)
+    return "--forward" in r.stdout + r.stderr
 
 
 def sendwrap_exim(delay):
@@ -136,14 +172,17 @@ def exim_delay(delay):
 
 SERVERS = [(SENDWRAP_NAME, sendwrap_exim), (POSTSCREEN_NAME, postscreen),
            (EXIM_NAME, exim_delay), (ALONE_NAME, sendwrap_alone)]
+if forwards():
+    SERVERS.insert(1, (FORWARD_NAME, Forwarding))
 
 
 # ------------------------------------------------------------ /proc
 
 def members(srv):
     """The server's processes: the one started and its descendants
-    (Postfix's postscreen is in a session of its own)."""
-    return [p.pid for p in proclib.tree(srv.pid)]
+    (Postfix's postscreen is in a session of its own), and for a
+    forwarding sendwrap, the MTA's."""
+    return [p.pid for p in srv.processes()]
 
 
 def group_cpu(srv):

@@ -31,10 +31,7 @@
 . "$(dirname "$0")/prelude.sh" stress "$@"
 echo "bench/stress.sh: building sendwrap, floor 1, the target, passbench" >&2
 make -s build/default/sendwrap >&2
-eval "$(make -s --no-print-directory -f Makefile -f bench/flags.mk \
-	bench-flags | sed 's/^\([A-Z]*\)=\(.*\)$/\1="\2"/')"
-$COMPILE -c -o "$W/floor1.o" bench/floor1.c
-$LINK -o "$W/floor1" "$W/floor1.o"
+build_floor1 "$W"
 cc -O2 -Wall -Wextra -static -o "$W/target220" bench/target220.c
 cc -O2 -Wall -Wextra -static -o "$W/passbench" bench/passbench.c
 ulimit -n 4096 2>/dev/null || true

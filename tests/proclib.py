@@ -4,8 +4,9 @@ One module for what tests/integration, tests/e2e, bench/bench.py and
 bench/decoy.sh look up about processes: who is whose child or in which
 group, which program a process runs and whether it sleeps in a wait,
 its memory (smaps_rollup, VmPTE), its CPU time, its descriptors, its
-signal masks, its user and groups, which loopback ports listen, and the
-machine's free memory (meminfo, free_kb, kernel_kb).
+signal masks, its user and groups, and which loopback ports listen; and
+the machine's free memory and the kernel's share of it (meminfo,
+zoneinfo, sockstat).
 
 Import it from a known place, e.g. from tests/e2e:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -139,6 +140,16 @@ def wait_childless(ppid, timeout, step=0.1):
             return False
         time.sleep(step)
     return True
+
+
+def wait_for(pred, timeout, what, step=0.1):
+    """Poll pred until it is true; TimeoutError naming what after timeout
+    seconds."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out waiting for " + what)
+        time.sleep(step)
 
 
 def parse_status(text):
@@ -317,10 +328,8 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
-# ------------------------------------------------------------ memory
-
 def meminfo():
-    """/proc/meminfo as {field: kB}."""
+    """/proc/meminfo: {field: kB}."""
     out = {}
     with open("/proc/meminfo") as f:
         for line in f:
@@ -329,7 +338,7 @@ def meminfo():
     return out
 
 
-def percpu_free_kb():
+def pcp_kb():
     """The free pages the kernel keeps on its per-CPU lists (the count:
     lines of /proc/zoneinfo's pagesets), which MemFree and MemAvailable
     count as used: an allocation served from them lowers neither."""
@@ -345,15 +354,14 @@ def free_kb():
     for _ in range(5):
         a = meminfo()["MemAvailable"]
         avail.append(a)
-        free.append(a + percpu_free_kb())
+        free.append(a + pcp_kb())
         time.sleep(0.1)
     return statistics.median(avail), statistics.median(free)
 
 
 def kernel_kb():
     """The kernel's memory that held sockets and processes take: slab,
-    kernel stacks, page tables, and the TCP buffer pages (sockstat), in
-    kB."""
+    kernel stacks, page tables, and the TCP buffer pages (sockstat)."""
     m = meminfo()
     tcp = 0
     with open("/proc/net/sockstat") as f:
@@ -363,3 +371,16 @@ def kernel_kb():
     return {"Slab": m["Slab"], "SReclaimable": m["SReclaimable"],
             "KernelStack": m["KernelStack"], "PageTables": m["PageTables"],
             "TCP buffers": tcp}
+
+
+def slab_objects_kb():
+    """The kernel's slab objects in use, in kB: active objects times
+    their size, summed over /proc/slabinfo's caches (which only root may
+    read: None otherwise).  Unlike meminfo's Slab, it leaves out the
+    free objects a slab keeps after a burst of traffic."""
+    try:
+        with open("/proc/slabinfo") as f:
+            lines = f.read().splitlines()[2:]
+    except OSError:
+        return None
+    return sum(int(p[1]) * int(p[3]) for p in map(str.split, lines)) / 1024

@@ -214,3 +214,75 @@ class RedisServer:
             out[k.decode()[len("sendwrap:1:"):]] = (kind, int(rec), int(exp),
                                                    ttl)
         return out
+
+
+class SlowProxy:
+    """A relay on a loopback port in front of a real server that holds
+    every chunk of the server's replies for delay seconds before passing
+    it on, each on its own clock (pipelined replies are late together,
+    not one after the other): a Redis that answers slowly.  Threads, all
+    daemons; stop() closes every socket."""
+
+    def __init__(self, target_port, delay):
+        self.target = target_port
+        self.delay = delay
+        self.socks = []
+        self.stopped = False
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self._thread(self._accept)
+
+    def _thread(self, fn, *args):
+        import threading
+        threading.Thread(target=fn, args=args, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                client, _ = self.lsock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            self.socks += [client, server]
+            self._thread(self._pass, client, server, 0)
+            self._thread(self._pass, server, client, self.delay)
+
+    def _pass(self, src, dst, delay):
+        import queue
+        due = queue.Queue()
+
+        def send_when_due():
+            while True:
+                when, chunk = due.get()
+                if chunk is None:
+                    return
+                time.sleep(max(0.0, when - time.monotonic()))
+                try:
+                    dst.sendall(chunk)
+                except OSError:
+                    return
+        self._thread(send_when_due)
+        while True:
+            try:
+                chunk = src.recv(65536)
+            except OSError:
+                chunk = b""
+            due.put((time.monotonic() + delay, chunk or None))
+            if not chunk:
+                return
+
+    def url(self, server_url):
+        """server_url with its port made ours."""
+        head, _, rest = server_url.rpartition(":")
+        port, slash, db = rest.partition("/")
+        return "%s:%d%s%s" % (head, self.port, slash, db)
+
+    def stop(self):
+        self.stopped = True
+        for s in [self.lsock] + self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass

@@ -1,9 +1,12 @@
 """The documents agree with the program: every option the program knows
-(sendwrap --list-options) is in sendwrap.8 and README.md, every line word
-the code can log is in sendwrap.8's LOGGING section, every suite make
-check runs is in README.md's Tests section, --help keeps each option
-apart from its text within 79 columns, --version is debian/changelog's,
-and no user document speaks of the project's development history."""
+(sendwrap --list-options) is in sendwrap.8 and in README.md or a guide
+(doc/*.md), every line word the code can log is in sendwrap.8's LOGGING
+section, every suite make check runs is listed once in README.md's Tests
+section, every guide is linked from README.md, every relative link
+between the documents resolves (anchors included), --help keeps each
+option apart from its text within 79 columns, --version is
+debian/changelog's, and no user document speaks of the project's
+development history.  The guides' setup blocks: test_setup_blocks.py."""
 import os
 import re
 import subprocess
@@ -15,6 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 SENDWRAP = os.environ.get("SENDWRAP") or str(REPO / "sendwrap")
 MAN = (REPO / "sendwrap.8").read_text()
 README = (REPO / "README.md").read_text()
+GUIDES = sorted((REPO / "doc").glob("*.md"))
+# The documents a reader moves between; their links are checked.
+DOCUMENTS = [REPO / "README.md", REPO / "BENCHMARKS.md"] + GUIDES
 
 
 def run(args):
@@ -62,8 +68,10 @@ def test_option_in_the_man_page(short, long):
 
 
 @pytest.mark.parametrize("short,long", options(), ids=lambda x: str(x))
-def test_option_in_the_readme(short, long):
-    assert "--" + long in README, "README.md does not mention --%s" % long
+def test_option_in_the_readme_or_a_guide(short, long):
+    texts = [README] + [g.read_text() for g in GUIDES]
+    assert any(re.search(r"--%s(?![\w-])" % re.escape(long), t) for t in texts), \
+        "neither README.md nor a guide in doc/ mentions --%s" % long
 
 
 def test_help_shows_every_long_form():
@@ -132,14 +140,99 @@ def test_logged_word_in_the_logging_section(word):
         "sendwrap.8's LOGGING section does not describe %r lines" % word
 
 
-def test_every_suite_in_the_readme():
+def suites():
     makefile = (REPO / "Makefile").read_text()
     checks = re.search(r"^CHECKS = ((?:.*\\\n)*.*)$", makefile, re.M)
-    suites = checks.group(1).replace("\\\n", " ").split()
-    assert len(suites) >= 5, suites
+    names = checks.group(1).replace("\\\n", " ").split()
+    assert len(names) >= 5, names
+    return names
+
+
+def test_every_suite_listed_once_in_the_readme():
+    """The Tests section's list is make check's suites, each once, in
+    CHECKS's order: a second, older list would show as items that name
+    no suite."""
     tests = section(README, r"\n## Tests\n", r"\n## ")
-    for s in suites:
-        assert s in tests, "README.md's Tests section does not list %s" % s
+    items = re.findall(r"^- (.*)", tests, re.M)
+    named = [re.match(r"`([\w-]+)`", i).group(1) if re.match(r"`[\w-]+`", i)
+             else i for i in items]
+    assert named == suites(), \
+        "README.md's Tests section lists %r, make check runs %r" % (
+            named, suites())
+
+
+def test_check_docs_is_in_make_check():
+    assert "check-docs" in suites()
+
+
+def slug(heading):
+    """The anchor GitHub gives a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path):
+    seen, out = {}, set()
+    fence = False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        m = re.match(r"(#{1,6}) (.*)", line)
+        if m and not fence:
+            s = slug(m.group(2))
+            n = seen.get(s, 0)
+            seen[s] = n + 1
+            out.add(s if n == 0 else "%s-%d" % (s, n))
+    return out
+
+
+def links(path):
+    """(target, line number) of every relative link in a Markdown file,
+    outside code."""
+    out = []
+    fence = False
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.startswith("```"):
+            fence = not fence
+            continue
+        if fence or line.startswith("    "):
+            continue
+        line = re.sub(r"`[^`]*`", "", line)
+        for m in re.finditer(r"\]\(([^)\s]+)\)", line):
+            if not re.match(r"[a-z]+:", m.group(1)):
+                out.append((m.group(1), n))
+    return out
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_relative_links_resolve(path):
+    broken = []
+    for target, n in links(path):
+        name, _, anchor = target.partition("#")
+        dest = (path.parent / name).resolve() if name else path
+        where = "%s:%d: %s" % (path.relative_to(REPO), n, target)
+        if not dest.exists():
+            broken.append(where + " (no such file)")
+        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            broken.append(where + " (no such heading)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_examples_named_exist(path):
+    """Every examples/ path a document names, linked or not."""
+    text = path.read_text()
+    missing = sorted({m.group(1) for m in re.finditer(
+        r"(?<![\w/.-])(examples/[\w./-]*[\w/])", text)
+        if not (REPO / m.group(1)).exists()})
+    assert not missing, "%s names %s" % (path.name, missing)
+
+
+def test_every_guide_is_linked_from_the_readme():
+    linked = {(REPO / t.partition("#")[0]).resolve()
+              for t, _ in links(REPO / "README.md")}
+    missing = [g.name for g in GUIDES if g.resolve() not in linked]
+    assert not missing, "README.md links to no %s" % missing
 
 
 def test_version_is_debian_changelogs():
@@ -156,7 +249,8 @@ def test_version_is_debian_changelogs():
 TRACKER = re.compile(r"\b(issue|seed)s?\s+#?\d+|\bseed\s+\d{3}\b", re.I)
 
 
-@pytest.mark.parametrize("name", ["README.md", "sendwrap.8", "--help"])
+@pytest.mark.parametrize("name", ["README.md", "sendwrap.8", "--help"] + [
+    "doc/" + g.name for g in GUIDES])
 def test_no_development_history_in_user_documents(name):
     text = run(["--help"]) if name == "--help" else \
         (REPO / name).read_text()

@@ -49,6 +49,8 @@ from test_passcache import bot_then_known_early, cache_list
 from test_sendmail import queued, swaks_one
 
 TOO_MANY_421 = b"421 4.3.2 Too many connections, try again later\r\n"
+PER_IP_421 = b"421 4.7.0 Too many connections from your address, " \
+    b"try again later\r\n"
 SHUTDOWN_421 = b"421 4.3.2 Service shutting down, try again later\r\n"
 ALLOWED_IP = "127.0.0.3"
 PER_IP = 20                     # sendwrap's default --per-ip
@@ -486,7 +488,7 @@ def test_flood_of_waiters_then_early_talkers(wd, mx, fd_limit):
     assert lst.children() == []
     extra = connect("127.0.0.1", lst.port, "127.0.1.1")
     assert LineReader(extra).read_to_eof(time.monotonic() + 10) == \
-        TOO_MANY_421
+        PER_IP_421
     extra.close()
     assert lst.wait_lines(r"^busy ip=127\.0\.1\.1 port=\d+ limit=per-ip$")
 
@@ -578,12 +580,17 @@ def test_a_stalled_syslog_stops_no_client(wd):
     new socket) gets the next line."""
     delay = 1.0
     ns = PrivateNS(wd)
-    lst = Listener(wd, ["-d", "%g" % delay], GREETER, ns=ns, syslog=True)
+    # Programs enough for every client at once: none waits in the queue
+    # for one, where over --per-ip-children of an address would be told
+    # 421.
+    lst = Listener(wd, ["-d", "%g" % delay, "--max-children", "200"],
+                   GREETER, ns=ns, syslog=True)
     pid = ns_pid(lst.sendwrap_pid)
     head = rb"<22>%s [ \d]\d \d\d:\d\d:\d\d sendwrap\[%d\]: " % (MONTH, pid)
     assert any(re.fullmatch(head + rb"listening on=127\.0\.0\.1:%d "
-                            rb"clients=10000 children=40 perip=20" % lst.port,
-                            d) for d in ns.syslog.raw), ns.syslog.raw
+                            rb"clients=10000 children=200 perip=20 share=50"
+                            % lst.port, d) for d in ns.syslog.raw), \
+        ns.syslog.raw
     c = connect("127.0.0.1", lst.port)
     assert LineReader(c).read_to_eof(time.monotonic() + delay + SLACK) == \
         b"220 greeter\r\n"

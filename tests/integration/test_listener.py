@@ -24,6 +24,8 @@ from sw_harness import (IS_ROOT, MTA, NOBODY, REPLY_REJECT,
                         sig_bits)
 
 REPLY_TOO_MANY = b"421 4.3.2 Too many connections, try again later\r\n"
+REPLY_PER_IP = b"421 4.7.0 Too many connections from your address, " \
+    b"try again later\r\n"
 REPLY_SHUTDOWN = b"421 4.3.2 Service shutting down, try again later\r\n"
 SOON = 2.0 + SLACK
 START = 10.0 + SLACK
@@ -282,13 +284,103 @@ def test_per_ip(listener):
     held = [lst.connect(source="127.0.0.5"), lst.connect(source="127.0.0.5")]
     lst_wait_clients(lst, held)
     assert lst.connect(source="127.0.0.5").read_all(timeout=SOON) == \
-        REPLY_TOO_MANY
+        REPLY_PER_IP
     assert lst.wait_for("busy")[0]["limit"] == "per-ip"
     # Another address is not affected.
     other = lst.connect(source="127.0.0.6")
     other.quiet_for(0.3)
     for c in held + [other]:
         c.close()
+
+
+def in_session(lst, source):
+    """A client of source that passed (-d 0) and sits in its program."""
+    c = lst.connect(source=source)
+    greeted(c)
+    return c
+
+
+def leave(c):
+    c.send(b"QUIT\r\n")
+    c.recv_until(b"221 bye\r\n")
+    c.close()
+
+
+def test_per_ip_counts_clients_in_their_programs(listener):
+    """--per-ip bounds every connection of an address, the ones its
+    programs serve too: they do not stop counting at the handover."""
+    lst = listener(["-d", "0", "--per-ip", "2", *MTA])
+    sessions = [in_session(lst, "127.0.0.5"), in_session(lst, "127.0.0.5")]
+    assert lst.connect(source="127.0.0.5").read_all(timeout=SOON) == \
+        REPLY_PER_IP
+    assert lst.wait_for("busy")[0]["limit"] == "per-ip"
+    leave(sessions[0])
+    # Its place is back once its program has ended (and been reaped).
+    deadline = time.monotonic() + T
+    while True:
+        c = lst.connect(source="127.0.0.5")
+        c.recv_until(b"\r\n")
+        if c.data == b"220 standin\r\n":
+            break
+        assert c.data == REPLY_PER_IP, c.data
+        assert time.monotonic() < deadline, "the place never came back"
+        time.sleep(0.05)
+    for c in (sessions[1], c):
+        leave(c)
+
+
+def test_one_address_cannot_take_every_program(listener):
+    """With --max-children 3 one address gets its share (1 here) and
+    waits for more; another address is greeted at once."""
+    lst = listener(["-d", "0", "--max-children", "3", "--per-ip-children",
+                    "1", *MTA])
+    first = in_session(lst, "127.0.0.5")
+    second = lst.connect(source="127.0.0.5")
+    second.quiet_for(0.5)            # its share is taken: queued
+    other = lst.connect(source="127.0.0.6")
+    assert greeted(other) < SOON
+    leave(first)
+    greeted(second)                  # its own program ended: its turn
+    for c in (second, other):
+        leave(c)
+
+
+def test_the_queue_serves_an_address_without_a_program_first(listener):
+    """A place that frees goes to the queued client whose address has no
+    program, ahead of one queued earlier whose address has several."""
+    lst = listener(["-d", "0", "--max-children", "2", "--per-ip-children",
+                    "2", *MTA])
+    busy = [in_session(lst, "127.0.0.5"), in_session(lst, "127.0.0.5")]
+    earlier = lst.connect(source="127.0.0.5")
+    earlier.quiet_for(0.3)           # queued first
+    later = lst.connect(source="127.0.0.6")
+    later.quiet_for(0.3)             # queued second
+    leave(busy[0])
+    assert greeted(later) < SOON
+    earlier.quiet_for(0.3)           # still waiting: no place
+    leave(busy[1])
+    greeted(earlier)
+    for c in (later, earlier):
+        leave(c)
+
+
+def test_one_address_cannot_fill_the_queue(listener):
+    lst = listener(["-d", "0", "--max-children", "1", "--per-ip-children",
+                    "1", *MTA])
+    first = in_session(lst, "127.0.0.5")
+    queued = lst.connect(source="127.0.0.5")
+    queued.quiet_for(0.3)
+    assert lst.connect(source="127.0.0.5").read_all(timeout=SOON) == \
+        REPLY_PER_IP
+    assert lst.wait_for("busy")[0]["limit"] == "per-ip-children"
+    other = lst.connect(source="127.0.0.6")
+    other.quiet_for(0.3)             # queued: the one place is taken
+    leave(first)
+    greeted(queued)                  # neither runs one now: the oldest
+    other.quiet_for(0.3)
+    leave(queued)
+    greeted(other)
+    leave(other)
 
 
 def test_max_children_queues_a_passing_client(listener):

@@ -3,7 +3,7 @@ behind the LMDB file (-c): a real redis-server (Debian's) on a loopback
 port and a unix socket, with a password and ACL users, in front of the
 stand-in MTA.
 
-- A pass is written to Redis (key, value and TTL as the README says) and
+- A pass is written to Redis (key, value and TTL as doc/redis.md says) and
   the next connection, on any "host", is greeted at once; with -c the
   Redis hit is copied into the LMDB file, which then answers alone.
 - A bad entry added from outside (--cache-add, as the MTA's ACL user) is
@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from sw_harness import ANY, MTA, REPLY_TEMPFAIL, SLACK, T, run_plain
+from sw_harness import (ANY, LIGHT_MTA, MTA, REPLY_TEMPFAIL, SLACK, T,
+                        run_plain)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from redisd import (MTA_RULES, SENDWRAP_RULES, RedisServer,  # noqa: E402
@@ -311,9 +312,11 @@ def test_the_listener_keeps_a_connection_and_backs_off_after_a_failure(
         lst.wait_for("cached")
         assert lst.errors() == []
 
-        # Stopped: four clients at once.  The first costs the loop at
-        # most the budget; the others are not held up by Redis at all
-        # (not asked again for 3 s): all are served after their delay.
+        # Stopped: four clients at once.  The loop never waits for
+        # Redis: their lookups go out together, and when the oldest has
+        # not been answered within the budget the connection is given up
+        # (one error line) and every one of them is a miss; for 3 s Redis
+        # is not asked at all.  All are served after their delay.
         redis.pause()
         try:
             t0 = time.monotonic()
@@ -327,12 +330,11 @@ def test_the_listener_keeps_a_connection_and_backs_off_after_a_failure(
         for c in cs:
             c.close()
         # Generous: a loaded machine adds its own latency to every client.
-        assert all(1.0 <= t <= 1.0 + BUDGET + 2.0 + SLACK for t in ts), ts
+        assert all(1.0 <= t <= 1.0 + 2.0 + SLACK for t in ts), ts
         lst.wait_for("pass", 5)
         errors = lst.errors()
-        assert len(errors) == 4, errors
+        assert len(errors) == 1, errors
         assert "timed out" in errors[0], errors
-        assert sum("not asked again" in e for e in errors) == 3, errors
 
         # Back: 3 s after the failure Redis is asked again (the clients
         # that passed meanwhile were not written there).
@@ -341,7 +343,7 @@ def test_the_listener_keeps_a_connection_and_backs_off_after_a_failure(
         assert greeted(c) < QUICK
         c.close()
         lst.wait_for("cached", 2)
-        assert len(lst.errors()) == 4, lst.errors()
+        assert len(lst.errors()) == 1, lst.errors()
     finally:
         assert lst.stop() == 0
 
@@ -503,3 +505,74 @@ def test_the_password_file_is_checked(plain, redis, tmp_path, how, words):
                           "--redis-password-file", str(path), "/bin/true"])
     assert rc == 100 and "redis password: %s: %s" % (path, words) in err, \
         err
+
+
+def greet_all(port, sources, timeout):
+    """Connect from each source at once; the seconds each waited for
+    its greeting (None: not greeted in time).  Each says QUIT when
+    greeted, so its program ends and makes room for the next."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    got, t0 = {}, {}
+    for i, src in enumerate(sources):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.setblocking(False)
+        t0[i] = time.monotonic()
+        s.connect_ex(("127.0.0.1", port))
+        sel.register(s, selectors.EVENT_READ, (i, s))
+        got[i] = b""
+    waited = [None] * len(sources)
+    deadline = time.monotonic() + timeout
+    while sel.get_map() and time.monotonic() < deadline:
+        for key, _ in sel.select(0.2):
+            i, s = key.data
+            try:
+                chunk = s.recv(4096)
+            except OSError:
+                chunk = b""
+            got[i] += chunk
+            if b"\r\n" in got[i] or not chunk:
+                if got[i].startswith(b"220 standin"):
+                    waited[i] = time.monotonic() - t0[i]
+                    s.send(b"QUIT\r\n")
+                sel.unregister(s)
+                s.close()
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    return waited
+
+
+@pytest.mark.no_valgrind
+def test_a_slow_redis_holds_up_no_client_of_the_listener(redis, tmp_path):
+    """Redis answers every command 90 ms late while 500 clients arrive
+    at once: the listener asks for all of them together and waits for
+    none, so every client is greeted on time, and those Redis knows to
+    have passed are greeted as soon as its answer comes, not after the
+    delay."""
+    from redisd import SlowProxy
+    proxy = SlowProxy(redis.port, 0.09)
+    now = int(time.time() * 1000)
+    known = ["127.0.1.%d" % i for i in range(1, 21)]
+    for ip in known:
+        redis.command("SET", "sendwrap:1:%s/32" % ip, "pass %d %d" % (
+            now, now + DAY_MS), "PX", DAY_MS)
+    others = ["127.0.%d.%d" % (2 + i // 60, 1 + i % 60) for i in range(480)]
+    pw = redis.password_file(tmp_path / "pw", "sendwrap")
+    lst = Listener(tmp_path / "l", [
+        "-d", "2", "--redis", proxy.url(redis.url(user="sendwrap")),
+        "--redis-password-file", pw, "--redis-timeout", "400ms",
+        "--max-children", "100"] + LIGHT_MTA)
+    try:
+        waited = greet_all(lst.addrs[0][1], known + others, 2.0 + 10 + SLACK)
+    finally:
+        lst.stop()
+        proxy.stop()
+    late = [(s, w) for s, w in zip(known + others, waited)
+            if w is None or w > 2.0 + 2.5 + SLACK]
+    assert late == [], late[:10]
+    # Known ones: Redis's answer, about 90 ms, ends their wait.
+    assert all(w < 1.5 for w in waited[:len(known)]), waited[:len(known)]
+    assert all(w >= 1.9 for w in waited[len(known):]), \
+        min(waited[len(known):])
+    assert lst.errors() == [], lst.errors()[:3]

@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -77,21 +76,6 @@ put_bytes(const char *path, off_t off, const void *p, size_t n)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, p, n, off), (ssize_t)n);
 	close(fd);
-}
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
 }
 
 /* The peers every damaged file is asked about. */

@@ -75,22 +75,6 @@ read_whole(const char *path, size_t *len)
 	return buf;
 }
 
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;	/* not the one opendir holds */
-}
-
 /* ------------------------------------------------------------------ */
 /* Collecting reports                                                   */
 

@@ -34,6 +34,21 @@ remove_tree(const char *dir)
 	return rmdir(dir);
 }
 
+int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n - 1;	/* not the one reading the directory */
+}
+
 char *
 scratch_file(const char *name)
 {

@@ -23,6 +23,9 @@ char *scratch_file(const char *name);
 /* Remove scratch_dir and everything below it. */
 int scratch_teardown(void **state);
 
+/* The descriptors this process has open (/proc/self/fd), or -1. */
+int count_fds(void);
+
 /* Remove a directory tree; 0 or -1. */
 int remove_tree(const char *dir);
 
