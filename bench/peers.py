@@ -5,19 +5,20 @@ BENCHMARKS.md, "Against Postfix postscreen and Exim".
 
     peers.py ROOT WORKDIR QUICK
 
-The three, each up to the MTA's greeting:
+The rows, each up to the MTA's greeting:
+  sendwrap --listen -d D --forward 127.0.0.1:PORT -> Postfix smtpd
+      (where sendwrap can forward: --forward in its --help; a private
+      Postfix, at most 100 smtpd; the two counted together)
   sendwrap --listen -d D -- exim -bs   (Debian's exim4-daemon-light; the
       listener runs at most 100 exims at once, --max-children 100)
   Postfix postscreen -> smtpd          (greet wait D, greet action enforce,
       no client exempted, no cache of passed clients; at most 100 smtpd)
   exim -bd, connect ACL delay = D      (exim4-daemon-heavy, smtp_enforce_sync,
       no PIPE_CONNECT; one process per connection, no limit)
+  sendwrap --listen -d D -- target220  (for scale: bench/target220.c writes
+      a 220 line and exits; what the listener itself costs, no MTA)
 The MTAs run as tests/e2e/daemons.py starts them (private instances on
-loopback).  Where sendwrap can forward (--forward in its --help), a row
-for that too: sendwrap --listen --forward to a private Postfix's smtpd
-(at most 100 smtpd), the two counted together.  For scale, a last row: sendwrap's listener in front of
-bench/target220.c, a program that writes a 220 line and exits: what the
-listener itself costs, no MTA behind it.  The work, measured on each:
+loopback).  The work, measured on each:
 
 1. Memory per held client: N clients connect and are held (crowd -H,
    D = 300 s); what the server's processes (Pss) and the kernel (slab,
@@ -39,9 +40,9 @@ a second (postscreen_greet_ttl, 1 s here, its least; Postfix's default is
 a day) and lets it through at once, as sendwrap's pass cache (-c, not
 used here) would.
 
-Rounds take the three in turn, shuffled; tables give the median of the
-rounds [min-max] and ratios against sendwrap's paired round by round.
-Everything is on loopback; each server is a process group of its own,
+Rounds take the rows in turn, shuffled; tables give the median of the
+rounds [min-max] and ratios against the first row's (sendwrap's, with
+--forward where it can) paired round by round.  Everything is on loopback; each server is a process group of its own,
 stopped after its round and killed on any way out.
 """
 
@@ -65,8 +66,10 @@ import benchlib  # noqa: E402  (bench/benchlib.py)
 N_MEM = N_BOTS = N_PASS = N_BURST = int(
     os.environ.get("BENCH_PEERS_N") or (1000 if QUICK else 5000))
 N_LAT = 10 if QUICK else 50
-ROUNDS = 1 if QUICK else 3
-MEM_ROUNDS = 1 if QUICK else 5      # MemAvailable is the noisiest
+# BENCH_PEERS_ROUNDS=5: every measure's rounds, for development
+ROUNDS = int(os.environ.get("BENCH_PEERS_ROUNDS") or (1 if QUICK else 3))
+MEM_ROUNDS = int(os.environ.get("BENCH_PEERS_ROUNDS") or
+                 (1 if QUICK else 5))   # MemAvailable is the noisiest
 # what a held client's memory is made of (SReclaimable is part of Slab)
 ATTRIBUTED = ("Pss", "Slab", "KernelStack", "PageTables", "TCP buffers")
 CROWD = os.path.join(W, "crowd")
@@ -173,7 +176,8 @@ def exim_delay(delay):
 SERVERS = [(SENDWRAP_NAME, sendwrap_exim), (POSTSCREEN_NAME, postscreen),
            (EXIM_NAME, exim_delay), (ALONE_NAME, sendwrap_alone)]
 if forwards():
-    SERVERS.insert(1, (FORWARD_NAME, Forwarding))
+    SERVERS.insert(0, (FORWARD_NAME, Forwarding))
+REFERENCE = SERVERS[0][0]           # the ratios' denominator, the first row
 
 
 # ------------------------------------------------------------ /proc
@@ -352,7 +356,7 @@ fmt = benchlib.fmt
 
 def ratio(res, name, key):
     return fmt([a[key] / b[key] for a, b in zip(res[name],
-                                                  res[SENDWRAP_NAME])])
+                                                  res[REFERENCE])])
 
 
 def versions():
@@ -386,8 +390,8 @@ def report(res, info):
           "and TCP buffer pages; *MemAvailable*: its drop, the per-CPU free "
           "lists counted as free. Both count the clients' ends of the "
           "sockets too, the same for every server.\n")
-        p("| server | attributed | ÷ sendwrap's | MemAvailable | "
-          "÷ sendwrap's | Pss | Slab | KernelStack | PageTables | "
+        p("| server | attributed | ÷ the first row's | MemAvailable | "
+          "÷ the first row's | Pss | Slab | KernelStack | PageTables | "
           "processes while held |")
         p("|---|---|---|---|---|---|---|---|---|---|")
         for name, rows in m.items():
@@ -403,7 +407,7 @@ def report(res, info):
         b = res["bots"]
         p("\n### 2. CPU per refused bot (%d bots, 500 at once, D = 2 s)\n"
           % N_BOTS)
-        p("| server | CPU ms a bot | ÷ sendwrap's | bots/s | run s |")
+        p("| server | CPU ms a bot | ÷ the first row's | bots/s | run s |")
         p("|---|---|---|---|---|")
         for name, rows in b.items():
             p("| %s | %s | %s | %s | %s |" % (
@@ -417,7 +421,7 @@ def report(res, info):
         p("%d clients, 200 at once: the server's CPU per client, and the "
           "greeting's latency beyond the 1 s wait; and %d one at a time."
           "\n" % (N_PASS, N_LAT))
-        p("| server | CPU ms a client | ÷ sendwrap's | beyond the wait, "
+        p("| server | CPU ms a client | ÷ the first row's | beyond the wait, "
           "p50 ms | p99 ms | one at a time, p50 ms | clients/s |")
         p("|---|---|---|---|---|---|---|")
         for name, rows in s.items():
