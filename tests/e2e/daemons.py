@@ -21,9 +21,14 @@ runs in an e2elib.PrivateNS whose /etc/passwd and /etc/group add those
 users and whose mount namespace binds the test's directories on those
 paths.  Nothing outside changes.
 
-Each MTA class has start() done by its constructor, port attributes,
-messages() (e2elib.Message objects: what it received, bytes and headers),
-client_addresses() (the client addresses it logged, in order) and stop().
+Each class starts its daemon in its constructor (as e2elib's servers do:
+there is no separate start()) and has its port attributes (port, and
+proxy_port or postscreen_port where it has them), client_addresses() (the
+client addresses it logged, in order), processes(), keep() (for a module
+fixture: outlive the test that made it) and stop() (nothing of it left
+running).  Each MTA class has messages(): e2elib.Message objects of what
+it received, headers and body as kept (and .raw, the bytes, for a
+maildir), with wait_messages(count) where delivery comes after the 250.
 """
 
 import email.parser
@@ -35,8 +40,8 @@ import subprocess
 import sys
 
 from e2elib import (REPO, SERVER_ENV, E2EError, EximReceiver, Message,
-                    PrivateNS, free_port, make_workdir, outlive_test, start_group, stop_group,
-                    wait_until)
+                    PrivateNS, free_port, make_workdir, outlive_test,
+                    start_group, stop_group, wait_until)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
@@ -274,7 +279,21 @@ POSTFIX_QUEUE_DIRS = ("active", "bounce", "corrupt", "defer", "deferred",
                       "trace")
 
 
-class PostfixServer(Daemon):
+class MaildirMTA(Daemon):
+    """An MTA that delivers every message into one maildir, self.maildir,
+    after its 250 to the client."""
+
+    def messages(self):
+        return maildir_messages(self.maildir)
+
+    def wait_messages(self, count, timeout=15):
+        """The maildir's messages once there are count (or at the
+        timeout, those there are)."""
+        return wait_until(lambda: (lambda m: m if len(m) >= count else None)(
+            self.messages()), timeout) or self.messages()
+
+
+class PostfixServer(MaildirMTA):
     """A private Postfix 3.7 (build/postfix) in the foreground (master
     -d), in a PrivateNS that has its users (postfix, postdrop), its host
     name and hosts-file-only name lookups.  Its listeners, each on a
@@ -408,15 +427,6 @@ class PostfixServer(Daemon):
                           r"|NOQUEUE: reject: RCPT)\S* .*?\[([^\]]+)\]",
                           self.log())
 
-    def messages(self):
-        return maildir_messages(self.maildir)
-
-    def wait_messages(self, count, timeout=15):
-        """The maildir's messages once there are count (delivery is done
-        by qmgr and virtual after smtpd's 250)."""
-        return wait_until(lambda: (lambda m: m if len(m) >= count else None)(
-            self.messages()), timeout) or self.messages()
-
 
 def smtp_source(host, port, messages, sessions=1, to="load@" + DOMAIN,
                 size=1024, timeout=120):
@@ -481,23 +491,20 @@ class EximDaemon(Daemon, EximReceiver):
         if delay:
             connect = "acl_smtp_connect = acl_connect\n"
             acls = "\nacl_connect:\n  accept delay = %gs\n%s" % (delay, acls)
-        self._args = dict(kw, name=name, enforce_sync=bool(delay) or
-                          kw.get("enforce_sync", False), acls=acls,
-                          log_selector=" +proxy" if proxy else "")
+        kw = dict(kw, name=name, acls=acls,
+                  enforce_sync=bool(delay) or kw.get("enforce_sync", False),
+                  log_selector=" +proxy" if proxy else "")
         self.proxy = proxy
-        self._proxy = ("hosts_proxy = 127.0.0.1\nproxy_protocol_timeout = "
-                       "5s\n" if proxy else "")
-        self._connect = connect
-        self._base = base
 
         def build(ports):
+            # a configuration, spool and log of their own for each port
             EximReceiver.__init__(self, base, main=EXIM_DAEMON_MAIN.format(
-                port=ports[0], proxy=self._proxy,
-                connect=self._connect) + main, **self._args)
+                port=ports[0], connect=connect, proxy=(
+                    "hosts_proxy = 127.0.0.1\nproxy_protocol_timeout = 5s\n"
+                    if proxy else "")) + main, **kw)
             self.logpath = os.path.join(self.dir, "daemon.out")
             return [self.binary, "-bdf", "-odq", "-C", self.conf]
 
-        self.logpath = os.path.join(make_workdir(base, "exim-start"), "out")
         self.port, = self._launch(1, build)
 
     def client_addresses(self):
@@ -596,7 +603,7 @@ match from any for domain "{domain}" action "store"
 """
 
 
-class OpenSMTPD(Daemon):
+class OpenSMTPD(MaildirMTA):
     """Debian's OpenSMTPD 6.8 (build/opensmtpd) in the foreground (smtpd
     -d, its log on stderr, in a file), listening on self.port and on
     self.proxy_port (proxy-v2: each connection starts with a PROXY v2
@@ -656,10 +663,3 @@ class OpenSMTPD(Daemon):
         'smtp connected address=ADDR' line; after a PROXY header, the
         address in it)."""
         return re.findall(r"smtp connected address=([^\s]+)", self.log())
-
-    def messages(self):
-        return maildir_messages(self.maildir)
-
-    def wait_messages(self, count, timeout=15):
-        return wait_until(lambda: (lambda m: m if len(m) >= count else None)(
-            self.messages()), timeout) or self.messages()
