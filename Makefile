@@ -120,8 +120,12 @@ check:
 check-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# Side by side (tests/integration/conftest.py keeps some apart): the
+# suite is mostly waiting for sendwrap's delays.
+PYTEST_JOBS ?= 4
 check-integration: $(B)/sendwrap
-	$(PYTHON) -m pytest -q tests/integration
+	$(PYTHON) -m pytest -q -n $(PYTEST_JOBS) --dist loadgroup \
+	    tests/integration
 
 check-docs: $(B)/sendwrap
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/docs
@@ -139,7 +143,8 @@ check-sanitize:
 # their own (tests/integration/conftest.py): valgrind costs a second or
 # more a process.
 check-valgrind: $(B)/sendwrap
-	SENDWRAP_VALGRIND=1 $(PYTHON) -m pytest -q tests/integration
+	SENDWRAP_VALGRIND=1 $(PYTHON) -m pytest -q -n 2 --dist loadgroup \
+	    tests/integration
 
 # Each target for FUZZ_SECONDS (see the top).  Inputs up to 2 KiB, but
 # whole compiled allowlists (fuzz_allowdb) up to 64 KiB: LMDB's pages are

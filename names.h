@@ -84,6 +84,7 @@ enum relay_end {
 	RELAY_UNREACHABLE,	/* the connect failed or timed out */
 	RELAY_LOCAL_ERROR	/* out of descriptors or memory; cut short */
 };
+#define RELAY_END_COUNT (RELAY_LOCAL_ERROR + 1)
 
 /*
  * The after-greeting tests of the greylisting dialog (--grey-tests).  A
@@ -110,7 +111,8 @@ const char *tarpit_end_name(enum tarpit_end end);
 const char *decoy_end_name(enum decoy_end end);
 
 /* "client-closed", "mta-closed", "client-reset", "mta-reset",
- * "client-error", "mta-error", "idle", "unreachable", "error". */
+ * "client-error", "mta-error", "idle", "unreachable", "error": end= of
+ * the forwarded line that follows a relayed client's verdict. */
 const char *relay_end_name(enum relay_end end);
 
 /* The index of s in a NULL-terminated table, or -1. */

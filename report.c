@@ -16,7 +16,8 @@ struct cur {
 enum key {
 	K_IP, K_PORT, K_ACTION, K_REASON, K_STRESS, K_FIRST, K_HELO, K_FROM,
 	K_RCPT, K_RCPTS, K_QUIT, K_END, K_TEST, K_COMMANDS, K_LINE, K_TRAP,
-	K_AFTER, K_WAITED, K_DELAY, K_HELD, K_AGE, K_GREY, K_COUNT
+	K_IN, K_OUT,
+	K_AFTER, K_WAITED, K_DELAY, K_HELD, K_AGE, K_GREY, K_LENGTH, K_COUNT
 };
 #define K_TIMES K_AFTER
 
@@ -25,8 +26,8 @@ static const struct { const char *name; size_t len; } keys[K_COUNT] = {
 	KEY("ip"), KEY("port"), KEY("action"), KEY("reason"), KEY("stress"),
 	KEY("first"), KEY("helo"), KEY("from"), KEY("rcpt"), KEY("rcpts"),
 	KEY("quit"), KEY("end"), KEY("test"), KEY("commands"), KEY("line"),
-	KEY("trap"), KEY("after"), KEY("waited"), KEY("delay"), KEY("held"),
-	KEY("age"), KEY("grey")
+	KEY("trap"), KEY("in"), KEY("out"), KEY("after"), KEY("waited"),
+	KEY("delay"), KEY("held"), KEY("age"), KEY("grey"), KEY("length")
 };
 
 #define HAS(k) (1u << (k))
@@ -38,6 +39,9 @@ static const struct { const char *name; size_t len; } keys[K_COUNT] = {
 	HAS(K_HELO) | HAS(K_FROM) | HAS(K_RCPTS) | HAS(K_QUIT) | HAS(K_END))
 #define TEST_KEYS (HAS(K_IP) | HAS(K_PORT) | HAS(K_AFTER) | \
 	HAS(K_COMMANDS) | HAS(K_LINE) | HAS(K_ACTION))
+/* What a forwarded line always carries (listener.c, relay_over()). */
+#define FORWARDED_KEYS (HAS(K_IP) | HAS(K_PORT) | HAS(K_IN) | HAS(K_OUT) | \
+	HAS(K_LENGTH) | HAS(K_END))
 
 struct value {
 	const char *s;
@@ -491,6 +495,38 @@ is_end(const struct value *v)
 	return 0;
 }
 
+/* A count of the forwarded line (decimal, 64 bits): 0 with *n, or -1. */
+static int
+count64(const struct value *v, uint64_t *n)
+{
+	size_t i;
+	unsigned d;
+
+	if (v->n == 0)
+		return -1;
+	for (*n = 0, i = 0; i < v->n; i++) {
+		if (!is_digit(v->s[i]))
+			return -1;
+		d = (unsigned)(v->s[i] - '0');
+		if (*n > (UINT64_MAX - d) / 10)
+			return -1;
+		*n = *n * 10 + d;
+	}
+	return 0;
+}
+
+/* An end= of a relayed session: its enum relay_end, or -1. */
+static int
+relay_end(const struct value *v)
+{
+	int e;
+
+	for (e = 0; e < RELAY_END_COUNT; e++)
+		if (key_is(v->s, v->n, relay_end_name((enum relay_end)e)))
+			return e;
+	return -1;
+}
+
 /* Keep the value of key k if the report reads it; -1 if it is bad. */
 static int
 keep(struct fields *f, const char *k, size_t kn, const char *v, size_t vn)
@@ -568,9 +604,9 @@ greylist_fields(struct report_event *ev, const struct fields *f,
 	}
 }
 
-/* What each verdict must carry, into ev: 0, or -1 (malformed). */
+/* The client's address, if ip= is one: 0, or -1 if there is no ip=. */
 static int
-fill(struct report_event *ev, const struct fields *f)
+address(struct report_event *ev, const struct fields *f)
 {
 	const struct value *ip = &f->v[K_IP];
 	char text[ADDR_TEXT_MAX];
@@ -582,6 +618,28 @@ fill(struct report_event *ev, const struct fields *f)
 		text[ip->n] = '\0';
 		ev->known = addr_parse(text, &ev->addr) == 0;
 	}
+	return 0;
+}
+
+/* A forwarded line's fields, into ev: 0, or -1 (malformed). */
+static int
+forwarded(struct report_event *ev, const struct fields *f)
+{
+	ev->verdict = VERDICT_COUNT;
+	if ((f->seen & FORWARDED_KEYS) != FORWARDED_KEYS ||
+	    address(ev, f) != 0 || count64(&f->v[K_IN], &ev->in) != 0 ||
+	    count64(&f->v[K_OUT], &ev->out) != 0)
+		return -1;
+	ev->ms = MS(f, K_LENGTH);
+	return (ev->detail = relay_end(&f->v[K_END])) < 0 ? -1 : 0;
+}
+
+/* What each verdict must carry, into ev: 0, or -1 (malformed). */
+static int
+fill(struct report_event *ev, const struct fields *f)
+{
+	if (address(ev, f) != 0)
+		return -1;
 	ev->stress = key_is(f->v[K_STRESS].s, f->v[K_STRESS].n, "1");
 	switch (ev->verdict) {
 	case VERDICT_PASS:
@@ -618,6 +676,18 @@ fill(struct report_event *ev, const struct fields *f)
 	}
 }
 
+/* The fields after the word: 0, or -1. */
+static int
+fields(struct cur *c, struct fields *f)
+{
+	int k;
+
+	memset(f, 0, sizeof *f);
+	for (k = 0; k < K_COUNT - K_TIMES; k++)
+		f->ms[k] = -1;
+	return read_fields(c, f);
+}
+
 /* The message: its word, then its fields. */
 static enum line_kind
 message(struct cur *c, struct report_event *ev)
@@ -626,6 +696,7 @@ message(struct cur *c, struct report_event *ev)
 	    "stopping", NULL };
 	struct fields f;
 	const char *w = c->p;
+	size_t n;
 	int v;
 
 	while (c->p < c->end && ((*c->p >= 'a' && *c->p <= 'z') ||
@@ -633,19 +704,19 @@ message(struct cur *c, struct report_event *ev)
 		c->p++;
 	if (c->p < c->end && *c->p != ' ')
 		return LINE_MALFORMED;
-	if (index_of(notices, w, (size_t)(c->p - w)) >= 0)
+	n = (size_t)(c->p - w);
+	if (index_of(notices, w, n) >= 0)
 		return LINE_NOTICE;
-	if ((v = index_of(verdict_names, w, (size_t)(c->p - w))) < 0)
+	if (key_is(w, n, "forwarded"))
+		return fields(c, &f) != 0 || forwarded(ev, &f) != 0 ?
+		    LINE_MALFORMED : LINE_FORWARDED;
+	if ((v = index_of(verdict_names, w, n)) < 0)
 		return LINE_MALFORMED;
 	ev->verdict = (enum verdict)v;
 	if (ev->verdict == VERDICT_ERROR)
 		return LINE_EVENT;	/* free text after the word */
-	memset(&f, 0, sizeof f);
-	for (v = 0; v < K_COUNT - K_TIMES; v++)
-		f.ms[v] = -1;
-	if (read_fields(c, &f) != 0 || fill(ev, &f) != 0)
-		return LINE_MALFORMED;
-	return LINE_EVENT;
+	return fields(c, &f) != 0 || fill(ev, &f) != 0 ? LINE_MALFORMED :
+	    LINE_EVENT;
 }
 
 enum line_kind

@@ -21,6 +21,14 @@
  * trapped, pipelining, non-smtp, bare-newline) must have every field
  * the greylist's log lines always carry.
  *
+ * A client the listener relays (--forward) has a second line when its
+ * session is over: "forwarded ip=IP port=PORT in=BYTES out=BYTES
+ * length=DURATION end=END" (END a word of relay_end_name()).  It is no
+ * verdict (the connection was counted by its verdict line), but a kind of
+ * its own; a forwarded line without one of these fields, or with a count
+ * that is not a 64-bit decimal, a length that is not a duration or an end
+ * that is not one of the words, is malformed.
+ *
  * Days are the date as the line writes it (local time in syslog files
  * and the journal); a TAI64N time is made a local date as tai64nlocal
  * would.
@@ -45,10 +53,14 @@
 enum line_kind {
 	LINE_OTHER,		/* not sendwrap's */
 	LINE_EVENT,		/* a verdict (or error) line: ev is filled */
+	LINE_FORWARDED,		/* a relayed session's end: ev is filled */
 	LINE_NOTICE,		/* listening, reload, stopping */
 	LINE_MALFORMED		/* sendwrap's, but not as sendwrap writes */
 };
 
+/* A LINE_EVENT's fields by verdict; a LINE_FORWARDED's are day, secs,
+ * detail (end=, enum relay_end), ms (length=), in, out, known and addr,
+ * and its verdict is VERDICT_COUNT. */
 struct report_event {
 	int32_t day;		/* days since 1970-01-01, or REPORT_UNDATED */
 	int32_t secs;		/* into the day, as the line writes it (0 to
@@ -63,6 +75,8 @@ struct report_event {
 				 * bare-newline: after; pass: waited;
 				 * tarpit: held; cached, known-early, grey,
 				 * trapped: age; else -1 */
+	uint64_t in, out;	/* forwarded: bytes client to MTA, MTA to
+				 * client; else 0 */
 	int64_t delay_ms;	/* pass: delay; else -1 */
 	int64_t grey_ms;	/* pass: grey= (a greylisted client's first
 				 * attempt's age), if there; else -1 */
@@ -92,7 +106,7 @@ void report_clock_init(struct report_clock *c, time_t now);
 
 /*
  * Make the len bytes of line (without its newline; no NUL needed) into
- * ev.  ev is filled only for LINE_EVENT.
+ * ev.  ev is filled only for LINE_EVENT and LINE_FORWARDED.
  */
 enum line_kind report_parse(struct report_clock *c, const char *line,
     size_t len, struct report_event *ev);

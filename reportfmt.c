@@ -149,6 +149,24 @@ whole_secs(uint64_t ms, char *buf, size_t size)
 		duration_format(ms, buf, size);
 }
 
+/* A count of bytes in the unit that suits it: "512 B", "12.3 MB" (SI). */
+static void
+human_bytes(uint64_t n, char *buf, size_t size)
+{
+	static const char units[][3] = { "kB", "MB", "GB", "TB", "PB", "EB" };
+	double v = (double)n / 1000;
+	size_t u = 0;
+
+	if (n < 1000) {
+		snprintf(buf, size, "%llu B", (unsigned long long)n);
+		return;
+	}
+	/* 999.95 would print as 1000.0 */
+	for (; v >= 999.95 && u + 1 < sizeof units / sizeof units[0]; u++)
+		v /= 1000;
+	snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
 /* The catch curve's points: the fixed ones and the delays seen, in ms,
  * sorted, each once; returns how many. */
 static size_t
@@ -216,9 +234,11 @@ greylisted(const struct tally_period *p)
 	return n;
 }
 
-/* grey: with a column of the greylist dialog's connections. */
+/* grey: with a column of the greylist dialog's connections; fwd: of the
+ * relayed sessions. */
 static void
-text_row(FILE *f, const char *label, const struct tally_period *p, int grey)
+text_row(FILE *f, const char *label, const struct tally_period *p, int grey,
+    int fwd)
 {
 	size_t i;
 
@@ -227,6 +247,8 @@ text_row(FILE *f, const char *label, const struct tally_period *p, int grey)
 		fprintf(f, " %*lu", i == 4 ? 11 : 7, p->n[columns[i]]);
 	if (grey)
 		fprintf(f, " %8lu", greylisted(p));
+	if (fwd)
+		fprintf(f, " %9lu", p->forwarded);
 	fprintf(f, " %8lu\n", p->stressed);
 }
 
@@ -234,27 +256,31 @@ static void
 text_verdicts(FILE *f, const struct tally *t, const struct tally_period *sum)
 {
 	unsigned long all = tally_connections(sum);
-	int grey = tally_greylisted(t, sum);
+	int grey = tally_greylisted(t, sum), fwd = t->forwarded > 0;
 	char label[32];
 	size_t i;
 
-	fprintf(f, "\nConnections by verdict (by %s; error lines are beside "
-	    "the verdicts)\n\n%-11s %11s", report_by_names[t->by],
+	fprintf(f, "\nConnections by verdict (by %s; error lines%s are "
+	    "beside the verdicts)\n\n%-11s %11s", report_by_names[t->by],
+	    fwd ? " and forwarded sessions" : "",
 	    t->by == BY_DAY ? "date" : "week", "connections");
 	for (i = 0; i < NCOLUMNS; i++)
 		fprintf(f, " %*s", i == 4 ? 11 : 7, verdict_names[columns[i]]);
-	fprintf(f, "%s %8s\n", grey ? " greylist" : "", "stressed");
+	fprintf(f, "%s%s %8s\n", grey ? " greylist" : "",
+	    fwd ? " forwarded" : "", "stressed");
 	for (i = 0; i < t->nperiods; i++) {
 		tally_label(t, t->periods[i].key, label, sizeof label);
-		text_row(f, label, &t->periods[i], grey);
+		text_row(f, label, &t->periods[i], grey, fwd);
 	}
-	text_row(f, "total", sum, grey);
+	text_row(f, "total", sum, grey, fwd);
 	fprintf(f, "%-11s %10.1f%%", "share", all ? 100.0 : 0.0);
 	for (i = 0; i < NCOLUMNS; i++)
 		fprintf(f, " %*.1f%%", i == 4 ? 10 : 6,
 		    pct(sum->n[columns[i]], all));
 	if (grey)
 		fprintf(f, " %7.1f%%", pct(greylisted(sum), all));
+	if (fwd)
+		fprintf(f, " %8.1f%%", pct(sum->forwarded, all));
 	fprintf(f, " %7.1f%%\n", pct(sum->stressed, all));
 }
 
@@ -355,6 +381,37 @@ text_grey(FILE *f, const struct tally *t, const struct tally_period *sum)
 	fprintf(f, "\n");
 }
 
+/* The relayed sessions: how they ended, their lengths, the bytes. */
+static void
+text_forward(FILE *f, const struct tally *t, const struct tally_period *sum)
+{
+	const struct tally_forward *fw = &t->fwd;
+	char med[32], p90[32], max[32], in[32], out[32];
+	size_t k;
+
+	secs(tally_quantile(&fw->length, 0.5), med, sizeof med);
+	secs(tally_quantile(&fw->length, 0.9), p90, sizeof p90);
+	secs(fw->length.max_ms, max, sizeof max);
+	human_bytes(sum->in, in, sizeof in);
+	human_bytes(sum->out, out, sizeof out);
+	fprintf(f, "\nForwarded to the MTA\n\n"
+	    "  sessions                          %9lu\n"
+	    "  could not reach it (unreachable)  %9lu %6.1f%% of sessions\n"
+	    "  told 421 4.3.0 to come back later %9lu %6.1f%% of sessions\n"
+	    "  reached the MTA                   %9lu\n"
+	    "    their length: median %s s, 90th percentile %s s, max %s s\n"
+	    "  bytes from clients to the MTA     %9s\n"
+	    "  bytes from the MTA to clients     %9s\n"
+	    "\n  %-33s %9s %7s\n", sum->forwarded, sum->unreachable,
+	    pct(sum->unreachable, sum->forwarded), fw->deferred,
+	    pct(fw->deferred, sum->forwarded), fw->length.n, med, p90, max,
+	    in, out, "sessions by end", "count", "share");
+	for (k = 0; k < RELAY_END_COUNT; k++)
+		fprintf(f, "    %-31s %9lu %6.1f%%\n",
+		    relay_end_name((enum relay_end)k), fw->ends[k],
+		    pct(fw->ends[k], sum->forwarded));
+}
+
 static void
 text_top(FILE *f, const struct tally *t, unsigned top)
 {
@@ -387,8 +444,11 @@ print_text(FILE *f, const struct tally *t, unsigned top)
 	tally_total(t, &sum);
 	all = tally_connections(&sum);
 	fprintf(f, "sendwrap report\n\n%lu lines read: %lu sendwrap verdicts "
-	    "and errors, %lu notices, %lu malformed, %lu of other programs\n",
-	    t->lines, t->events, t->notices, t->malformed, t->other);
+	    "and errors, ", t->lines, t->events);
+	if (t->forwarded)
+		fprintf(f, "%lu forwarded sessions, ", t->forwarded);
+	fprintf(f, "%lu notices, %lu malformed, %lu of other programs\n",
+	    t->notices, t->malformed, t->other);
 	n = t->nperiods;
 	if (n > 0 && t->periods[n - 1].key == REPORT_UNDATED)
 		n--;		/* last, and no date to tell */
@@ -415,6 +475,8 @@ print_text(FILE *f, const struct tally *t, unsigned top)
 	text_cost(f, t, &sum);
 	if (tally_greylisted(t, &sum))
 		text_grey(f, t, &sum);
+	if (t->forwarded)
+		text_forward(f, t, &sum);
 	text_top(f, t, top);
 }
 
@@ -432,8 +494,9 @@ csv_by(FILE *f, const char *label, const char *verdict,
 		    names[i], n[i], pct(n[i], all));
 }
 
+/* fwd: with the rows of the relayed sessions. */
 static void
-csv_period(FILE *f, const char *label, const struct tally_period *p)
+csv_period(FILE *f, const char *label, const struct tally_period *p, int fwd)
 {
 	unsigned long all = tally_connections(p);
 	size_t i;
@@ -449,6 +512,14 @@ csv_period(FILE *f, const char *label, const struct tally_period *p)
 	    pct(p->stressed, all));
 	fprintf(f, "held,%s,tarpit,hours,%.3f,\n", label,
 	    (double)p->held_ms / 3.6e6);
+	if (!fwd)
+		return;
+	fprintf(f, "forwarded,%s,sessions,,%lu,%.1f\n"
+	    "forwarded,%s,unreachable,,%lu,%.1f\n"
+	    "forwarded,%s,in,bytes,%llu,\nforwarded,%s,out,bytes,%llu,\n",
+	    label, p->forwarded, pct(p->forwarded, all), label,
+	    p->unreachable, pct(p->unreachable, p->forwarded), label,
+	    (unsigned long long)p->in, label, (unsigned long long)p->out);
 }
 
 /* One curve's rows, together (a plot reads them as one line). */
@@ -493,37 +564,65 @@ csv_grey(FILE *f, const struct tally *t)
 			    g->tests[k][a]);
 }
 
+/* Times' rows: how many, median, p90, max (what: "table,period,name"). */
+static void
+csv_times(FILE *f, const char *what, const struct tally_hist *h)
+{
+	char s[32];
+
+	fprintf(f, "%s,count,%lu,\n", what, h->n);
+	secs(tally_quantile(h, 0.5), s, sizeof s);
+	fprintf(f, "%s,median,%s,\n", what, s);
+	secs(tally_quantile(h, 0.9), s, sizeof s);
+	fprintf(f, "%s,p90,%s,\n", what, s);
+	secs(h->max_ms, s, sizeof s);
+	fprintf(f, "%s,max,%s,\n", what, s);
+}
+
+/* The relayed sessions of the whole (by period: csv_period()). */
+static void
+csv_forward(FILE *f, const struct tally *t, const struct tally_period *sum)
+{
+	const struct tally_forward *fw = &t->fwd;
+	size_t k;
+
+	for (k = 0; k < RELAY_END_COUNT; k++)
+		fprintf(f, "forwarded,total,end,%s,%lu,%.1f\n",
+		    relay_end_name((enum relay_end)k), fw->ends[k],
+		    pct(fw->ends[k], sum->forwarded));
+	fprintf(f, "forwarded,total,deferred,,%lu,%.1f\n", fw->deferred,
+	    pct(fw->deferred, sum->forwarded));
+	csv_times(f, "forwarded,total,length", &fw->length);
+}
+
 static void
 print_csv(FILE *f, const struct tally *t, unsigned top)
 {
 	static struct tally_net best[TOP_MAX];
 	struct tally_period sum;
-	char label[32], s[32], name[PREFIX_TEXT_MAX];
+	char label[32], name[PREFIX_TEXT_MAX];
 	size_t i, n;
 
 	fprintf(f, "table,period,name,detail,value,percent\n");
 	fprintf(f, "lines,total,read,,%lu,\nlines,total,sendwrap,,%lu,\n"
 	    "lines,total,notices,,%lu,\nlines,total,malformed,,%lu,\n"
-	    "lines,total,other,,%lu,\nlines,total,overflow,,%lu,\n",
+	    "lines,total,other,,%lu,\nlines,total,overflow,,%lu,\n"
+	    "lines,total,forwarded,,%lu,\n",
 	    t->lines, t->events, t->notices, t->malformed, t->other,
-	    t->overflow);
+	    t->overflow, t->forwarded);
 	for (i = 0; i < t->nperiods; i++) {
 		tally_label(t, t->periods[i].key, label, sizeof label);
-		csv_period(f, label, &t->periods[i]);
+		csv_period(f, label, &t->periods[i], t->forwarded > 0);
 	}
 	tally_total(t, &sum);
-	csv_period(f, "total", &sum);
+	csv_period(f, "total", &sum, t->forwarded > 0);
 	csv_catch(f, t, "early", &t->early);
 	csv_catch(f, t, "hangup", &t->hangup);
-	fprintf(f, "waits,total,pass,count,%lu,\n", t->waited.n);
-	secs(tally_quantile(&t->waited, 0.5), s, sizeof s);
-	fprintf(f, "waits,total,pass,median,%s,\n", s);
-	secs(tally_quantile(&t->waited, 0.9), s, sizeof s);
-	fprintf(f, "waits,total,pass,p90,%s,\n", s);
-	secs(t->waited.max_ms, s, sizeof s);
-	fprintf(f, "waits,total,pass,max,%s,\n", s);
+	csv_times(f, "waits,total,pass", &t->waited);
 	if (tally_greylisted(t, &sum))
 		csv_grey(f, t);
+	if (t->forwarded)
+		csv_forward(f, t, &sum);
 	n = tally_top(t, best, top < TOP_MAX ? top : TOP_MAX);
 	for (i = 0; i < n; i++) {
 		net_name(t, &best[i].net, name, sizeof name);
@@ -637,6 +736,43 @@ prom_grey(FILE *f, const struct tally *t, const struct tally_period *sum)
 }
 
 static void
+prom_forward(FILE *f, const struct tally *t, const struct tally_period *sum)
+{
+	const struct tally_forward *fw = &t->fwd;
+	char s[32];
+	size_t k;
+
+	prom_family(f, "sendwrap_forwarded_sessions_total", "counter",
+	    "Sessions relayed to the MTA (--forward), by how they ended "
+	    "(unreachable: it could not be connected to).");
+	for (k = 0; k < RELAY_END_COUNT; k++)
+		fprintf(f, "sendwrap_forwarded_sessions_total{end=\"%s\"} %lu\n",
+		    relay_end_name((enum relay_end)k), fw->ends[k]);
+	prom_counter(f, "sendwrap_forwarded_deferred_total", "Relayed "
+	    "clients told 421 4.3.0 to come back later (the MTA unreachable "
+	    "or gone before its greeting).", fw->deferred);
+	prom_family(f, "sendwrap_forwarded_bytes_total", "counter", "Bytes "
+	    "relayed: direction in, from clients to the MTA; out, back.");
+	fprintf(f, "sendwrap_forwarded_bytes_total{direction=\"in\"} %llu\n"
+	    "sendwrap_forwarded_bytes_total{direction=\"out\"} %llu\n",
+	    (unsigned long long)sum->in, (unsigned long long)sum->out);
+	prom_family(f, "sendwrap_forwarded_length_seconds", "summary", "How "
+	    "long the relayed sessions that reached the MTA lasted (quantile "
+	    "1: the longest).");
+	secs(tally_quantile(&fw->length, 0.5), s, sizeof s);
+	fprintf(f, "sendwrap_forwarded_length_seconds{quantile=\"0.5\"} %s\n",
+	    s);
+	secs(tally_quantile(&fw->length, 0.9), s, sizeof s);
+	fprintf(f, "sendwrap_forwarded_length_seconds{quantile=\"0.9\"} %s\n",
+	    s);
+	secs(fw->length.max_ms, s, sizeof s);
+	fprintf(f, "sendwrap_forwarded_length_seconds{quantile=\"1\"} %s\n", s);
+	secs(fw->length.sum_ms, s, sizeof s);
+	fprintf(f, "sendwrap_forwarded_length_seconds_sum %s\n"
+	    "sendwrap_forwarded_length_seconds_count %lu\n", s, fw->length.n);
+}
+
+static void
 print_prometheus(FILE *f, const struct tally *t)
 {
 	struct tally_period sum;
@@ -658,8 +794,9 @@ print_prometheus(FILE *f, const struct tally *t)
 	fprintf(f, "sendwrap_log_lines_total{kind=\"sendwrap\"} %lu\n"
 	    "sendwrap_log_lines_total{kind=\"notice\"} %lu\n"
 	    "sendwrap_log_lines_total{kind=\"malformed\"} %lu\n"
-	    "sendwrap_log_lines_total{kind=\"other\"} %lu\n", t->events,
-	    t->notices, t->malformed, t->other);
+	    "sendwrap_log_lines_total{kind=\"other\"} %lu\n"
+	    "sendwrap_log_lines_total{kind=\"forwarded\"} %lu\n", t->events,
+	    t->notices, t->malformed, t->other, t->forwarded);
 	prom_histogram(f, "sendwrap_wait_seconds", "How long clients that "
 	    "passed waited.", &t->waited);
 	prom_histogram(f, "sendwrap_early_seconds", "When early talkers "
@@ -668,6 +805,8 @@ print_prometheus(FILE *f, const struct tally *t)
 	    "into the wait.", &t->hangup);
 	if (tally_greylisted(t, &sum))
 		prom_grey(f, t, &sum);
+	if (t->forwarded)
+		prom_forward(f, t, &sum);
 }
 
 void

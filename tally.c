@@ -42,6 +42,7 @@ tally_free(struct tally *t)
 	free(t->hangup.ms);
 	free(t->waited.ms);
 	free(t->grey.back.ms);
+	free(t->fwd.length.ms);
 	free(t->periods);
 	index_free(&t->period_index);
 	free(t->nets);
@@ -518,13 +519,49 @@ tally_greylisted(const struct tally *t, const struct tally_period *sum)
 	return t->grey.back.n > 0;
 }
 
+/* ------------------------------------------------------------ relaying */
+
+/* a + b, at most UINT64_MAX. */
+static uint64_t
+add_bytes(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Whether the client of a session was told 421 4.3.0, as relay_reply()
+ * decides: nothing came from the MTA, and the client did not end it. */
+static int
+deferred(const struct report_event *ev)
+{
+	return ev->out == 0 && ev->detail != RELAY_CLIENT_CLOSED &&
+	    ev->detail != RELAY_CLIENT_RESET && ev->detail != RELAY_CLIENT_ERROR;
+}
+
+static void
+add_forwarded(struct tally *t, struct tally_period *p,
+    const struct report_event *ev)
+{
+	struct tally_forward *fw = &t->fwd;
+
+	p->forwarded++;
+	p->in = add_bytes(p->in, ev->in);
+	p->out = add_bytes(p->out, ev->out);
+	fw->ends[ev->detail]++;
+	fw->deferred += deferred(ev);
+	/* an unreachable MTA: no session, and a length of 0 */
+	if (ev->detail == RELAY_UNREACHABLE)
+		p->unreachable++;
+	else
+		hist_add(t, &fw->length, ev->ms);
+}
+
 /* ------------------------------------------------------------ adding */
 
 void
 tally_finish(struct tally *t)
 {
 	struct tally_hist *h[] = { &t->early, &t->hangup, &t->waited,
-	    &t->grey.back };
+	    &t->grey.back, &t->fwd.length };
 	size_t i;
 
 	sort_periods(t);
@@ -587,14 +624,20 @@ tally_add(struct tally *t, enum line_kind kind, const struct report_event *ev)
 		t->notices++;
 		return;
 	}
-	t->events++;
+	if (kind == LINE_FORWARDED)
+		t->forwarded++;
+	else
+		t->events++;
 	p = period(t, ev->day == REPORT_UNDATED || t->by == BY_DAY ? ev->day :
 	    monday(ev->day));
 	if (p == NULL) {
 		t->failed = 1;
 		return;
 	}
-	add_event(t, p, ev);
+	if (kind == LINE_FORWARDED)
+		add_forwarded(t, p, ev);
+	else
+		add_event(t, p, ev);
 }
 
 void
@@ -617,6 +660,10 @@ tally_total(const struct tally *t, struct tally_period *sum)
 		}
 		sum->stressed += p->stressed;
 		sum->held_ms += p->held_ms;
+		sum->forwarded += p->forwarded;
+		sum->unreachable += p->unreachable;
+		sum->in = add_bytes(sum->in, p->in);
+		sum->out = add_bytes(sum->out, p->out);
 	}
 }
 

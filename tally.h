@@ -28,8 +28,8 @@
  * Memory, in bytes on a 64-bit system (each array doubles as it grows,
  * so up to twice this, briefly three times):
  *  - a time: 4;
- *  - a period (a day or week): 256 (struct tally_period) and 16 of
- *    index; at most TALLY_PERIODS_MAX (67 MB and 4 MB): the lines of any
+ *  - a period (a day or week): 296 (struct tally_period) and 16 of
+ *    index; at most TALLY_PERIODS_MAX (78 MB and 4 MB): the lines of any
  *    further period are counted in one row, TALLY_OVERFLOW ("overflow"),
  *    and in t->overflow;
  *  - a network that talked early: 32, and 16 of index; at most
@@ -38,7 +38,12 @@
  *  - a greylisted network: 40 and 16 of index, and a first attempt: 24;
  *    at most TALLY_PEERS_MAX and TALLY_FIRSTS_MAX (235 MB and 101 MB),
  *    lines past them (and of no address) counted in grey.untracked and
- *    left out of "never came back".
+ *    left out of "never came back";
+ *  - the relayed sessions (struct tally_forward) of the forwarded lines,
+ *    which are no connections (tally_connections() leaves them out):
+ *    per period their number, the unreachable ones and the bytes each
+ *    way; over the whole their ends by kind, the ones told to come back
+ *    later, and the lengths of those that reached the MTA.
  *
  * Contract: memory only, no I/O (getrandom() for the indexes' keys).
  * Running out of memory sets failed (the report is then short), never a
@@ -71,6 +76,9 @@ struct tally_period {
 	unsigned long known_by[EARLY_COUNT];
 	unsigned long stressed;
 	uint64_t held_ms;	/* tar pit */
+	unsigned long forwarded;	/* forwarded lines: relayed sessions */
+	unsigned long unreachable;	/* of them, end=unreachable */
+	uint64_t in, out;	/* their bytes (at most UINT64_MAX) */
 };
 
 /* Times, to the millisecond. */
@@ -127,6 +135,14 @@ struct tally_grey {
 	size_t nfirsts, firstcap;
 };
 
+/* The relayed sessions of the forwarded lines (per period: struct
+ * tally_period). */
+struct tally_forward {
+	unsigned long ends[RELAY_END_COUNT];	/* by end= */
+	unsigned long deferred;	/* told 421 4.3.0 to come back later */
+	struct tally_hist length;	/* of those that reached the MTA */
+};
+
 struct tally {
 	enum report_by by;
 	struct cache_net cut;
@@ -137,6 +153,7 @@ struct tally {
 	struct tally_index period_index;
 	unsigned long overflow;		/* lines in the overflow row */
 	unsigned long lines, events, notices, malformed, other;
+	unsigned long forwarded;	/* forwarded lines */
 	unsigned long untracked;	/* early talkers of no network kept */
 	struct tally_hist early, hangup, waited;
 	uint64_t delays[TALLY_DELAYS];	/* seen in pass lines, sorted */
@@ -145,6 +162,7 @@ struct tally {
 	size_t nnets, netcap;
 	struct tally_index net_index;
 	struct tally_grey grey;
+	struct tally_forward fwd;
 	int failed;			/* out of memory: the report is short */
 };
 
@@ -165,7 +183,8 @@ void tally_finish(struct tally *t);
  * REPORT_UNDATED). */
 void tally_total(const struct tally *t, struct tally_period *sum);
 
-/* Connections in a period: every verdict line but error. */
+/* Connections in a period: every verdict line but error (forwarded
+ * lines are none). */
 unsigned long tally_connections(const struct tally_period *p);
 
 /* Whether the lines read had any of the greylist's (sum: the total). */

@@ -10,7 +10,9 @@
  * what report.h promises: a line is exactly one kind; an event carries a
  * verdict in range, a detail in range for its verdict, times only
  * where its verdict has them, a time of day exactly when it has a date;
- * every line is counted once, and the greylist's figures add up.
+ * a forwarded line an end in range and a length; every line is counted
+ * once, forwarded lines never as connections, and the greylist's and the
+ * relayed sessions' figures add up.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +70,39 @@ check_event(const struct report_event *ev)
 	if (ev->known && ev->addr.family != AF_INET &&
 	    ev->addr.family != AF_INET6)
 		abort();
+	if (ev->in != 0 || ev->out != 0)
+		abort();
+}
+
+static void
+check_forwarded(const struct report_event *ev)
+{
+	if (ev->verdict != VERDICT_COUNT || ev->detail < 0 ||
+	    ev->detail >= RELAY_END_COUNT || ev->ms < 0 || ev->first != -1 ||
+	    ev->stress || ev->secs < -1 || ev->secs > 86400 ||
+	    (ev->secs < 0) != (ev->day == REPORT_UNDATED))
+		abort();
+}
+
+/* The relayed sessions add up: by end, per period, and no connections
+ * among them (sum: the total). */
+static void
+check_forward_sums(const struct tally *t, const struct tally_period *sum)
+{
+	unsigned long ends = 0, conns = 0;
+	size_t i;
+	int v;
+
+	for (i = 0; i < RELAY_END_COUNT; i++)
+		ends += t->fwd.ends[i];
+	for (v = 0; v < VERDICT_COUNT; v++)
+		conns += v == VERDICT_ERROR ? 0 : sum->n[v];
+	if (ends != t->forwarded || sum->forwarded != t->forwarded ||
+	    sum->unreachable != t->fwd.ends[RELAY_UNREACHABLE] ||
+	    t->fwd.length.n + sum->unreachable != t->forwarded ||
+	    t->fwd.deferred > t->forwarded || tally_connections(sum) != conns ||
+	    conns + sum->n[VERDICT_ERROR] != t->events)
+		abort();
 }
 
 int
@@ -77,6 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static FILE *null;
 	struct report_clock clk;
 	struct report_event ev;
+	struct tally_period sum;
 	struct tally t;
 	size_t start = 0, i, nlines = 0;
 
@@ -98,6 +134,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		k = report_parse(&clk, line, len, &ev);
 		if (k == LINE_EVENT)
 			check_event(&ev);
+		else if (k == LINE_FORWARDED)
+			check_forwarded(&ev);
 		else if (k != LINE_OTHER && k != LINE_MALFORMED &&
 		    k != LINE_NOTICE)
 			abort();
@@ -106,12 +144,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(line);
 		start = i + 1;
 	}
-	if (t.lines != nlines || t.events + t.notices + t.malformed +
-	    t.other != t.lines)
+	if (t.lines != nlines || t.events + t.forwarded + t.notices +
+	    t.malformed + t.other != t.lines)
 		abort();
 	tally_finish(&t);
 	if (t.grey.never > t.grey.nfirsts || t.grey.nfirsts > t.grey.first)
 		abort();
+	tally_total(&t, &sum);
+	if (!t.failed)
+		check_forward_sums(&t, &sum);
 	report_print(null, &t, FORMAT_TEXT, 5);
 	report_print(null, &t, FORMAT_CSV, 5);
 	report_print(null, &t, FORMAT_PROMETHEUS, 5);

@@ -31,7 +31,27 @@ def pytest_configure(config):
                             "parameter set is a code path of its own")
 
 
+@pytest.hookimpl(tryfirst=True)      # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    keep_apart(items)
+    leave_out_under_valgrind(config, items)
+
+
+def keep_apart(items):
+    """The suite runs its tests side by side (make check: pytest -n,
+    --dist loadgroup): most of their time is waiting for sendwrap's
+    delays.  Two kinds run one at a time, on one worker: the load tests
+    (no_valgrind: hundreds of clients, timing that another load would
+    bend), and the System V semaphore tests, which check that no set is
+    left behind by comparing the system's sets before and after."""
+    for item in items:
+        if item.get_closest_marker("no_valgrind") or \
+                item.nodeid.startswith("test_stress.py") or \
+                "/test_stress.py" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("one-at-a-time"))
+
+
+def leave_out_under_valgrind(config, items):
     """Under valgrind every process costs a second or more, so the suite
     runs each test function once (its first parameter set: the others
     mostly vary data along the same code path), every case only where the

@@ -2,7 +2,9 @@
 lines take (syslog with RFC 3164, RFC 3339 and RFC 5424 timestamps,
 journalctl -o short-iso, multilog's TAI64N, s6-log's ISO stamps, bare
 standard error), mixed with other programs' lines, malformed sendwrap
-lines and garbage, in plain and gzip'd files and on standard input.
+lines and garbage, in plain and gzip'd files and on standard input; the
+forwarded lines of relayed sessions (--forward), hand-written and as the
+listener writes them, which are no connections.
 
 The expected figures are computed here, from the events the test itself
 generated, never from sendwrap's code: counts per day and week, shares,
@@ -11,6 +13,7 @@ networks.  The Prometheus output is read by a real parser (Debian's
 python3-prometheus-client).
 """
 import calendar
+import copy
 import csv
 import datetime
 import gzip
@@ -18,6 +21,7 @@ import io
 import ipaddress
 import os
 import random
+import re
 import resource
 import socket
 import subprocess
@@ -833,3 +837,338 @@ def test_greylisting_of_real_sessions(tmp_path):
     assert rows[("grey", "total", "never", "")] == ("1", "50.0"), text
     assert rows[("grey", "total", "non-smtp", "reject")][0] == "1", text
     assert rows[("verdicts", "total", "connections", "")][0] == "4"
+
+
+# ------------------------------------------------------------ forwarded
+
+# Connections of three periods, some relayed (--forward); the forwarded
+# lines come after, and one session ends past midnight.
+FWD_BASE = """\
+2026-11-29T10:00:00+00:00 mx sendwrap[1]: pass ip=192.0.2.1 port=4001 \
+delay=5.000 waited=5.002
+2026-11-29T10:05:00+00:00 mx sendwrap[2]: cached ip=192.0.2.2 port=4002 \
+age=3600.000
+2026-11-29T10:06:00+00:00 mx sendwrap[3]: allow ip=10.0.0.5 port=4003 \
+reason=allowlist rule=10.0.0.0/8
+2026-11-29T10:07:00+00:00 mx sendwrap[4]: early ip=203.0.113.9 port=4004 \
+after=0.400 bytes=6 first="EHLO x" action=reject
+2026-11-29T11:00:00+00:00 mx sendwrap[5]: cached ip=192.0.2.3 port=4005 \
+age=60.000
+2026-11-29T11:00:00+00:00 mx sendwrap[5]: error ip=192.0.2.3 port=4005 \
+cannot forward to 127.0.0.1:2525: Connection refused
+2026-11-29T23:59:50+00:00 mx sendwrap[6]: pass ip=2001:db8::9 port=4006 \
+delay=5.000 waited=5.001
+2026-11-30T08:00:00+00:00 mx sendwrap[7]: hangup ip=198.51.100.4 \
+port=4007 after=2.000 how=eof
+2026-11-30T09:00:00+00:00 mx sendwrap[8]: pass ip=192.0.2.7 port=4008 \
+delay=5.000 waited=5.003
+sendwrap: cached ip=192.0.2.8 port=4009 age=10.000
+sendwrap: listening on=127.0.0.1:25 clients=10 children=4 perip=2
+"""
+FWD_LINES = """\
+2026-11-29T10:00:42+00:00 mx sendwrap[1]: forwarded ip=192.0.2.1 \
+port=4001 in=2048 out=1500 length=37.250 end=mta-closed
+2026-11-29T10:05:12+00:00 mx sendwrap[2]: forwarded ip=192.0.2.2 \
+port=4002 in=1048576 out=734 length=12.034 end=client-closed
+2026-11-29T10:16:00+00:00 mx sendwrap[3]: forwarded ip=10.0.0.5 \
+port=4003 in=52428800 out=2210 length=540.000 end=idle
+2026-11-29T11:00:00+00:00 mx sendwrap[5]: forwarded ip=192.0.2.3 \
+port=4005 in=0 out=0 length=0.000 end=unreachable
+2026-11-30T00:00:20+00:00 mx sendwrap[6]: forwarded ip=2001:db8::9 \
+port=4006 in=900 out=0 length=30.000 end=mta-reset
+2026-11-30T09:00:07+00:00 mx sendwrap[8]: forwarded ip=192.0.2.7 \
+port=4008 in=310 out=0 length=2.500 end=client-reset
+sendwrap: forwarded ip=192.0.2.8 port=4009 in=77 out=66 length=1.000 \
+end=client-error
+"""
+# Each lacks, or bends, one field.
+FWD_MALFORMED = """\
+2026-11-29T12:00:00+00:00 mx sendwrap[9]: forwarded ip=192.0.2.1 \
+port=4001 out=1500 length=37.250 end=mta-closed
+2026-11-29T12:00:00+00:00 mx sendwrap[9]: forwarded ip=192.0.2.1 \
+port=4001 in=2048 length=37.250 end=mta-closed
+sendwrap: forwarded ip=192.0.2.1 port=4001 in=2048 out=1500 end=mta-closed
+sendwrap: forwarded ip=192.0.2.1 port=4001 in=2048 out=1500 length=37.250
+sendwrap: forwarded ip=192.0.2.1 in=2048 out=1500 length=37.250 \
+end=mta-closed
+sendwrap: forwarded port=4001 in=2048 out=1500 length=37.250 end=mta-closed
+sendwrap: forwarded ip=192.0.2.1 port=4001 in=2k out=1500 length=37.250 \
+end=mta-closed
+sendwrap: forwarded ip=192.0.2.1 port=4001 in=2048 \
+out=18446744073709551616 length=37.250 end=mta-closed
+sendwrap: forwarded ip=192.0.2.1 port=4001 in=2048 out=1500 length=37s \
+end=mta-closed
+sendwrap: forwarded ip=192.0.2.1 port=4001 in=2048 out=1500 length=37.250 \
+end=closed
+sendwrap: forwarded ip=192.0.2.1 port=4001 in=2048 out=1500 length=37.250 \
+end=mta-closed extra
+"""
+ENDS = ["client-closed", "mta-closed", "client-reset", "mta-reset",
+        "client-error", "mta-error", "idle", "unreachable", "error"]
+# Worked out by hand from the lines above.
+FWD = {
+    "sessions": 7, "unreachable": 1, "malformed": 11,
+    # unreachable, and mta-reset with nothing from the MTA: told 421
+    "deferred": 2,
+    "ends": {"mta-closed": 1, "client-closed": 1, "idle": 1,
+             "unreachable": 1, "mta-reset": 1, "client-reset": 1,
+             "client-error": 1},
+    "in": 53480711, "out": 4510, "in_text": "53.5 MB", "out_text": "4.5 kB",
+    # the six that reached the MTA: 1.000 2.500 12.034 30.000 37.250 540
+    "reached": 6, "median": "12.034", "p90": "37.250", "max": "540.000",
+    "length_sum": 622.784,
+    # period: (sessions, unreachable, in, out, connections)
+    "periods": {"2026-11-29": (4, 1, 53479424, 4444, 6),
+                "2026-11-30": (2, 0, 1210, 0, 2),
+                "undated": (1, 0, 77, 66, 1),
+                "total": (7, 1, 53480711, 4510, 9)},
+}
+
+
+def fwd_log(tmp_path, with_forwarded=True):
+    """The base lines, with the forwarded and malformed lines mixed in
+    (each forwarded line after its connection's)."""
+    text = FWD_BASE
+    if with_forwarded:
+        base = FWD_BASE.splitlines(keepends=True)
+        fwd = FWD_LINES.splitlines(keepends=True)
+        bad = FWD_MALFORMED.splitlines(keepends=True)
+        text = "".join(base[:2] + fwd[:1] + bad[:6] + base[2:4] + fwd[1:3] +
+                       base[4:6] + fwd[3:4] + base[6:8] + fwd[4:5] +
+                       bad[6:] + base[8:] + fwd[5:])
+        assert sorted(text.splitlines()) == sorted(
+            (FWD_BASE + FWD_LINES + FWD_MALFORMED).splitlines())
+    path = tmp_path / ("with.log" if with_forwarded else "without.log")
+    path.write_text(text)
+    return str(path)
+
+
+def test_forwarded_lines_are_no_connections(tmp_path):
+    """Every figure of the connections, csv and text, is the same with
+    the forwarded lines as without them."""
+    without, with_fwd = fwd_log(tmp_path, False), fwd_log(tmp_path)
+    rc, out0, err = report(["--report-format", "csv", without])
+    assert rc == 0, err
+    rc, out1, err = report(["--report-format", "csv", with_fwd])
+    assert rc == 0, err
+    rows0, rows1 = read_csv(out0), read_csv(out1)
+    same = [k for k in rows0 if k[0] != "lines"]
+    assert len([k for k in same if k[0] == "verdicts"]) >= 4 * 20
+    for k in same:
+        assert rows1[k] == rows0[k], k
+    assert rows1[("verdicts", "total", "connections", "")] == ("9", "100.0")
+    assert rows1[("verdicts", "total", "error", "")] == ("1", "11.1")
+    assert rows1[("lines", "total", "sendwrap", "")] == \
+        rows0[("lines", "total", "sendwrap", "")] == ("10", "")
+    assert rows1[("lines", "total", "read", "")][0] == str(11 + 7 + 11)
+    assert rows1[("lines", "total", "malformed", "")][0] == "11"
+    assert rows0[("lines", "total", "forwarded", "")][0] == "0"
+    # the text's verdict table: each column of both, row by row
+    rc, text0, err = report([without])
+    rc, text1, err = report([with_fwd])
+
+    def table(text):
+        lines = text.splitlines()
+        head = next(l for l in lines if l.startswith("date "))
+        rows = lines[lines.index(head) + 1:]
+        rows = rows[:next(i for i, l in enumerate(rows)
+                          if l.startswith("share ")) + 1]
+        return {r.split()[0]: dict(zip(head.split()[1:], r.split()[1:]))
+                for r in rows}
+
+    t0, t1 = table(text0), table(text1)
+    assert set(t0) == set(t1) == {"2026-11-29", "2026-11-30", "undated",
+                                  "total", "share"}
+    for label, cols in t0.items():
+        assert "forwarded" not in cols
+        assert {k: v for k, v in t1[label].items() if k != "forwarded"} \
+            == cols, label
+    assert t1["total"]["connections"] == "9"
+    assert "\n11 lines read: 10 sendwrap verdicts and errors, 1 notices, " \
+        "0 malformed" in text0
+    assert "\n29 lines read: 10 sendwrap verdicts and errors, 7 forwarded " \
+        "sessions, 1 notices, 11 malformed, 0 of other programs\n" in text1
+    assert ": 9 connections\n" in text1
+
+
+def test_forwarded_lines_leave_a_large_report_alone(tmp_path, corpus):
+    """The random corpus, a forwarded line after each connection that may
+    be relayed: every figure check_figures() checks is as it was."""
+    out, n = [], 0
+    for line in corpus.lines:
+        out.append(line)
+        m = re.match(r"(.*?)(pass|cached|allow) ip=(\S+) port=(\d+) ", line)
+        if m:
+            out.append("%sforwarded ip=%s port=%s in=%d out=%d "
+                       "length=%d.%03d end=%s" % (
+                           m.group(1), m.group(3), m.group(4), 10 * n, n,
+                           n % 300, n % 1000, ENDS[n % len(ENDS)]))
+            n += 1
+    path = tmp_path / "mail.log"
+    path.write_text("".join(l + "\n" for l in out))
+    rc, text, err = report(["--report-format", "csv", str(path)])
+    assert rc == 0, err
+    rows = read_csv(text)
+    c = copy.copy(corpus)
+    c.lines = out
+    check_figures(rows, c)
+    assert rows[("lines", "total", "forwarded", "")][0] == str(n)
+    assert rows[("forwarded", "total", "sessions", "")][0] == str(n)
+    assert n > 1000
+
+
+def test_forwarded_in_csv(tmp_path):
+    rc, out, err = report(["--report-format", "csv", fwd_log(tmp_path)])
+    assert rc == 0, err
+    rows = read_csv(out)
+    f = FWD
+    assert rows[("lines", "total", "forwarded", "")][0] == str(f["sessions"])
+    assert rows[("lines", "total", "malformed", "")][0] == str(f["malformed"])
+    for label, (n, unreach, b_in, b_out, conns) in f["periods"].items():
+        assert rows[("forwarded", label, "sessions", "")] == (
+            str(n), pct(n, conns)), label
+        assert rows[("forwarded", label, "unreachable", "")] == (
+            str(unreach), pct(unreach, n)), label
+        assert rows[("forwarded", label, "in", "bytes")][0] == str(b_in)
+        assert rows[("forwarded", label, "out", "bytes")][0] == str(b_out)
+    for end in ENDS:
+        k = f["ends"].get(end, 0)
+        assert rows[("forwarded", "total", "end", end)] == (
+            str(k), pct(k, f["sessions"])), end
+    assert rows[("forwarded", "total", "deferred", "")] == (
+        str(f["deferred"]), pct(f["deferred"], f["sessions"]))
+    assert rows[("forwarded", "total", "length", "count")][0] == \
+        str(f["reached"])
+    for q in ("median", "p90", "max"):
+        assert rows[("forwarded", "total", "length", q)][0] == f[q], q
+
+
+def test_forwarded_in_text(tmp_path):
+    rc, out, err = report([fwd_log(tmp_path)])
+    assert rc == 0, err
+    f = FWD
+    sect = out[out.index("\nForwarded to the MTA\n"):]
+    words = " ".join(sect.split())
+    assert "sessions %d could not reach it (unreachable) %d %s%% of " \
+        "sessions told 421 4.3.0 to come back later %d %s%% of sessions " \
+        "reached the MTA %d their length: median %s s, 90th percentile " \
+        "%s s, max %s s bytes from clients to the MTA %s bytes from the " \
+        "MTA to clients %s " % (
+            f["sessions"], f["unreachable"],
+            pct(f["unreachable"], f["sessions"]), f["deferred"],
+            pct(f["deferred"], f["sessions"]), f["reached"], f["median"],
+            f["p90"], f["max"], f["in_text"], f["out_text"]) in words, sect
+    for end in ENDS:
+        row = next(l for l in sect.splitlines() if l.split()[:1] == [end])
+        k = f["ends"].get(end, 0)
+        assert row.split()[1:] == [str(k), pct(k, f["sessions"]) + "%"], row
+    # the verdict table's column: the sessions of each period
+    lines = out.splitlines()
+    head = next(l for l in lines if l.startswith("date "))
+    cols = head.split()[1:]
+    assert cols[-2:] == ["forwarded", "stressed"], head
+    for label, (n, _, _, _, conns) in f["periods"].items():
+        row = next(l for l in lines if l.startswith(label + " ")).split()
+        assert row[1:][cols.index("forwarded")] == str(n), row
+        assert row[1] == str(conns), row
+    share = next(l for l in lines if l.startswith("share ")).split()
+    assert share[1:][cols.index("forwarded")] == pct(7, 9) + "%"
+
+
+def test_forwarded_in_prometheus(tmp_path):
+    from prometheus_client import parser
+    rc, out, err = report(["--report-format", "prometheus",
+                           fwd_log(tmp_path)])
+    assert rc == 0, err
+    fams = {fam.name: fam
+            for fam in parser.text_string_to_metric_families(out)}
+    f = FWD
+    sessions = fams["sendwrap_forwarded_sessions"]
+    assert sessions.type == "counter"
+    got = {s.labels["end"]: s.value for s in sessions.samples}
+    assert got == {end: f["ends"].get(end, 0) for end in ENDS}
+    assert fams["sendwrap_forwarded_deferred"].samples[0].value == \
+        f["deferred"]
+    got = {s.labels["direction"]: s.value
+           for s in fams["sendwrap_forwarded_bytes"].samples}
+    assert got == {"in": f["in"], "out": f["out"]}
+    length = fams["sendwrap_forwarded_length_seconds"]
+    assert length.type == "summary"
+    got = {(s.name, s.labels.get("quantile")): s.value
+           for s in length.samples}
+    assert got == {
+        ("sendwrap_forwarded_length_seconds", "0.5"): float(f["median"]),
+        ("sendwrap_forwarded_length_seconds", "0.9"): float(f["p90"]),
+        ("sendwrap_forwarded_length_seconds", "1"): float(f["max"]),
+        ("sendwrap_forwarded_length_seconds_sum", None): f["length_sum"],
+        ("sendwrap_forwarded_length_seconds_count", None): f["reached"]}
+    kinds = {s.labels["kind"]: s.value
+             for s in fams["sendwrap_log_lines"].samples}
+    assert kinds["forwarded"] == f["sessions"]
+    assert kinds["malformed"] == f["malformed"]
+    assert kinds["sendwrap"] == 10
+    conns = {s.labels["verdict"]: s.value
+             for s in fams["sendwrap_connections"].samples
+             if "reason" not in s.labels and "action" not in s.labels}
+    assert conns["pass"] == 3 and conns["cached"] == 3
+    assert conns["hangup"] == 1 and "forwarded" not in conns
+    assert fams["sendwrap_errors"].samples[0].value == 1
+
+
+def test_no_forwarded_section_without_its_lines(logfile):
+    for fmt in ("text", "csv", "prometheus"):
+        rc, out, err = report(["--report-format", fmt, logfile])
+        assert rc == 0, err
+        assert "Forwarded" not in out and "forwarded" not in out.replace(
+            "lines,total,forwarded,,0,", "").replace(
+            'sendwrap_log_lines_total{kind="forwarded"} 0', ""), fmt
+
+
+def test_forwarded_of_real_sessions(tmp_path):
+    """The lines the listener writes as it relays, reported: two
+    sessions with a stand-in daemon, one to a daemon that is down."""
+    from test_forward import DaemonMTA, session
+    from test_listener import Listener
+    daemon = DaemonMTA()
+    down = socket.socket()
+    down.bind(("127.0.0.1", 0))          # bound, never listening: refused
+    lsts = [Listener(tmp_path / "up", ["-d", "0", "--forward",
+                                       daemon.target()]),
+            Listener(tmp_path / "down", ["-d", "0", "--forward",
+                                         "127.0.0.1:%d" %
+                                         down.getsockname()[1]])]
+    try:
+        sent = [b"EHLO a.example\r\n", b"EHLO b.example\r\nNOOP\r\n"]
+        for i, lines in enumerate(sent):
+            c = lsts[0].connect(source="127.0.0.%d" % (20 + i))
+            session(c, lines.splitlines(keepends=True))
+            c.close()
+        c = lsts[1].connect()
+        assert c.read_all().startswith(b"421 4.3.0 ")
+        lsts[0].wait_for("forwarded", 2)
+        lsts[1].wait_for("forwarded", 1)
+    finally:
+        for lst in lsts:
+            lst.stop()
+        daemon.stop()
+        down.close()
+    logs = [str(lst.log_path) for lst in lsts]
+    rc, out, err = report(["--report-format", "csv"] + logs)
+    assert rc == 0, err
+    rows = read_csv(out)
+    text = lsts[0].text() + lsts[1].text()
+    assert rows[("lines", "total", "malformed", "")][0] == "0", text
+    assert rows[("lines", "total", "forwarded", "")][0] == "3", text
+    assert rows[("verdicts", "total", "connections", "")][0] == "3", text
+    assert rows[("verdicts", "total", "allow", "")][0] == "3", text
+    assert rows[("forwarded", "total", "sessions", "")][0] == "3"
+    assert rows[("forwarded", "total", "unreachable", "")][0] == "1"
+    assert rows[("forwarded", "total", "end", "mta-closed")][0] == "2"
+    assert rows[("forwarded", "total", "deferred", "")][0] == "1"
+    assert rows[("forwarded", "total", "in", "bytes")][0] == str(
+        sum(len(s) + len(b"QUIT\r\n") for s in sent))
+    replies = [b"220 daemon\r\n" + b"250 ok\r\n" * s.count(b"\n") +
+               b"221 bye\r\n" for s in sent]
+    assert rows[("forwarded", "total", "out", "bytes")][0] == str(
+        sum(len(r) for r in replies))
+    assert rows[("forwarded", "total", "length", "count")][0] == "2"

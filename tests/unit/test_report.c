@@ -2,9 +2,10 @@
  * test_report.c - cmocka tests for report.c (log lines read back) and
  * tally.c (their counts): dates and ISO weeks, the year of an RFC 3164
  * date, TAI64N times, each form of a line, what makes a sendwrap line
- * malformed, the greylist's lines, and the shares and percentiles the
- * report prints, which first attempts never came back, and what a report
- * of more days than it keeps rows for says.
+ * malformed, the greylist's lines, the forwarded lines (no connections),
+ * and the shares and percentiles the report prints, which first attempts
+ * never came back, and what a report of more days than it keeps rows for
+ * says.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -419,6 +420,130 @@ test_never_came_back_by_time_not_order(void **state)
 }
 
 static void
+test_forwarded_lines(void **state)
+{
+	struct report_event ev;
+
+	(void)state;
+	assert_int_equal(parse("2026-11-29T10:00:05+00:00 mx sendwrap[3]: "
+	    "forwarded ip=2001:db8::7 port=4002 in=1234 out=56789 "
+	    "length=12.034 end=mta-closed", &ev), LINE_FORWARDED);
+	assert_int_equal(ev.verdict, VERDICT_COUNT);
+	assert_int_equal(ev.day, day(2026, 11, 29));
+	assert_int_equal(ev.secs, 36005);
+	assert_true(ev.in == 1234 && ev.out == 56789);
+	assert_int_equal(ev.ms, 12034);
+	assert_int_equal(ev.detail, RELAY_MTA_CLOSED);
+	assert_true(ev.known);
+	assert_false(ev.stress);
+	/* the largest 64-bit counts; a field the report does not read */
+	assert_int_equal(parse("sendwrap: forwarded ip=unknown port=unknown "
+	    "in=18446744073709551615 out=0018446744073709551615 length=0.000 "
+	    "end=unreachable proxy=v2", &ev), LINE_FORWARDED);
+	assert_true(ev.in == UINT64_MAX && ev.out == UINT64_MAX);
+	assert_int_equal(ev.detail, RELAY_UNREACHABLE);
+	assert_int_equal(ev.ms, 0);
+	assert_false(ev.known);
+	assert_int_equal(ev.day, REPORT_UNDATED);
+}
+
+static void
+test_forwarded_lines_malformed(void **state)
+{
+	static const char *const malformed[] = {
+		/* each lacks, or bends, one field */
+		"sendwrap: forwarded port=1 in=1 out=1 length=1.000 end=idle",
+		"sendwrap: forwarded ip=1 in=1 out=1 length=1.000 end=idle",
+		"sendwrap: forwarded ip=1 port=1 out=1 length=1.000 end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=1 length=1.000 end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=1 out=1 end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=1 out=1 length=1.000",
+		"sendwrap: forwarded ip=1 port=1 in= out=1 length=1.000 "
+		    "end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=1k out=1 length=1.000 "
+		    "end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=-1 out=1 length=1.000 "
+		    "end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=\"1\" out=1 length=1.000 "
+		    "end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=1 out=18446744073709551616 "
+		    "length=1.000 end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=1 out=1 length=soon "
+		    "end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=1 out=1 length=1.0.0 "
+		    "end=idle",
+		"sendwrap: forwarded ip=1 port=1 in=1 out=1 length=1.000 "
+		    "end=bye",
+		"sendwrap: forwarded ip=1 port=1 in=1 out=1 length=1.000 "
+		    "end=Idle",
+		"sendwrap: forwarded ip=1 port=1 in=1 out=1 length=1.000 "
+		    "end=quit",
+		"sendwrap: forwarded ip=1 port=1 in=1 out=1 length=1.000 "
+		    "end=idle junk",
+		"sendwrap: forwarded",
+		"sendwrap: forwarded-to ip=1 port=1 in=1 out=1 length=1.000 "
+		    "end=idle",
+	};
+	(void)state;
+	all_of_kind(malformed, sizeof malformed / sizeof malformed[0],
+	    LINE_MALFORMED, "malformed");
+}
+
+static void
+test_forwarded_are_no_connections(void **state)
+{
+	static const struct cache_net cut = { 32, 64 };
+	struct tally_period sum;
+	struct tally t;
+
+	(void)state;
+	tally_init(&t, BY_DAY, &cut);
+	add(&t, "2026-11-29T10:00:00Z mx sendwrap: pass ip=10.0.0.1 port=1 "
+	    "delay=1 waited=1");
+	add(&t, "2026-11-29T10:00:09Z mx sendwrap: forwarded ip=10.0.0.1 "
+	    "port=1 in=100 out=2000 length=9.000 end=client-closed");
+	add(&t, "2026-11-29T11:00:00Z mx sendwrap: cached ip=10.0.0.2 port=1 "
+	    "age=1");
+	add(&t, "2026-11-29T11:00:00Z mx sendwrap: error ip=10.0.0.2 port=1 "
+	    "cannot forward to 127.0.0.1:2525: Connection refused");
+	add(&t, "2026-11-29T11:00:00Z mx sendwrap: forwarded ip=10.0.0.2 "
+	    "port=1 in=0 out=0 length=0.000 end=unreachable");
+	/* gone before its greeting: 421; the client's own end: none */
+	add(&t, "2026-11-30T00:00:01Z mx sendwrap: forwarded ip=10.0.0.3 "
+	    "port=1 in=18446744073709551615 out=0 length=1.000 "
+	    "end=mta-reset");
+	add(&t, "2026-11-30T00:00:02Z mx sendwrap: forwarded ip=10.0.0.4 "
+	    "port=1 in=5 out=0 length=3.000 end=client-closed");
+	add(&t, "sendwrap: forwarded ip=10.0.0.5 port=1 in=1 out=1 "
+	    "length=1.000 end=bogus");
+	tally_finish(&t);
+	tally_total(&t, &sum);
+	assert_int_equal(tally_connections(&sum), 2);
+	assert_int_equal(sum.n[VERDICT_ERROR], 1);
+	assert_int_equal(t.events, 3);
+	assert_int_equal(t.forwarded, 4);
+	assert_int_equal(t.malformed, 1);
+	assert_int_equal(t.nperiods, 2);
+	assert_int_equal(t.periods[0].forwarded, 2);
+	assert_int_equal(t.periods[0].unreachable, 1);
+	assert_true(t.periods[0].in == 100 && t.periods[0].out == 2000);
+	assert_int_equal(tally_connections(&t.periods[1]), 0);
+	assert_int_equal(t.periods[1].forwarded, 2);
+	assert_true(t.periods[1].in == UINT64_MAX);	/* at most */
+	assert_true(sum.in == UINT64_MAX && sum.out == 2000);
+	assert_int_equal(sum.forwarded, 4);
+	assert_int_equal(t.fwd.ends[RELAY_CLIENT_CLOSED], 2);
+	assert_int_equal(t.fwd.ends[RELAY_UNREACHABLE], 1);
+	assert_int_equal(t.fwd.ends[RELAY_MTA_RESET], 1);
+	assert_int_equal(t.fwd.deferred, 2);
+	/* the lengths of the three that reached the MTA */
+	assert_int_equal(t.fwd.length.n, 3);
+	assert_int_equal(tally_quantile(&t.fwd.length, 0.5), 3000);
+	assert_int_equal(t.fwd.length.max_ms, 9000);
+	tally_free(&t);
+}
+
+static void
 test_periods_past_the_limit(void **state)
 {
 	static const struct cache_net cut = { 32, 64 };
@@ -479,6 +604,9 @@ main(void)
 		cmocka_unit_test(test_time_of_day_of_each_form),
 		cmocka_unit_test(test_never_came_back_by_time_not_order),
 		cmocka_unit_test(test_periods_past_the_limit),
+		cmocka_unit_test(test_forwarded_lines),
+		cmocka_unit_test(test_forwarded_lines_malformed),
+		cmocka_unit_test(test_forwarded_are_no_connections),
 	};
 
 	setenv("TZ", "UTC", 1);
