@@ -304,8 +304,9 @@ class PostfixServer(MaildirMTA):
                        (a PROXY v1 or v2 header first, as HAProxy's
                        send-proxy and send-proxy-v2 send; without one it
                        answers 421 4.3.0 at once, or after 5 s if the
-                       client sends nothing; a v2 LOCAL header kills it:
-                       see HAProxy)
+                       client sends nothing; v1 "PROXY UNKNOWN" and a v2
+                       PROXY header without addresses get 421 too; a v2
+                       LOCAL header then a reset kills it: see HAProxy)
       postscreen_port  postscreen (greet action enforce, greet wait
                        greet_wait seconds, no client exempted: its access
                        list is empty, loopback included) in front of smtpd
@@ -554,11 +555,13 @@ class HAProxy(Daemon):
     first) or "v2" (send-proxy-v2: the binary header).  check: health
     checks every check_inter seconds; with send-proxy(-v2) they send a
     header too (a v2 one with the LOCAL command), as HAProxy does when a
-    server uses the PROXY protocol.  Postfix 3.7's smtpd does not survive
-    a v2 LOCAL header: it exits (fatal: smtpd_peer_hostaddr_to_sockaddr:
-    cannot convert client address/port to string), and master throttles
-    the service; Exim and OpenSMTPD log it as a connection from HAProxy's
-    own address.
+    server uses the PROXY protocol.  A v2 check is a bare LOCAL header
+    and a reset at once: Postfix 3.7's smtpd, which then takes the
+    address of a peer already gone, exits (fatal:
+    smtpd_peer_hostaddr_to_sockaddr: cannot convert client address/port
+    to string) and master throttles the service, so real clients wait;
+    a LOCAL header on a connection that stays is served.  Exim and
+    OpenSMTPD log a check as a connection from HAProxy's own address.
     """
 
     def __init__(self, base, target_port, target_host="127.0.0.1",
