@@ -98,3 +98,37 @@ def sendwrap_argv(*opts, mta):
 @pytest.fixture
 def sw():
     return sendwrap_argv
+
+
+# One of each MTA daemon a module (tests/e2e/daemons.py), in a directory
+# of the module's: each outlives the test that started it (keep()).
+
+@pytest.fixture(scope="module")
+def mdir(base, request):
+    return e2elib.make_workdir(base, request.module.__name__[:40])
+
+
+@pytest.fixture(scope="module")
+def postfix(mdir):
+    """Postfix: smtpd on .port, a PROXY smtpd on .proxy_port, postscreen
+    (greet wait 1 s) on .postscreen_port."""
+    pf = daemons.PostfixServer(mdir, smtpd=True, proxy=True,
+                               postscreen=True, greet_wait=1).keep()
+    yield pf
+    pf.stop()
+
+
+@pytest.fixture(scope="module")
+def exim_proxy(mdir):
+    """exim -bd (heavy) with hosts_proxy = 127.0.0.1, on .port."""
+    ex = daemons.EximDaemon(mdir, proxy=True, name="exim-proxy").keep()
+    yield ex
+    ex.stop()
+
+
+@pytest.fixture(scope="module")
+def opensmtpd(mdir):
+    """OpenSMTPD: .port, and .proxy_port with proxy-v2."""
+    os_ = daemons.OpenSMTPD(mdir).keep()
+    yield os_
+    os_.stop()

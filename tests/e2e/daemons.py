@@ -29,6 +29,9 @@ fixture: outlive the test that made it) and stop() (nothing of it left
 running).  Each MTA class has messages(): e2elib.Message objects of what
 it received, headers and body as kept (and .raw, the bytes, for a
 maildir), with wait_messages(count) where delivery comes after the 250.
+The checks at the end (deliver, received, from_address, new_addresses)
+are what the tests assert with; tests/e2e/conftest.py has module fixtures
+(postfix, exim_proxy, opensmtpd).
 """
 
 import email.parser
@@ -40,8 +43,9 @@ import subprocess
 import sys
 
 from e2elib import (REPO, SERVER_ENV, E2EError, EximReceiver, Message,
-                    PrivateNS, free_port, make_workdir, outlive_test,
-                    start_group, stop_group, wait_until)
+                    PrivateNS, check_message, free_port, make_workdir,
+                    outlive_test, start_group, stop_group, swaks_message,
+                    wait_until)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
@@ -341,6 +345,7 @@ class PostfixServer(MaildirMTA):
                  greet_wait=2.0, greet_ttl=0, process_limit=100,
                  queue_limit=10000, backlog=1024, main="", name="postfix"):
         self.dir = make_workdir(base, name)
+        self.greet_wait = greet_wait
         self.logpath = os.path.join(self.dir, "master.out")
         self.maillog = os.path.join(self.dir, "maillog")
         self.maildir = os.path.join(self.dir, "mail")
@@ -666,3 +671,45 @@ class OpenSMTPD(MaildirMTA):
         'smtp connected address=ADDR' line; after a PROXY header, the
         address in it)."""
         return re.findall(r"smtp connected address=([^\s]+)", self.log())
+
+
+# ---------------------------------------------------------------- checks
+
+def received(mta, tag, count=1, timeout=15):
+    """The messages mta holds whose X-E2E-Tag is tag, once there are
+    count of them."""
+    def find():
+        got = [m for m in mta.messages() if m.header("X-E2E-Tag") == tag]
+        return got if len(got) >= count else None
+    return wait_until(find, timeout) or [
+        m for m in mta.messages() if m.header("X-E2E-Tag") == tag]
+
+
+def deliver(wd, mta, port, tag, source):
+    """swaks from source delivers one message to port; mta keeps it
+    intact, once, for its recipient.  Returns the message."""
+    _, _, _, headers, body = swaks_message(wd, "127.0.0.1", port, tag, 1,
+                                           source=source)
+    got = received(mta, headers["X-E2E-Tag"])
+    assert len(got) == 1, [m.header("X-E2E-Tag") for m in mta.messages()]
+    check_message(got[0], headers, body)
+    assert got[0].recipients == [headers["To"]], got[0].recipients
+    assert got[0].sender == "swaks@client.sendwrap.test", got[0].sender
+    return got[0]
+
+
+def from_address(msg):
+    """The client address in the topmost Received header."""
+    rcvd = msg.header("Received")
+    top = rcvd[0] if isinstance(rcvd, list) else rcvd
+    m = re.search(r"\[(\d+\.\d+\.\d+\.\d+)\]", top)
+    assert m, top
+    return m.group(1)
+
+
+def new_addresses(mta, before, count, timeout=10):
+    """The client addresses mta recorded after the first `before`, once
+    there are count of them."""
+    return wait_until(lambda: (lambda a: a if len(a) >= count else None)(
+        mta.client_addresses()[before:]), timeout) or \
+        mta.client_addresses()[before:]

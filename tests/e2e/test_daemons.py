@@ -13,91 +13,19 @@ import time
 
 import pytest
 
-from daemons import (EximDaemon, HAProxy, OpenSMTPD, PostfixServer,
-                     smtp_source)
-from e2elib import (Greeting, LineReader, bot, bot_payload, check_message,
-                    connect, make_workdir, swaks_message, wait_until)
+from daemons import (EximDaemon, HAProxy, deliver, from_address,
+                     new_addresses, smtp_source)
+from e2elib import (Greeting, LineReader, bot, bot_payload, connect,
+                    wait_until)
 
-GREET_WAIT = 1          # postscreen's, and Exim's connect ACL delay
-
-
-def _kept(server):
-    server.keep()
-    return server
-
-
-@pytest.fixture(scope="module")
-def mdir(base):
-    return make_workdir(base, "daemons")
-
-
-@pytest.fixture(scope="module")
-def postfix(mdir):
-    pf = _kept(PostfixServer(mdir, smtpd=True, proxy=True, postscreen=True,
-                             greet_wait=GREET_WAIT))
-    yield pf
-    pf.stop()
+GREET_WAIT = 1          # Exim's connect ACL delay, as postscreen's wait
 
 
 @pytest.fixture(scope="module")
 def exim(mdir):
-    ex = _kept(EximDaemon(mdir, name="exim-plain"))
+    ex = EximDaemon(mdir, name="exim-plain").keep()
     yield ex
     ex.stop()
-
-
-@pytest.fixture(scope="module")
-def exim_proxy(mdir):
-    ex = _kept(EximDaemon(mdir, proxy=True, name="exim-proxy"))
-    yield ex
-    ex.stop()
-
-
-@pytest.fixture(scope="module")
-def opensmtpd(mdir):
-    os_ = _kept(OpenSMTPD(mdir))
-    yield os_
-    os_.stop()
-
-
-def received(mta, tag, count=1, timeout=15):
-    """The messages mta holds whose X-E2E-Tag is tag, once there are
-    count of them."""
-    def find():
-        got = [m for m in mta.messages() if m.header("X-E2E-Tag") == tag]
-        return got if len(got) >= count else None
-    return wait_until(find, timeout) or [
-        m for m in mta.messages() if m.header("X-E2E-Tag") == tag]
-
-
-def deliver(wd, mta, port, tag, source):
-    """swaks from source delivers one message to port; mta keeps it
-    intact, once, for its recipient.  Returns the message."""
-    _, _, _, headers, body = swaks_message(wd, "127.0.0.1", port, tag, 1,
-                                           source=source)
-    got = received(mta, headers["X-E2E-Tag"])
-    assert len(got) == 1, [m.header("X-E2E-Tag") for m in mta.messages()]
-    check_message(got[0], headers, body)
-    assert got[0].recipients == [headers["To"]], got[0].recipients
-    assert got[0].sender == "swaks@client.sendwrap.test", got[0].sender
-    return got[0]
-
-
-def from_address(msg):
-    """The client address in the topmost Received header."""
-    rcvd = msg.header("Received")
-    top = rcvd[0] if isinstance(rcvd, list) else rcvd
-    m = re.search(r"\[(\d+\.\d+\.\d+\.\d+)\]", top)
-    assert m, top
-    return m.group(1)
-
-
-def new_addresses(mta, before, count, timeout=10):
-    """The client addresses mta recorded after the first `before`, once
-    there are count of them."""
-    return wait_until(lambda: (lambda a: a if len(a) >= count else None)(
-        mta.client_addresses()[before:]), timeout) or \
-        mta.client_addresses()[before:]
 
 
 # ---------------------------------------------------------------- direct
@@ -129,7 +57,8 @@ def test_postscreen_makes_clients_wait_and_turns_away_a_pregreeter(
     g = Greeting("127.0.0.1", postfix.postscreen_port, source="127.0.0.22")
     assert g.lines[0][1].startswith(b"220-"), g.lines
     assert g.t_first < 1.0, g.lines
-    assert 0.9 * GREET_WAIT <= g.t_final <= GREET_WAIT + 8, g.lines
+    wait = postfix.greet_wait
+    assert 0.9 * wait <= g.t_final <= wait + 8, g.lines
     assert postfix.greeting.match(g.final()), g.lines
     g.quit()
     msg = deliver(wd, postfix, postfix.postscreen_port, "pf-screened",
