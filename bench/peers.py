@@ -42,8 +42,9 @@ used here) would.
 
 Rounds take the rows in turn, shuffled; tables give the median of the
 rounds [min-max] and ratios against the first row's (sendwrap's, with
---forward where it can) paired round by round.  Everything is on loopback; each server is a process group of its own,
-stopped after its round and killed on any way out.
+--forward where it can) paired round by round.  Everything is on
+loopback; each server is a process group of its own, stopped after its
+round and killed on any way out.
 """
 
 import os
@@ -63,9 +64,12 @@ import proclib  # noqa: E402
 import benchlib  # noqa: E402  (bench/benchlib.py)
 
 # BENCH_PEERS_N=100: every measure's clients, for development
-N_MEM = N_BOTS = N_PASS = N_BURST = int(
+N_MEM = N_BOTS = N_BURST = int(
     os.environ.get("BENCH_PEERS_N") or (1000 if QUICK else 5000))
-N_LAT = 10 if QUICK else 50
+N_PASS = int(os.environ.get("BENCH_PEERS_N") or (1000 if QUICK else 2000))
+N_LAT = 10 if QUICK else 20
+# the listener's bound, above the most clients a measure holds
+MAX_CLIENTS = max(N_MEM, N_BURST) + 1000
 # BENCH_PEERS_ROUNDS=5: every measure's rounds, for development
 ROUNDS = int(os.environ.get("BENCH_PEERS_ROUNDS") or (1 if QUICK else 3))
 MEM_ROUNDS = int(os.environ.get("BENCH_PEERS_ROUNDS") or
@@ -100,8 +104,8 @@ class Sendwrap:
         with open(self.logpath, "wb") as logf:
             self.proc = e2elib.start_group(
                 [SENDWRAP, "--listen", "127.0.0.1:0", "-l", "stderr", "-d",
-                 str(delay), "--max-clients", "12000", "--per-ip", "100",
-                 "--max-children", "100"] + list(opts) +
+                 str(delay), "--max-clients", str(MAX_CLIENTS), "--per-ip",
+                 "100", "--max-children", "100"] + list(opts) +
                 (["--"] + list(program) if program else []),
                 stdout=logf, stderr=logf)
         self.pid = self.proc.pid
@@ -250,9 +254,10 @@ def memory_round(name, srv):
     time.sleep(1)
     m0, k0 = proclib.free_kb(), proclib.kernel_kb()
     p0 = proclib.memory_totals(members(srv), ["Pss"])[0]["Pss"]
-    c = subprocess.Popen([CROWD, "-H", "-s", "127.4.0.1/%d" % N_MEM, "127.0.0.1",
-                          str(srv.port), str(N_MEM)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+    c = subprocess.Popen([CROWD, "-H", "-s", "127.4.0.1/%d" % N_MEM,
+                          "127.0.0.1", str(srv.port), str(N_MEM)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
     try:
         line = c.stdout.readline().split()
         if not line or line[0] != "held":
