@@ -116,3 +116,23 @@ def test_haproxy_health_checks_through_the_listener(wd, exim_proxy):
     assert msg.host_address == "127.0.0.79"
     forwarded_line(lst, "127.0.0.79")
     ha.stop()
+
+
+def test_haproxy_v1_health_checks_name_the_balancer(wd, exim_proxy):
+    """send-proxy (v1) with health checks: HAProxy 2.6 names itself in a
+    TCP4 header (not UNKNOWN), so each check is judged as a client with
+    the balancer's address; allowlisted (-A, as doc/load-balancer.md
+    says), it is let through at once, and a client HAProxy brings still
+    waits and is judged by its own address."""
+    lst = Listener(wd, ["-d", str(DELAY), "-A", "127.0.0.1/32",
+                        "--proxy-from", "127.0.0.1/32",
+                        "--forward", "127.0.0.1:%d" % exim_proxy.port,
+                        "--forward-proxy", "v2"])
+    ha = HAProxy(wd, lst.port, send_proxy="v1", check=True, check_inter=0.2)
+    checks = lst.wait_lines(r"^allow ip=127\.0\.0\.1 port=\d+ "
+                            r"reason=allowlist ", count=2)
+    assert len(checks) >= 2, lst.log()
+    msg = deliver(wd, exim_proxy, ha.port, "ha-fwd-v1-check", "127.0.0.78")
+    assert msg.host_address == "127.0.0.78"
+    assert lst.wait_lines(r"^pass ip=127\.0\.0\.78 port=\d+ delay=0\.500 ")
+    ha.stop()
