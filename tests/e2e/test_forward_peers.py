@@ -32,6 +32,13 @@ def forwarder(wd, port, *opts):
                          "127.0.0.1:%d" % port] + list(opts))
 
 
+def behind_balancer(wd, port, *opts):
+    """The listener behind HAProxy (--proxy-from 127.0.0.1/32), forwarding
+    to port with a v2 header."""
+    return forwarder(wd, port, "--forward-proxy", "v2", "--proxy-from",
+                     "127.0.0.1/32", *opts)
+
+
 def forwarded_line(lst, client):
     lines = lst.wait_lines(r"^forwarded ip=%s " % re.escape(client))
     assert len(lines) == 1, lst.log()
@@ -86,9 +93,7 @@ def test_behind_haproxy_the_client_reaches_the_mta(wd, postfix, version):
     --forward --forward-proxy v2 -> Postfix's PROXY smtpd: sendwrap judges
     the client HAProxy names, and Postfix records that client too."""
     client = "127.0.0.7%s" % version[1]
-    lst = Listener(wd, ["-d", str(DELAY), "--proxy-from", "127.0.0.1/32",
-                        "--forward", "127.0.0.1:%d" % postfix.proxy_port,
-                        "--forward-proxy", "v2"])
+    lst = behind_balancer(wd, postfix.proxy_port)
     ha = HAProxy(wd, lst.port, send_proxy=version)
     before = len(postfix.client_addresses())
     msg = deliver(wd, postfix, ha.port, "ha-fwd-" + version, client)
@@ -101,21 +106,30 @@ def test_behind_haproxy_the_client_reaches_the_mta(wd, postfix, version):
         ha.log()
 
 
+def checked_then_delivered(wd, mta, lst, version, verdict, client):
+    """HAProxy (send-proxy VERSION, health checks every 0.2 s) in front of
+    lst: its checks are let through at once (an allow line whose end is
+    verdict), and then client, waiting as any client, delivers to mta
+    under its own address."""
+    ha = HAProxy(wd, lst.port, send_proxy=version, check=True,
+                 check_inter=0.2)
+    checks = lst.wait_lines(r"^allow ip=127\.0\.0\.1 port=\d+ " + verdict,
+                            count=2)
+    assert len(checks) >= 2, lst.log()
+    msg = deliver(wd, mta, ha.port, "ha-checked-" + version, client)
+    assert msg.host_address == client
+    assert lst.wait_lines(r"^pass ip=%s port=\d+ delay=0\.500 " %
+                          re.escape(client)), lst.log()
+    forwarded_line(lst, client)
+    ha.stop()
+
+
 def test_haproxy_health_checks_through_the_listener(wd, exim_proxy):
     """send-proxy-v2 with health checks (a LOCAL header, then a reset):
     sendwrap lets each through at once (allow, reason=proxy-local), and a
     client still reaches Exim under its own address."""
-    lst = Listener(wd, ["-d", str(DELAY), "--proxy-from", "127.0.0.1/32",
-                        "--forward", "127.0.0.1:%d" % exim_proxy.port,
-                        "--forward-proxy", "v2"])
-    ha = HAProxy(wd, lst.port, send_proxy="v2", check=True, check_inter=0.2)
-    checks = lst.wait_lines(r"^allow ip=127\.0\.0\.1 port=\d+ "
-                            r"reason=proxy-local$", count=2)
-    assert len(checks) >= 2, lst.log()
-    msg = deliver(wd, exim_proxy, ha.port, "ha-fwd-check", "127.0.0.79")
-    assert msg.host_address == "127.0.0.79"
-    forwarded_line(lst, "127.0.0.79")
-    ha.stop()
+    checked_then_delivered(wd, exim_proxy, behind_balancer(
+        wd, exim_proxy.port), "v2", r"reason=proxy-local$", "127.0.0.79")
 
 
 def test_haproxy_v1_health_checks_name_the_balancer(wd, exim_proxy):
@@ -124,15 +138,6 @@ def test_haproxy_v1_health_checks_name_the_balancer(wd, exim_proxy):
     the balancer's address; allowlisted (-A, as doc/load-balancer.md
     says), it is let through at once, and a client HAProxy brings still
     waits and is judged by its own address."""
-    lst = Listener(wd, ["-d", str(DELAY), "-A", "127.0.0.1/32",
-                        "--proxy-from", "127.0.0.1/32",
-                        "--forward", "127.0.0.1:%d" % exim_proxy.port,
-                        "--forward-proxy", "v2"])
-    ha = HAProxy(wd, lst.port, send_proxy="v1", check=True, check_inter=0.2)
-    checks = lst.wait_lines(r"^allow ip=127\.0\.0\.1 port=\d+ "
-                            r"reason=allowlist ", count=2)
-    assert len(checks) >= 2, lst.log()
-    msg = deliver(wd, exim_proxy, ha.port, "ha-fwd-v1-check", "127.0.0.78")
-    assert msg.host_address == "127.0.0.78"
-    assert lst.wait_lines(r"^pass ip=127\.0\.0\.78 port=\d+ delay=0\.500 ")
-    ha.stop()
+    checked_then_delivered(wd, exim_proxy, behind_balancer(
+        wd, exim_proxy.port, "-A", "127.0.0.1/32"), "v1",
+        r"reason=allowlist ", "127.0.0.78")
