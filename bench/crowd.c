@@ -1,6 +1,6 @@
 /*
  * crowd - many SMTP clients at once, from one process (epoll), for
- * bench/listener.py.
+ * bench/listener.py and bench/peers.py.
  *
  *   crowd [-s FIRST_IP/COUNT] [-c INFLIGHT] [-b EVERY] [-w SECONDS] [-H]
  *         [-Q] [-R] HOST PORT TOTAL
