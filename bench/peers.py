@@ -50,6 +50,7 @@ round and killed on any way out.
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,6 +85,8 @@ EXIM_NAME = "Exim connect-ACL delay"
 ALONE_NAME = "(sendwrap --listen → target220: no MTA)"
 FORWARD_NAME = "sendwrap --listen --forward → Postfix smtpd"
 TARGET = os.path.join(W, "target220")
+# the servers' directories (configurations, spools, logs), this run's only
+SERVERS_DIR = os.path.join(W, "servers")
 T0 = time.monotonic()
 
 
@@ -99,7 +102,7 @@ class Sendwrap:
     --forward HOST:PORT) and no program, its log in a file."""
 
     def __init__(self, delay, program=(), opts=()):
-        self.dir = e2elib.make_workdir(W, "sendwrap")
+        self.dir = e2elib.make_workdir(SERVERS_DIR, "sendwrap")
         self.logpath = os.path.join(self.dir, "sendwrap.log")
         with open(self.logpath, "wb") as logf:
             self.proc = e2elib.start_group(
@@ -131,7 +134,7 @@ class Forwarding(Sendwrap):
     processes, CPU and memory are the two together."""
 
     def __init__(self, delay):
-        self.postfix = daemons.PostfixServer(W, smtpd=True,
+        self.postfix = daemons.PostfixServer(SERVERS_DIR, smtpd=True,
                                              process_limit=100)
         try:
             Sendwrap.__init__(self, delay, opts=[
@@ -156,7 +159,8 @@ def forwards():
 
 def sendwrap_exim(delay):
     """In front of exim -bs: a queue-only exim of e2elib's."""
-    return Sendwrap(delay, e2elib.EximReceiver(W, name="exim-bs").argv())
+    mta = e2elib.EximReceiver(SERVERS_DIR, name="exim-bs")
+    return Sendwrap(delay, mta.argv())
 
 
 def sendwrap_alone(delay):
@@ -166,7 +170,7 @@ def sendwrap_alone(delay):
 
 
 def postscreen(delay):
-    pf = daemons.PostfixServer(W, smtpd=False, postscreen=True,
+    pf = daemons.PostfixServer(SERVERS_DIR, smtpd=False, postscreen=True,
                                greet_wait=delay, process_limit=100,
                                queue_limit=20000)
     pf.port = pf.postscreen_port
@@ -174,7 +178,8 @@ def postscreen(delay):
 
 
 def exim_delay(delay):
-    return daemons.EximDaemon(W, delay=delay, name="exim-delay")
+    return daemons.EximDaemon(SERVERS_DIR, delay=delay,
+                              name="exim-delay")
 
 
 SERVERS = [(SENDWRAP_NAME, sendwrap_exim), (POSTSCREEN_NAME, postscreen),
@@ -456,6 +461,9 @@ def report(res, info):
 
 
 def main():
+    shutil.rmtree(SERVERS_DIR, ignore_errors=True)
+    os.makedirs(SERVERS_DIR)
+    os.chmod(SERVERS_DIR, 0o755)
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": "Linux %s, %d cores" % (os.uname().release,
                                                os.cpu_count()),
