@@ -74,7 +74,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
 	bench-redis bench-stress bench-report bench-listener bench-scenarios \
-	bench-greylist bench-soak bench-relay \
+	bench-greylist bench-soak bench-relay bench-peers \
 	install deb clean
 
 all: sendwrap
@@ -203,6 +203,11 @@ bench-listener:
 # What the delay, a DNS list and greylisting each stop (BENCHMARKS.md).
 bench-scenarios:
 	bench/scenarios.sh
+
+# sendwrap's listener against Postfix postscreen and Exim's connect-ACL
+# delay, on the same work (BENCHMARKS.md)
+bench-peers:
+	bench/peers
 
 # What a greylisted client costs, against its references (BENCHMARKS.md).
 bench-greylist:

@@ -1,9 +1,9 @@
 /*
  * crowd - many SMTP clients at once, from one process (epoll), for
- * bench/listener.py.
+ * bench/listener.py and bench/peers.py.
  *
  *   crowd [-s FIRST_IP/COUNT] [-c INFLIGHT] [-b EVERY] [-w SECONDS] [-H]
- *         HOST PORT TOTAL
+ *         [-Q] [-R] HOST PORT TOTAL
  *
  * TOTAL IPv4 connections to HOST:PORT, at most INFLIGHT open at once
  * (default: all of them), bound in turn to the COUNT source addresses
@@ -22,6 +22,16 @@
  *
  * -w: the bound in seconds for the whole run (default 120; holding
  * waits for stdin however long).
+ *
+ * For servers that keep the session open after their greeting (a real
+ * MTA, bench/peers.py), and that may greet with several lines
+ * (postscreen's "220-" first):
+ * -Q: a quiet client waits for the greeting's last line ("220 "), says
+ * QUIT and reads until the close; it is right when it saw that line, and
+ * its latency is from connect() to that line.
+ * -R: a bot is right when the server did not take its message: it read
+ * at least one reply, and none that starts with 354 (DATA's go-ahead) or
+ * 421 (a server too busy to judge it).
  *
  * Prints one line: total= right= wrong= errors= resets= open= secs= rate=
  * p50ms= p99ms= maxms= cpums= (the latency: from connect() to the first
@@ -58,7 +68,55 @@ struct conn {
 	size_t n;		/* bytes read into head */
 	char head[4];
 	double t0, first;	/* connect(), first byte; first < 0: none */
+	size_t ln;		/* bytes of the current line in line */
+	char line[4];		/* its first bytes */
+	int lines, greeted, taken;	/* for -Q and -R */
 };
+
+static int quit_after_greeting, refused_unless_taken;
+
+/*
+ * -Q and -R: follow the replies' lines.  A quiet client says QUIT after
+ * the greeting's last line and takes that line's time as its latency.
+ */
+static void
+read_lines(struct conn *c, const char *buf, size_t n, double t)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (buf[i] != '\n') {
+			if (c->ln < sizeof c->line)
+				c->line[c->ln] = buf[i];
+			c->ln++;
+			continue;
+		}
+		c->lines++;
+		if (c->ln >= 3 && (memcmp(c->line, "354", 3) == 0 ||
+		    memcmp(c->line, "421", 3) == 0))
+			c->taken = 1;
+		if (!c->greeted && c->ln >= 4 &&
+		    memcmp(c->line, "220 ", 4) == 0) {
+			c->greeted = 1;
+			if (quit_after_greeting && !c->bot) {
+				c->first = t;
+				(void)send(c->fd, "QUIT\r\n", 6, MSG_NOSIGNAL);
+			}
+		}
+		c->ln = 0;
+	}
+}
+
+static int
+is_right(const struct conn *c)
+{
+	if (c->bot && refused_unless_taken)
+		return c->lines > 0 && !c->taken;
+	if (!c->bot && quit_after_greeting)
+		return c->greeted;
+	return c->n == sizeof c->head && memcmp(c->head,
+	    c->bot ? "554 " : "220 ", 4) == 0;
+}
 
 static double
 now_s(void)
@@ -81,7 +139,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: crowd [-s FIRST_IP/COUNT] [-c INFLIGHT] "
-	    "[-b EVERY] [-w SECONDS] [-H] HOST PORT TOTAL\n");
+	    "[-b EVERY] [-w SECONDS] [-H] [-Q] [-R] HOST PORT TOTAL\n");
 	exit(2);
 }
 
@@ -100,7 +158,7 @@ main(int argc, char **argv)
 	int hold = 0, ep, opt, one = 1;
 	char *slash;
 
-	while ((opt = getopt(argc, argv, "s:c:b:w:H")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:b:w:HQR")) != -1) {
 		switch (opt) {
 		case 's':
 			if ((slash = strchr(optarg, '/')) == NULL)
@@ -122,6 +180,12 @@ main(int argc, char **argv)
 			break;
 		case 'H':
 			hold = 1;
+			break;
+		case 'Q':
+			quit_after_greeting = 1;
+			break;
+		case 'R':
+			refused_unless_taken = 1;
 			break;
 		default:
 			usage();
@@ -190,6 +254,8 @@ main(int argc, char **argv)
 			}
 			c->bot = every > 0 && started % every == every - 1;
 			c->n = 0;
+			c->ln = 0;
+			c->lines = c->greeted = c->taken = 0;
 			c->first = -1;
 			c->t0 = now_s();
 			started++;
@@ -251,7 +317,9 @@ main(int argc, char **argv)
 				continue;
 			r = recv(c->fd, buf, sizeof buf, 0);
 			if (r > 0) {
-				if (c->first < 0)
+				if (quit_after_greeting || refused_unless_taken)
+					read_lines(c, buf, (size_t)r, now_s());
+				if (c->first < 0 && !quit_after_greeting)
 					c->first = now_s();
 				if (c->n < sizeof c->head) {
 					size_t m = sizeof c->head - c->n;
@@ -266,8 +334,7 @@ main(int argc, char **argv)
 				continue;
 			if (r < 0 && errno == ECONNRESET)
 				resets++;
-			if (c->n == sizeof c->head && memcmp(c->head,
-			    c->bot ? "554 " : "220 ", 4) == 0)
+			if (is_right(c))
 				right++;
 			else
 				wrong++;

@@ -40,6 +40,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "tests"))
 import proclib  # noqa: E402  (tests/proclib.py: /proc for tests and bench)
+import benchlib  # noqa: E402  (bench/benchlib.py)
 
 ROOT, W, QUICK = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 N_MEM = int(os.environ.get("BENCH_LISTENER_HELD", 1000 if QUICK else 5000))
@@ -170,13 +171,7 @@ def per_process(build, delay, conc=200):
 
 
 def crowd(port, total, *opts, timeout=300):
-    r = subprocess.run([CROWD] + list(opts) + ["127.0.0.1", str(port),
-                                               str(total)],
-                       capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise SystemExit("crowd failed: %s" % r.stderr)
-    return {k: float(v) for k, v in
-            (kv.split("=") for kv in r.stdout.split())}
+    return benchlib.run_crowd(CROWD, port, total, *opts, timeout=timeout)
 
 
 def median_range(vals):
@@ -394,9 +389,7 @@ def big():
 
 # ------------------------------------------------------------ report
 
-def fmt(vals, f="%.2f"):
-    m, lo, hi = median_range(vals)
-    return (f + " [" + f + "–" + f + "]") % (m, lo, hi)
+fmt = benchlib.fmt
 
 
 def paired(res, name, ref, key):
@@ -609,14 +602,7 @@ def main():
     if only != [""]:
         print(json.dumps(res, indent=1))
         return
-    info["load_end"] = proclib.loadavg()
-    res["info"] = info
-    with open(os.path.join(W, "results.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    text = report(res, info)
-    with open(os.path.join(W, "report.md"), "w") as f:
-        f.write(text)
-    print(text)
+    benchlib.save(W, res, info, report)
 
 
 def kill_groups():
@@ -627,11 +613,4 @@ def kill_groups():
             pass
 
 
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
-try:
-    main()
-except KeyboardInterrupt:
-    sys.exit(130)
-finally:
-    kill_groups()
+benchlib.run_main(main, kill_groups)

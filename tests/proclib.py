@@ -73,6 +73,18 @@ def group(pgid):
     return [p for p in processes() if p.pgid == pgid]
 
 
+def tree(pid):
+    """The process pid and all its descendants (a child that made a
+    session or group of its own included)."""
+    procs = processes()
+    out = [p for p in procs if p.pid == int(pid)]
+    i = 0
+    while i < len(out):
+        out += [p for p in procs if p.ppid == out[i].pid]
+        i += 1
+    return out
+
+
 def exe(pid):
     """The path of the program the process runs, or None."""
     try:
@@ -263,6 +275,39 @@ def listening(port, v6=False):
     except OSError:
         pass
     return False
+
+
+def tcp_sockets(port, state, v6=False):
+    """The inodes of the TCP sockets on local port in state (/proc/net/tcp's
+    hex code: "0A" listening, "01" established), any address of the
+    family."""
+    out = set()
+    try:
+        with open("/proc/net/tcp6" if v6 else "/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if parts[3] == state and \
+                        int(parts[1].rsplit(":", 1)[1], 16) == port:
+                    out.add(parts[9])
+    except OSError:
+        pass
+    return out
+
+
+def socket_inodes(pids):
+    """The inodes of the sockets the processes pids hold (those gone
+    while read are left out)."""
+    out = set()
+    for pid in pids:
+        try:
+            for fd in fd_numbers(pid):
+                t = fd_target(fd, pid)
+                if t.startswith("socket:["):
+                    out.add(t[8:-1])
+        except OSError:
+            continue
+    return out
 
 
 def cpu_model():

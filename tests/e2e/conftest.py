@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import daemons  # noqa: E402
 import e2elib  # noqa: E402
 
 
@@ -28,7 +29,8 @@ def pytest_sessionstart(session):
                         % e2elib.SENDWRAP)
     for tool in (e2elib.EXIM, e2elib.TCPSERVER, e2elib.TCPRULES,
                  e2elib.INETD, e2elib.SWAKS, e2elib.XINETD, e2elib.SENDMAIL,
-                 e2elib.SOCKET_ACTIVATE, e2elib.SYSTEMD_ANALYZE, e2elib.M4):
+                 e2elib.SOCKET_ACTIVATE, e2elib.SYSTEMD_ANALYZE, e2elib.M4) + \
+            daemons.TOOLS:
         if not os.access(tool, os.X_OK):
             problems.append("missing %s" % tool)
     if problems:
@@ -96,3 +98,37 @@ def sendwrap_argv(*opts, mta):
 @pytest.fixture
 def sw():
     return sendwrap_argv
+
+
+# One of each MTA daemon a module (tests/e2e/daemons.py), in a directory
+# of the module's: each outlives the test that started it (keep()).
+
+@pytest.fixture(scope="module")
+def mdir(base, request):
+    return e2elib.make_workdir(base, request.module.__name__[:40])
+
+
+@pytest.fixture(scope="module")
+def postfix(mdir):
+    """Postfix: smtpd on .port, a PROXY smtpd on .proxy_port, postscreen
+    (greet wait 1 s) on .postscreen_port."""
+    pf = daemons.PostfixServer(mdir, smtpd=True, proxy=True,
+                               postscreen=True, greet_wait=1).keep()
+    yield pf
+    pf.stop()
+
+
+@pytest.fixture(scope="module")
+def exim_proxy(mdir):
+    """exim -bd (heavy) with hosts_proxy = 127.0.0.1, on .port."""
+    ex = daemons.EximDaemon(mdir, proxy=True, name="exim-proxy").keep()
+    yield ex
+    ex.stop()
+
+
+@pytest.fixture(scope="module")
+def opensmtpd(mdir):
+    """OpenSMTPD: .port, and .proxy_port with proxy-v2."""
+    os_ = daemons.OpenSMTPD(mdir).keep()
+    yield os_
+    os_.stop()

@@ -127,6 +127,18 @@ def at_stop(fn):
         _at_stop.append(fn)
 
 
+def outlive_test(p, closer=None):
+    """Let the group led by p (and closer, an at_stop function) outlive
+    the test that started it: stop_all leaves it alone, the module
+    fixture that made it stops it (stop_group; closer()).  tests/e2e/run's
+    trap still stops it after a crash."""
+    with _groups_lock:
+        if p in _groups:
+            _groups.remove(p)
+        if closer in _at_stop:
+            _at_stop.remove(closer)
+
+
 def stop_all():
     with _groups_lock:
         groups = list(_groups)
@@ -200,7 +212,7 @@ prdr_enable = false
 RECEIVER_CONF = EXIM_COMMON + """\
 primary_hostname = {hostname}
 qualify_domain = sendwrap.test
-log_selector = +smtp_connection
+log_selector = +smtp_connection{log_selector}
 smtp_enforce_sync = {enforce_sync}
 queue_only = true
 acl_smtp_rcpt = {rcpt_acl}
@@ -310,7 +322,16 @@ def read_spool_message(input_dir, mid):
         name, _, value = text.decode("utf-8", "replace").partition(":")
         value = re.sub(r"\n[ \t]", " ", value).strip()
         headers.append((name, value))
-    return Message(mid, sender, recipients, headers, body)
+    msg = Message(mid, sender, recipients, headers, body)
+    # the client's address as exim recorded it: "-host_address [IP]:PORT"
+    # (older spools: IP.PORT)
+    addr = [l.split()[1].decode() for l in lines
+            if l.startswith(b"-host_address ")]
+    msg.host_address = None
+    if addr:
+        m = re.match(r"^\[([^\]]+)\]:\d+$", addr[0])
+        msg.host_address = m.group(1) if m else addr[0].rsplit(".", 1)[0]
+    return msg
 
 
 def exim_mainlog(logdir):
@@ -327,14 +348,16 @@ class EximReceiver:
 
     name = "exim"
     program = "exim4"           # its name in /proc/PID/stat
+    binary = EXIM
     greeting = re.compile(rb"^220 mx\.sendwrap\.test ESMTP Exim \d")
     ns = None                   # runs anywhere
 
     def __init__(self, base, name="mx", hostname="mx.sendwrap.test",
                  enforce_sync=False, main="", rcpt_acl="acl_rcpt", acls="",
-                 routers="", transports=""):
+                 routers="", transports="", log_selector=""):
         """main, acls, routers, transports: text added to those sections
-        of the configuration; rcpt_acl: the RCPT ACL's name."""
+        of the configuration; rcpt_acl: the RCPT ACL's name; log_selector:
+        added to +smtp_connection."""
         self.dir = make_workdir(base, name)
         self.spool = exim_dir(os.path.join(self.dir, "spool"))
         self.logdir = exim_dir(os.path.join(self.dir, "log"))
@@ -346,14 +369,14 @@ class EximReceiver:
                 hostname=hostname,
                 enforce_sync="true" if enforce_sync else "false",
                 main=main, rcpt_acl=rcpt_acl, acls=acls, routers=routers,
-                transports=transports))
-        r = subprocess.run([EXIM, "-C", self.conf, "-bV"],
+                transports=transports, log_selector=log_selector))
+        r = subprocess.run([self.binary, "-C", self.conf, "-bV"],
                            capture_output=True, env=SERVER_ENV, timeout=30)
         if r.returncode != 0:
             raise E2EError("exim rejects its test config: %r" % r.stderr)
 
     def argv(self):
-        return [EXIM, "-bs", "-C", self.conf, "-odq"]
+        return [self.binary, "-bs", "-C", self.conf, "-odq"]
 
     def message_ids(self):
         d = os.path.join(self.spool, "input")
@@ -366,7 +389,8 @@ class EximReceiver:
         return [read_spool_message(d, m) for m in self.message_ids()]
 
     def queue_listing(self):
-        r = subprocess.run([EXIM, "-C", self.conf, "-bp"], capture_output=True,
+        r = subprocess.run([self.binary, "-C", self.conf, "-bp"],
+                           capture_output=True,
                            env=SERVER_ENV, timeout=30)
         return r.stdout.decode("utf-8", "replace")
 
@@ -762,6 +786,13 @@ if [ "$name" != - ]; then
     mount --bind "$w/hosts" /etc/hosts
     mount --bind "$w/nsswitch.conf" /etc/nsswitch.conf
 fi
+if [ -f "$w/passwd" ]; then
+    mount --bind "$w/passwd" /etc/passwd
+    mount --bind "$w/group" /etc/group
+fi
+if [ -f "$w/binds" ]; then
+    while read -r from to; do mount --bind "$from" "$to"; done < "$w/binds"
+fi
 mkdir -p "$w/hostdev"
 mount --bind /dev "$w/hostdev"
 mount -t tmpfs -o mode=0755,size=1m sendwrap-e2e-dev /dev
@@ -802,9 +833,16 @@ class PrivateNS:
     that looks host names up there only (no DNS): sendmail wants a
     qualified name of its own (it sleeps 60 s at start without one) and
     looks the client's address up.  The machine is not touched.
+
+    users: names of users (each with a group of the same name) that the
+    namespace's /etc/passwd and /etc/group have beside the machine's, for
+    an MTA unpacked without its maintainer scripts (Postfix's postfix and
+    postdrop, say); self.ids[name] is (uid, gid), numbers the machine
+    does not use.  binds: (directory, mount point) pairs bound there
+    inside the namespace (a mount point must exist).
     """
 
-    def __init__(self, base, hostname=None):
+    def __init__(self, base, hostname=None, users=(), binds=()):
         # short: the socket's path must fit in sun_path (108 bytes)
         self.dir = make_workdir(base, "ns")
         self.syslog = SyslogListener(os.path.join(self.dir, "log"))
@@ -823,7 +861,34 @@ class PrivateNS:
                         if not l.startswith("hosts:")]
             with open(os.path.join(self.dir, "nsswitch.conf"), "w") as f:
                 f.write("\n".join(conf + ["hosts: files"]) + "\n")
+        self.ids = self._add_users(users) if users else {}
+        if binds:
+            with open(os.path.join(self.dir, "binds"), "w") as f:
+                f.write("".join("%s %s\n" % b for b in binds))
         at_stop(self.close)
+
+    def _add_users(self, names):
+        """The machine's passwd and group files, and a user and group for
+        each of names, with IDs from 60100 up that neither file uses."""
+        with open("/etc/passwd") as f:
+            passwd = f.read()
+        with open("/etc/group") as f:
+            group = f.read()
+        used = {int(l.split(":")[2]) for l in (passwd + group).splitlines()
+                if l.count(":") >= 3 and l.split(":")[2].isdigit()}
+        ids, n = {}, 60100
+        for name in names:
+            while n in used:
+                n += 1
+            ids[name] = (n, n)
+            passwd += "%s:x:%d:%d:%s:/nonexistent:/usr/sbin/nologin\n" % (
+                name, n, n, name)
+            group += "%s:x:%d:\n" % (name, n)
+            n += 1
+        for fname, text in (("passwd", passwd), ("group", group)):
+            with open(os.path.join(self.dir, fname), "w") as f:
+                f.write(text)
+        return ids
 
     def argv(self):
         """The prefix that runs a command inside the namespace."""

@@ -1,0 +1,484 @@
+"""bench/peers.py - sendwrap's listener against the greeting delays that
+MTAs have of their own, Postfix postscreen and Exim's connect-ACL delay,
+on the same work.  Run by bench/peers (make bench-peers); see
+BENCHMARKS.md, "Against Postfix postscreen and Exim".
+
+    peers.py ROOT WORKDIR QUICK
+
+The rows, each up to the MTA's greeting:
+  sendwrap --listen -d D --forward 127.0.0.1:PORT -> Postfix smtpd
+      (where sendwrap can forward: --forward in its --help; a private
+      Postfix, at most 100 smtpd; the two counted together)
+  sendwrap --listen -d D -- exim -bs   (Debian's exim4-daemon-light; the
+      listener runs at most 100 exims at once, --max-children 100)
+  Postfix postscreen -> smtpd          (greet wait D, greet action enforce,
+      no client exempted, no cache of passed clients; at most 100 smtpd)
+  exim -bd, connect ACL delay = D      (exim4-daemon-heavy, smtp_enforce_sync,
+      no PIPE_CONNECT; one process per connection, no limit)
+  sendwrap --listen -d D -- target220  (for scale: bench/target220.c writes
+      a 220 line and exits; what the listener itself costs, no MTA)
+The MTAs run as tests/e2e/daemons.py starts them (private instances on
+loopback).  The work, measured on each:
+
+1. Memory per held client: N clients connect and are held (crowd -H,
+   D = 300 s); what the server's processes (Pss) and the kernel (slab,
+   stacks, page tables, TCP buffers) grew by, and the drop of
+   MemAvailable (the kernel's per-CPU free lists counted as free,
+   proclib.free_kb), divided by N.
+2. CPU per refused bot: bots (crowd -b 1 -R: a pipelined transaction
+   written at once; right when its message is not taken: no 354, no 421)
+   at D = 2 s; the CPU of all the server's processes (each live one's,
+   and what they reaped) per bot.
+3. A passing client at D = 1 s: crowd -Q (waits for the greeting's last
+   line, says QUIT); CPU per client, the greeting's latency beyond D at
+   200 in flight, and one at a time.
+4. A burst: N clients at once, D = 5 s; when the last is greeted.
+
+Every client comes from an address of its own (127.4.0.1 and up, one
+range a measure): postscreen remembers a client that passed for at least
+a second (postscreen_greet_ttl, 1 s here, its least; Postfix's default is
+a day) and lets it through at once, as sendwrap's pass cache (-c, not
+used here) would.
+
+Rounds take the rows in turn, shuffled; tables give the median of the
+rounds [min-max] and ratios against the first row's (sendwrap's, with
+--forward where it can) paired round by round.  Everything is on
+loopback; each server is a process group of its own, stopped after its
+round and killed on any way out.
+"""
+
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT, W, QUICK = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+import daemons  # noqa: E402
+import e2elib  # noqa: E402
+import proclib  # noqa: E402
+import benchlib  # noqa: E402  (bench/benchlib.py)
+
+# BENCH_PEERS_N=100: every measure's clients, for development
+N_MEM = N_BOTS = N_BURST = int(
+    os.environ.get("BENCH_PEERS_N") or (1000 if QUICK else 5000))
+N_PASS = int(os.environ.get("BENCH_PEERS_N") or (1000 if QUICK else 2000))
+N_LAT = 10 if QUICK else 20
+# the listener's bound, above the most clients a measure holds
+MAX_CLIENTS = max(N_MEM, N_BURST) + 1000
+# BENCH_PEERS_ROUNDS=5: every measure's rounds, for development
+ROUNDS = int(os.environ.get("BENCH_PEERS_ROUNDS") or (1 if QUICK else 3))
+MEM_ROUNDS = int(os.environ.get("BENCH_PEERS_ROUNDS") or
+                 (1 if QUICK else 5))   # MemAvailable is the noisiest
+# what a held client's memory is made of (SReclaimable is part of Slab)
+ATTRIBUTED = ("Pss", "Slab", "KernelStack", "PageTables", "TCP buffers")
+CROWD = os.path.join(W, "crowd")
+SENDWRAP = os.path.join(ROOT, "build", "default", "sendwrap")
+SENDWRAP_NAME = "sendwrap --listen → exim -bs"
+POSTSCREEN_NAME = "Postfix postscreen → smtpd"
+EXIM_NAME = "Exim connect-ACL delay"
+ALONE_NAME = "(sendwrap --listen → target220: no MTA)"
+FORWARD_NAME = "sendwrap --listen --forward → Postfix smtpd"
+TARGET = os.path.join(W, "target220")
+# the servers' directories (configurations, spools, logs), this run's only
+SERVERS_DIR = os.path.join(W, "servers")
+T0 = time.monotonic()
+
+
+def log(msg):
+    print("[%6.1fs] %s" % (time.monotonic() - T0, msg), file=sys.stderr,
+          flush=True)
+
+
+# ------------------------------------------------------------ the servers
+
+class Sendwrap:
+    """sendwrap --listen in front of program (argv), or with opts (say
+    --forward HOST:PORT) and no program, its log in a file."""
+
+    def __init__(self, delay, program=(), opts=()):
+        self.dir = e2elib.make_workdir(SERVERS_DIR, "sendwrap")
+        self.logpath = os.path.join(self.dir, "sendwrap.log")
+        with open(self.logpath, "wb") as logf:
+            self.proc = e2elib.start_group(
+                [SENDWRAP, "--listen", "127.0.0.1:0", "-l", "stderr", "-d",
+                 str(delay), "--max-clients", str(MAX_CLIENTS), "--per-ip",
+                 "100", "--max-children", "100"] + list(opts) +
+                (["--"] + list(program) if program else []),
+                stdout=logf, stderr=logf)
+        self.pid = self.proc.pid
+        m = e2elib.wait_until(lambda: re.search(
+            r"listening on=127\.0\.0\.1:(\d+)", self.log()), 10)
+        if not m:
+            raise SystemExit("sendwrap did not listen: " + self.log())
+        self.port = int(m.group(1))
+
+    def log(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def processes(self):
+        return proclib.tree(self.pid)
+
+    def stop(self):
+        e2elib.stop_group(self.proc)
+
+
+class Forwarding(Sendwrap):
+    """sendwrap --listen --forward to a private Postfix's smtpd: its
+    processes, CPU and memory are the two together."""
+
+    def __init__(self, delay):
+        self.postfix = daemons.PostfixServer(SERVERS_DIR, smtpd=True,
+                                             process_limit=100)
+        try:
+            Sendwrap.__init__(self, delay, opts=[
+                "--forward", "127.0.0.1:%d" % self.postfix.port])
+        except BaseException:
+            self.postfix.stop()
+            raise
+
+    def processes(self):
+        return Sendwrap.processes(self) + self.postfix.processes()
+
+    def stop(self):
+        Sendwrap.stop(self)
+        self.postfix.stop()
+
+
+def forwards():
+    """Can this sendwrap forward (--forward in its --help)?"""
+    r = subprocess.run([SENDWRAP, "--help"], capture_output=True, text=True)
+    return "--forward" in r.stdout + r.stderr
+
+
+def sendwrap_exim(delay):
+    """In front of exim -bs: a queue-only exim of e2elib's."""
+    mta = e2elib.EximReceiver(SERVERS_DIR, name="exim-bs")
+    return Sendwrap(delay, mta.argv())
+
+
+def sendwrap_alone(delay):
+    """In front of bench/target220.c (writes a 220 line and exits): what
+    sendwrap's listener itself costs, without an MTA."""
+    return Sendwrap(delay, [TARGET])
+
+
+def postscreen(delay):
+    pf = daemons.PostfixServer(SERVERS_DIR, smtpd=False, postscreen=True,
+                               greet_wait=delay, process_limit=100,
+                               queue_limit=20000)
+    pf.port = pf.postscreen_port
+    return pf
+
+
+def exim_delay(delay):
+    return daemons.EximDaemon(SERVERS_DIR, delay=delay,
+                              name="exim-delay")
+
+
+SERVERS = [(SENDWRAP_NAME, sendwrap_exim), (POSTSCREEN_NAME, postscreen),
+           (EXIM_NAME, exim_delay), (ALONE_NAME, sendwrap_alone)]
+if forwards():
+    SERVERS.insert(0, (FORWARD_NAME, Forwarding))
+REFERENCE = SERVERS[0][0]           # the ratios' denominator, the first row
+
+
+# ------------------------------------------------------------ /proc
+
+def members(srv):
+    """The server's processes: the one started and its descendants
+    (Postfix's postscreen is in a session of its own), and for a
+    forwarding sendwrap, the MTA's."""
+    return [p.pid for p in srv.processes()]
+
+
+def group_cpu(srv):
+    """CPU seconds of the server's processes: each live one's own
+    (schedstat) and what it has reaped (cutime + cstime)."""
+    total = 0.0
+    for pid in members(srv):
+        st = proclib.stat(pid)
+        try:
+            own = proclib.cpu_seconds(pid)[1]
+        except OSError:
+            continue
+        total += own + (st.cutime + st.cstime) / proclib.HZ
+    return total
+
+
+def held(srv):
+    """Established connections to the server's port whose socket one of
+    its processes holds (accepted, not waiting in the backlog)."""
+    return len(proclib.tcp_sockets(srv.port, "01") &
+               proclib.socket_inodes(members(srv)))
+
+
+def wait_for(pred, timeout, what):
+    if not e2elib.wait_until(pred, timeout, 0.2):
+        raise SystemExit("bench/peers: timed out waiting for " + what)
+
+
+def crowd(port, total, *opts, timeout=300):
+    return benchlib.run_crowd(CROWD, port, total, *opts, timeout=timeout)
+
+
+def in_rounds(delay, measure, rounds):
+    """measure(name, server) for each server at this delay, each round in
+    a shuffled order; {name: [row of each round]}."""
+    res = {name: [] for name, _ in SERVERS}
+    for _ in range(rounds):
+        for name, start in random.sample(SERVERS, len(SERVERS)):
+            srv = start(delay)
+            try:
+                res[name].append(measure(name, srv))
+                if srv.proc.poll() is not None:
+                    raise SystemExit("%s ended during the measure" % name)
+            finally:
+                srv.stop()
+    return res
+
+
+def warm_up(srv):
+    """One client through, so that the processes a first client starts
+    (postscreen, smtpd, anvil) are there before a measure."""
+    out = crowd(srv.port, 1, "-Q", "-s", "127.0.9.1/1", "-w", "30")
+    if out["right"] != 1:
+        raise SystemExit("warm-up client not greeted: %r" % out)
+
+
+# ------------------------------------------------------------ 1. memory
+
+def memory_round(name, srv):
+    wait_for(lambda: held(srv) == 0, 10, name + " to start")
+    time.sleep(1)
+    m0, k0 = proclib.free_kb(), proclib.kernel_kb()
+    p0 = proclib.memory_totals(members(srv), ["Pss"])[0]["Pss"]
+    c = subprocess.Popen([CROWD, "-H", "-s", "127.4.0.1/%d" % N_MEM,
+                          "127.0.0.1", str(srv.port), str(N_MEM)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        line = c.stdout.readline().split()
+        if not line or line[0] != "held":
+            raise SystemExit("crowd could not hold %d: %r" % (N_MEM, line))
+        wait_for(lambda: held(srv) >= N_MEM, 180, name + " to hold")
+        time.sleep(0.5)
+        m1, k1 = proclib.free_kb(), proclib.kernel_kb()
+        p1 = proclib.memory_totals(members(srv), ["Pss"])[0]["Pss"]
+        procs = len(members(srv))
+    finally:
+        c.stdin.close()
+        c.wait(60)
+    row = {"free": (m0[1] - m1[1]) / N_MEM, "drop": (m0[0] - m1[0]) / N_MEM,
+           "Pss": (p1 - p0) / N_MEM, "processes": procs}
+    row.update({k: (k1[k] - k0[k]) / N_MEM for k in k0})
+    row["attributed"] = sum(row[k] for k in ATTRIBUTED)
+    log("memory %-32s %.2f kB a client by MemAvailable, %.2f attributed "
+        "(Pss %.2f), %d processes" % (name, row["free"], row["attributed"],
+                                     row["Pss"], procs))
+    return row
+
+
+# ------------------------------------------------------------ 2. bots
+
+def bot_round(name, srv):
+    warm_up(srv)
+    time.sleep(0.5)
+    c0 = group_cpu(srv)
+    out = crowd(srv.port, N_BOTS, "-s", "127.5.0.1/%d" % N_BOTS, "-c", "500",
+                "-b", "1", "-R", "-w", "240")
+    time.sleep(0.5)
+    c1 = group_cpu(srv)
+    if out["right"] != N_BOTS:
+        raise SystemExit("%s: bots not all refused: %r" % (name, out))
+    row = {"cpu_ms": 1000 * (c1 - c0) / N_BOTS, "rate": out["rate"],
+           "secs": out["secs"]}
+    log("bots %-34s %.3f ms CPU a bot, %.0f bots/s"
+        % (name, row["cpu_ms"], row["rate"]))
+    return row
+
+
+# ------------------------------------------------------------ 3. passing
+
+def pass_round(name, srv):
+    warm_up(srv)
+    time.sleep(0.5)
+    one = crowd(srv.port, N_LAT, "-Q", "-s", "127.6.0.1/%d" % N_LAT, "-c", "1",
+                "-w", "120")
+    c0 = group_cpu(srv)
+    out = crowd(srv.port, N_PASS, "-Q", "-s", "127.7.0.1/%d" % N_PASS,
+                "-c", "200", "-w", "240")
+    time.sleep(0.5)
+    c1 = group_cpu(srv)
+    for o in (one, out):
+        if o["right"] != o["total"]:
+            raise SystemExit("%s: not all greeted: %r" % (name, o))
+    row = {"cpu_ms": 1000 * (c1 - c0) / N_PASS, "rate": out["rate"],
+           "p50_ms": out["p50ms"] - 1000, "p99_ms": out["p99ms"] - 1000,
+           "one_ms": one["p50ms"] - 1000}
+    log("pass %-34s %.3f ms CPU a client, %.1f ms beyond the wait (p50), "
+        "%.1f ms one at a time" % (name, row["cpu_ms"], row["p50_ms"],
+                                  row["one_ms"]))
+    return row
+
+
+# ------------------------------------------------------------ 4. burst
+
+def burst_round(name, srv):
+    warm_up(srv)
+    time.sleep(0.5)
+    c0 = group_cpu(srv)
+    peak = [0]
+
+    def watch():
+        peak[0] = max(peak[0], len(members(srv)))
+        return False
+
+    p = subprocess.Popen([CROWD, "-Q", "-s", "127.8.0.1/%d" % N_BURST,
+                          "-w", "240", "127.0.0.1", str(srv.port),
+                          str(N_BURST)], stdout=subprocess.PIPE, text=True)
+    while p.poll() is None:
+        watch()
+        time.sleep(0.2)
+    out = benchlib.parse_crowd(p.stdout.read())
+    c1 = group_cpu(srv)
+    row = {"right": out["right"], "total": out["total"],
+           "errors": out["errors"], "last_s": out["maxms"] / 1000,
+           "p50_s": out["p50ms"] / 1000, "secs": out["secs"],
+           "cpu_s": c1 - c0, "peak_processes": peak[0]}
+    log("burst %-33s %d of %d greeted, the last after %.2f s, %.2f s CPU, "
+        "%d processes at most" % (name, row["right"], row["total"],
+                                  row["last_s"], row["cpu_s"],
+                                  row["peak_processes"]))
+    return row
+
+
+# ------------------------------------------------------------ report
+
+fmt = benchlib.fmt
+
+
+def ratio(res, name, key):
+    return fmt([a[key] / b[key] for a, b in zip(res[name],
+                                                  res[REFERENCE])])
+
+
+def versions():
+    v = {}
+    r = subprocess.run([SENDWRAP, "--version"], capture_output=True,
+                       text=True)
+    v["sendwrap"] = (r.stdout or r.stderr).split("\n")[0]
+    for name, binary in (("exim -bs (light)", e2elib.EXIM),
+                         ("exim -bd (heavy)", daemons.EXIM_HEAVY)):
+        r = subprocess.run([binary, "-bV"], capture_output=True, text=True)
+        v[name] = r.stdout.split("\n")[0]
+    v["postfix"] = daemons.postfix_version()
+    return v
+
+
+def report(res, info):
+    out = []
+    p = out.append
+    p("Measured %s on %s, load average at start %s, at end %s. %s run, "
+      "%d round%s. %s" % (
+          info["date"], info["machine"], info["load_start"],
+          info["load_end"], "Quick" if QUICK else "Full", ROUNDS,
+          "s" if ROUNDS > 1 else "", "; ".join(
+              "%s: %s" % kv for kv in info["versions"].items())))
+    if "memory" in res:
+        m = res["memory"]
+        p("\n### 1. Memory per held client (%d held, D = 300 s, %d "
+          "round%s)\n" % (N_MEM, MEM_ROUNDS, "s" if MEM_ROUNDS > 1 else ""))
+        p("kB per client. *Attributed*: the growth of the server's "
+          "processes' Pss and of the kernel's Slab, KernelStack, PageTables "
+          "and TCP buffer pages; *MemAvailable*: its drop, the per-CPU free "
+          "lists counted as free. Both count the clients' ends of the "
+          "sockets too, the same for every server.\n")
+        p("| server | attributed | ÷ the first row's | MemAvailable | "
+          "÷ the first row's | Pss | Slab | KernelStack | PageTables | "
+          "processes while held |")
+        p("|---|---|---|---|---|---|---|---|---|---|")
+        for name, rows in m.items():
+            p("| %s | %s | %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %d |"
+              % (name, fmt([r["attributed"] for r in rows], "%.1f"),
+                 ratio(m, name, "attributed"),
+                 fmt([r["free"] for r in rows], "%.1f"),
+                 ratio(m, name, "free"),
+                 *(statistics.median(r[k] for r in rows) for k in (
+                     "Pss", "Slab", "KernelStack", "PageTables",
+                     "processes"))))
+    if "bots" in res:
+        b = res["bots"]
+        p("\n### 2. CPU per refused bot (%d bots, 500 at once, D = 2 s)\n"
+          % N_BOTS)
+        p("| server | CPU ms a bot | ÷ the first row's | bots/s | run s |")
+        p("|---|---|---|---|---|")
+        for name, rows in b.items():
+            p("| %s | %s | %s | %s | %s |" % (
+                name, fmt([r["cpu_ms"] for r in rows], "%.3f"),
+                ratio(b, name, "cpu_ms"),
+                fmt([r["rate"] for r in rows], "%.0f"),
+                fmt([r["secs"] for r in rows], "%.1f")))
+    if "passing" in res:
+        s = res["passing"]
+        p("\n### 3. A passing client (D = 1 s, greeted, says QUIT)\n")
+        p("%d clients, 200 at once: the server's CPU per client, and the "
+          "greeting's latency beyond the 1 s wait; and %d one at a time."
+          "\n" % (N_PASS, N_LAT))
+        p("| server | CPU ms a client | ÷ the first row's | beyond the wait, "
+          "p50 ms | p99 ms | one at a time, p50 ms | clients/s |")
+        p("|---|---|---|---|---|---|---|")
+        for name, rows in s.items():
+            p("| %s | %s | %s | %s | %s | %s | %s |" % (
+                name, fmt([r["cpu_ms"] for r in rows], "%.3f"),
+                ratio(s, name, "cpu_ms"),
+                fmt([r["p50_ms"] for r in rows], "%.1f"),
+                fmt([r["p99_ms"] for r in rows], "%.1f"),
+                fmt([r["one_ms"] for r in rows], "%.1f"),
+                fmt([r["rate"] for r in rows], "%.0f")))
+    if "burst" in res:
+        g = res["burst"]
+        p("\n### 4. A burst: %d passing clients at once (D = 5 s)\n"
+          % N_BURST)
+        p("| server | greeted | the last greeted after s | p50 s | CPU s "
+          "| processes at most |")
+        p("|---|---|---|---|---|---|")
+        for name, rows in g.items():
+            p("| %s | %s | %s | %s | %s | %s |" % (
+                name, " ".join("%d/%d" % (r["right"], r["total"])
+                               for r in rows),
+                fmt([r["last_s"] for r in rows]),
+                fmt([r["p50_s"] for r in rows]),
+                fmt([r["cpu_s"] for r in rows]),
+                fmt([r["peak_processes"] for r in rows], "%d")))
+    return "\n".join(out) + "\n"
+
+
+def main():
+    shutil.rmtree(SERVERS_DIR, ignore_errors=True)
+    os.makedirs(SERVERS_DIR)
+    os.chmod(SERVERS_DIR, 0o755)
+    info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": "Linux %s, %d cores" % (os.uname().release,
+                                               os.cpu_count()),
+            "load_start": proclib.loadavg(), "versions": versions()}
+    res = {}
+    only = os.environ.get("BENCH_PEERS_ONLY", "").split(",")
+    for key, delay, fn, rounds in (("memory", 300, memory_round, MEM_ROUNDS),
+                                   ("bots", 2, bot_round, ROUNDS),
+                                   ("passing", 1, pass_round, ROUNDS),
+                                   ("burst", 5, burst_round, ROUNDS)):
+        if only != [""] and key not in only:
+            continue
+        log("%s, %d round(s)" % (key, rounds))
+        res[key] = in_rounds(delay, fn, rounds)
+    benchlib.save(W, res, info, report)
+
+
+benchlib.run_main(main, e2elib.stop_all)
