@@ -437,8 +437,9 @@ class PostfixServer(MaildirMTA):
 def smtp_source(host, port, messages, sessions=1, to="load@" + DOMAIN,
                 size=1024, timeout=120):
     """Postfix's smtp-source: messages messages of size bytes to `to`,
-    over sessions parallel sessions, one message a session (-d: then
-    disconnect).  Returns (exit status, output)."""
+    over sessions parallel sessions, each sending one message after
+    another until they are all sent (-d: do not disconnect after a
+    message).  Returns (exit status, output)."""
     r = subprocess.run([SMTP_SOURCE, "-d", "-s", str(sessions), "-m",
                         str(messages), "-l", str(size), "-M",
                         "client.sendwrap.test", "-f",
@@ -688,14 +689,20 @@ def received(mta, tag, count=1, timeout=15):
 def deliver(wd, mta, port, tag, source):
     """swaks from source delivers one message to port; mta keeps it
     intact, once, for its recipient.  Returns the message."""
-    _, _, _, headers, body = swaks_message(wd, "127.0.0.1", port, tag, 1,
-                                           source=source)
+    return deliver_timed(wd, mta, port, tag, source)[0]
+
+
+def deliver_timed(wd, mta, port, tag, source, n=1):
+    """deliver() of message n of tag; returns (the message, the seconds
+    swaks waited for the greeting)."""
+    _, greet, _, headers, body = swaks_message(wd, "127.0.0.1", port, tag,
+                                               n, source=source)
     got = received(mta, headers["X-E2E-Tag"])
     assert len(got) == 1, [m.header("X-E2E-Tag") for m in mta.messages()]
     check_message(got[0], headers, body)
     assert got[0].recipients == [headers["To"]], got[0].recipients
     assert got[0].sender == "swaks@client.sendwrap.test", got[0].sender
-    return got[0]
+    return got[0], greet
 
 
 def from_address(msg):

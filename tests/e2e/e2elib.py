@@ -199,7 +199,6 @@ exim_user = {user}
 exim_group = {user}
 spool_directory = {spool}
 log_file_path = {log}/%slog
-keep_environment =
 host_lookup =
 helo_lookup_domains =
 rfc1413_hosts =
@@ -210,6 +209,7 @@ prdr_enable = false
 """
 
 RECEIVER_CONF = EXIM_COMMON + """\
+keep_environment = {keep_environment}
 primary_hostname = {hostname}
 qualify_domain = sendwrap.test
 log_selector = +smtp_connection{log_selector}
@@ -232,6 +232,7 @@ begin transports
 {transports}"""
 
 SENDER_CONF = EXIM_COMMON + """\
+keep_environment =
 primary_hostname = sender.sendwrap.test
 log_selector = +outgoing_port
 qualify_domain = sender.sendwrap.test
@@ -354,10 +355,12 @@ class EximReceiver:
 
     def __init__(self, base, name="mx", hostname="mx.sendwrap.test",
                  enforce_sync=False, main="", rcpt_acl="acl_rcpt", acls="",
-                 routers="", transports="", log_selector=""):
+                 routers="", transports="", log_selector="",
+                 keep_environment=""):
         """main, acls, routers, transports: text added to those sections
         of the configuration; rcpt_acl: the RCPT ACL's name; log_selector:
-        added to +smtp_connection."""
+        added to +smtp_connection; keep_environment: the variables exim
+        keeps (a colon-separated list; by default none)."""
         self.dir = make_workdir(base, name)
         self.spool = exim_dir(os.path.join(self.dir, "spool"))
         self.logdir = exim_dir(os.path.join(self.dir, "log"))
@@ -369,7 +372,8 @@ class EximReceiver:
                 hostname=hostname,
                 enforce_sync="true" if enforce_sync else "false",
                 main=main, rcpt_acl=rcpt_acl, acls=acls, routers=routers,
-                transports=transports, log_selector=log_selector))
+                transports=transports, log_selector=log_selector,
+                keep_environment=keep_environment))
         r = subprocess.run([self.binary, "-C", self.conf, "-bV"],
                            capture_output=True, env=SERVER_ENV, timeout=30)
         if r.returncode != 0:
