@@ -14,6 +14,12 @@ smtp-listener.service (Accept=no, one `sendwrap --listen systemd`), are
 verified the same way and run with `systemd-socket-activate -l
 127.0.0.1:PORT` without --accept: sendwrap gets the listening socket on
 fd 3 (LISTEN_FDS=1, LISTEN_PID), as from systemd.
+
+smtp-forward.service, the listener relaying to an MTA daemon, is paired
+with smtp-listener.socket both ways its comment says (the socket naming
+it, or installed under the socket's service name), verified, and run
+the same way in front of a private Postfix (tests/e2e/daemons.py) whose
+PROXY smtpd takes the place of the example's 127.0.0.1:10025.
 """
 
 import os
@@ -22,8 +28,9 @@ import shlex
 import signal
 import subprocess
 
-from e2elib import (SENDWRAP, SENDWRAP_COMM, SYSTEMD_ANALYZE, EximReceiver,
-                    SocketActivate, adapt, deliver_patiently,
+from daemons import deliver_timed, from_address, new_addresses
+from e2elib import (SENDWRAP, SENDWRAP_COMM, SLACK, SYSTEMD_ANALYZE,
+                    EximReceiver, SocketActivate, adapt, deliver_patiently,
                     greeted_at_once, group_members, read_example, refuse_bot,
                     wait_until)
 
@@ -178,3 +185,85 @@ def test_listener_socket_activation(wd, mta):
     os.kill(srv.pid, signal.SIGTERM)
     assert srv.proc.wait(10) == 0, srv.log()
     assert srv.wait_lines(r"^stopping clients=0 children=0$"), srv.log()
+
+
+# ------------------------------------------------------------ --forward
+
+FORWARD_CLIENT = "127.0.0.92"
+
+
+def forward_units(wd, postfix):
+    """smtp-listener.socket and smtp-forward.service adapted in paths and
+    in the forward target (Postfix's PROXY smtpd), written to wd/units
+    twice, the two ways the service's comment gives: the socket naming
+    the service (Service=), and the service installed under the socket's
+    own service name.  Returns ({dir: [paths]}, the service's
+    settings)."""
+    allowlist = os.path.join(wd, "allowlist")
+    with open(allowlist, "w") as f:
+        f.write("%s/32\n" % ALLOWED_IP)
+    sock = read_example("systemd/smtp-listener.socket")
+    service = adapt(read_example("systemd/smtp-forward.service"), {
+        "/usr/local/sbin/sendwrap": SENDWRAP,
+        "/etc/sendwrap/allowlist": allowlist,
+        "--forward 127.0.0.1:10025": "--forward 127.0.0.1:%d" %
+        postfix.proxy_port,
+    })
+    ways = {
+        "named": {"smtp-listener.socket": adapt(sock, {
+            "Accept=no\n": "Accept=no\nService=smtp-forward.service\n"}),
+            "smtp-forward.service": service},
+        "renamed": {"smtp-listener.socket": sock,
+                    "smtp-listener.service": service},
+    }
+    out = {}
+    for way, texts in ways.items():
+        d = os.path.join(wd, "units-" + way)
+        os.mkdir(d)
+        out[d] = []
+        for name, text in texts.items():
+            out[d].append(os.path.join(d, name))
+            with open(out[d][-1], "w") as f:
+                f.write(text)
+    return out, unit_settings(service)["Service"]
+
+
+def test_forward_unit(wd, postfix):
+    """examples/systemd/smtp-forward.service with smtp-listener.socket:
+    `systemd-analyze verify` passes both ways of pairing them, and its
+    ExecStart, run by systemd-socket-activate (LISTEN_FDS), holds a
+    client the example's 5 s, then relays it to Postfix's PROXY smtpd,
+    which delivers its message and records the client's own address; the
+    allowlisted client is greeted by Postfix at once, a bot is refused
+    and Postfix never hears of it; SIGTERM ends it with 0."""
+    dirs, service = forward_units(wd, postfix)
+    for d, paths in sorted(dirs.items()):
+        r = subprocess.run([SYSTEMD_ANALYZE, "verify"] + sorted(paths),
+                           capture_output=True, text=True, timeout=60,
+                           cwd=d)
+        assert r.returncode == 0 and r.stdout + r.stderr == "", (d, r)
+    argv = shlex.split(service["ExecStart"])
+    assert argv[1:3] == ["--listen", "systemd"] and \
+        argv[argv.index("--forward-proxy") + 1] == "v2", argv
+    assert service["KillMode"] == "mixed"
+    srv = SocketActivate(wd, argv, inetd=False, accept=False)
+
+    before = len(postfix.client_addresses())
+    msg, greet = deliver_timed(wd, postfix, srv.port, "systemd-forward",
+                               FORWARD_CLIENT)
+    assert 0.9 * 5 <= greet <= 5 + SLACK, greet
+    assert from_address(msg) == FORWARD_CLIENT
+    greeted_at_once("127.0.0.1", srv.port, postfix, source=ALLOWED_IP)
+    refuse_bot("127.0.0.1", srv.port, source="127.0.0.93",
+               tag="systemd-forward-bot")
+    assert new_addresses(postfix, before, 2) == [FORWARD_CLIENT, ALLOWED_IP]
+
+    assert srv.wait_lines(r"^pass ip=127\.0\.0\.92 port=\d+ delay=5\.000 ")
+    ends = srv.wait_lines(r"^forwarded ", count=2)
+    assert sorted(re.match(r"forwarded ip=(\S+) ", l).group(1)
+                  for l in ends) == [ALLOWED_IP, FORWARD_CLIENT], srv.log()
+    assert srv.wait_lines(r"^early ip=127\.0\.0\.93 ")
+    os.kill(srv.pid, signal.SIGTERM)
+    assert srv.proc.wait(10) == 0, srv.log()
+    assert postfix.client_addresses()[before:] == [FORWARD_CLIENT,
+                                                   ALLOWED_IP]
