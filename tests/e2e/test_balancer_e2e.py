@@ -5,7 +5,8 @@ connection in front of exim -bs.  Every client comes through the one
 balancer (127.0.0.1) from an address of its own (127.0.0.X), and each is
 judged, logged and passed on by that address: an allowlisted one (-A)
 greeted at once, a cached one (-c) waiting once and `cached` the second
-time, --per-ip counting each client's own connections (the listener),
+time, --per-ip counting each client's own connections, waiting or
+relayed (the listener),
 an early talker caught after the header, all in one balancer's
 connections.  The balancer's health checks (tcpserver; the listener's
 are in test_forward_peers.py) and a peer at the balancer's address that
@@ -103,25 +104,33 @@ def check_verdicts(srv, ip):
 
 # ------------------------------------------------------------ the listener
 
+def turned_away(port, source):
+    """A connection from source gets --per-ip's 421 at once."""
+    t0 = time.monotonic()
+    s = connect("127.0.0.1", port, source=source)
+    got = LineReader(s).read_to_eof(t0 + 10)
+    took = time.monotonic() - t0
+    s.close()
+    assert got == PER_IP, got
+    assert took < AT_ONCE, took
+
+
 def per_ip_counts_each_client(port, ip):
     """--per-ip 1 behind the balancer: a second connection of one client
-    while its first waits gets 421 4.7.0 at once; another client's, at
-    the same time, waits and is greeted.  Returns the greetings."""
+    while its first waits, and again while it is relayed, gets 421 4.7.0
+    at once; another client's, at the same time, waits and is greeted.
+    Returns the greetings."""
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(Greeting, "127.0.0.1", port, source=ip[CROWD])
         time.sleep(1.0)     # its header is in, its wait under way
-        t0 = time.monotonic()
-        s = connect("127.0.0.1", port, source=ip[CROWD])
-        got = LineReader(s).read_to_eof(t0 + 10)
-        took = time.monotonic() - t0
-        s.close()
-        assert got == PER_IP, got
-        assert took < AT_ONCE, took
+        turned_away(port, ip[CROWD])
         other = pool.submit(Greeting, "127.0.0.1", port, source=ip[OTHER])
         greetings = [first.result(), other.result()]
     for g in greetings:
         greeted_within(g.t_final, 0.9 * DELAY, DELAY + 8,
                        "a client under --per-ip")
+    turned_away(port, ip[CROWD])
+    for g in greetings:
         g.quit()
     return greetings
 
@@ -156,10 +165,10 @@ def test_listener_judges_each_client_behind_haproxy(wd, postfix, version):
     assert [from_address(m) for m in msgs] == [ip[ALLOWED], ip[CACHED],
                                                ip[CACHED]]
     check_verdicts(lst, ip)
-    busy = lst.wait_lines(r"^busy ")
-    assert len(busy) == 1 and re.match(r"^busy ip=%s port=\d+ limit=per-ip$"
-                                       % re.escape(ip[CROWD]), busy[0]), \
-        lst.log()
+    busy = lst.wait_lines(r"^busy ", count=2)
+    assert len(busy) == 2 and all(re.match(
+        r"^busy ip=%s port=\d+ limit=per-ip$" % re.escape(ip[CROWD]), l)
+        for l in busy), lst.log()
     for k in (CROWD, OTHER):
         assert len(lst.wait_lines(r"^pass ip=%s " % re.escape(ip[k]))) == 1
     # Postfix heard of every client that passed, by its address, and of
@@ -170,8 +179,8 @@ def test_listener_judges_each_client_behind_haproxy(wd, postfix, version):
     ends = lst.wait_lines(r"^forwarded ", count=5)
     assert sorted(re.match(r"forwarded ip=(\S+) ", l).group(1)
                   for l in ends) == sorted(seen), lst.log()
-    # and HAProxy carried all seven connections
-    assert wait_until(lambda: len(ha.client_addresses()) == 7, 10), ha.log()
+    # and HAProxy carried all eight connections
+    assert wait_until(lambda: len(ha.client_addresses()) == 8, 10), ha.log()
     assert sorted(set(ha.client_addresses())) == sorted(ip.values())
 
 

@@ -7,6 +7,8 @@ either side fails.
   - the MTA stops reading mid-DATA (its smtpd stopped with SIGSTOP): the
     client's writes are held back, and once it reads again the message
     arrives whole; stopped for good, --forward-idle ends the session;
+    an MTA stopped before its greeting: the client is told 421 4.3.0
+    after --forward-idle;
   - the client vanishes mid-DATA (an end of input, a reset): Postfix
     sees the connection go and queues nothing;
   - the MTA closes first (after its 421 for too many errors, after
@@ -368,6 +370,36 @@ def test_a_stalled_mta_is_let_go_after_forward_idle(wd, postfix):
     assert 0 < lost <= f["in"] - COMMAND_BYTES < lost + 80, (lost, f)
     time.sleep(1)
     assert maildir_count(postfix) == count
+    no_leak(lst)
+    lst.stop()
+
+
+def test_an_mta_that_never_greets_is_421_after_forward_idle(wd, postfix):
+    """Postfix stopped whole (SIGSTOP to every process of it): the kernel
+    still takes the connection, but no greeting comes; --forward-idle
+    after the connect the client, which never heard from the MTA, is told
+    421 4.3.0, and may come back later."""
+    client = "127.0.0.211"
+    lst = forwarder(wd, "127.0.0.1:%d" % postfix.proxy_port,
+                    "--forward-idle", "%gs" % IDLE)
+    stopped = [p.pid for p in postfix.processes()]
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        s = connect("127.0.0.1", lst.port, source=client)
+        r = LineReader(s)
+        got = r.read_to_eof(t0 + DELAY + IDLE + SLACK)
+        took = time.monotonic() - t0
+        s.close()
+        f = forwarded(lst, client, "idle")
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+    assert got == UNAVAILABLE_421 and not r.reset, got
+    assert 0.9 * (DELAY + IDLE) <= took <= DELAY + IDLE + SLACK, took
+    assert f["out"] == 0 and IDLE <= f["length"] <= IDLE + SLACK, f
+    assert not lst.wait_lines(r"^error ", timeout=0)
     no_leak(lst)
     lst.stop()
 
