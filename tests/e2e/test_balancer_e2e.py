@@ -6,9 +6,8 @@ balancer (127.0.0.1) from an address of its own (127.0.0.X), and each is
 judged, logged and passed on by that address: an allowlisted one (-A)
 greeted at once, a cached one (-c) waiting once and `cached` the second
 time, --per-ip counting each client's own connections, waiting or
-relayed (the listener),
-an early talker caught after the header, all in one balancer's
-connections.  The balancer's health checks (tcpserver; the listener's
+relayed (the listener), an early talker caught after the header, all in
+one balancer's connections.  The balancer's health checks (tcpserver; the listener's
 are in test_forward_peers.py) and a peer at the balancer's address that
 sends no valid header complete it.
 
@@ -262,7 +261,8 @@ def test_tcpserver_judges_each_client_behind_haproxy(wd, version):
 # ------------------------------------------------------------ no header
 
 JUNK = [(b"EHLO client.sendwrap.test\r\n", r"not a PROXY header"),
-        (b"PROXY TCP4 127.0.0.9 nonsense 1 25\r\n", r"v1: .+")]
+        (b"PROXY TCP4 127.0.0.9 127.0.0.300 1025 25\r\n",
+         r"v1: bad destination address")]
 
 
 @pytest.mark.parametrize("front", ["listener", "tcpserver"])
