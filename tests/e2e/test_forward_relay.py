@@ -64,8 +64,9 @@ def postfix(mdir):
 
 
 def forwarder(base, target, *opts, listen=("127.0.0.1:0",)):
-    """A listener forwarding to target with a v2 header, outliving the
-    test that made it; .baseline: its descriptors once started."""
+    """A listener forwarding to target with a v2 header, LOOP_CLIENT
+    allowlisted, --per-ip and the children's limits above smtp-source's
+    200 sessions; .baseline: its descriptors once started."""
     lst = Listener(base, ["-d", str(DELAY), "-A", LOOP_CLIENT + "/32",
                           "--forward", target, "--forward-proxy", "v2",
                           "--per-ip", "300", "--max-children", "300",
