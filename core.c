@@ -519,6 +519,22 @@ core_hangup(const struct core *c, const struct peer *p,
 }
 
 void
+core_forwarded(const struct core *c, const struct peer *p,
+    const struct relay *r)
+{
+	char took[32];
+
+	if (r->end == RELAY_UNREACHABLE || r->end == RELAY_LOCAL_ERROR)
+		log_error("ip=%s port=%s cannot forward to %s: %s", p->ip,
+		    peer_port(p), c->cfg->forward, strerror(r->err));
+	duration_format(relay_length_ms(r), took, sizeof took);
+	log_info("forwarded ip=%s port=%s in=%llu out=%llu length=%s end=%s",
+	    p->ip, peer_port(p), (unsigned long long)r->way[RELAY_CLIENT].bytes,
+	    (unsigned long long)r->way[RELAY_MTA].bytes, took,
+	    relay_end_name(r->end));
+}
+
+void
 core_busy(const struct core *c, const struct peer *p)
 {
 	log_info("busy ip=%s port=%s mode=%s slots=%u", p->ip, peer_port(p),

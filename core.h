@@ -27,6 +27,7 @@
 #include "names.h"
 #include "options.h"
 #include "peer.h"
+#include "relay.h"
 #include "store.h"
 #include "whitelist.h"
 
@@ -253,6 +254,14 @@ const char *core_dnsbl(const struct core *c, const struct peer *p,
 
 /* allow reason=dnswl: the wait ends (DNS_ALLOW); recorded as passed. */
 void core_dnswl(struct core *c, const struct peer *p, struct decision *d);
+
+/*
+ * forwarded: a relayed session (--forward) is over: the bytes each way,
+ * its length, how it ended; an error line beside it when the MTA could
+ * not be reached.  The client's verdict came when its wait ended.
+ */
+void core_forwarded(const struct core *c, const struct peer *p,
+    const struct relay *r);
 
 /* busy: no slot was free (decoys), no place to wait (--slots, delay). */
 void core_busy(const struct core *c, const struct peer *p);

@@ -335,17 +335,8 @@ relay_over(struct loop *l, struct client *c)
 {
 	struct relay *r = c->relay;
 	const char *reply = relay_reply(r);
-	char took[32];
 
-	duration_format(relay_length_ms(r), took, sizeof took);
-	if (r->end == RELAY_UNREACHABLE || r->end == RELAY_LOCAL_ERROR)
-		log_error("ip=%s port=%s cannot forward to %s: %s", c->peer.ip,
-		    peer_port(&c->peer), l->cfg->forward, strerror(r->err));
-	log_info("forwarded ip=%s port=%s in=%llu out=%llu length=%s end=%s",
-	    c->peer.ip, peer_port(&c->peer),
-	    (unsigned long long)r->way[RELAY_CLIENT].bytes,
-	    (unsigned long long)r->way[RELAY_MTA].bytes, took,
-	    relay_end_name(r->end));
+	core_forwarded(&l->core, &c->peer, r);
 	relay_close(r);
 	free(r);
 	c->relay = NULL;
@@ -369,16 +360,13 @@ relay_step(struct loop *l, struct client *c, enum relay_status s)
 	timers_set(&l->timers, &c->timer, relay_deadline(c->relay));
 }
 
-/*
- * The PROXY header that names c to the MTA (--forward-proxy): its
+/* The PROXY header that names c to the MTA (--forward-proxy): its
  * length in buf, 0 for none.  The address c reached is its balancer's
- * header's, or the socket's own.
- */
+ * header's, or the socket's own. */
 static size_t
 forward_header(const struct loop *l, const struct client *c,
     unsigned char *buf, size_t size)
 {
-	struct proxy_header h;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 	struct peer local = c->local;
@@ -388,18 +376,8 @@ forward_header(const struct loop *l, const struct client *c,
 	if (!local.known && getsockname(c->fd, (struct sockaddr *)&ss,
 	    &len) == 0)
 		peer_from_sockaddr(&local, (struct sockaddr *)&ss);
-	memset(&h, 0, sizeof h);
-	h.command = PROXY_CMD_PROXY;
-	h.known = c->peer.known && local.known;
-	if (h.known) {
-		h.src = c->peer.addr;
-		h.dst = local.addr;
-		h.src_port = (unsigned)atoi(c->peer.port);
-		h.dst_port = (unsigned)atoi(local.port);
-	}
-	if (l->cfg->forward_proxy == FORWARD_PROXY_V1)
-		return proxy_build_v1((char *)buf, size, &h);
-	return proxy_build_v2(buf, size, &h);
+	return proxy_header_for(l->cfg->forward_proxy == FORWARD_PROXY_V1 ?
+	    1 : 2, &c->peer, &local, buf, size);
 }
 
 /* c passed: to the MTA's daemon, in the loop (relay.h). */

@@ -2,6 +2,7 @@
 #include "proxy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "duration.h"
 
@@ -504,4 +505,23 @@ proxy_why_late(const struct proxy_reader *r, uint64_t timeout_ms, char *buf,
 	snprintf(buf, size, r->have ? "incomplete after %ss" :
 	    "none within %ss", took);
 	return buf;
+}
+
+size_t
+proxy_header_for(int version, const struct peer *remote,
+    const struct peer *local, unsigned char *buf, size_t size)
+{
+	struct proxy_header h;
+
+	memset(&h, 0, sizeof h);
+	h.command = PROXY_CMD_PROXY;
+	h.known = remote->known && local->known;
+	if (h.known) {
+		h.src = remote->addr;
+		h.dst = local->addr;
+		h.src_port = (unsigned)strtoul(remote->port, NULL, 10);
+		h.dst_port = (unsigned)strtoul(local->port, NULL, 10);
+	}
+	return version == 1 ? proxy_build_v1((char *)buf, size, &h) :
+	    proxy_build_v2(buf, size, &h);
 }

@@ -44,6 +44,7 @@
 #include <stddef.h>
 
 #include "addr.h"
+#include "peer.h"
 
 #define PROXY_V1_MAX 107	/* the longest v1 line, CRLF included */
 #define PROXY_V2_HEAD 16	/* signature, version/command, family, length */
@@ -91,6 +92,15 @@ size_t proxy_build_v1(char *buf, size_t size, const struct proxy_header *h);
  */
 size_t proxy_build_v2(unsigned char *buf, size_t size,
     const struct proxy_header *h);
+
+/*
+ * The header that names remote, who reached local, to a server we pass
+ * the connection on to (--forward-proxy): version 1 or 2 into buf
+ * (PROXY_MAX bytes are enough), UNKNOWN / UNSPEC when either is not
+ * known.  Its length, or 0 when it does not fit.
+ */
+size_t proxy_header_for(int version, const struct peer *remote,
+    const struct peer *local, unsigned char *buf, size_t size);
 
 /* ------------------------------------------------- reading a socket */
 

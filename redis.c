@@ -783,7 +783,7 @@ receive(struct redis *c, uint64_t deadline, struct redis_reply **r)
 
 /* One command on c, after what is still due for AUTH and SELECT. */
 static int
-command(struct redis *c, uint64_t deadline, int argc,
+exchange(struct redis *c, uint64_t deadline, int argc,
     const char *const *argv, const size_t *lens, struct redis_reply **r)
 {
 	struct redis_reply *pre;
@@ -852,7 +852,7 @@ redis_run(struct redis **conn, const struct redis_setup *s,
 		} else if (reused) {
 			i = c->url + 1;
 		}
-		if (command(c, until, argc, argv, lens, reply) == 0) {
+		if (exchange(c, until, argc, argv, lens, reply) == 0) {
 			if (!(write && readonly(*reply))) {
 				*conn = c;
 				return 0;

@@ -1163,7 +1163,11 @@ def test_forwarded_of_real_sessions(tmp_path):
     assert rows[("verdicts", "total", "allow", "")][0] == "3", text
     assert rows[("forwarded", "total", "sessions", "")][0] == "3"
     assert rows[("forwarded", "total", "unreachable", "")][0] == "1"
-    assert rows[("forwarded", "total", "end", "mta-closed")][0] == "2"
+    # Whose end of input came first is a race: the client closes as soon
+    # as it has the 221, and the daemon closes after sending it.
+    ends = [int(rows.get(("forwarded", "total", "end", e), ["0"])[0])
+            for e in ("mta-closed", "client-closed")]
+    assert sum(ends) == 2, ends
     assert rows[("forwarded", "total", "deferred", "")][0] == "1"
     assert rows[("forwarded", "total", "in", "bytes")][0] == str(
         sum(len(s) + len(b"QUIT\r\n") for s in sent))
