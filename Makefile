@@ -74,7 +74,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
 	bench-redis bench-stress bench-report bench-listener bench-scenarios \
-	bench-greylist bench-soak bench-relay bench-peers \
+	bench-greylist bench-soak bench-relay bench-peers bench-relay-haproxy \
 	install deb clean
 
 all: sendwrap
@@ -217,6 +217,10 @@ bench-greylist:
 bench-soak:
 	bench/soak
 # What relaying a client to the MTA costs (--forward; BENCHMARKS.md).
+# The relay against HAProxy's in TCP mode (BENCHMARKS.md).
+bench-relay-haproxy:
+	bench/relay-vs-haproxy
+
 bench-relay: $(B)/relay-bench
 	$(B)/relay-bench 50 7 && $(B)/relay-bench --memory 2000
 
