@@ -8,7 +8,11 @@ BENCHMARKS.md, "Against Postfix postscreen and Exim".
 The rows, each up to the MTA's greeting:
   sendwrap --listen -d D --forward 127.0.0.1:PORT -> Postfix smtpd
       (where sendwrap can forward: --forward in its --help; a private
-      Postfix, at most 100 smtpd; the two counted together)
+      Postfix, at most 100 smtpd; the two counted together; the listener
+      relays at most 100 sessions at once, --max-children 100)
+  sendwrap --listen -d D --forward unix:PATH -> Postfix smtpd
+      (the same, the smtpd on a unix socket of Postfix's queue,
+      private/smtpfwd: no second TCP connection)
   sendwrap --listen -d D -- exim -bs   (Debian's exim4-daemon-light; the
       listener runs at most 100 exims at once, --max-children 100)
   Postfix postscreen -> smtpd          (greet wait D, greet action enforce,
@@ -31,8 +35,12 @@ loopback).  The work, measured on each:
    and what they reaped) per bot.
 3. A passing client at D = 1 s: crowd -Q (waits for the greeting's last
    line, says QUIT); CPU per client, the greeting's latency beyond D at
-   200 in flight, and one at a time.
-4. A burst: N clients at once, D = 5 s; when the last is greeted.
+   200 in flight, and one at a time.  The CPU is counted every way
+   (CpuWatch): the server's processes, every thread, and what they
+   reaped; the kernel's softirq threads; the whole machine's busy time;
+   and by process name.
+4. A burst: N clients at once, D = 5 s; how late each was greeted
+   (latency from its connect() less D: min, percentiles, the last).
 
 Every client comes from an address of its own (127.4.0.1 and up, one
 range a measure): postscreen remembers a client that passed for at least
@@ -88,6 +96,7 @@ POSTSCREEN_NAME = "Postfix postscreen → smtpd"
 EXIM_NAME = "Exim connect-ACL delay"
 ALONE_NAME = "(sendwrap --listen → target220: no MTA)"
 FORWARD_NAME = "sendwrap --listen --forward → Postfix smtpd"
+FORWARD_UNIX_NAME = "sendwrap --listen --forward unix: → Postfix smtpd"
 TARGET = os.path.join(W, "target220")
 # the servers' directories (configurations, spools, logs), this run's only
 SERVERS_DIR = os.path.join(W, "servers")
@@ -157,6 +166,36 @@ class Forwarding(Sendwrap):
         self.postfix.stop()
 
 
+class UnixPostfix(daemons.PostfixServer):
+    """A private Postfix whose smtpd listens on a unix socket of its queue
+    (private/smtpfwd) as well: self.socket."""
+
+    def _write_config(self, ports):
+        daemons.PostfixServer._write_config(self, ports)
+        with open(os.path.join(self.conf, "master.cf"), "a") as f:
+            f.write("smtpfwd   unix  -       -       n       -       %d"
+                    "     smtpd\n" % self.settings["process_limit"])
+        self.socket = os.path.join(self.dir, "queue", "private", "smtpfwd")
+
+
+class UnixForwarding(Forwarding):
+    """sendwrap --listen --forward unix:PATH to Postfix's smtpd on a unix
+    socket: no second TCP connection."""
+
+    def __init__(self, delay, binary=SENDWRAP):
+        self.postfix = UnixPostfix(SERVERS_DIR, smtpd=True,
+                                   process_limit=100)
+        try:
+            wait_for(lambda: os.path.exists(self.postfix.socket), 10,
+                     "smtpd's unix socket")
+            Sendwrap.__init__(self, delay, children=FORWARD_CHILDREN,
+                              binary=binary,
+                              opts=["--forward", "unix:" + self.postfix.socket])
+        except BaseException:
+            self.postfix.stop()
+            raise
+
+
 def forwards():
     """Can this sendwrap forward (--forward in its --help)?"""
     r = subprocess.run([SENDWRAP, "--help"], capture_output=True, text=True)
@@ -193,13 +232,16 @@ SERVERS = [("exim-bs", SENDWRAP_NAME, sendwrap_exim),
            ("exim-delay", EXIM_NAME, exim_delay),
            ("alone", ALONE_NAME, sendwrap_alone)]
 if forwards():
-    SERVERS.insert(0, ("forward", FORWARD_NAME, Forwarding))
+    SERVERS[:0] = [("forward", FORWARD_NAME, Forwarding),
+                   ("forward-unix", FORWARD_UNIX_NAME, UnixForwarding)]
 # BENCH_PEERS_TRIAL=PATH[:PATH...]: a forwarding row more for each, the
 # sendwrap at PATH (a trial build), named by its file name
 for path in filter(None, os.environ.get("BENCH_PEERS_TRIAL", "").split(":")):
     SERVERS.insert(1, ("trial", "trial: " + os.path.basename(path),
                        lambda d, path=path: Forwarding(d, path)))
-# BENCH_PEERS_ROWS=forward,postscreen: only those rows, for development
+# BENCH_PEERS_ROWS=forward,postscreen: only those rows (forward,
+# forward-unix, exim-bs, postscreen, exim-delay, alone, trial), for
+# development
 ROWS = os.environ.get("BENCH_PEERS_ROWS", "").split(",")
 SERVERS = [(name, start) for key, name, start in SERVERS
            if ROWS == [""] or key in ROWS]

@@ -51,8 +51,8 @@ import benchlib  # noqa: E402  (bench/benchlib.py)
 
 MB = 50
 # BENCH_RELAYS_ROUNDS, BENCH_RELAYS_N: for development
-ROUNDS = int(os.environ.get("BENCH_RELAYS_ROUNDS") or (3 if QUICK else 15))
-MEM_ROUNDS = int(os.environ.get("BENCH_RELAYS_ROUNDS") or (1 if QUICK else 5))
+ROUNDS = int(os.environ.get("BENCH_RELAYS_ROUNDS") or (5 if QUICK else 41))
+MEM_ROUNDS = int(os.environ.get("BENCH_RELAYS_ROUNDS") or (1 if QUICK else 7))
 N_IDLE = int(os.environ.get("BENCH_RELAYS_N") or (500 if QUICK else 2000))
 ATTRIBUTED = ("Pss", "Slab", "KernelStack", "PageTables", "TCP buffers")
 BULK = os.path.join(W, "bulk")
