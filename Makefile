@@ -217,15 +217,15 @@ bench-greylist:
 bench-soak:
 	bench/soak
 # What relaying a client to the MTA costs (--forward; BENCHMARKS.md).
-# The relay against HAProxy's in TCP mode (BENCHMARKS.md).
-bench-relay-haproxy:
-	bench/relay-vs-haproxy
-
 bench-relay: $(B)/relay-bench
 	$(B)/relay-bench 50 7 && $(B)/relay-bench --memory 2000
 
 $(B)/relay-bench: bench/relay-bench.c $(OBJS)
 	$(COMPILE) -o $@ $< $(OBJS) $(LIBS)
+
+# The relay against HAProxy in TCP mode, on the same traffic (BENCHMARKS.md).
+bench-relay-haproxy:
+	bench/relay-vs-haproxy
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -257,15 +257,6 @@ def members(srv):
     return [p.pid for p in srv.processes()]
 
 
-def own_cpu(pid):
-    """A live process's CPU seconds, every thread's (schedstat)."""
-    total = 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-            total += int(f.read().split()[0])
-    return total / 1e9
-
-
 def group_cpu(srv):
     """CPU seconds of the server's processes: each live one's own
     (schedstat) and what it has reaped (cutime + cstime)."""
@@ -273,7 +264,7 @@ def group_cpu(srv):
     for pid in members(srv):
         st = proclib.stat(pid)
         try:
-            own = own_cpu(pid)
+            own = benchlib.threads_cpu(pid)
         except OSError:
             continue
         total += own + (st.cutime + st.cstime) / proclib.HZ
@@ -286,7 +277,7 @@ def cpu_by_process(procs):
     out = {}
     for p in procs:
         try:
-            out[p.pid] = (p.comm, own_cpu(p.pid))
+            out[p.pid] = (p.comm, benchlib.threads_cpu(p.pid))
         except OSError:
             pass
     return out
@@ -297,7 +288,7 @@ def ksoftirqd_cpu():
     network work the kernel defers from the processes' own context (this
     kernel has no IRQ time accounting: the rest is in the process that
     was running, the sender on loopback)."""
-    return sum(own_cpu(p.pid) for p in proclib.processes()
+    return sum(benchlib.threads_cpu(p.pid) for p in proclib.processes()
                if p.comm.startswith("ksoftirqd/"))
 
 

@@ -155,15 +155,9 @@ def pids(relay):
     return [p.pid for p in relay.processes()]
 
 
-def own_cpu(pids):
-    """CPU seconds of the live processes pids, every thread's
-    (schedstat)."""
-    total = 0
-    for pid in pids:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[0])
-    return total / 1e9
+def own_cpu(procs):
+    """CPU seconds of the live processes procs (pids), every thread's."""
+    return sum(benchlib.threads_cpu(pid) for pid in procs)
 
 
 def bulk(*args, timeout=150):
