@@ -74,7 +74,7 @@ export SENDWRAP = $(CURDIR)/$(B)/sendwrap
 .PHONY: all check check-unit check-integration check-docs check-e2e check-load \
 	check-valgrind check-sanitize fuzz demo bench bench-cache bench-dnsl \
 	bench-redis bench-stress bench-report bench-listener bench-scenarios \
-	bench-greylist bench-soak bench-relay bench-peers \
+	bench-greylist bench-soak bench-relay bench-peers bench-relay-haproxy \
 	install deb clean
 
 all: sendwrap
@@ -222,6 +222,10 @@ bench-relay: $(B)/relay-bench
 
 $(B)/relay-bench: bench/relay-bench.c $(OBJS)
 	$(COMPILE) -o $@ $< $(OBJS) $(LIBS)
+
+# The relay against HAProxy in TCP mode, on the same traffic (BENCHMARKS.md).
+bench-relay-haproxy:
+	bench/relay-vs-haproxy
 
 install: sendwrap
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -29,6 +29,16 @@ def run_crowd(binary, port, total, *opts, timeout=300):
     return parse_crowd(r.stdout)
 
 
+def threads_cpu(pid):
+    """A live process's CPU seconds, every thread's (schedstat: the
+    process's own /proc/PID/schedstat is its first thread's alone)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
+
+
 def fmt(vals, f="%.2f"):
     """The median of vals [min–max], each with format f."""
     return (f + " [" + f + "–" + f + "]") % (

@@ -34,9 +34,10 @@
  * 421 (a server too busy to judge it).
  *
  * Prints one line: total= right= wrong= errors= resets= open= secs= rate=
- * p50ms= p99ms= maxms= cpums= (the latency: from connect() to the first
- * byte read; open: connections still open at the bound; cpums: its own
- * user and system time).  Exit status 0,
+ * p50ms= p99ms= maxms= cpums= minms= p10ms= p90ms= spanms= (the latency:
+ * from connect() to the first byte read; open: connections still open at
+ * the bound; cpums: its own user and system time; spanms: from the first
+ * connect() to the last).  Exit status 0,
  * or 2 for bad usage or a failure of its own.
  */
 #define _GNU_SOURCE
@@ -150,7 +151,7 @@ main(int argc, char **argv)
 	struct epoll_event ev, evs[512];
 	struct rlimit rl;
 	struct conn *conns;
-	double *lat, limit = 120, start, deadline;
+	double *lat, limit = 120, start, deadline, last_connect = 0;
 	long total, started = 0, done = 0, right = 0, wrong = 0, errors = 0;
 	long resets = 0, inflight = 0, nlat = 0, pending = 0, active = 0;
 	long every = 0, nsrc = 0, i;
@@ -257,7 +258,7 @@ main(int argc, char **argv)
 			c->ln = 0;
 			c->lines = c->greeted = c->taken = 0;
 			c->first = -1;
-			c->t0 = now_s();
+			c->t0 = last_connect = now_s();
 			started++;
 			if (connect(c->fd, (struct sockaddr *)&dst,
 			    sizeof dst) != 0 && errno != EINPROGRESS) {
@@ -356,13 +357,18 @@ finish:
 		qsort(lat, (size_t)nlat, sizeof *lat, cmp_double);
 		printf("total=%ld right=%ld wrong=%ld errors=%ld resets=%ld "
 		    "open=%ld secs=%.3f rate=%.1f p50ms=%.3f p99ms=%.3f "
-		    "maxms=%.3f cpums=%.1f\n", total, right, wrong, errors,
+		    "maxms=%.3f cpums=%.1f minms=%.3f p10ms=%.3f p90ms=%.3f "
+		    "spanms=%.3f\n", total, right, wrong, errors,
 		    resets, active, secs, done / secs,
 		    nlat ? 1000 * lat[nlat / 2] : 0,
 		    nlat ? 1000 * lat[nlat * 99 / 100] : 0,
 		    nlat ? 1000 * lat[nlat - 1] : 0,
 		    1000 * (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0);
+		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0,
+		    nlat ? 1000 * lat[0] : 0,
+		    nlat ? 1000 * lat[nlat / 10] : 0,
+		    nlat ? 1000 * lat[nlat * 9 / 10] : 0,
+		    1000 * (last_connect - start));
 	}
 	return 0;
 }

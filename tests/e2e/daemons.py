@@ -548,7 +548,7 @@ frontend smtp
     bind 127.0.0.1:{port}
     default_backend mta
 backend mta
-    server mta {target_host}:{target_port}{proxy}{check}
+{options}    server mta {target_host}:{target_port}{proxy}{check}
 """
 
 
@@ -568,11 +568,14 @@ class HAProxy(Daemon):
     to string) and master throttles the service, so real clients wait;
     a LOCAL header on a connection that stays is served.  Exim and
     OpenSMTPD log a check as a connection from HAProxy's own address.
+
+    options: lines for the backend section (bench/relays.py: "option
+    splice-request").
     """
 
     def __init__(self, base, target_port, target_host="127.0.0.1",
                  send_proxy=None, check=False, check_inter=1.0,
-                 maxconn=2000, name="haproxy"):
+                 maxconn=2000, name="haproxy", options=()):
         self.dir = make_workdir(base, name)
         self.logpath = os.path.join(self.dir, "haproxy.log")
         self.conf = os.path.join(self.dir, "haproxy.cfg")
@@ -585,7 +588,8 @@ class HAProxy(Daemon):
                 f.write(HAPROXY_CFG.format(
                     port=ports[0], target_host=target_host,
                     target_port=target_port, proxy=proxy, check=check,
-                    maxconn=maxconn))
+                    maxconn=maxconn, options="".join(
+                        "    %s\n" % o for o in options)))
             return [HAPROXY, "-db", "-f", self.conf]
 
         self.port, = self._launch(1, build)
