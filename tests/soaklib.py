@@ -422,7 +422,11 @@ def children(pid):
 
 # The loop's own counts, read by gdb from the running listener (the
 # static struct loop of listener_main(); needs the build's -g).
-LOOP_FIELDS = ("timers.n", "clients", "children", "waiting")
+LOOP_FIELDS = ("timers.n", "clients", "waiting", "programs.running",
+               "programs.queued")
+# the heads of the lists: every client held, the queue for a program,
+# the dead
+LOOP_LISTS = ("all", "programs.head", "dead")
 
 
 def loop_counts(pid):
@@ -432,12 +436,12 @@ def loop_counts(pid):
     if gdb is None:
         raise RuntimeError("no gdb (tests/deps installs it)")
     cmd = [gdb, "-nx", "-batch", "-p", str(pid)]
-    for f in LOOP_FIELDS + ("all", "queue", "dead"):
+    for f in LOOP_FIELDS + LOOP_LISTS:
         cmd += ["-ex", "printf \"%s=%%lu\\n\", (unsigned long)"
                 "listener_main::l.%s" % (f, f)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     vals = dict(re.findall(r"^([\w.]+)=(\d+)$", r.stdout, re.M))
-    if len(vals) != len(LOOP_FIELDS) + 3:
+    if len(vals) != len(LOOP_FIELDS) + len(LOOP_LISTS):
         raise RuntimeError("gdb could not read the loop: %s %s"
                            % (r.stdout[-500:], r.stderr[-500:]))
     return {k: int(v) for k, v in vals.items()}
