@@ -143,6 +143,8 @@ keep_path(struct dialog_text *t, const char *line, size_t len)
 static void
 note(struct dialog *d, enum smtp_cmd cmd, const char *line, size_t len)
 {
+	const char *trap;
+
 	switch (cmd) {
 	case CMD_HELO:
 	case CMD_EHLO:
@@ -155,11 +157,12 @@ note(struct dialog *d, enum smtp_cmd cmd, const char *line, size_t len)
 	case CMD_RCPT:
 		d->rcpts++;
 		keep_path(&d->rcpt, line, len);
-		if (greytraps_match(d->cfg->traps, line + 4, len - 4) &&
-		    !d->trapped) {
+		/* The list's own address: what the line names may be spelt
+		 * in ways keep_path() does not read as a path. */
+		if (!d->trapped && (trap = greytraps_match(d->cfg->traps,
+		    line + 4, len - 4)) != NULL) {
 			d->trapped = 1;
-			d->trap.len = 0;
-			keep_path(&d->trap, line, len);
+			keep(&d->trap, trap, strlen(trap));
 		}
 		break;
 	case CMD_QUIT:

@@ -225,16 +225,16 @@ rcpt_address(const char *arg, size_t len, char *out)
 	return n;
 }
 
-int
+const char *
 greytraps_match(const struct greytraps *t, const char *arg, size_t len)
 {
-	char addr[GREYTRAP_ADDR_MAX + 1];
+	char addr[GREYTRAP_ADDR_MAX + 1], **found;
 	const char *key = addr;
 
 	if (t == NULL || t->n == 0 || rcpt_address(arg, len, addr) == 0)
-		return 0;
-	return bsearch(&key, t->addr, t->n, sizeof t->addr[0], by_text) !=
-	    NULL;
+		return NULL;
+	found = bsearch(&key, t->addr, t->n, sizeof t->addr[0], by_text);
+	return found ? *found : NULL;
 }
 
 void

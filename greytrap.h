@@ -39,10 +39,12 @@ size_t greytraps_count(const struct greytraps *t);
 
 /*
  * Is the address of an RCPT command's argument (what follows "RCPT",
- * e.g. " TO:<Trap@Example.org> NOTIFY=NEVER") one of t's?  t may be
- * NULL (none are).
+ * e.g. " TO:<Trap@Example.org> NOTIFY=NEVER") one of t's?  The list's
+ * own address (lower case, t's while t lives) if it is, NULL if not; t
+ * may be NULL (none are).
  */
-int greytraps_match(const struct greytraps *t, const char *arg, size_t len);
+const char *greytraps_match(const struct greytraps *t, const char *arg,
+    size_t len);
 
 /* Free t; NULL is fine. */
 void greytraps_free(struct greytraps *t);

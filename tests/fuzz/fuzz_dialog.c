@@ -13,7 +13,8 @@
  * answered than the limit or than there were line feeds, what is kept
  * for the log is within its bounds, QUIT is seen only if a line said it,
  * a failed test ends the session exactly when it is to, the greytrap
- * named is one of the list's, and nothing is answered after the end.
+ * kept for the log is the list's own, and nothing is answered after the
+ * end.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -157,6 +158,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dialog_failed(&d) != (over && d.fault >= 0 && dc.end_on_fault))
 		abort();
 	if (d.trapped && !names(data + 2, size - 2, trap))
+		abort();
+	/* The log names the list's address, whatever the line looked like. */
+	if (d.trapped && (d.trap.len != strlen(trap) ||
+	    memcmp(d.trap.text, trap, d.trap.len) != 0))
 		abort();
 	return 0;
 }

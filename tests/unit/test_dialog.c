@@ -343,13 +343,16 @@ test_greytraps(void **state)
 	assert_int_equal(problems, 3);
 	assert_true(bad[3] && bad[4] && bad[5] && !bad[2] && !bad[7]);
 	assert_int_equal(greytraps_count(t), 2);	/* one of each */
-	assert_true(greytraps_match(t, " TO:<spam.trap@example.org>", 27));
-	assert_true(greytraps_match(t, " to: <SPAM.TRAP@EXAMPLE.ORG> NOTIFY=NEVER",
-	    41));
-	assert_true(greytraps_match(t, " TO:other@example.net", 21));
-	assert_false(greytraps_match(t, " TO:<spam.trap@example.org.x>", 29));
-	assert_false(greytraps_match(t, " TO:<>", 6));
-	assert_false(greytraps_match(NULL, " TO:<a@b>", 9));
+	assert_string_equal(greytraps_match(t, " TO:<spam.trap@example.org>",
+	    27), "spam.trap@example.org");
+	assert_string_equal(greytraps_match(t,
+	    " to: <SPAM.TRAP@EXAMPLE.ORG> NOTIFY=NEVER", 41),
+	    "spam.trap@example.org");
+	assert_string_equal(greytraps_match(t, " TO:other@example.net", 21),
+	    "other@example.net");
+	assert_null(greytraps_match(t, " TO:<spam.trap@example.org.x>", 29));
+	assert_null(greytraps_match(t, " TO:<>", 6));
+	assert_null(greytraps_match(NULL, " TO:<a@b>", 9));
 	greytraps_free(t);
 	/* A file that is not there: reported, an empty list. */
 	unlink(path);
