@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -73,20 +74,84 @@ relay_target_parse(const char *s, struct relay_target *t, const char **why)
 	return 0;
 }
 
+/* ------------------------------------------------------------ pipes */
+
+/*
+ * Empty pipes kept for the next session while other sessions run: in a
+ * burst of short sessions, making two pipes a session and closing them
+ * is work the next one can be spared (BENCHMARKS.md).  A pipe is kept
+ * only when the kernel says it is empty, so no byte of one session can
+ * reach another; the pool is closed when the last pipe comes back, so
+ * a listener with no session holds none.  Pipes are made only when the
+ * pool has none, so the pipes in use and kept together are never more
+ * than the sessions had at once: the descriptors --max-children counts.
+ */
+#define POOL_MAX 64		/* pipes kept at most */
+
+static struct pooled_pipe {
+	int fd[2];
+	int size;		/* as made: relay_config's pipe_size */
+} pool[POOL_MAX];
+static int pooled;		/* in pool[] */
+static int pipes_out;		/* in sessions */
+
+static int
+open_pipe(struct relay_way *w, int size)
+{
+	if (pooled > 0 && pool[pooled - 1].size == size) {
+		pooled--;
+		w->pipe[0] = pool[pooled].fd[0];
+		w->pipe[1] = pool[pooled].fd[1];
+	} else {
+		if (pipe2(w->pipe, O_NONBLOCK | O_CLOEXEC) != 0)
+			return -1;
+		/* A hint: a user past fs.pipe-user-pages-soft gets pipes
+		 * of two pages, and may not grow them. */
+		if (size > 0)
+			fcntl(w->pipe[1], F_SETPIPE_SZ, size);
+	}
+	pipes_out++;
+	return 0;
+}
+
+static void
+close_pipe(const int fd[2])
+{
+	close(fd[0]);
+	close(fd[1]);
+}
+
+/* w's pipe back to the pool, or closed; again is harmless. */
+static void
+give_back_pipe(struct relay_way *w, int size)
+{
+	int held;
+
+	if (w->pipe[0] < 0)
+		return;
+	if (pooled < POOL_MAX && ioctl(w->pipe[0], FIONREAD, &held) == 0 &&
+	    held == 0) {
+		pool[pooled].fd[0] = w->pipe[0];
+		pool[pooled].fd[1] = w->pipe[1];
+		pool[pooled].size = size;
+		pooled++;
+	} else {
+		close_pipe(w->pipe);
+	}
+	w->pipe[0] = w->pipe[1] = -1;
+	if (--pipes_out == 0)
+		while (pooled > 0)
+			close_pipe(pool[--pooled].fd);
+}
+
 /* ------------------------------------------------------------ ending */
 
 /* Close what the engine opened; again is harmless. */
 static void
 release(struct relay *r)
 {
-	int i, k;
-
-	for (i = 0; i < 2; i++)
-		for (k = 0; k < 2; k++)
-			if (r->way[i].pipe[k] >= 0) {
-				close(r->way[i].pipe[k]);
-				r->way[i].pipe[k] = -1;
-			}
+	give_back_pipe(&r->way[0], r->cfg->pipe_size);
+	give_back_pipe(&r->way[1], r->cfg->pipe_size);
 	if (r->fd[RELAY_MTA] >= 0)
 		close(r->fd[RELAY_MTA]);	/* out of every epoll set */
 	r->fd[RELAY_MTA] = -1;
@@ -293,18 +358,6 @@ nonblocking(int fd)
 	if (fl < 0)
 		return -1;
 	return fl & O_NONBLOCK ? 0 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-static int
-open_pipe(struct relay_way *w, int size)
-{
-	if (pipe2(w->pipe, O_NONBLOCK | O_CLOEXEC) != 0)
-		return -1;
-	/* A hint: a user past fs.pipe-user-pages-soft gets pipes of two
-	 * pages, and may not grow them. */
-	if (size > 0)
-		fcntl(w->pipe[1], F_SETPIPE_SZ, size);
-	return 0;
 }
 
 enum relay_status

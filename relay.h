@@ -43,9 +43,12 @@
  * allocation is relay_start()'s copy of the first bytes, freed once they
  * are sent.  Every descriptor the engine opens (the MTA's socket, the
  * pipes) is close-on-exec and non-blocking, and closed when the session
- * ends or relay_close() is called; the client's descriptor is the
- * caller's (relay_start() makes it non-blocking if it is not: a splice
- * from a blocking socket waits, whatever its flags say).
+ * ends or relay_close() is called, except that an empty pipe is kept
+ * for the next session while other sessions run (at most 64; none once
+ * no session holds a pipe); the client's descriptor is the caller's
+ * (relay_start() makes it non-blocking if it is not: a splice from a
+ * blocking socket waits, whatever its flags say).  The kept pipes are
+ * the process's own: one thread drives every session.
  */
 #ifndef SENDWRAP_RELAY_H
 #define SENDWRAP_RELAY_H

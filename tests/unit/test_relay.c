@@ -23,6 +23,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -1076,6 +1077,93 @@ test_no_descriptor_leaked(void **state)
 	free(path);
 }
 
+/* The inode of each of r's pipes (the read end's), or 0. */
+static void
+pipe_inodes(const struct relay *r, ino_t ino[2])
+{
+	struct stat st;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		ino[i] = fstat(r->way[i].pipe[0], &st) == 0 ? st.st_ino : 0;
+}
+
+/* Both of r's pipes are empty. */
+static void
+assert_pipes_empty(const struct relay *r)
+{
+	int i, held;
+
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(ioctl(r->way[i].pipe[0], FIONREAD, &held), 0);
+		assert_int_equal(held, 0);
+	}
+}
+
+/*
+ * The pipes of a session that ends while another runs serve the next
+ * session; a pipe that still held bytes when its session was cut short
+ * is closed, never kept; once no session holds a pipe, none is open.
+ */
+static void
+test_pipes_kept_while_others_run(void **state)
+{
+	struct rig a, b, c, d, e;
+	ino_t b_ino[2], c_ino[2], d_ino[2], e_ino[2];
+	int before = count_fds(), i;
+
+	(void)state;
+	rig_init(&a, 1);		/* runs throughout */
+	rig_start(&a, NULL, 0);
+	assert_int_equal(a.status, RELAY_GOING);
+
+	rig_init(&b, 1);		/* a whole session, emptied */
+	b.c.to_send = b.m.to_send = 1u << 16;
+	b.c.seed_out = b.m.seed_in = 3;
+	b.m.seed_out = b.c.seed_in = 4;
+	b.c.shut_after = b.m.shut_after = 1;
+	rig_start(&b, NULL, 0);
+	pipe_inodes(&b.r, b_ino);
+	assert_int_equal(drive(&b, 60000, 1, NULL), RELAY_OVER);
+	assert_int_equal(b.m.got, 1u << 16);
+	assert_int_equal(b.c.bad + b.m.bad, 0);
+
+	rig_init(&c, 1);		/* takes b's pipes */
+	rig_start(&c, NULL, 0);
+	pipe_inodes(&c.r, c_ino);
+	assert_true((c_ino[0] == b_ino[0] && c_ino[1] == b_ino[1]) ||
+	    (c_ino[0] == b_ino[1] && c_ino[1] == b_ino[0]));
+	assert_pipes_empty(&c.r);
+
+	rig_init(&d, 1);		/* cut short with bytes in a pipe */
+	d.cfg.pipe_size = 0;
+	far_say(&d.m, "220 mx\r\n");
+	d.c.checked = 0;
+	d.c.to_send = 64u << 20;
+	d.c.seed_out = 5;
+	d.m.paused = 1;
+	rig_start(&d, NULL, 0);
+	drive(&d, 15000, 0, stalled);
+	assert_true(d.r.way[RELAY_CLIENT].held > 0);
+	pipe_inodes(&d.r, d_ino);
+	relay_close(&d.r);
+
+	rig_init(&e, 1);		/* d's empty pipe at most */
+	e.cfg.pipe_size = 0;
+	rig_start(&e, NULL, 0);
+	pipe_inodes(&e.r, e_ino);
+	for (i = 0; i < 2; i++)
+		assert_true(e_ino[i] != d_ino[RELAY_CLIENT]);
+	assert_pipes_empty(&e.r);
+
+	rig_free(&e);
+	rig_free(&d);
+	rig_free(&c);
+	rig_free(&b);
+	rig_free(&a);
+	assert_int_equal(count_fds(), before);
+}
+
 /* relay_close() closes what the engine opened, never the client's
  * descriptor (short_session() cuts relaying sessions short too). */
 static void
@@ -1151,6 +1239,7 @@ main(void)
 		cmocka_unit_test(test_connect_timeout),
 		cmocka_unit_test(test_unix_retry_connects),
 		cmocka_unit_test(test_no_descriptor_leaked),
+		cmocka_unit_test(test_pipes_kept_while_others_run),
 		cmocka_unit_test(test_close_while_connecting),
 		cmocka_unit_test(test_probe),
 	};
