@@ -159,7 +159,9 @@ fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 	done
 
 # The modules are compiled for fuzzing once, and every target links them.
-FUZZ_CC = $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ALL_CPPFLAGS)
+# Any undefined behaviour stops the target, as a crash does.
+FUZZ_CC = $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all $(ALL_CPPFLAGS)
 FUZZ_OBJS = $(MODULES:%=build/fuzz/obj/%.o)
 
 build/fuzz/obj/%.o: %.c $(wildcard *.h) Makefile

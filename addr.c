@@ -11,11 +11,16 @@ addr_bits(int family)
 	return family == AF_INET ? 32 : 128;
 }
 
+/* ::ffff:0:0/96, compared bytewise: v6 may sit anywhere in a header. */
+static const unsigned char v4mapped[12] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+};
+
 void
 addr_set_v6(struct addr *a, const unsigned char *v6)
 {
 	memset(a->bytes, 0, sizeof a->bytes);
-	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)v6)) {
+	if (memcmp(v6, v4mapped, sizeof v4mapped) == 0) {
 		a->family = AF_INET;
 		memcpy(a->bytes, v6 + 12, 4);
 	} else {
