@@ -110,10 +110,11 @@ def mdir(base, request):
 
 @pytest.fixture(scope="module")
 def postfix(mdir):
-    """Postfix: smtpd on .port, a PROXY smtpd on .proxy_port, postscreen
-    (greet wait 1 s) on .postscreen_port."""
+    """Postfix: smtpd on .port, a PROXY smtpd on .proxy_port and on the
+    unix socket .socket, postscreen (greet wait 1 s) on .postscreen_port."""
     pf = daemons.PostfixServer(mdir, smtpd=True, proxy=True,
-                               postscreen=True, greet_wait=1).keep()
+                               postscreen=True, greet_wait=1,
+                               unix_proxy=True).keep()
     yield pf
     pf.stop()
 

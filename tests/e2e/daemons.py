@@ -343,8 +343,13 @@ class PostfixServer(MaildirMTA):
 
     def __init__(self, base, smtpd=True, proxy=False, postscreen=False,
                  greet_wait=2.0, greet_ttl=0, process_limit=100,
-                 queue_limit=10000, backlog=1024, main="", name="postfix"):
+                 queue_limit=10000, backlog=1024, main="", name="postfix",
+                 unix_proxy=False):
         self.dir = make_workdir(base, name)
+        # unix_proxy: a PROXY smtpd on a unix socket of the queue's public/
+        # (master.cf's private column n), as doc/forward.md sets it up
+        self.unix_proxy = unix_proxy
+        self.socket = os.path.join(self.dir, "queue", "public", "smtpfwd")
         self.greet_wait = greet_wait
         self.logpath = os.path.join(self.dir, "master.out")
         self.maillog = os.path.join(self.dir, "maillog")
@@ -355,6 +360,7 @@ class PostfixServer(MaildirMTA):
                             users=("postfix", "postdrop"))
         owner, _ = self.ns.ids["postfix"]
         _, sgid = self.ns.ids["postdrop"]
+        self.postdrop_gid = sgid
         self._make_queue(owner, sgid)
         self.settings = dict(
             dir=self.dir, daemons=POSTFIX_DAEMONS, commands=POSTFIX_COMMANDS,
@@ -404,6 +410,10 @@ class PostfixServer(MaildirMTA):
                 port, limit, service))
             if kind == "proxy":
                 lines.append("  -o smtpd_upstream_proxy_protocol=haproxy")
+        if self.unix_proxy:
+            lines.append("smtpfwd unix n - n - %d smtpd" %
+                         self.settings["process_limit"])
+            lines.append("  -o smtpd_upstream_proxy_protocol=haproxy")
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             f.write(POSTFIX_MAIN.format(**self.settings))
         with open(os.path.join(self.conf, "master.cf"), "w") as f:

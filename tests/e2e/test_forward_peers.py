@@ -8,11 +8,14 @@ own (127.0.0.X).  One instance of each MTA serves the module.
 """
 
 import re
+import time
 
 import pytest
 
+import proclib
 from daemons import HAProxy, deliver, from_address, new_addresses
-from e2elib import Listener, refuse_bot, wait_until
+from e2elib import (UNAVAILABLE_421, LineReader, Listener, connect,
+                    refuse_bot, wait_until)
 
 DELAY = 0.5                 # sendwrap -d, seconds
 
@@ -75,6 +78,51 @@ def test_without_forward_proxy_the_mta_sees_the_listener(wd, postfix):
     assert from_address(msg) == "127.0.0.1"
     assert new_addresses(postfix, before, 1) == ["127.0.0.1"]
     forwarded_line(lst, "127.0.0.66")
+
+
+NOBODY = 65534
+
+
+def unix_forwarder(wd, postfix, gid):
+    """A listener that gives up root for nobody and group gid, and
+    forwards with a v2 header to Postfix's PROXY smtpd on the unix socket
+    of its queue's public/ (doc/forward.md's setup)."""
+    lst = Listener(wd, ["-d", str(DELAY), "-u", str(NOBODY), "-g", str(gid),
+                        "--forward", "unix:" + postfix.socket,
+                        "--forward-proxy", "v2"])
+    ids = proclib.ids(proclib.status(lst.sendwrap_pid))
+    assert ids["Uid"] == [NOBODY] * 4 and ids["Gid"] == [gid] * 4, ids
+    return lst
+
+
+def test_forward_over_a_unix_socket_as_its_own_user(wd, postfix):
+    """--forward unix:PATH to Postfix's smtpd on a socket in public/: the
+    listener, as nobody with the postdrop group (public/ lets that group
+    through, no other), relays the message intact, and Postfix records
+    the client's own address from the v2 header."""
+    client = "127.0.0.67"
+    lst = unix_forwarder(wd, postfix, postfix.postdrop_gid)
+    before = len(postfix.client_addresses())
+    msg = deliver(wd, postfix, lst.port, "fwd-unix", client)
+    assert from_address(msg) == client
+    assert new_addresses(postfix, before, 1) == [client]
+    forwarded_line(lst, client)
+
+
+def test_forward_over_a_unix_socket_without_the_group(wd, postfix):
+    """The same listener without the postdrop group cannot reach the
+    socket: the client is told 421 4.3.0 after its wait, an error line
+    says why, and Postfix hears of no one."""
+    client = "127.0.0.68"
+    lst = unix_forwarder(wd, postfix, NOBODY)
+    before = len(postfix.client_addresses())
+    s = connect("127.0.0.1", lst.port, source=client)
+    got = LineReader(s).read_to_eof(time.monotonic() + DELAY + 10)
+    s.close()
+    assert got == UNAVAILABLE_421, got
+    err = lst.wait_lines(r"^error ip=%s " % re.escape(client))
+    assert len(err) == 1 and err[0].endswith("Permission denied"), err
+    assert len(postfix.client_addresses()) == before
 
 
 def test_a_bot_is_refused_and_the_mta_never_hears_of_it(wd, postfix):
