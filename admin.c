@@ -322,16 +322,12 @@ check_forward(const struct config *cfg)
 {
 	struct relay_config rc;
 	char timeout[32], idle[32], took[32];
-	const char *why;
 	uint64_t ms;
 
 	if (cfg->forward == NULL)
 		return 0;
 	memset(&rc, 0, sizeof rc);
-	if (relay_target_parse(cfg->forward, &rc.target, &why) != 0) {
-		fprintf(stderr, "sendwrap: --forward %s: %s\n", cfg->forward, why);
-		return 1;
-	}
+	rc.target = cfg->forward_target;
 	rc.connect_ms = cfg->forward_timeout_ms;
 	duration_format(cfg->forward_timeout_ms, timeout, sizeof timeout);
 	duration_format(cfg->forward_idle_ms, idle, sizeof idle);

@@ -147,6 +147,18 @@ unwait(struct loop *l, struct client *c)
 	}
 }
 
+/* c's relayed session, if any, closed and freed: its place is free. */
+static void
+relay_end(struct loop *l, struct client *c)
+{
+	if (c->relay == NULL)
+		return;
+	relay_close(c->relay);
+	free(c->relay);
+	c->relay = NULL;
+	fairq_gave_back(&l->programs, &c->peer);
+}
+
 /* Forget the client: its descriptor, its timer, its place.  It is
  * freed at the end of the turn: events for it may still be pending. */
 static void
@@ -162,12 +174,7 @@ drop(struct loop *l, struct client *c)
 	c->dialog = NULL;
 	free(c->proxy);
 	c->proxy = NULL;
-	if (c->relay) {
-		relay_close(c->relay);
-		free(c->relay);
-		c->relay = NULL;
-		fairq_gave_back(&l->programs, &c->peer);
-	}
+	relay_end(l, c);
 	/* Explicitly: a child holding the socket keeps it in epoll. */
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -337,10 +344,7 @@ relay_over(struct loop *l, struct client *c)
 	const char *reply = relay_reply(r);
 
 	core_forwarded(&l->core, &c->peer, r);
-	relay_close(r);
-	free(r);
-	c->relay = NULL;
-	fairq_gave_back(&l->programs, &c->peer);
+	relay_end(l, c);
 	if (reply)
 		say_and_drain(l, c, reply);
 	else
@@ -1321,19 +1325,13 @@ set_up_lists(struct loop *l, char *err, size_t errsize)
 }
 
 /* --forward's target and its limits. */
-static int
-set_up_relay(struct loop *l, char *err, size_t errsize)
+static void
+set_up_relay(struct loop *l)
 {
-	const char *why;
-
-	if (relay_target_parse(l->cfg->forward, &l->relay.target, &why) != 0) {
-		snprintf(err, errsize, "--forward %s: %s", l->cfg->forward, why);
-		return -1;
-	}
+	l->relay.target = l->cfg->forward_target;
 	l->relay.connect_ms = l->cfg->forward_timeout_ms;
 	l->relay.idle_ms = l->cfg->forward_idle_ms;
 	l->relay.pipe_size = RELAY_PIPE_SIZE;
-	return 0;
 }
 
 /* One line to say where we listen and with which limits. */
@@ -1368,10 +1366,8 @@ listener_main(const struct config *cfg)
 	l.decoy.mode = cfg->mode;
 	l.decoy.text = cfg->banner;
 	l.decoy.host = cfg->hostname;
-	if (cfg->forward && set_up_relay(&l, err, sizeof err) != 0) {
-		log_error("listener: %s", err);
-		return EXIT_PERM;
-	}
+	if (cfg->forward)
+		set_up_relay(&l);
 	/* -U's ids are read here: a usage error, as -u without -g. */
 	if (ids(cfg, &uid, &gid) != 0) {
 		log_error("usage: -U needs $UID and $GID, as envuidgid sets "

@@ -737,7 +737,6 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 {
 	struct config *cfg = ps->cfg;
 	void *field = (char *)cfg + o->at;
-	struct relay_target target;
 	const char *why;
 	int i;
 
@@ -798,7 +797,7 @@ apply(struct parse *ps, const struct optdef *o, const char *arg, int argc,
 	case K_TESTS:
 		return set_tests(ps, o, arg, field);
 	case K_FORWARD:
-		if (relay_target_parse(arg, &target, &why) != 0)
+		if (relay_target_parse(arg, &cfg->forward_target, &why) != 0)
 			return bad_value(ps, o, arg, why);
 		*(const char **)field = arg;
 		return 0;

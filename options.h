@@ -24,6 +24,7 @@
 #include "listen.h"
 #include "names.h"
 #include "redis.h"
+#include "relay.h"
 #include "whitelist.h"
 
 /* What this run of sendwrap does. */
@@ -114,6 +115,7 @@ struct config {
 	unsigned per_ip;		/* --per-ip */
 	unsigned per_ip_children;	/* --per-ip-children; 0: a quarter */
 	const char *forward;		/* --forward TARGET (relay.h), or NULL */
+	struct relay_target forward_target;	/* ... parsed */
 	uint64_t forward_timeout_ms;	/* --forward-timeout */
 	uint64_t forward_idle_ms;	/* --forward-idle */
 	enum forward_proxy forward_proxy;	/* --forward-proxy */
