@@ -29,6 +29,17 @@ addr_set_v6(struct addr *a, const unsigned char *v6)
 	}
 }
 
+void
+addr_as_v6(const struct addr *a, unsigned char *v6)
+{
+	if (a->family == AF_INET6) {
+		memcpy(v6, a->bytes, 16);
+		return;
+	}
+	memcpy(v6, v4mapped, sizeof v4mapped);
+	memcpy(v6 + sizeof v4mapped, a->bytes, 4);
+}
+
 int
 addr_parse(const char *s, struct addr *a)
 {

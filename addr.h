@@ -35,6 +35,9 @@ int addr_parse(const char *s, struct addr *a);
 /* Set *a from the 16 bytes of an IPv6 address, unmapped. */
 void addr_set_v6(struct addr *a, const unsigned char *v6);
 
+/* The other way: a as the 16 bytes of IPv6, an IPv4 address mapped. */
+void addr_as_v6(const struct addr *a, unsigned char *v6);
+
 /* Set *a from a socket address, unmapped.  0, or -1 for another family. */
 int addr_from_sockaddr(const struct sockaddr *sa, struct addr *a);
 

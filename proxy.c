@@ -353,19 +353,6 @@ proxy_parse(const unsigned char *buf, size_t len, struct proxy_header *h,
 
 /* -------------------------------------------------------- building */
 
-/* a as 16 bytes of IPv6, an IPv4 address mapped. */
-static void
-as_v6(const struct addr *a, unsigned char out[16])
-{
-	if (a->family == AF_INET6) {
-		memcpy(out, a->bytes, 16);
-		return;
-	}
-	memset(out, 0, 10);
-	out[10] = out[11] = 0xff;
-	memcpy(out + 12, a->bytes, 4);
-}
-
 /* Will h go out as IPv6 (either address is)? */
 static int
 goes_as_v6(const struct proxy_header *h)
@@ -425,8 +412,8 @@ proxy_build_v2(unsigned char *buf, size_t size,
 		unsigned char *p = buf + PROXY_V2_HEAD;
 
 		if (v6) {
-			as_v6(&h->src, p);
-			as_v6(&h->dst, p + 16);
+			addr_as_v6(&h->src, p);
+			addr_as_v6(&h->dst, p + 16);
 		} else {
 			memcpy(p, h->src.bytes, 4);
 			memcpy(p + 4, h->dst.bytes, 4);
